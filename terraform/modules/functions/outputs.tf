@@ -1,0 +1,34 @@
+output "repository_urls" {
+  description = "ECR repository URLs: submitter, recorder, worker"
+  value       = { for k, v in aws_ecr_repository.this : k => v.repository_url }
+}
+
+output "repository_arns" {
+  description = "ECR repository ARNs: submitter, recorder, worker"
+  value       = { for k, v in aws_ecr_repository.this : k => v.arn }
+}
+
+output "function_names" {
+  description = "Lambda function names: submitter, recorder, reconcile"
+  value       = { for k, v in aws_lambda_function.this : k => v.function_name }
+}
+
+output "function_arns" {
+  description = "Lambda function ARNs: submitter, recorder, reconcile"
+  value       = { for k, v in aws_lambda_function.this : k => v.arn }
+}
+
+output "function_invoke_arns" {
+  description = "Lambda invoke ARNs (for API Gateway): submitter, recorder, reconcile"
+  value       = { for k, v in aws_lambda_function.this : k => v.invoke_arn }
+}
+
+output "role_arns" {
+  description = "IAM role ARNs: submitter, recorder, reconcile"
+  value       = { for k, v in aws_iam_role.this : k => v.arn }
+}
+
+output "dead_letter_queue_arn" {
+  description = "SQS queue collecting failed asynchronous invocations"
+  value       = aws_sqs_queue.dlq.arn
+}

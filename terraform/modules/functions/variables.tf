@@ -1,0 +1,150 @@
+variable "name" {
+  description = "Name prefix for every resource (e.g. overlord-dev)"
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Tag of the submitter/recorder images to deploy (tags are immutable: use a new one per build, e.g. the git SHA)"
+  type        = string
+}
+
+variable "architecture" {
+  description = "Instruction set of the images: x86_64 or arm64"
+  type        = string
+  default     = "x86_64"
+}
+
+variable "memory_size" {
+  description = "Memory (MB) of each function"
+  type        = number
+  default     = 512
+}
+
+variable "submitter_timeout" {
+  description = "Timeout (s) of the submitter; API Gateway gives up after 30 s"
+  type        = number
+  default     = 29
+}
+
+variable "recorder_timeout" {
+  description = "Timeout (s) of the recorder"
+  type        = number
+  default     = 60
+}
+
+variable "reconcile_timeout" {
+  description = "Timeout (s) of the reconcile run"
+  type        = number
+  default     = 300
+}
+
+variable "submitter_reserved_concurrency" {
+  description = "Reserved concurrency of the submitter (also caps SubmitJob calls and MongoDB connections)"
+  type        = number
+  default     = 10
+}
+
+variable "recorder_reserved_concurrency" {
+  description = "Reserved concurrency of the recorder"
+  type        = number
+  default     = 5
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of the functions"
+  type        = string
+  default     = "INFO"
+}
+
+variable "db_name" {
+  description = "MongoDB database (DB_NAME)"
+  type        = string
+}
+
+variable "mongodb_secret_arn" {
+  description = "Secret holding the MongoDB URI (MONGODB_SECRET_ARN)"
+  type        = string
+}
+
+variable "job_queue_arn" {
+  description = "Batch job queue (JOB_QUEUE)"
+  type        = string
+}
+
+variable "job_definition_name" {
+  description = "Job definition the submitter uses (JOB_DEFINITION)"
+  type        = string
+}
+
+variable "job_definition_names" {
+  description = "All job definitions the submitter may submit"
+  type        = list(string)
+}
+
+variable "job_log_group_arn" {
+  description = "ARN of the Batch job log group (/aws/batch/job) the recorder reads"
+  type        = string
+}
+
+variable "results_bucket_name" {
+  description = "Results bucket (RESULTS_BUCKET)"
+  type        = string
+}
+
+variable "results_bucket_arn" {
+  description = "ARN of the results bucket"
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC for the functions' security group (only with vpc_subnet_ids)"
+  type        = string
+  default     = null
+}
+
+variable "vpc_subnet_ids" {
+  description = "Attach the functions to these subnets (need a NAT gateway to reach MongoDB Atlas); empty = no VPC"
+  type        = list(string)
+  default     = []
+}
+
+variable "mongodb_port" {
+  description = "TCP port VPC-attached functions may use to reach MongoDB"
+  type        = number
+  default     = 27017
+}
+
+variable "mongodb_cidr_blocks" {
+  description = "Where MongoDB lives, for the functions' security group"
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "ecr_keep_images" {
+  description = "Images kept per ECR repository"
+  type        = number
+  default     = 20
+}
+
+variable "ecr_force_delete" {
+  description = "Let terraform destroy delete repositories that still hold images"
+  type        = bool
+  default     = false
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups"
+  type        = number
+}
+
+variable "kms_key_arn" {
+  description = "KMS key for ECR, logs, SQS and environment variables; null for AWS managed encryption"
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags applied to every resource"
+  type        = map(string)
+  default     = {}
+}
