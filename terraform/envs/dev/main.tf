@@ -1,0 +1,162 @@
+data "aws_caller_identity" "current" {}
+
+locals {
+  name = "overlord-${var.environment}"
+
+  tags = merge(var.tags, {
+    Project     = "overlord"
+    Environment = var.environment
+    ManagedBy   = "terraform"
+  })
+
+  results_bucket_name = coalesce(var.results_bucket_name, "${local.name}-results-${data.aws_caller_identity.current.account_id}-${var.region}")
+}
+
+################################################################################
+# Secret and KMS key
+################################################################################
+
+module "secrets" {
+  source = "../../modules/secrets"
+
+  name           = local.name
+  create_kms_key = var.create_kms_key
+
+  tags = local.tags
+}
+
+################################################################################
+# Results bucket
+################################################################################
+
+module "storage" {
+  source = "../../modules/storage"
+
+  bucket_name   = local.results_bucket_name
+  kms_key_arn   = module.secrets.kms_key_arn
+  force_destroy = var.results_bucket_force_destroy
+
+  tags = local.tags
+}
+
+################################################################################
+# Network
+################################################################################
+
+module "network" {
+  source = "../../modules/network"
+
+  name                 = local.name
+  create_vpc           = var.create_vpc
+  vpc_id               = var.vpc_id
+  subnet_ids           = var.subnet_ids
+  route_table_ids      = var.route_table_ids
+  assign_public_ip     = var.assign_public_ip
+  vpc_cidr             = var.vpc_cidr
+  azs                  = var.azs
+  create_nat_gateway   = var.create_nat_gateway
+  enable_vpc_endpoints = var.enable_vpc_endpoints
+  log_retention_days   = var.log_retention_days
+  kms_key_arn          = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# AWS Batch
+################################################################################
+
+module "batch" {
+  source = "../../modules/batch"
+
+  name             = local.name
+  compute_type     = var.batch_compute_type
+  max_vcpus        = var.batch_max_vcpus
+  vpc_id           = module.network.vpc_id
+  subnet_ids       = module.network.workload_subnet_ids
+  assign_public_ip = module.network.assign_public_ip
+
+  worker_image_uri      = "${module.functions.repository_urls["worker"]}:${var.image_tag}"
+  worker_repository_arn = module.functions.repository_arns["worker"]
+
+  results_bucket_name = module.storage.bucket_name
+  results_bucket_arn  = module.storage.bucket_arn
+  input_bucket_arns   = var.input_bucket_arns
+
+  create_log_group   = var.create_batch_log_group
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Lambdas and ECR
+################################################################################
+
+module "functions" {
+  source = "../../modules/functions"
+
+  name      = local.name
+  image_tag = var.image_tag
+  log_level = var.log_level
+
+  db_name              = var.db_name
+  mongodb_secret_arn   = module.secrets.mongodb_secret_arn
+  job_queue_arn        = module.batch.job_queue_arn
+  job_definition_name  = module.batch.job_definition_names[var.job_definition_key]
+  job_definition_names = values(module.batch.job_definition_names)
+  job_log_group_arn    = module.batch.log_group_arn
+  results_bucket_name  = module.storage.bucket_name
+  results_bucket_arn   = module.storage.bucket_arn
+
+  vpc_id         = module.network.vpc_id
+  vpc_subnet_ids = var.lambdas_in_vpc ? module.network.private_subnet_ids : []
+
+  submitter_reserved_concurrency = var.submitter_reserved_concurrency
+  recorder_reserved_concurrency  = var.recorder_reserved_concurrency
+
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# HTTP API
+################################################################################
+
+module "api" {
+  source = "../../modules/api"
+
+  name                    = local.name
+  submitter_function_name = module.functions.function_names["submitter"]
+  submitter_invoke_arn    = module.functions.function_invoke_arns["submitter"]
+  throttling_burst_limit  = var.api_throttling_burst_limit
+  throttling_rate_limit   = var.api_throttling_rate_limit
+
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# EventBridge
+################################################################################
+
+module "events" {
+  source = "../../modules/events"
+
+  name                          = local.name
+  job_queue_arn                 = module.batch.job_queue_arn
+  recorder_function_name        = module.functions.function_names["recorder"]
+  recorder_function_arn         = module.functions.function_arns["recorder"]
+  reconcile_function_name       = module.functions.function_names["reconcile"]
+  reconcile_function_arn        = module.functions.function_arns["reconcile"]
+  reconcile_schedule_expression = var.reconcile_schedule_expression
+
+  kms_key_arn = module.secrets.kms_key_arn
+
+  tags = local.tags
+}

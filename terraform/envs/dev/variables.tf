@@ -1,0 +1,201 @@
+################################################################################
+# Must be set by the operator
+################################################################################
+
+variable "region" {
+  description = "AWS region to deploy to"
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Tag of the submitter, recorder and worker images pushed to ECR (immutable; e.g. the git SHA)"
+  type        = string
+}
+
+variable "azs" {
+  description = "Availability zones of the created subnets, one per subnet (only when create_vpc = true)"
+  type        = list(string)
+  default     = []
+}
+
+################################################################################
+# Naming and tags
+################################################################################
+
+variable "environment" {
+  description = "Environment name; resources are called overlord-<environment>-*"
+  type        = string
+  default     = "dev"
+}
+
+variable "tags" {
+  description = "Extra tags for every resource"
+  type        = map(string)
+  default     = {}
+}
+
+################################################################################
+# Data
+################################################################################
+
+variable "db_name" {
+  description = "MongoDB database (DB_NAME)"
+  type        = string
+  default     = "overlord"
+}
+
+variable "results_bucket_name" {
+  description = "Results bucket name; null derives overlord-<env>-results-<account>-<region>"
+  type        = string
+  default     = null
+}
+
+variable "results_bucket_force_destroy" {
+  description = "Let terraform destroy empty the results bucket"
+  type        = bool
+  default     = false
+}
+
+variable "input_bucket_arns" {
+  description = "Other buckets the worker may read objects from (checksum task)"
+  type        = list(string)
+  default     = []
+}
+
+variable "create_kms_key" {
+  description = "Create the customer managed KMS key (about 1 USD/month)"
+  type        = bool
+  default     = true
+}
+
+variable "log_retention_days" {
+  description = "Retention of every log group (job logs are also copied into MongoDB)"
+  type        = number
+  default     = 365
+}
+
+################################################################################
+# Network
+################################################################################
+
+variable "create_vpc" {
+  description = "Create a VPC; false uses vpc_id/subnet_ids/route_table_ids"
+  type        = bool
+  default     = true
+}
+
+variable "vpc_id" {
+  description = "Existing VPC (create_vpc = false)"
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Existing subnets for Batch tasks (create_vpc = false)"
+  type        = list(string)
+  default     = []
+}
+
+variable "route_table_ids" {
+  description = "Route tables of subnet_ids for the S3 gateway endpoint (create_vpc = false)"
+  type        = list(string)
+  default     = []
+}
+
+variable "assign_public_ip" {
+  description = "Public IP for Fargate tasks in existing subnets (create_vpc = false)"
+  type        = bool
+  default     = false
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the created VPC"
+  type        = string
+  default     = "10.42.0.0/16"
+}
+
+variable "create_nat_gateway" {
+  description = "Create a NAT gateway (billed hourly); needed for lambdas_in_vpc"
+  type        = bool
+  default     = false
+}
+
+variable "enable_vpc_endpoints" {
+  description = "Create VPC endpoints (interface endpoints billed hourly per AZ); tasks then run in private subnets"
+  type        = bool
+  default     = false
+}
+
+variable "lambdas_in_vpc" {
+  description = "Attach the Lambdas to the private subnets (requires create_nat_gateway to reach MongoDB Atlas)"
+  type        = bool
+  default     = false
+}
+
+################################################################################
+# Batch
+################################################################################
+
+variable "batch_compute_type" {
+  description = "FARGATE, FARGATE_SPOT, EC2 or SPOT"
+  type        = string
+  default     = "FARGATE"
+}
+
+variable "batch_max_vcpus" {
+  description = "Maximum vCPUs of the compute environment"
+  type        = number
+  default     = 16
+}
+
+variable "create_batch_log_group" {
+  description = "Create /aws/batch/job; false if it already exists in this account and region"
+  type        = bool
+  default     = true
+}
+
+variable "job_definition_key" {
+  description = "Entry of job-definitions.json the submitter uses (JOB_DEFINITION)"
+  type        = string
+  default     = "overlord-worker"
+}
+
+################################################################################
+# Lambdas, API, events
+################################################################################
+
+variable "log_level" {
+  description = "LOG_LEVEL of the Lambdas"
+  type        = string
+  default     = "INFO"
+}
+
+variable "submitter_reserved_concurrency" {
+  description = "Reserved concurrency of the submitter"
+  type        = number
+  default     = 10
+}
+
+variable "recorder_reserved_concurrency" {
+  description = "Reserved concurrency of the recorder"
+  type        = number
+  default     = 5
+}
+
+variable "api_throttling_burst_limit" {
+  description = "API burst limit"
+  type        = number
+  default     = 50
+}
+
+variable "api_throttling_rate_limit" {
+  description = "API steady-state requests per second"
+  type        = number
+  default     = 20
+}
+
+variable "reconcile_schedule_expression" {
+  description = "How often reconcile runs"
+  type        = string
+  default     = "rate(15 minutes)"
+}
