@@ -54,6 +54,8 @@ LAMBDA_ENV = {
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
 }
+# What every job container needs from the local Batch (--pass-env).
+JOB_ENV = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RESULTS_BUCKET"}
 OUR_IMAGE = re.compile(r"^overlord-(submitter|recorder|worker|devtools):(?P<tag>.+)$")
 # A third-party tag names at least major.minor (mongo:7.0.14, not mongo:7 or :latest).
 PINNED_TAG = re.compile(r"^v?\d+\.\d+")
@@ -211,10 +213,13 @@ def wiring_problems(model: Mapping[str, Any], project_dir: Path = ROOT) -> list[
         if not target.startswith("http://recorder:8080") or not target.endswith(INVOKE_PATH):
             problems.append(f"localbatch: --event-target {target!r} is not the recorder's RIE")
         network = (model.get("networks") or {}).get("default", {}).get("name")
-        if _env(lb).get("LOCALBATCH_DOCKER_NETWORK") != network:
-            problems.append(
-                f"localbatch: LOCALBATCH_DOCKER_NETWORK is not the stack network {network!r}"
-            )
+        if _option(command, "--docker-network") != network:
+            problems.append(f"localbatch: --docker-network is not the stack network {network!r}")
+        passed = {command[i + 1] for i, c in enumerate(command[:-1]) if c == "--pass-env"}
+        if not passed >= JOB_ENV:
+            problems.append(f"localbatch: jobs would lack {sorted(JOB_ENV - passed)}")
+        if not set(_env(lb)) >= JOB_ENV:
+            problems.append(f"localbatch: environment lacks {sorted(JOB_ENV - set(_env(lb)))}")
 
     for name in ("submitter", "recorder"):
         svc = services.get(name)

@@ -99,7 +99,11 @@ BREAKAGES: dict[str, tuple[Callable[[Model], None], str]] = {
     ),
     "wrong network": (
         lambda m: m["networks"]["default"].__setitem__("name", "elsewhere"),
-        "LOCALBATCH_DOCKER_NETWORK",
+        "--docker-network",
+    ),
+    "job env not passed": (
+        lambda m: m["services"]["localbatch"]["command"].remove("AWS_ENDPOINT_URL"),
+        "jobs would lack",
     ),
     "no init hooks": (
         lambda m: m["services"]["localstack"].__setitem__(

@@ -1,0 +1,143 @@
+"""The submitter Lambda: API Gateway HTTP API (payload 2.0) → service → response."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pymongo.errors import PyMongoError
+
+from overlord import bootstrap
+from overlord.errors import (
+    BatchRejected,
+    BatchUnavailable,
+    InvalidRequest,
+    JobNotFound,
+    RunInProgress,
+)
+from overlord.identity import is_job_id
+from overlord.logs import service_logger
+from overlord.request import parse_job_request
+from overlord.services import queries
+from overlord.services.submit import start_new_run, submit_job
+
+logger = service_logger("overlord-submitter")
+app = APIGatewayHttpResolver()
+
+
+def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=body, headers=headers or {})
+
+
+def _error(status: HTTPStatus, message: str) -> Response:
+    return _json(status, {"error": status.phrase, "message": message})
+
+
+def _known_job_id(job_id: str) -> str:
+    if not is_job_id(job_id):
+        raise JobNotFound(job_id)
+    logger.append_keys(job_id=job_id)
+    return job_id
+
+
+@app.post("/jobs")
+def post_job() -> Response:
+    request = parse_job_request(app.current_event.decoded_body)
+    logger.append_keys(job_id=request.job_id)
+    c = bootstrap.components()
+    submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
+    job = submission.job
+    body = {
+        "job_id": job["_id"],
+        "run_id": (job.get("latest_run") or {}).get("run_id"),
+        "batch_job_id": (job.get("latest_run") or {}).get("batch_job_id"),
+        "status": job["status"],
+        "created": submission.created,
+    }
+    status = HTTPStatus.ACCEPTED if submission.created else HTTPStatus.OK
+    return _json(status, body, {"Location": f"/jobs/{job['_id']}"})
+
+
+@app.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    c = bootstrap.components()
+    return _json(HTTPStatus.OK, queries.job_with_latest_run(c.store, _known_job_id(job_id)))
+
+
+@app.post("/jobs/<job_id>/runs")
+def post_run(job_id: str) -> Response:
+    c = bootstrap.components()
+    job = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
+    latest = job.get("latest_run") or {}
+    body = {"job_id": job["_id"], "run_id": latest.get("run_id"),
+            "batch_job_id": latest.get("batch_job_id"), "run": latest.get("run"),
+            "status": job["status"], "created": True}
+    return _json(HTTPStatus.ACCEPTED, body, {"Location": f"/jobs/{job['_id']}/runs"})
+
+
+@app.get("/jobs/<job_id>/runs")
+def get_runs(job_id: str) -> Response:
+    c = bootstrap.components()
+    return _json(HTTPStatus.OK, queries.runs_of(c.store, _known_job_id(job_id)))
+
+
+@app.get("/jobs/<job_id>/logs")
+def get_logs(job_id: str) -> Response:
+    c = bootstrap.components()
+    params = app.current_event.query_string_parameters or {}
+    page = queries.parse_log_query(params)
+    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), page))
+
+
+@app.get("/health")
+def health() -> Response:
+    bootstrap.components().store.ping()
+    return _json(HTTPStatus.OK, {"status": "ok"})
+
+
+@app.exception_handler(InvalidRequest)
+def _invalid(exc: InvalidRequest) -> Response:
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.BAD_REQUEST
+    return _error(status, str(exc))
+
+
+@app.exception_handler(JobNotFound)
+def _not_found(exc: JobNotFound) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, str(exc))
+
+
+@app.exception_handler(RunInProgress)
+def _conflict(exc: RunInProgress) -> Response:
+    return _error(HTTPStatus.CONFLICT, str(exc))
+
+
+@app.exception_handler(BatchRejected)
+def _batch_rejected(exc: BatchRejected) -> Response:
+    logger.warning("Batch refused the job", extra={"reason": str(exc)})
+    return _error(HTTPStatus.BAD_GATEWAY, f"{exc}; the job is marked SUBMIT_FAILED")
+
+
+@app.exception_handler(BatchUnavailable)
+def _batch_unavailable(exc: BatchUnavailable) -> Response:
+    logger.warning("Batch unavailable", extra={"reason": str(exc)})
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE,
+                  f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry")
+
+
+@app.exception_handler(PyMongoError)
+def _store_unavailable(exc: PyMongoError) -> Response:
+    # The driver's message may name hosts; it never holds the password, but keep the
+    # client's message generic and the detail in our logs.
+    logger.error("MongoDB error", extra={"error_type": type(exc).__name__})
+    return _error(HTTPStatus.SERVICE_UNAVAILABLE,
+                  "the job store (MongoDB) is unavailable; send the request again to retry")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP,
+                              clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

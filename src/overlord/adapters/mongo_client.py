@@ -1,0 +1,52 @@
+"""One MongoClient per process, its URI from the environment or from Secrets Manager."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+import boto3
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from overlord.config import Settings
+
+SERVER_SELECTION_TIMEOUT_MS = 5_000
+_CREDENTIALS = re.compile(r"(?<=://)[^@/]+@")
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any user:password removed, for messages and logs."""
+    return _CREDENTIALS.sub("***@", uri)
+
+
+@functools.cache
+def _secret_uri(secret_arn: str) -> str:
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    # The secret may hold the bare URI or a JSON object with a "uri" field.
+    if value.lstrip().startswith("{"):
+        return str(json.loads(value)["uri"])
+    return value.strip()
+
+
+def resolve_uri(settings: Settings) -> str:
+    if settings.mongodb_uri:
+        return settings.mongodb_uri
+    if settings.mongodb_secret_arn:
+        return _secret_uri(settings.mongodb_secret_arn)
+    raise RuntimeError("set MONGODB_URI or MONGODB_SECRET_ARN")
+
+
+@functools.cache
+def client_for(uri: str) -> MongoClient:
+    return MongoClient(
+        uri,
+        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+        tz_aware=True,
+        appname="overlord",
+    )
+
+
+def database(settings: Settings) -> Database:
+    return client_for(resolve_uri(settings))[settings.db_name]

@@ -1,0 +1,57 @@
+"""S3: large parameters going to the worker, result summaries coming back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from overlord.adapters.aws import client
+
+
+@dataclass(frozen=True)
+class CappedObject:
+    uri: str
+    size: int
+    body: bytes | None  # None when larger than the cap
+
+
+class ObjectStore:
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=text.encode(),
+                                ContentType=content_type)
+        return self.uri(key)
+
+    def get_capped(self, key: str, cap: int) -> CappedObject | None:
+        """The object's bytes if it is at most `cap` long; None when it does not exist."""
+        s3 = client("s3")
+        try:
+            head = s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+        size = int(head["ContentLength"])
+        if size > cap:
+            return CappedObject(self.uri(key), size, None)
+        body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return CappedObject(self.uri(key), size, body)
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    bucket, key = uri[5:].split("/", 1)
+    return bucket, key
+
+
+def load_json(body: bytes) -> Any:
+    return json.loads(body)

@@ -1,0 +1,99 @@
+"""The `Batch Job State Change` event and DescribeJobs' JobDetail, in one place.
+
+The event's `detail` has the shape of DescribeJobs' JobDetail, so the reconcile
+handler feeds DescribeJobs output through the same model and the same transition
+code. Models accept unknown fields: AWS says Batch events may grow new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+from overlord.config import EVENT_PATTERN_FILE
+from overlord.observation import Attempt, RunObservation, from_epoch_ms
+
+DETAIL_TYPE = "Batch Job State Change"
+SOURCE = "aws.batch"
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class AttemptContainer(_Lenient):
+    exit_code: int | None = Field(None, alias="exitCode")
+    reason: str | None = None
+    log_stream_name: str | None = Field(None, alias="logStreamName")
+
+
+class AttemptDetail(_Lenient):
+    container: AttemptContainer = Field(default_factory=AttemptContainer)
+    started_at: int | None = Field(None, alias="startedAt")
+    stopped_at: int | None = Field(None, alias="stoppedAt")
+    status_reason: str | None = Field(None, alias="statusReason")
+
+
+class ContainerDetail(_Lenient):
+    exit_code: int | None = Field(None, alias="exitCode")
+    reason: str | None = None
+    log_stream_name: str | None = Field(None, alias="logStreamName")
+
+
+class BatchJobDetail(_Lenient):
+    job_id: str = Field(alias="jobId")
+    job_name: str = Field(alias="jobName")
+    job_queue: str | None = Field(None, alias="jobQueue")
+    job_definition: str | None = Field(None, alias="jobDefinition")
+    status: str
+    status_reason: str | None = Field(None, alias="statusReason")
+    created_at: int | None = Field(None, alias="createdAt")
+    started_at: int | None = Field(None, alias="startedAt")
+    stopped_at: int | None = Field(None, alias="stoppedAt")
+    attempts: list[AttemptDetail] = Field(default_factory=list)
+    container: ContainerDetail | None = None
+
+
+class BatchJobStateChange(EventBridgeModel):
+    """The whole EventBridge event, with a typed detail."""
+
+    detail: BatchJobDetail  # type: ignore[assignment]
+
+
+def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
+    attempts = tuple(
+        Attempt(
+            number=i,
+            started_at=from_epoch_ms(a.started_at),
+            stopped_at=from_epoch_ms(a.stopped_at),
+            exit_code=a.container.exit_code,
+            reason=a.container.reason or a.status_reason,
+            log_stream=a.container.log_stream_name,
+        )
+        for i, a in enumerate(detail.attempts, start=1)
+    )
+    return RunObservation(
+        batch_job_id=detail.job_id,
+        job_name=detail.job_name,
+        status=detail.status,
+        observed_at=observed_at,
+        status_reason=detail.status_reason,
+        job_queue=detail.job_queue,
+        job_definition=detail.job_definition,
+        created_at=from_epoch_ms(detail.created_at),
+        started_at=from_epoch_ms(detail.started_at),
+        stopped_at=from_epoch_ms(detail.stopped_at),
+        attempts=attempts,
+        log_stream=detail.container.log_stream_name if detail.container else None,
+    )
+
+
+def rule_pattern(job_queue_arn: str) -> dict[str, Any]:
+    """The EventBridge rule pattern for our queue (Terraform renders the same template)."""
+    template = string.Template(EVENT_PATTERN_FILE.read_text())
+    return dict(json.loads(template.substitute(job_queue_arn=job_queue_arn)))

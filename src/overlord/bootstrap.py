@@ -1,0 +1,52 @@
+"""Wiring: the one place that builds the real adapters from the environment.
+
+Built once per process on first use and reused across warm Lambda invocations.
+Tests that change the environment call `reset()`.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from overlord.adapters import aws, mongo_client
+from overlord.adapters.batch import BatchGateway
+from overlord.adapters.cloudwatch_logs import LogReader
+from overlord.adapters.mongo_store import MongoStore
+from overlord.adapters.s3 import ObjectStore
+from overlord.config import Settings
+from overlord.services.submit import SubmitConfig
+
+
+@dataclass(frozen=True)
+class Components:
+    settings: Settings
+    store: MongoStore
+    batch: BatchGateway
+    objects: ObjectStore
+    logs: LogReader
+
+    @property
+    def submit_config(self) -> SubmitConfig:
+        return SubmitConfig(
+            job_queue=self.settings.job_queue,
+            job_definition=self.settings.job_definition,
+            inline_parameters_limit=self.settings.inline_parameters_limit,
+        )
+
+
+@functools.cache
+def components() -> Components:
+    settings = Settings.from_env()
+    return Components(
+        settings=settings,
+        store=MongoStore(mongo_client.database(settings)),
+        batch=BatchGateway(settings.job_queue),
+        objects=ObjectStore(settings.results_bucket),
+        logs=LogReader(settings.log_group),
+    )
+
+
+def reset() -> None:
+    components.cache_clear()
+    aws.reset_clients()

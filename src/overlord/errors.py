@@ -1,0 +1,37 @@
+"""Domain errors. Entrypoints map each to an HTTP status; nothing else does."""
+
+from __future__ import annotations
+
+
+class OverlordError(Exception):
+    """Base class; ``str(error)`` is safe to show to a client."""
+
+
+class InvalidRequest(OverlordError):
+    """The client's input is wrong: 400, or 413 when ``too_large``."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+class JobNotFound(OverlordError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class RunInProgress(OverlordError):
+    """A new run was asked for while the job still has one in flight: 409."""
+
+
+class BatchRejected(OverlordError):
+    """AWS Batch refused the job (a 4xx from Batch): 502, not retried."""
+
+
+class BatchUnavailable(OverlordError):
+    """AWS Batch could not be reached or failed after retries: 503."""
+
+
+class StoreUnavailable(OverlordError):
+    """MongoDB could not be reached after retries: 503."""

@@ -1,0 +1,59 @@
+import unicodedata
+
+import pytest
+
+from overlord.identity import JOB_ID_PATTERN, NotCanonicalizable, job_id_for
+
+
+def test_job_id_shape_has_at_least_96_bits():
+    job_id = job_id_for("echo", {"message": "hi"})
+    assert JOB_ID_PATTERN.match(job_id)
+    assert (len(job_id) - len("job-")) * 4 >= 96
+
+
+def test_key_order_does_not_change_the_id():
+    a = job_id_for("echo", {"a": 1, "b": {"x": [1, 2], "y": "z"}})
+    b = job_id_for("echo", {"b": {"y": "z", "x": [1, 2]}, "a": 1})
+    assert a == b
+
+
+@pytest.mark.parametrize("same", [1.0, 1, 1e0, 10e-1])
+def test_numbers_are_compared_by_value(same):
+    assert job_id_for("t", {"n": same}) == job_id_for("t", {"n": 1})
+
+
+def test_different_values_task_or_key_give_different_ids():
+    base = job_id_for("echo", {"message": "hi"})
+    assert job_id_for("echo", {"message": "hi!"}) != base
+    assert job_id_for("sleep", {"message": "hi"}) != base
+    assert job_id_for("echo", {"message": "hi"}, key="k1") != base
+    assert job_id_for("echo", {"message": "hi"}, key="k1") == job_id_for(
+        "echo", {"message": "hi"}, key="k1"
+    )
+
+
+def test_list_order_matters():
+    assert job_id_for("t", {"l": [1, 2]}) != job_id_for("t", {"l": [2, 1]})
+
+
+def test_unicode_is_not_normalised():
+    """Documented choice: the code points the client sent are what is hashed."""
+    nfc = unicodedata.normalize("NFC", "café")
+    nfd = unicodedata.normalize("NFD", "café")
+    assert nfc != nfd
+    assert job_id_for("t", {"s": nfc}) != job_id_for("t", {"s": nfd})
+    assert job_id_for("t", {"s": nfc}) == job_id_for("t", {"s": "caf\u00e9"})
+
+
+def test_known_vector_is_stable():
+    """Pinned so that a library or code change cannot silently re-key every job."""
+    assert job_id_for("echo", {"message": "hello"}) == "job-" + (
+        __import__("hashlib").sha256(b'{"parameters":{"message":"hello"},"task":"echo"}')
+        .hexdigest()[:32]
+    )
+
+
+@pytest.mark.parametrize("value", [2**60, float("nan"), float("inf")])
+def test_values_without_canonical_form_are_refused(value):
+    with pytest.raises(NotCanonicalizable):
+        job_id_for("t", {"v": value})
