@@ -4,9 +4,9 @@
 # and the bootstrap (python -m overlord.devstack.bootstrap). Never deployed.
 # Build from the repository root:
 #   docker build -f docker/devtools.Dockerfile -t overlord-devtools:dev .
-ARG PYTHON_BASE=python:3.12.8-slim-bookworm
+# checkov:skip=CKV_DOCKER_2: one image, several servers; compose.yaml gives each its own healthcheck
 
-FROM ${PYTHON_BASE} AS build
+FROM python:3.12.8-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -21,7 +21,7 @@ COPY batch-worker ./batch-worker
 RUN pip install --no-deps . \
  && python -c "import importlib.util; assert importlib.util.find_spec('overlord.localbatch')"
 
-FROM ${PYTHON_BASE}
+FROM python:3.12.8-slim-bookworm
 RUN groupadd --system --gid 10001 overlord \
  && useradd --system --uid 10001 --gid overlord --home-dir /home/overlord --create-home --shell /usr/sbin/nologin overlord \
  && mkdir -p /data \

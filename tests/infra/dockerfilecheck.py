@@ -160,6 +160,11 @@ def dockerfile_problems(text: str, kind: str) -> list[str]:
         if not expected.match(image):
             problems.append(f"base image {image!r} does not match {expected.pattern}")
 
+    bases = {s.base for s in all_stages if s.base not in names}
+    if len(bases) > 1:
+        # builder and runtime must share the interpreter the wheels were built for
+        problems.append(f"stages use different base images: {sorted(bases)}")
+
     final = all_stages[-1]
     if len(all_stages) < 2:
         problems.append("not a multi-stage build")

@@ -76,6 +76,11 @@ def test_good_snippets_pass() -> None:
             GOOD_LAMBDA.replace("python:3.12.2025.04.01.18 AS", "python:3.12 AS"),
             "does not match",
         ),
+        (
+            "lambda",
+            GOOD_LAMBDA.replace("3.12.2025.04.01.18\nCOPY", "3.12.2025.05.01.18\nCOPY"),
+            "different base images",
+        ),
         ("worker", GOOD_WORKER.replace("USER 10001:10001\n", ""), "runs as root"),
         ("worker", GOOD_WORKER.replace("USER 10001:10001", "USER root"), "runs as root"),
         (
