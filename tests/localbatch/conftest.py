@@ -35,7 +35,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def logs_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -44,8 +44,8 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def logs_client(moto_endpoint: str) -> Any:
-    return boto3.client("logs", endpoint_url=moto_endpoint, **CREDENTIALS)
+def logs_client(logs_endpoint: str) -> Any:
+    return boto3.client("logs", endpoint_url=logs_endpoint, **CREDENTIALS)
 
 
 @pytest.fixture

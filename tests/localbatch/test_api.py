@@ -142,13 +142,14 @@ def test_list_jobs_status_filters_and_pages(
     assert {s["jobId"] for s in succeeded} == set(done)
     assert all(s["container"]["exitCode"] == 0 for s in succeeded)
 
-    by_name = batch.list_jobs(
-        jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["done-*"]}]
-    )["jobSummaryList"]
+    by_name = batch.list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": ["done-*"]}])[
+        "jobSummaryList"
+    ]
     assert {s["jobId"] for s in by_name} == set(done)
 
     first = batch.list_jobs(jobQueue=queue, jobStatus="SUCCEEDED", maxResults=2)
-    assert len(first["jobSummaryList"]) == 2 and first["nextToken"]
+    assert len(first["jobSummaryList"]) == 2
+    assert first["nextToken"]
     pages = batch.get_paginator("list_jobs").paginate(
         jobQueue=queue, jobStatus="SUCCEEDED", PaginationConfig={"PageSize": 2}
     )

@@ -85,8 +85,11 @@ class LocalBatchServer:
             threaded=True,
             request_handler=_QuietHandler,
         )
+        server = self._server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="localbatch-http", daemon=True
+            target=lambda: server.serve_forever(poll_interval=0.05),
+            name="localbatch-http",
+            daemon=True,
         )
         self._thread.start()
         log.info("local Batch listening on %s", self.endpoint_url)
