@@ -9,6 +9,7 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 # hadolint lives next to the interpreter when installed into the venv
-export PATH="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')"):$PATH"
+bindir="$(dirname "$("$PY" -c 'import sys; print(sys.executable)')")"
+export PATH="$bindir:$PATH"
 "$PY" tests/infra/dockerfilecheck.py
 "$PY" -m pytest -q -p no:cacheprovider tests/infra/test_dockerfiles.py
