@@ -8,6 +8,8 @@ OVERLORD_API_PORT ?= 8080
 OVERLORD_API_URL ?= http://localhost:$(OVERLORD_API_PORT)
 SMOKE_TIMEOUT ?= 180
 LOGS_FLAGS ?= -f --tail=200
+# a stack that is not healthy by then fails `make up` instead of hanging
+UP_FLAGS ?= --wait-timeout 600
 # compose.yaml reads these
 export IMAGE_TAG OVERLORD_API_PORT
 
@@ -27,7 +29,7 @@ $(addprefix image-,$(DOCKER_IMAGES)): image-%:
 	docker build -f $(dockerfile_$*) -t overlord-$*:$(IMAGE_TAG) .
 
 up: image-worker ## Start the local stack (compose.yaml) and wait until it is healthy
-	$(COMPOSE) up -d --build --wait
+	$(COMPOSE) up -d --build --wait $(UP_FLAGS)
 	@echo "Overlord API: $(OVERLORD_API_URL)  (POST /jobs, GET /jobs/{job_id})"
 
 smoke: ## POST an echo job to the running stack and wait for SUCCEEDED

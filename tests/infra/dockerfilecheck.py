@@ -204,6 +204,33 @@ def lambda_cmd(text: str) -> str | None:
     return cmd[0] if cmd else None
 
 
+def dockerignore_patterns(path: Path = ROOT / ".dockerignore") -> list[str]:
+    lines = (line.strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(patterns: list[str], root: Path = ROOT) -> set[str]:
+    """Paths sent as build context, by docker-py's implementation of .dockerignore."""
+    from docker.utils.build import exclude_paths
+
+    return set(exclude_paths(str(root), patterns))
+
+
+def missing_copy_sources(text: str, files: set[str]) -> list[str]:
+    """COPY sources (outside `--from=` copies) that the build context lacks."""
+    missing: list[str] = []
+    for stage in stages(parse(text)):
+        for ins in stage.instructions:
+            if ins.keyword != "COPY" or "--from=" in ins.args:
+                continue
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            for source in words[:-1]:
+                source = source.rstrip("/")
+                if source not in files and not any(f.startswith(source + "/") for f in files):
+                    missing.append(source)
+    return missing
+
+
 def find_hadolint() -> str | None:
     found = shutil.which("hadolint")
     if found:
@@ -234,6 +261,8 @@ def main(argv: Sequence[str]) -> int:
         for dotted in HANDLERS.get(rel, []):
             if not handler_defined(dotted):
                 problems.append(f"handler {dotted} is not defined in the source")
+        for source in missing_copy_sources(text, context_files(dockerignore_patterns())):
+            problems.append(f"COPY source {source} is not in the build context (.dockerignore)")
         if kind == "lambda" and lambda_cmd(text) != HANDLERS[rel][0]:
             problems.append(f"CMD {lambda_cmd(text)!r} is not {HANDLERS[rel][0]!r}")
         for problem in problems:

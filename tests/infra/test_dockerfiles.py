@@ -9,11 +9,14 @@ from dockerfilecheck import (
     DOCKERFILES,
     HANDLERS,
     ROOT,
+    context_files,
     dockerfile_problems,
+    dockerignore_patterns,
     find_hadolint,
     hadolint,
     handler_defined,
     lambda_cmd,
+    missing_copy_sources,
 )
 
 GOOD_WORKER = """\
@@ -138,3 +141,40 @@ def test_hadolint_fails_on_a_bad_dockerfile(tmp_path: Path) -> None:
     assert rc != 0
     assert "DL3007" in output  # :latest
     assert "DL3008" in output  # unpinned apt package
+
+
+@pytest.fixture(scope="module")
+def context() -> set[str]:
+    return context_files(dockerignore_patterns())
+
+
+@pytest.mark.parametrize("rel", sorted(DOCKERFILES))
+def test_copy_sources_are_in_the_build_context(rel: str, context: set[str]) -> None:
+    assert missing_copy_sources((ROOT / rel).read_text(), context) == []
+
+
+def test_build_context_holds_the_wheel_inputs_only(context: set[str]) -> None:
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "src/overlord/__init__.py",
+        "src/overlord/contracts/job-definitions.json",
+        "services/submitter/overlord_submitter/handler.py",
+        "services/recorder/overlord_recorder/handler.py",
+        "batch-worker/overlord_worker/__main__.py",
+    ):
+        assert needed in context, needed
+    leaked = [
+        path
+        for path in context
+        if path.startswith((".venv/", ".git/", ".tools/", "terraform/", "tests/"))
+        or "__pycache__" in path
+        or path.endswith("Dockerfile")
+    ]
+    assert leaked == []
+
+
+def test_a_narrower_dockerignore_is_caught(context: set[str]) -> None:
+    narrower = [p for p in dockerignore_patterns() if p != "!batch-worker/"]
+    text = (ROOT / "batch-worker/Dockerfile").read_text()
+    assert missing_copy_sources(text, context_files(narrower)) == ["batch-worker"]
