@@ -15,7 +15,7 @@ from moto.server import ThreadedMotoServer
 from overlord.localbatch import LocalBatchServer, ProcessExecutor, Timings
 
 REGION = "us-east-1"
-CREDENTIALS = {
+CREDENTIALS: dict[str, Any] = {
     "region_name": REGION,
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",

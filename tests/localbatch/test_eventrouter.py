@@ -126,11 +126,11 @@ def test_put_never_waits_for_a_slow_target() -> None:
 class _Emulator(BaseHTTPRequestHandler):
     """Answers like the Lambda Runtime Interface Emulator's invoke endpoint."""
 
-    received: list[dict[str, Any]]
-
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.received.append(body)  # type: ignore[attr-defined]
+        assert isinstance(self.server, _EmulatorServer)
+        self.server.received.append(body)
+        payload: dict[str, Any]
         if self.path.startswith("/fail"):
             payload = {"errorMessage": "boom", "errorType": "RuntimeError", "stackTrace": []}
         else:
@@ -146,10 +146,14 @@ class _Emulator(BaseHTTPRequestHandler):
         pass
 
 
+class _EmulatorServer(ThreadingHTTPServer):
+    received: list[dict[str, Any]]
+
+
 @pytest.fixture
-def emulator() -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Emulator)
-    server.received = []  # type: ignore[attr-defined]
+def emulator() -> Iterator[_EmulatorServer]:
+    server = _EmulatorServer(("127.0.0.1", 0), _Emulator)
+    server.received = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -157,7 +161,7 @@ def emulator() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def test_lambda_invoke_url_target(emulator: ThreadingHTTPServer, tmp_path: Path) -> None:
+def test_lambda_invoke_url_target(emulator: _EmulatorServer, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{emulator.server_port}"
     invocations = "/2015-03-31/functions/function/invocations"
     router = EventRouter(

@@ -1,0 +1,129 @@
+"""The Docker executor. Argument mapping is checked everywhere; running containers only
+where a Docker engine answers (``@pytest.mark.docker``, skipped otherwise)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from overlord.localbatch import DockerExecutor, LocalBatchServer, Timings
+from overlord.localbatch.executors.base import OUT_OF_MEMORY, ContainerSpec
+from overlord.localbatch.executors.docker_executor import docker_sdk
+from tests.localbatch.conftest import CREDENTIALS, wait_for
+
+IMAGE = "public.ecr.aws/docker/library/python:3.11-alpine"
+
+
+def test_run_arguments_map_the_spec() -> None:
+    spec = ContainerSpec(
+        job_id="j-1",
+        attempt=2,
+        image=IMAGE,
+        command=["python", "-c", "print(1)"],
+        environment={"AWS_BATCH_JOB_ID": "j-1"},
+        vcpus=0.25,
+        memory_mib=512,
+        log_stream="def/default/j-1-2",
+    )
+    kwargs = DockerExecutor(client=object(), logs_client=object(), network="overlord").run_kwargs(
+        spec
+    )
+    assert kwargs["image"] == IMAGE
+    assert kwargs["command"] == ["python", "-c", "print(1)"]
+    assert kwargs["environment"] == {"AWS_BATCH_JOB_ID": "j-1"}
+    assert kwargs["nano_cpus"] == 250_000_000
+    assert kwargs["mem_limit"] == "512m"
+    assert kwargs["detach"] is True
+    assert kwargs["network"] == "overlord"
+    assert kwargs["labels"]["overlord.localbatch.job-id"] == "j-1"
+
+
+@pytest.fixture
+def docker_client() -> Any:
+    try:
+        client = docker_sdk().from_env(timeout=3)
+        client.ping()
+    except Exception:
+        pytest.skip("no Docker engine answers")
+    return client
+
+
+@pytest.fixture
+def docker_batch(docker_client: Any, logs_client: Any) -> Iterator[Any]:
+    server = LocalBatchServer(
+        DockerExecutor(logs_client, client=docker_client, kill_grace=2),
+        timings=Timings(step=0.02),
+        region="us-east-1",
+    ).start()
+    batch = boto3.client("batch", endpoint_url=server.endpoint_url, **CREDENTIALS)
+    batch.create_compute_environment(
+        computeEnvironmentName="ce",
+        type="MANAGED",
+        computeResources={"type": "FARGATE", "maxvCpus": 2, "subnets": []},
+    )
+    batch.create_job_queue(
+        jobQueueName="q",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}],
+    )
+    yield batch
+    server.stop()
+
+
+def run(
+    batch: Any, command: list[str], memory: str = "256", timeout: float = 120
+) -> dict[str, Any]:
+    name = f"docker-{abs(hash(tuple(command)))}"
+    batch.register_job_definition(
+        jobDefinitionName=name,
+        type="container",
+        containerProperties={
+            "image": IMAGE,
+            "command": command,
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": memory},
+            ],
+        },
+    )
+    job_id = batch.submit_job(jobName="d", jobQueue="q", jobDefinition=name)["jobId"]
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        return job if job["status"] in ("SUCCEEDED", "FAILED") else None
+
+    result: dict[str, Any] = wait_for(done, timeout)
+    return result
+
+
+@pytest.mark.docker
+def test_container_runs_and_logs(docker_batch: Any, logs_client: Any, docker_client: Any) -> None:
+    job = run(
+        docker_batch, ["python", "-c", "import os; print(os.environ['AWS_BATCH_JOB_ATTEMPT'])"]
+    )
+    assert job["status"] == "SUCCEEDED"
+    stream = job["container"]["logStreamName"]
+
+    def messages() -> list[str]:
+        response = logs_client.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)
+        return [e["message"] for e in response["events"]]
+
+    assert wait_for(lambda: messages() == ["1"])
+    leftovers = docker_client.containers.list(
+        all=True, filters={"label": f"overlord.localbatch.job-id={job['jobId']}"}
+    )
+    assert leftovers == []
+
+
+@pytest.mark.docker
+def test_exit_code_and_out_of_memory(docker_batch: Any) -> None:
+    failed = run(docker_batch, ["python", "-c", "import sys; sys.exit(3)"])
+    assert failed["status"] == "FAILED"
+    assert failed["attempts"][0]["container"]["exitCode"] == 3
+
+    oom = run(docker_batch, ["python", "-c", "b = bytearray(512 * 1024 * 1024)"], memory="32")
+    assert oom["status"] == "FAILED"
+    assert oom["attempts"][0]["container"]["reason"] == OUT_OF_MEMORY
