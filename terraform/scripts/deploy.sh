@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Deploy one environment (the `make deploy` flow):
+#   1. terraform apply -target the ECR repositories (Lambdas need their image to exist)
+#   2. build the submitter, recorder and worker images and push them with one immutable tag
+#   3. terraform apply everything with image_tag=<that tag>
+# Needs: terraform, aws CLI v2, docker with buildx, credentials for the target account,
+# and terraform/envs/$ENV/terraform.tfvars (copy terraform.tfvars.example).
+#
+#   ENV=dev IMAGE_TAG=<tag> TF_APPLY_ARGS=-auto-approve terraform/scripts/deploy.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+ENV="${ENV:-dev}"
+TF_DIR="terraform/envs/$ENV"
+PLATFORM="${PLATFORM:-linux/amd64}" # must match the functions' architecture (x86_64)
+read -r -a APPLY_ARGS <<<"${TF_APPLY_ARGS:-}"
+
+if [ ! -f "$TF_DIR/terraform.tfvars" ]; then
+  echo "deploy: $TF_DIR/terraform.tfvars is missing; start from terraform.tfvars.example" >&2
+  exit 1
+fi
+
+# Tags are immutable in ECR: one tag per commit; uncommitted changes get a unique suffix.
+TAG="${IMAGE_TAG:-$(git rev-parse --short=12 HEAD)}"
+if [ -z "${IMAGE_TAG:-}" ] && [ -n "$(git status --porcelain -- pyproject.toml src services batch-worker)" ]; then
+  TAG="$TAG-dirty-$(date -u +%Y%m%d%H%M%S)"
+fi
+echo "deploy: environment $ENV, image tag $TAG"
+
+tf() { terraform -chdir="$TF_DIR" "$@"; }
+
+tf init -input=false
+
+# 1. Repositories first (pulls in the KMS key they are encrypted with).
+tf apply -input=false "${APPLY_ARGS[@]}" -var "image_tag=$TAG" \
+  -target=module.functions.aws_ecr_repository.this \
+  -target=module.functions.aws_ecr_lifecycle_policy.this
+
+repo_url() {
+  tf output -json ecr_repository_urls | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
+}
+SUBMITTER="$(repo_url submitter)"
+RECORDER="$(repo_url recorder)"
+WORKER="$(repo_url worker)"
+REGISTRY="${SUBMITTER%%/*}"
+REGION="$(cut -d. -f4 <<<"$REGISTRY")"
+
+# 2. Build and push (skipping tags already in the repository).
+aws ecr get-login-password --region "$REGION" | docker login --username AWS --password-stdin "$REGISTRY"
+build_and_push() { # <repository url> <Dockerfile>
+  local url="$1" dockerfile="$2" name="${1#*/}"
+  if aws ecr describe-images --region "$REGION" --repository-name "$name" \
+    --image-ids "imageTag=$TAG" >/dev/null 2>&1; then
+    echo "deploy: $url:$TAG already pushed"
+    return
+  fi
+  # --provenance=false: Lambda rejects image indexes carrying attestations.
+  docker buildx build --platform "$PLATFORM" --provenance=false \
+    -f "$dockerfile" -t "$url:$TAG" --push .
+}
+build_and_push "$SUBMITTER" services/submitter/Dockerfile
+build_and_push "$RECORDER" services/recorder/Dockerfile
+build_and_push "$WORKER" batch-worker/Dockerfile
+
+# 3. Everything else.
+tf apply -input=false "${APPLY_ARGS[@]}" -var "image_tag=$TAG"
+
+echo
+echo "deploy: done. If this is the first deploy, set the MongoDB URI once:"
+echo "  aws secretsmanager put-secret-value --secret-id $(tf output -raw mongodb_secret_arn) --secret-string 'mongodb+srv://...'"
+echo "API: $(tf output -raw api_url)"
