@@ -181,3 +181,22 @@ def test_endpoint_from_environment(
     monkeypatch.setenv("AWS_ENDPOINT_URL_BATCH", batch_server.endpoint_url)
     client = boto3.client("batch", **CREDENTIALS)
     assert client.describe_job_queues(jobQueues=["env-queue"])["jobQueues"]
+
+
+def test_the_dev_stack_bootstrap_runs_against_the_local_batch(
+    batch_server: Any, batch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from overlord.devstack import bootstrap
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BATCH", batch_server.endpoint_url)
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    definitions = bootstrap.load_definitions()
+    arn = bootstrap.ensure_batch("boot-q", definitions, "worker:dev", service_role=False)
+    assert arn == "arn:aws:batch:us-east-1:123456789012:job-queue/boot-q"
+    assert bootstrap.ensure_batch("boot-q", definitions, "worker:dev", service_role=False) == arn
+    [ce] = batch.describe_compute_environments()["computeEnvironments"]
+    assert ce["type"] == "UNMANAGED"
+    revisions = batch.describe_job_definitions(jobDefinitionName="overlord-worker")
+    assert [d["revision"] for d in revisions["jobDefinitions"]] == [1, 2]
