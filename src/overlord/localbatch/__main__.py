@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m overlord.localbatch --port 8001 --queue overlord --max-vcpus 2 \\
+    python -m overlord.localbatch --port 8000 --queue overlord --max-vcpus 2 \\
         --job-definitions src/overlord/contracts/job-definitions.json \\
         --event-target http://localhost:9001/2015-03-31/functions/function/invocations \\
         --dead-letter .overlord/dead-letters.jsonl
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m overlord.localbatch", description=__doc__)
     add = parser.add_argument
     add("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
-    add("--port", type=int, default=8001, help="port to bind (0 picks a free one)")
+    add("--port", type=int, default=8000, help="port to bind (0 picks a free one)")
     add("--region", default=None, help="region in ARNs (default: AWS_REGION or us-east-1)")
     add("--executor", choices=("process", "docker"), default="process")
     add("--docker-network", default=None, help="network for job containers (docker executor)")
