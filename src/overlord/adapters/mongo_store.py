@@ -165,12 +165,16 @@ class MongoStore:
         self._ensure_run(obs.batch_job_id, obs.job_name, None, now, obs.job_queue,
                          obs.job_definition)
         history_field = f"status_history.{obs.status}"
-        self.runs.update_one(
-            {"_id": obs.batch_job_id,
-             "$or": [{history_field: {"$exists": False}},
-                     {history_field: {"$gt": obs.observed_at}}]},
-            {"$set": {history_field: obs.observed_at}},
-        )
+        history_filter: dict[str, Any] = {
+            "_id": obs.batch_job_id,
+            "$or": [{history_field: {"$exists": False}},
+                    {history_field: {"$gt": obs.observed_at}}],
+        }
+        # A run ends once: a second, different terminal status is not history.
+        for other in TERMINAL - {obs.status}:
+            if obs.status in TERMINAL:
+                history_filter[f"status_history.{other}"] = {"$exists": False}
+        self.runs.update_one(history_filter, {"$set": {history_field: obs.observed_at}})
         moved = self.runs.update_one(
             {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
             {"$set": {"status": obs.status, "status_rank": new_rank,

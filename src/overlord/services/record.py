@@ -59,12 +59,15 @@ def record_observation(store: Any, logs: LogSource, results: ResultSource,
 
     now = utcnow()
     moved = store.apply_observation(obs, now)
-    store.append_logs([records.state_record(obs.job_name, obs.batch_job_id, obs.status,
-                                            obs.observed_at, obs.status_reason)])
+    run = store.get_run(obs.batch_job_id) or {}
+    reached_at = (run.get("status_history") or {}).get(obs.status)
+    if reached_at is not None:  # not a second, contradicting terminal status
+        store.append_logs([records.state_record(obs.job_name, obs.batch_job_id, obs.status,
+                                                reached_at, obs.status_reason)])
     copied = 0
-    if is_terminal(obs.status):
-        run = store.get_run(obs.batch_job_id) or {}
-        _copy_result(store, results, obs)
+    if is_terminal(obs.status) and reached_at is not None:
+        if run.get("result") is None:
+            _copy_result(store, results, obs)
         if not run.get("logs_copied"):
             copied = _copy_logs(store, logs, obs)
             store.mark_logs_copied(obs.batch_job_id)

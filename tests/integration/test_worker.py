@@ -1,0 +1,98 @@
+"""The batch worker as Batch runs it: a process, its environment, S3 on moto."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from tests.conftest import RESULTS_BUCKET
+
+
+def run_worker(task, parameters=None, *, attempt=1, extra=None, raw_parameters=None):
+    job_id = "job-" + uuid.uuid4().hex
+    batch_job_id = str(uuid.uuid4())
+    env = {
+        **os.environ,
+        "OVERLORD_JOB_ID": job_id,
+        "OVERLORD_TASK": task,
+        "OVERLORD_PARAMETERS": raw_parameters or json.dumps(parameters or {}),
+        "AWS_BATCH_JOB_ID": batch_job_id,
+        "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+        "RESULTS_BUCKET": RESULTS_BUCKET,
+        **(extra or {}),
+    }
+    proc = subprocess.run([sys.executable, "-m", "overlord_worker"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    return proc, job_id, batch_job_id
+
+
+def result_of(aws, job_id, batch_job_id):
+    obj = aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=f"results/{job_id}/{batch_job_id}.json")
+    return json.loads(obj["Body"].read())
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_echo_succeeds_logs_json_and_writes_result(moto_endpoint, aws):
+    proc, job_id, batch_job_id = run_worker("echo", {"message": "hello"})
+    assert proc.returncode == 0, proc.stderr
+    lines = json_lines(proc.stdout)
+    assert any(x["message"] == "hello" for x in lines)
+    assert all(x["job_id"] == job_id for x in lines)
+    result = result_of(aws, job_id, batch_job_id)
+    assert result["status"] == "SUCCEEDED" and result["output"] == {"message": "hello"}
+
+
+@pytest.mark.parametrize(
+    ("task", "params", "code", "says"),
+    [
+        ("fail", {"exit_code": 7, "message": "boom"}, 7, "boom"),
+        ("nope", {}, 2, "unknown task 'nope'"),
+        ("echo", {"msg": "x"}, 2, "message: Field required"),
+        ("sleep", {"seconds": -1}, 2, "seconds:"),
+    ],
+)
+def test_failures_exit_with_the_documented_codes(moto_endpoint, aws, task, params, code, says):
+    proc, job_id, batch_job_id = run_worker(task, params)
+    assert proc.returncode == code
+    assert says in proc.stdout
+    assert result_of(aws, job_id, batch_job_id)["status"] == "FAILED"
+
+
+def test_bad_parameters_json_exits_2(moto_endpoint):
+    proc, _, _ = run_worker("echo", raw_parameters="{nope")
+    assert proc.returncode == 2 and "not valid JSON" in proc.stdout
+
+
+def test_a_task_that_raises_exits_1(moto_endpoint):
+    proc, _, _ = run_worker("checksum", {"s3_uri": f"s3://{RESULTS_BUCKET}/missing"})
+    assert proc.returncode == 1 and "NoSuchKey" in proc.stdout
+
+
+def test_fail_succeeds_from_the_chosen_attempt(moto_endpoint):
+    params = {"exit_code": 3, "succeed_on_attempt": 2}
+    assert run_worker("fail", params, attempt=1)[0].returncode == 3
+    assert run_worker("fail", params, attempt=2)[0].returncode == 0
+
+
+def test_checksum_and_parameters_from_s3(moto_endpoint, aws):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="inputs/blob", Body=data)
+    params_key = f"params/{uuid.uuid4().hex}.json"
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=params_key,
+                      Body=json.dumps({"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob"}).encode())
+    proc, job_id, batch_job_id = run_worker(
+        "checksum", raw_parameters="ignored",
+        extra={"OVERLORD_PARAMETERS_URI": f"s3://{RESULTS_BUCKET}/{params_key}"})
+    assert proc.returncode == 0, proc.stdout
+    output = result_of(aws, job_id, batch_job_id)["output"]
+    assert output == {"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob",
+                      "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}

@@ -1,0 +1,29 @@
+"""Calling the submitter handler the way API Gateway does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from overlord.devstack.apigw import http_api_event, http_response
+from overlord.devstack.lambda_context import LocalLambdaContext
+
+
+class Api:
+    def __init__(self, handler: Any) -> None:
+        self.handler = handler
+
+    def call(self, method: str, path: str, body: Any = None, query: str = ""
+             ) -> tuple[int, dict[str, str], Any]:
+        raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        event = http_api_event(method, path, body=raw, query=query,
+                               headers={"content-type": "application/json"})
+        response = http_response(self.handler(event, LocalLambdaContext()))
+        payload = json.loads(response.body) if response.body else None
+        return response.status, response.headers, payload
+
+    def post(self, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
+        return self.call("POST", path, body)
+
+    def get(self, path: str, query: str = "") -> tuple[int, dict[str, str], Any]:
+        return self.call("GET", path, query=query)
