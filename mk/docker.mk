@@ -18,7 +18,7 @@ DOCKER_IMAGES := submitter recorder worker devtools
 dockerfile_submitter := services/submitter/Dockerfile
 dockerfile_recorder := services/recorder/Dockerfile
 dockerfile_worker := batch-worker/Dockerfile
-dockerfile_devtools := docker/devtools.Dockerfile
+dockerfile_devtools := devtools/Dockerfile
 
 .PHONY: images $(addprefix image-,$(DOCKER_IMAGES)) up down smoke logs ps
 
@@ -33,7 +33,7 @@ up: image-worker ## Start the local stack (compose.yaml) and wait until it is he
 	@echo "Overlord API: $(OVERLORD_API_URL)  (POST /jobs, GET /jobs/{job_id})"
 
 smoke: ## POST an echo job to the running stack and wait for SUCCEEDED
-	OVERLORD_API_URL=$(OVERLORD_API_URL) SMOKE_TIMEOUT=$(SMOKE_TIMEOUT) bash docker/smoke.sh
+	OVERLORD_API_URL=$(OVERLORD_API_URL) SMOKE_TIMEOUT=$(SMOKE_TIMEOUT) bash devtools/smoke.sh
 
 down: ## Stop the local stack and delete its volumes
 	$(COMPOSE) --profile build down -v --remove-orphans

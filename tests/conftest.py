@@ -104,7 +104,7 @@ def moto_endpoint() -> Iterator[str]:
     with environment(
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+        AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION=REGION,
         AWS_REGION=REGION,
         RESULTS_BUCKET=RESULTS_BUCKET,

@@ -25,7 +25,7 @@ logger = service_logger("overlord-worker")
 def _parameters(env: dict[str, str]) -> dict[str, Any]:
     if env.get("OVERLORD_PARAMETERS_URI"):
         bucket, key = env["OVERLORD_PARAMETERS_URI"][5:].split("/", 1)
-        text = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     else:
         text = env.get("OVERLORD_PARAMETERS", "{}")
     try:
@@ -43,8 +43,12 @@ def _write_result(env: dict[str, str], result: dict[str, Any]) -> None:
         logger.warning("RESULTS_BUCKET not set; result not written")
         return
     key = f"results/{result['job_id']}/{result['batch_job_id']}.json"
-    boto3.client("s3").put_object(Bucket=bucket, Key=key, ContentType="application/json",
-                                  Body=json.dumps(result, default=str).encode())
+    boto3.client("s3").put_object(
+        Bucket=bucket,
+        Key=key,
+        ContentType="application/json",
+        Body=json.dumps(result, default=str).encode(),
+    )
     logger.info("result written", extra={"result_uri": f"s3://{bucket}/{key}"})
 
 
@@ -57,11 +61,16 @@ def run(env: dict[str, str]) -> int:
         attempt=int(env.get("AWS_BATCH_JOB_ATTEMPT", "1")),
         log=logger,
     )
-    logger.append_keys(job_id=job_id, batch_job_id=context.batch_job_id,
-                       attempt=context.attempt, task=task_name)
-    result: dict[str, Any] = {"job_id": job_id, "batch_job_id": context.batch_job_id,
-                              "attempt": context.attempt, "task": task_name,
-                              "started_at": datetime.now(UTC).isoformat()}
+    logger.append_keys(
+        job_id=job_id, batch_job_id=context.batch_job_id, attempt=context.attempt, task=task_name
+    )
+    result: dict[str, Any] = {
+        "job_id": job_id,
+        "batch_job_id": context.batch_job_id,
+        "attempt": context.attempt,
+        "task": task_name,
+        "started_at": datetime.now(UTC).isoformat(),
+    }
     try:
         if not job_id or not task_name:
             raise BadParameters("OVERLORD_JOB_ID and OVERLORD_TASK must be set")

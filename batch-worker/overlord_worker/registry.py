@@ -39,7 +39,7 @@ class BadParameters(ValueError):
     """The parameters do not suit the task; retrying cannot help."""
 
 
-class TaskExit(Exception):  # noqa: N818 - it is an exit, not an error
+class TaskExit(Exception):
     """End the task with a specific exit code and message."""
 
     def __init__(self, exit_code: int, message: str) -> None:

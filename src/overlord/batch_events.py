@@ -33,7 +33,7 @@ class AttemptContainer(_Lenient):
 
 
 class AttemptDetail(_Lenient):
-    container: AttemptContainer = Field(default_factory=AttemptContainer)
+    container: AttemptContainer = Field(default_factory=lambda: AttemptContainer())
     started_at: int | None = Field(None, alias="startedAt")
     stopped_at: int | None = Field(None, alias="stoppedAt")
     status_reason: str | None = Field(None, alias="statusReason")
@@ -62,7 +62,7 @@ class BatchJobDetail(_Lenient):
 class BatchJobStateChange(EventBridgeModel):
     """The whole EventBridge event, with a typed detail."""
 
-    detail: BatchJobDetail  # type: ignore[assignment]
+    detail: BatchJobDetail
 
 
 def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:

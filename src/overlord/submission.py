@@ -54,7 +54,10 @@ def submit_job_request(
         "containerOverrides": {
             "environment": [{"name": k, "value": v} for k, v in environment.items()],
         },
-        "retryStrategy": {"attempts": job["attempts"], "evaluateOnExit": exit_rules(job_definition)},
+        "retryStrategy": {
+            "attempts": job["attempts"],
+            "evaluateOnExit": exit_rules(job_definition),
+        },
         "propagateTags": True,
     }
     tags = unescape_document(job.get("tags") or {})

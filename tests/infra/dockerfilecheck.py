@@ -33,7 +33,7 @@ DOCKERFILES = {
     "services/submitter/Dockerfile": "lambda",
     "services/recorder/Dockerfile": "lambda",
     "batch-worker/Dockerfile": "worker",
-    "docker/devtools.Dockerfile": "devtools",
+    "devtools/Dockerfile": "devtools",
 }
 # Handlers each Lambda image must be able to run (the first one is its CMD).
 HANDLERS = {

@@ -19,8 +19,13 @@ def new_job(**params):
 
 
 def obs(job_id, status, step, attempts=()):
-    return RunObservation(batch_job_id="b-1", job_name=job_id, status=status,
-                          observed_at=NOW + timedelta(seconds=step), attempts=tuple(attempts))
+    return RunObservation(
+        batch_job_id="b-1",
+        job_name=job_id,
+        status=status,
+        observed_at=NOW + timedelta(seconds=step),
+        attempts=tuple(attempts),
+    )
 
 
 def test_indexes_are_created_idempotently(db):
@@ -94,8 +99,12 @@ def test_status_never_moves_backwards_and_history_is_kept(db):
 
 def test_log_append_ignores_duplicates(db):
     store = MongoStore(db)
-    lines = [records.log_record(job_id="j", batch_job_id="b", attempt=1, kind="log", seq=i,
-                                ts=NOW, message=f"line {i}") for i in range(5)]
+    lines = [
+        records.log_record(
+            job_id="j", batch_job_id="b", attempt=1, kind="log", seq=i, ts=NOW, message=f"line {i}"
+        )
+        for i in range(5)
+    ]
     assert store.append_logs(lines[:3]) == 3
     assert store.append_logs(lines) == 2
     assert db.logs.count_documents({}) == 5

@@ -8,11 +8,11 @@ import time
 import uuid
 
 import pytest
+from overlord_recorder.handler import lambda_handler
+from overlord_submitter.handler import lambda_handler as submitter
 from pymongo.errors import PyMongoError
 
 from overlord.devstack.bootstrap import LOG_GROUP
-from overlord_recorder.handler import lambda_handler
-from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import RESULTS_BUCKET, environment
 from tests.support.api import Api
 from tests.support.events import run_events, state_event
@@ -22,7 +22,8 @@ from tests.support.events import run_events, state_event
 def submitted(app_env):
     """A job submitted through the API (moto's Batch), with its run's id."""
     _, _, body = Api(submitter).post(
-        "/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+        "/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}}
+    )
     return body
 
 
@@ -30,14 +31,20 @@ def put_logs(aws, stream, lines):
     aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
     now = int(time.time() * 1000)
     for start in range(0, len(lines), 5000):
-        chunk = lines[start:start + 5000]
-        aws.logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=stream, logEvents=[
-            {"timestamp": now + start + i, "message": m} for i, m in enumerate(chunk)])
+        chunk = lines[start : start + 5000]
+        aws.logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + start + i, "message": m} for i, m in enumerate(chunk)],
+        )
 
 
 def put_result(aws, job_id, batch_job_id, body):
-    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"results/{job_id}/{batch_job_id}.json",
-                      Body=body if isinstance(body, bytes) else json.dumps(body).encode())
+    aws.s3.put_object(
+        Bucket=RESULTS_BUCKET,
+        Key=f"results/{job_id}/{batch_job_id}.json",
+        Body=body if isinstance(body, bytes) else json.dumps(body).encode(),
+    )
 
 
 def deliver(events, context):
@@ -53,8 +60,10 @@ def snapshot(db, job_id):
 
     job = clean(db.jobs.find_one({"_id": job_id}))
     runs = sorted((clean(r) for r in db.runs.find({"job_id": job_id})), key=lambda r: r["run"])
-    logs = sorted((clean(x) for x in db.logs.find({"job_id": job_id, "kind": {"$ne": "submission"}})),
-                  key=lambda x: (x["attempt"], x["kind"], x["seq"]))
+    logs = sorted(
+        (clean(x) for x in db.logs.find({"job_id": job_id, "kind": {"$ne": "submission"}})),
+        key=lambda x: (x["attempt"], x["kind"], x["seq"]),
+    )
     return job, runs, logs
 
 
@@ -70,11 +79,23 @@ def test_a_run_recorded_in_order(submitted, db, aws, lambda_context):
     run = db.runs.find_one({"_id": batch_job_id})
     assert run["status"] == "SUCCEEDED"
     assert list(run["status_history"]) and set(run["status_history"]) == {
-        "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"}
-    assert run["attempts"] == [{
-        "attempt": 1, "started_at": run["attempts"][0]["started_at"],
-        "stopped_at": run["attempts"][0]["stopped_at"], "exit_code": 0,
-        "reason": "Essential container in task exited", "log_stream": stream}]
+        "SUBMITTED",
+        "PENDING",
+        "RUNNABLE",
+        "STARTING",
+        "RUNNING",
+        "SUCCEEDED",
+    }
+    assert run["attempts"] == [
+        {
+            "attempt": 1,
+            "started_at": run["attempts"][0]["started_at"],
+            "stopped_at": run["attempts"][0]["stopped_at"],
+            "exit_code": 0,
+            "reason": "Essential container in task exited",
+            "log_stream": stream,
+        }
+    ]
     assert run["result"]["summary"]["output"] == {"message": "hi"}
     job = db.jobs.find_one({"_id": job_id})
     assert job["status"] == "SUCCEEDED" and job["latest_run"]["status"] == "SUCCEEDED"
@@ -111,15 +132,21 @@ def test_three_shuffled_deliveries_equal_one_ordered(submitted, db, aws, lambda_
 def test_running_after_succeeded_changes_nothing(submitted, db, aws, lambda_context):
     job_id, batch_job_id = submitted["job_id"], submitted["batch_job_id"]
     deliver(run_events(job_id, batch_job_id, "s/none"), lambda_context)
-    before = (db.jobs.find_one({"_id": job_id}), db.runs.find_one({"_id": batch_job_id}),
-              db.logs.count_documents({}))
+    before = (
+        db.jobs.find_one({"_id": job_id}),
+        db.runs.find_one({"_id": batch_job_id}),
+        db.logs.count_documents({}),
+    )
     # Both a late copy of the RUNNING event and one stamped after SUCCEEDED (hyp3 #1539).
     late_copy = run_events(job_id, batch_job_id, "s/none")[3]
     assert late_copy["detail"]["status"] == "RUNNING"
     for event in (late_copy, state_event(job_id, batch_job_id, "RUNNING", step=99)):
         assert lambda_handler(event, lambda_context)["moved"] is False
-    after = (db.jobs.find_one({"_id": job_id}), db.runs.find_one({"_id": batch_job_id}),
-             db.logs.count_documents({}))
+    after = (
+        db.jobs.find_one({"_id": job_id}),
+        db.runs.find_one({"_id": batch_job_id}),
+        db.logs.count_documents({}),
+    )
     assert after == before
 
 
@@ -135,16 +162,16 @@ def test_failed_run_records_exit_code_and_reason(submitted, db, lambda_context):
 
 
 def test_events_for_other_jobs_are_ignored(app_env, db, lambda_context):
-    sample = json.loads((__import__("pathlib").Path("tests/events/batch-job-state-change.json"))
-                        .read_text())
+    sample = json.loads(
+        (__import__("pathlib").Path("tests/events/batch-job-state-change.json")).read_text()
+    )
     assert lambda_handler(sample, lambda_context)["recorded"] is False
     unknown = state_event("job-" + "0" * 32, str(uuid.uuid4()), "RUNNING")
     assert lambda_handler(unknown, lambda_context)["recorded"] is False
     assert "runs" not in db.list_collection_names() or db.runs.count_documents({}) == 0
 
 
-def test_logs_are_capped_with_a_truncation_record(submitted, db, aws, lambda_context,
-                                                  monkeypatch):
+def test_logs_are_capped_with_a_truncation_record(submitted, db, aws, lambda_context, monkeypatch):
     monkeypatch.setattr("overlord.services.record.LOG_LINES_CAP", 5)
     job_id, batch_job_id = submitted["job_id"], submitted["batch_job_id"]
     stream = f"overlord-worker/default/{uuid.uuid4().hex}"

@@ -6,8 +6,8 @@ import json
 import threading
 
 import pytest
-
 from overlord_submitter.handler import lambda_handler
+
 from tests.conftest import JOB_QUEUE, RESULTS_BUCKET, environment
 from tests.support.api import Api
 
@@ -85,14 +85,16 @@ def test_twenty_concurrent_identical_submissions_make_one_job(api, db, aws):
     ],
 )
 def test_bad_input_is_rejected_and_nothing_written(api, db, aws, body, status, field):
-    before = len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="FAILED")["jobSummaryList"]) + \
-        len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="SUBMITTED")["jobSummaryList"])
+    before = len(
+        aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="FAILED")["jobSummaryList"]
+    ) + len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="SUBMITTED")["jobSummaryList"])
     got, _, payload = api.post("/jobs", body)
     assert got == status
     assert payload["message"].startswith(f"{field}:")
     assert db.list_collection_names() == [] or db.jobs.count_documents({}) == 0
-    after = len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="FAILED")["jobSummaryList"]) + \
-        len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="SUBMITTED")["jobSummaryList"])
+    after = len(
+        aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="FAILED")["jobSummaryList"]
+    ) + len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="SUBMITTED")["jobSummaryList"])
     assert after == before
 
 
@@ -170,7 +172,9 @@ def test_health(api):
 def test_health_and_errors_when_mongo_is_down(app_env):
     from overlord import bootstrap
 
-    with environment(MONGODB_URI="mongodb://user:s3cret-pw@127.0.0.1:9/?serverSelectionTimeoutMS=300"):
+    with environment(
+        MONGODB_URI="mongodb://user:s3cret-pw@127.0.0.1:9/?serverSelectionTimeoutMS=300"
+    ):
         bootstrap.reset()
         api = Api(lambda_handler)
         status, _, body = api.get("/health")

@@ -27,8 +27,13 @@ def run_worker(task, parameters=None, *, attempt=1, extra=None, raw_parameters=N
         "RESULTS_BUCKET": RESULTS_BUCKET,
         **(extra or {}),
     }
-    proc = subprocess.run([sys.executable, "-m", "overlord_worker"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "overlord_worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return proc, job_id, batch_job_id
 
 
@@ -87,12 +92,20 @@ def test_checksum_and_parameters_from_s3(moto_endpoint, aws):
     data = os.urandom(3 * 1024 * 1024 + 17)
     aws.s3.put_object(Bucket=RESULTS_BUCKET, Key="inputs/blob", Body=data)
     params_key = f"params/{uuid.uuid4().hex}.json"
-    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=params_key,
-                      Body=json.dumps({"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob"}).encode())
+    aws.s3.put_object(
+        Bucket=RESULTS_BUCKET,
+        Key=params_key,
+        Body=json.dumps({"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob"}).encode(),
+    )
     proc, job_id, batch_job_id = run_worker(
-        "checksum", raw_parameters="ignored",
-        extra={"OVERLORD_PARAMETERS_URI": f"s3://{RESULTS_BUCKET}/{params_key}"})
+        "checksum",
+        raw_parameters="ignored",
+        extra={"OVERLORD_PARAMETERS_URI": f"s3://{RESULTS_BUCKET}/{params_key}"},
+    )
     assert proc.returncode == 0, proc.stdout
     output = result_of(aws, job_id, batch_job_id)["output"]
-    assert output == {"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob",
-                      "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    assert output == {
+        "s3_uri": f"s3://{RESULTS_BUCKET}/inputs/blob",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+    }

@@ -13,11 +13,13 @@ class Api:
     def __init__(self, handler: Any) -> None:
         self.handler = handler
 
-    def call(self, method: str, path: str, body: Any = None, query: str = ""
-             ) -> tuple[int, dict[str, str], Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, query: str = ""
+    ) -> tuple[int, dict[str, str], Any]:
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
-        event = http_api_event(method, path, body=raw, query=query,
-                               headers={"content-type": "application/json"})
+        event = http_api_event(
+            method, path, body=raw, query=query, headers={"content-type": "application/json"}
+        )
         response = http_response(self.handler(event, LocalLambdaContext()))
         payload = json.loads(response.body) if response.body else None
         return response.status, response.headers, payload

@@ -39,8 +39,14 @@ def state_event(
     event["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     event["resources"] = [arn]
     detail = event["detail"]
-    detail.update(jobArn=arn, jobName=job_name, jobId=batch_job_id, status=status,
-                  createdAt=_ms(T0), attempts=attempts or [])
+    detail.update(
+        jobArn=arn,
+        jobName=job_name,
+        jobId=batch_job_id,
+        status=status,
+        createdAt=_ms(T0),
+        attempts=attempts or [],
+    )
     if reason:
         detail["statusReason"] = reason
     if status in {"RUNNING", "SUCCEEDED", "FAILED"}:
@@ -52,8 +58,9 @@ def state_event(
     return event
 
 
-def attempt(log_stream: str, exit_code: int, started: int = 3, stopped: int = 4,
-            reason: str | None = None) -> dict[str, Any]:
+def attempt(
+    log_stream: str, exit_code: int, started: int = 3, stopped: int = 4, reason: str | None = None
+) -> dict[str, Any]:
     return {
         "container": {
             "containerInstanceArn": "",
@@ -69,13 +76,22 @@ def attempt(log_stream: str, exit_code: int, started: int = 3, stopped: int = 4,
     }
 
 
-def run_events(job_name: str, batch_job_id: str, log_stream: str, exit_code: int = 0
-               ) -> list[dict[str, Any]]:
+def run_events(
+    job_name: str, batch_job_id: str, log_stream: str, exit_code: int = 0
+) -> list[dict[str, Any]]:
     """One run's events in order: PENDING … then SUCCEEDED (exit 0) or FAILED."""
     final = "SUCCEEDED" if exit_code == 0 else "FAILED"
     events = []
     for step, status in enumerate([*STATES[:-1], final], start=1):
         attempts = [attempt(log_stream, exit_code)] if status == final else []
-        events.append(state_event(job_name, batch_job_id, status, step=step, attempts=attempts,
-                                  log_stream=log_stream if step >= 4 else None))
+        events.append(
+            state_event(
+                job_name,
+                batch_job_id,
+                status,
+                step=step,
+                attempts=attempts,
+                log_stream=log_stream if step >= 4 else None,
+            )
+        )
     return events

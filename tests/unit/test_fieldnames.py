@@ -5,8 +5,15 @@ from overlord.fieldnames import escape_document, escape_key, unescape_document, 
 
 @pytest.mark.parametrize(
     ("key", "escaped"),
-    [("plain", "plain"), ("a.b", "a%2Eb"), ("$gt", "%24gt"), ("a$b", "a$b"), ("50%", "50%25"),
-     ("%2E", "%252E"), ("nul\x00", "nul%00")],
+    [
+        ("plain", "plain"),
+        ("a.b", "a%2Eb"),
+        ("$gt", "%24gt"),
+        ("a$b", "a$b"),
+        ("50%", "50%25"),
+        ("%2E", "%252E"),
+        ("nul\x00", "nul%00"),
+    ],
 )
 def test_escape_round_trip(key, escaped):
     assert escape_key(key) == escaped

@@ -11,7 +11,13 @@ from overlord.status import (
 
 def test_order_is_aws_batch_order():
     assert [s.value for s in RUN_STATUS_ORDER] == [
-        "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED",
+        "SUBMITTED",
+        "PENDING",
+        "RUNNABLE",
+        "STARTING",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
     ]
     ranks = [rank(s) for s in RUN_STATUS_ORDER]
     assert ranks == sorted(ranks)

@@ -12,12 +12,19 @@ def job(**fields):
 
 def test_submit_request_carries_identity_parameters_and_rules():
     doc = job(attempts=3, timeout_seconds=120, tags={"team": "x"})
-    req = submit_job_request(doc, job_queue="q", job_definition="overlord-worker",
-                             parameters_env={"OVERLORD_PARAMETERS": '{"a.b":1}'})
+    req = submit_job_request(
+        doc,
+        job_queue="q",
+        job_definition="overlord-worker",
+        parameters_env={"OVERLORD_PARAMETERS": '{"a.b":1}'},
+    )
     env = {e["name"]: e["value"] for e in req["containerOverrides"]["environment"]}
     assert req["jobName"] == doc["_id"]
-    assert env == {"OVERLORD_JOB_ID": doc["_id"], "OVERLORD_TASK": "echo",
-                   "OVERLORD_PARAMETERS": '{"a.b":1}'}
+    assert env == {
+        "OVERLORD_JOB_ID": doc["_id"],
+        "OVERLORD_TASK": "echo",
+        "OVERLORD_PARAMETERS": '{"a.b":1}',
+    }
     assert req["retryStrategy"] == {"attempts": 3, "evaluateOnExit": exit_rules("overlord-worker")}
     assert {"onExitCode": "2", "action": "EXIT"} in req["retryStrategy"]["evaluateOnExit"]
     assert req["timeout"] == {"attemptDurationSeconds": 120}
@@ -25,8 +32,12 @@ def test_submit_request_carries_identity_parameters_and_rules():
 
 
 def test_no_timeout_or_tags_when_not_asked():
-    req = submit_job_request(job(), job_queue="q", job_definition="arn:aws:batch:r:1:job-definition/overlord-worker:3",
-                             parameters_env={})
+    req = submit_job_request(
+        job(),
+        job_queue="q",
+        job_definition="arn:aws:batch:r:1:job-definition/overlord-worker:3",
+        parameters_env={},
+    )
     assert "timeout" not in req and "tags" not in req
     assert req["retryStrategy"]["evaluateOnExit"] == exit_rules("overlord-worker")
 

@@ -21,8 +21,9 @@ logger = service_logger("overlord-recorder")
 @event_parser(model=BatchJobStateChange)
 def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[str, Any]:
     detail = event.detail
-    logger.append_keys(job_id=detail.job_name, batch_job_id=detail.job_id,
-                       event_id=event.id, status=detail.status)
+    logger.append_keys(
+        job_id=detail.job_name, batch_job_id=detail.job_id, event_id=event.id, status=detail.status
+    )
     c = bootstrap.components()
     outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))
     logger.info("recorded event" if outcome.recorded else "ignored event")
@@ -32,7 +33,8 @@ def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[s
 @logger.inject_lambda_context(clear_state=True)
 def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     c = bootstrap.components()
-    report = reconcile(c.store, c.batch, c.logs, c.objects,
-                       older_than_seconds=c.settings.reconcile_after_seconds)
+    report = reconcile(
+        c.store, c.batch, c.logs, c.objects, older_than_seconds=c.settings.reconcile_after_seconds
+    )
     logger.info("reconciled", extra=asdict(report))
     return asdict(report)

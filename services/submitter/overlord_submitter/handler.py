@@ -29,8 +29,12 @@ app = APIGatewayHttpResolver()
 
 
 def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
-                    body=body, headers=headers or {})
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers or {},
+    )
 
 
 def _error(status: HTTPStatus, message: str) -> Response:
@@ -73,9 +77,14 @@ def post_run(job_id: str) -> Response:
     c = bootstrap.components()
     job = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
     latest = job.get("latest_run") or {}
-    body = {"job_id": job["_id"], "run_id": latest.get("run_id"),
-            "batch_job_id": latest.get("batch_job_id"), "run": latest.get("run"),
-            "status": job["status"], "created": True}
+    body = {
+        "job_id": job["_id"],
+        "run_id": latest.get("run_id"),
+        "batch_job_id": latest.get("batch_job_id"),
+        "run": latest.get("run"),
+        "status": job["status"],
+        "created": True,
+    }
     return _json(HTTPStatus.ACCEPTED, body, {"Location": f"/jobs/{job['_id']}/runs"})
 
 
@@ -124,8 +133,10 @@ def _batch_rejected(exc: BatchRejected) -> Response:
 @app.exception_handler(BatchUnavailable)
 def _batch_unavailable(exc: BatchUnavailable) -> Response:
     logger.warning("Batch unavailable", extra={"reason": str(exc)})
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE,
-                  f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry")
+    return _error(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
+    )
 
 
 @app.exception_handler(PyMongoError)
@@ -133,11 +144,14 @@ def _store_unavailable(exc: PyMongoError) -> Response:
     # The driver's message may name hosts; it never holds the password, but keep the
     # client's message generic and the detail in our logs.
     logger.error("MongoDB error", extra={"error_type": type(exc).__name__})
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE,
-                  "the job store (MongoDB) is unavailable; send the request again to retry")
+    return _error(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "the job store (MongoDB) is unavailable; send the request again to retry",
+    )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP,
-                              clear_state=True)
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
+)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -33,8 +33,11 @@ class LogReader:
         logs = client("logs")
         token: str | None = None
         while True:
-            kwargs = {"logGroupName": self.log_group, "logStreamName": stream,
-                      "startFromHead": True}
+            kwargs = {
+                "logGroupName": self.log_group,
+                "logStreamName": stream,
+                "startFromHead": True,
+            }
             if token:
                 kwargs["nextToken"] = token
             page = logs.get_log_events(**kwargs)

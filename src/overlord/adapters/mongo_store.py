@@ -41,14 +41,19 @@ class MongoStore:
         with self._lock:
             if self._indexes_ready:
                 return
-            self.jobs.create_index([("status", ASCENDING), ("updated_at", ASCENDING)],
-                                   name="status_updated")
+            self.jobs.create_index(
+                [("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"
+            )
             self.jobs.create_index([("created_at", DESCENDING)], name="created")
             self.runs.create_index([("job_id", ASCENDING), ("run", ASCENDING)], name="job_run")
             self.runs.create_index([("status", ASCENDING)], name="status")
             self.logs.create_index(
-                [("batch_job_id", ASCENDING), ("attempt", ASCENDING), ("kind", ASCENDING),
-                 ("seq", ASCENDING)],
+                [
+                    ("batch_job_id", ASCENDING),
+                    ("attempt", ASCENDING),
+                    ("kind", ASCENDING),
+                    ("seq", ASCENDING),
+                ],
                 unique=True,
                 name="line_identity",
             )
@@ -74,8 +79,13 @@ class MongoStore:
             pass
         retaken = self.jobs.find_one_and_update(
             {"_id": job["_id"], "status": JobStatus.SUBMIT_FAILED.value},
-            {"$set": {"status": JobStatus.SUBMITTING.value, "status_reason": None,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "status": JobStatus.SUBMITTING.value,
+                    "status_reason": None,
+                    "updated_at": now,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         if retaken is not None:
@@ -88,25 +98,35 @@ class MongoStore:
     def claim_new_run(self, job_id: str, now: datetime) -> dict[str, Any] | None:
         """Claim a finished job for another run; None when a run is still in flight."""
         return self.jobs.find_one_and_update(
-            {"_id": job_id,
-             "status": {"$in": [*sorted(TERMINAL), JobStatus.SUBMIT_FAILED.value]}},
-            {"$set": {"status": JobStatus.SUBMITTING.value, "status_reason": None,
-                      "updated_at": now}},
+            {"_id": job_id, "status": {"$in": [*sorted(TERMINAL), JobStatus.SUBMIT_FAILED.value]}},
+            {
+                "$set": {
+                    "status": JobStatus.SUBMITTING.value,
+                    "status_reason": None,
+                    "updated_at": now,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
 
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
         self.jobs.update_one(
             {"_id": job_id, "status": JobStatus.SUBMITTING.value},
-            {"$set": {"status": JobStatus.SUBMIT_FAILED.value, "status_reason": reason,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "status": JobStatus.SUBMIT_FAILED.value,
+                    "status_reason": reason,
+                    "updated_at": now,
+                }
+            },
         )
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:
         return self.jobs.find_one({"_id": job_id})
 
-    def stale_jobs(self, statuses: Sequence[str], cutoff: datetime, limit: int
-                   ) -> list[dict[str, Any]]:
+    def stale_jobs(
+        self, statuses: Sequence[str], cutoff: datetime, limit: int
+    ) -> list[dict[str, Any]]:
         """Jobs in `statuses` not updated, nor reconciled, since `cutoff`; oldest first."""
         query = {
             "status": {"$in": list(statuses)},
@@ -117,30 +137,52 @@ class MongoStore:
 
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
         if job_ids:
-            self.jobs.update_many({"_id": {"$in": list(job_ids)}},
-                                  {"$set": {"reconciled_at": now}})
+            self.jobs.update_many({"_id": {"$in": list(job_ids)}}, {"$set": {"reconciled_at": now}})
 
     # --------------------------------------------------------------------- runs
     def start_run(self, submitted: RunObservation, run_number: int, now: datetime) -> None:
         """Record a run Batch accepted (status SUBMITTED) and point the job at it."""
-        self._ensure_run(submitted.batch_job_id, submitted.job_name, run_number, now,
-                         submitted.job_queue, submitted.job_definition)
+        self._ensure_run(
+            submitted.batch_job_id,
+            submitted.job_name,
+            run_number,
+            now,
+            submitted.job_queue,
+            submitted.job_definition,
+        )
         self.apply_observation(submitted, now)
         # An event may have raced ahead of us and moved the run on already.
         run = self.runs.find_one({"_id": submitted.batch_job_id}, {"status": 1})
         status = (run or {}).get("status") or submitted.status
         self.jobs.update_one(
             {"_id": submitted.job_name},
-            {"$set": {"latest_run": records.latest_run(submitted.batch_job_id, run_number, status),
-                      "run_count": run_number,
-                      "status": status,
-                      "updated_at": now}},
+            {
+                "$set": {
+                    "latest_run": records.latest_run(submitted.batch_job_id, run_number, status),
+                    "run_count": run_number,
+                    "status": status,
+                    "updated_at": now,
+                }
+            },
         )
 
-    def _ensure_run(self, batch_job_id: str, job_id: str, run_number: int | None,
-                    now: datetime, job_queue: str | None, job_definition: str | None) -> None:
-        doc = records.new_run(batch_job_id=batch_job_id, job_id=job_id, run_number=run_number,
-                              at=now, job_queue=job_queue, job_definition=job_definition)
+    def _ensure_run(
+        self,
+        batch_job_id: str,
+        job_id: str,
+        run_number: int | None,
+        now: datetime,
+        job_queue: str | None,
+        job_definition: str | None,
+    ) -> None:
+        doc = records.new_run(
+            batch_job_id=batch_job_id,
+            job_id=job_id,
+            run_number=run_number,
+            at=now,
+            job_queue=job_queue,
+            job_definition=job_definition,
+        )
         try:
             self.runs.update_one({"_id": batch_job_id}, {"$setOnInsert": doc}, upsert=True)
         except DuplicateKeyError:
@@ -162,46 +204,70 @@ class MongoStore:
         Returns True when the run's status moved.
         """
         new_rank = rank(obs.status)
-        self._ensure_run(obs.batch_job_id, obs.job_name, None, now, obs.job_queue,
-                         obs.job_definition)
+        self._ensure_run(
+            obs.batch_job_id, obs.job_name, None, now, obs.job_queue, obs.job_definition
+        )
         history_field = f"status_history.{obs.status}"
         history_filter: dict[str, Any] = {
             "_id": obs.batch_job_id,
-            "$or": [{history_field: {"$exists": False}},
-                    {history_field: {"$gt": obs.observed_at}}],
+            "$or": [{history_field: {"$exists": False}}, {history_field: {"$gt": obs.observed_at}}],
         }
         # A run ends once: a second, different terminal status is not history.
         for other in TERMINAL - {obs.status}:
             if obs.status in TERMINAL:
                 history_filter[f"status_history.{other}"] = {"$exists": False}
         self.runs.update_one(history_filter, {"$set": {history_field: obs.observed_at}})
-        moved = self.runs.update_one(
-            {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
-            {"$set": {"status": obs.status, "status_rank": new_rank,
-                      "status_reason": obs.status_reason, "updated_at": now}},
-        ).modified_count == 1
+        moved = (
+            self.runs.update_one(
+                {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
+                {
+                    "$set": {
+                        "status": obs.status,
+                        "status_rank": new_rank,
+                        "status_reason": obs.status_reason,
+                        "updated_at": now,
+                    }
+                },
+            ).modified_count
+            == 1
+        )
         attempts_rank = len(obs.attempts) * 10 + new_rank
         self.runs.update_one(
             {"_id": obs.batch_job_id, "attempts_rank": {"$lt": attempts_rank}},
-            {"$set": {"attempts": [a.as_document() for a in obs.attempts],
-                      "attempts_rank": attempts_rank,
-                      "started_at": obs.started_at,
-                      "stopped_at": obs.stopped_at}},
+            {
+                "$set": {
+                    "attempts": [a.as_document() for a in obs.attempts],
+                    "attempts_rank": attempts_rank,
+                    "started_at": obs.started_at,
+                    "stopped_at": obs.stopped_at,
+                }
+            },
         )
         self.jobs.update_one(
-            {"_id": obs.job_name, "latest_run.run_id": obs.batch_job_id,
-             "latest_run.status_rank": {"$lt": new_rank}},
-            {"$set": {"status": obs.status, "status_reason": obs.status_reason,
-                      "latest_run.status": obs.status, "latest_run.status_rank": new_rank,
-                      "updated_at": now}},
+            {
+                "_id": obs.job_name,
+                "latest_run.run_id": obs.batch_job_id,
+                "latest_run.status_rank": {"$lt": new_rank},
+            },
+            {
+                "$set": {
+                    "status": obs.status,
+                    "status_reason": obs.status_reason,
+                    "latest_run.status": obs.status,
+                    "latest_run.status_rank": new_rank,
+                    "updated_at": now,
+                }
+            },
         )
         return moved
 
     def set_result(self, job_id: str, batch_job_id: str, result: dict[str, Any]) -> None:
-        self.runs.update_one({"_id": batch_job_id},
-                             {"$set": {"result": result, "result_uri": result.get("uri")}})
-        self.jobs.update_one({"_id": job_id, "latest_run.run_id": batch_job_id},
-                             {"$set": {"result": result}})
+        self.runs.update_one(
+            {"_id": batch_job_id}, {"$set": {"result": result, "result_uri": result.get("uri")}}
+        )
+        self.jobs.update_one(
+            {"_id": job_id, "latest_run.run_id": batch_job_id}, {"$set": {"result": result}}
+        )
 
     def mark_logs_copied(self, batch_job_id: str) -> None:
         self.runs.update_one({"_id": batch_job_id}, {"$set": {"logs_copied": True}})
@@ -221,15 +287,25 @@ class MongoStore:
                 raise
             return int(exc.details.get("nInserted", 0))
 
-    def list_logs(self, job_id: str, batch_job_id: str | None = None, offset: int = 0,
-                  limit: int = 1000, kinds: Sequence[str] | None = None
-                  ) -> list[dict[str, Any]]:
+    def list_logs(
+        self,
+        job_id: str,
+        batch_job_id: str | None = None,
+        offset: int = 0,
+        limit: int = 1000,
+        kinds: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"job_id": job_id}
         if batch_job_id:
             query["batch_job_id"] = batch_job_id
         if kinds:
             query["kind"] = {"$in": list(kinds)}
-        cursor = self.logs.find(query, {"_id": 0}).sort(
-            [("ts", ASCENDING), ("attempt", ASCENDING), ("kind", ASCENDING), ("seq", ASCENDING)]
-        ).skip(offset).limit(limit)
+        cursor = (
+            self.logs.find(query, {"_id": 0})
+            .sort(
+                [("ts", ASCENDING), ("attempt", ASCENDING), ("kind", ASCENDING), ("seq", ASCENDING)]
+            )
+            .skip(offset)
+            .limit(limit)
+        )
         return list(cursor)

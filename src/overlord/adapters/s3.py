@@ -26,8 +26,9 @@ class ObjectStore:
         return f"s3://{self.bucket}/{key}"
 
     def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
-        client("s3").put_object(Bucket=self.bucket, Key=key, Body=text.encode(),
-                                ContentType=content_type)
+        client("s3").put_object(
+            Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
+        )
         return self.uri(key)
 
     def get_capped(self, key: str, cap: int) -> CappedObject | None:

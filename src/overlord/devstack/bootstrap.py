@@ -20,7 +20,7 @@ import boto3
 
 STEPS = ("s3", "logs", "secret", "batch")
 LOG_GROUP = "/aws/batch/job"
-SECRET_NAME = "overlord/mongodb-uri"
+SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
 DEFAULT_DEFINITIONS = Path(__file__).resolve().parents[1] / "contracts" / "job-definitions.json"
 
@@ -71,23 +71,37 @@ def _service_role_arn() -> str:
     except Exception as exc:
         if not _exists_error(exc, "NoSuchEntity"):
             raise
-    policy = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"},
-        "Action": "sts:AssumeRole"}]}
-    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))
-               ["Role"]["Arn"])
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "batch.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    return str(
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+    )
 
 
 def load_definitions(path: Path = DEFAULT_DEFINITIONS) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def ensure_batch(queue: str, definitions: dict[str, Any], worker_image: str,
-                 max_vcpus: int = 2, service_role: bool = True) -> str:
+def ensure_batch(
+    queue: str,
+    definitions: dict[str, Any],
+    worker_image: str,
+    max_vcpus: int = 2,
+    service_role: bool = True,
+) -> str:
     """Compute environment, job queue and job definitions; returns the queue ARN."""
     batch = boto3.client("batch")
-    if not batch.describe_compute_environments(
-            computeEnvironments=[COMPUTE_ENVIRONMENT])["computeEnvironments"]:
+    if not batch.describe_compute_environments(computeEnvironments=[COMPUTE_ENVIRONMENT])[
+        "computeEnvironments"
+    ]:
         kwargs: dict[str, Any] = {
             "computeEnvironmentName": COMPUTE_ENVIRONMENT,
             "type": "UNMANAGED",
@@ -101,10 +115,14 @@ def ensure_batch(queue: str, definitions: dict[str, Any], worker_image: str,
     if found:
         queue_arn = str(found[0]["jobQueueArn"])
     else:
-        queue_arn = str(batch.create_job_queue(
-            jobQueueName=queue, state="ENABLED", priority=1,
-            computeEnvironmentOrder=[{"order": 1, "computeEnvironment": COMPUTE_ENVIRONMENT}],
-        )["jobQueueArn"])
+        queue_arn = str(
+            batch.create_job_queue(
+                jobQueueName=queue,
+                state="ENABLED",
+                priority=1,
+                computeEnvironmentOrder=[{"order": 1, "computeEnvironment": COMPUTE_ENVIRONMENT}],
+            )["jobQueueArn"]
+        )
     for name, definition in definitions.items():
         body = json.loads(json.dumps(definition))
         body["containerProperties"]["image"] = worker_image
@@ -122,18 +140,21 @@ def run(steps: list[str], definitions_path: Path, worker_image: str) -> dict[str
     if "secret" in steps and env.get("MONGODB_URI"):
         out["MONGODB_SECRET_ARN"] = ensure_secret(env["MONGODB_URI"])
     if "batch" in steps:
-        out["JOB_QUEUE_ARN"] = ensure_batch(env.get("JOB_QUEUE", "overlord"),
-                                            load_definitions(definitions_path), worker_image)
+        out["JOB_QUEUE_ARN"] = ensure_batch(
+            env.get("JOB_QUEUE", "overlord"), load_definitions(definitions_path), worker_image
+        )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=",".join(STEPS),
-                        help=f"comma-separated steps out of {', '.join(STEPS)}")
+    parser.add_argument(
+        "--only", default=",".join(STEPS), help=f"comma-separated steps out of {', '.join(STEPS)}"
+    )
     parser.add_argument("--definitions", type=Path, default=DEFAULT_DEFINITIONS)
-    parser.add_argument("--worker-image", default=os.environ.get(
-        "WORKER_IMAGE", "overlord-batch-worker:local"))
+    parser.add_argument(
+        "--worker-image", default=os.environ.get("WORKER_IMAGE", "overlord-batch-worker:local")
+    )
     args = parser.parse_args(argv)
     steps = [s for s in args.only.split(",") if s]
     unknown = sorted(set(steps) - set(STEPS))

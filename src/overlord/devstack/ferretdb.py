@@ -31,15 +31,19 @@ HOW_TO_FIX = (
 
 
 def ferretdb_binary(build: bool = True) -> Path:
-    candidates = [os.environ.get("FERRETDB_BIN"), str(TOOLS_BIN / "ferretdb"),
-                  shutil.which("ferretdb")]
+    candidates = [
+        os.environ.get("FERRETDB_BIN"),
+        str(TOOLS_BIN / "ferretdb"),
+        shutil.which("ferretdb"),
+    ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate)
     if build and shutil.which("go") and SOURCE_DIR.is_dir():
         TOOLS_BIN.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["go", "build", "-o", str(TOOLS_BIN / "ferretdb"), "."],
-                       cwd=SOURCE_DIR, check=True)
+        subprocess.run(
+            ["go", "build", "-o", str(TOOLS_BIN / "ferretdb"), "."], cwd=SOURCE_DIR, check=True
+        )
         return TOOLS_BIN / "ferretdb"
     raise MongoUnavailable(HOW_TO_FIX)
 
@@ -60,9 +64,14 @@ class FerretDB:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "ferretdb.log", "ab")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(
-            [str(ferretdb_binary()), f"-listen-addr=127.0.0.1:{self.port}",
-             f"-sqlite-url=file:{self.data_dir}/"],
-            stdout=log, stderr=log, start_new_session=True,
+            [
+                str(ferretdb_binary()),
+                f"-listen-addr=127.0.0.1:{self.port}",
+                f"-sqlite-url=file:{self.data_dir}/",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
         client: MongoClient = MongoClient(self.uri, serverSelectionTimeoutMS=500)
 

@@ -32,13 +32,23 @@ class ReconcileReport:
     unknown_to_batch: list[str] = field(default_factory=list)
 
 
-def reconcile(store: Any, batch: BatchReader, logs: LogSource, results: ResultSource,
-              *, older_than_seconds: int, limit: int = 500) -> ReconcileReport:
+def reconcile(
+    store: Any,
+    batch: BatchReader,
+    logs: LogSource,
+    results: ResultSource,
+    *,
+    older_than_seconds: int,
+    limit: int = 500,
+) -> ReconcileReport:
     now = utcnow()
     stale = store.stale_jobs(IN_FLIGHT, now - timedelta(seconds=older_than_seconds), limit)
     report = ReconcileReport(checked=len(stale))
-    by_run = {j["latest_run"]["batch_job_id"]: j for j in stale if j.get("latest_run")
-              and j["status"] != JobStatus.SUBMITTING}
+    by_run = {
+        j["latest_run"]["batch_job_id"]: j
+        for j in stale
+        if j.get("latest_run") and j["status"] != JobStatus.SUBMITTING
+    }
     seen: set[str] = set()
     for raw in batch.describe(list(by_run)):
         detail = BatchJobDetail.model_validate(raw)
@@ -67,21 +77,32 @@ def _observed(detail: BatchJobDetail) -> RunObservation:
     return replace(obs, observed_at=when) if when else obs
 
 
-def _repair_submission(store: Any, batch: BatchReader, logs: LogSource, results: ResultSource,
-                       job: dict[str, Any], report: ReconcileReport) -> None:
+def _repair_submission(
+    store: Any,
+    batch: BatchReader,
+    logs: LogSource,
+    results: ResultSource,
+    job: dict[str, Any],
+    report: ReconcileReport,
+) -> None:
     """A job claimed but never recorded as submitted: adopt Batch's job, or free the claim."""
     job_id = job["_id"]
     known = {r["_id"] for r in store.list_runs(job_id)}
     candidates = [s for s in batch.find_by_name(job_id) if s["jobId"] not in known]
     if not candidates:
-        store.mark_submit_failed(job_id, "submission did not complete: Batch has no such job",
-                                 utcnow())
+        store.mark_submit_failed(
+            job_id, "submission did not complete: Batch has no such job", utcnow()
+        )
         report.submit_failed.append(job_id)
         return
     newest = candidates[0]
     run_number = int(job.get("run_count") or 0) + 1
-    submitted = RunObservation(batch_job_id=newest["jobId"], job_name=job_id,
-                               status=RunStatus.SUBMITTED.value, observed_at=utcnow())
+    submitted = RunObservation(
+        batch_job_id=newest["jobId"],
+        job_name=job_id,
+        status=RunStatus.SUBMITTED.value,
+        observed_at=utcnow(),
+    )
     store.start_run(submitted, run_number, utcnow())
     for raw in batch.describe([newest["jobId"]]):
         record_observation(store, logs, results, _observed(BatchJobDetail.model_validate(raw)))

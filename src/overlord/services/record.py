@@ -41,20 +41,25 @@ def result_key(job_id: str, batch_job_id: str) -> str:
     return f"results/{job_id}/{batch_job_id}.json"
 
 
-def record_observation(store: Any, logs: LogSource, results: ResultSource,
-                       obs: RunObservation) -> Outcome:
+def record_observation(
+    store: Any, logs: LogSource, results: ResultSource, obs: RunObservation
+) -> Outcome:
     """Apply one observation; on a terminal status also copy the result and the log lines.
 
     Idempotent: observations may come more than once and in any order. MongoDB errors
     propagate so that the event is delivered again.
     """
     if not is_job_id(obs.job_name):
-        logger.info("ignoring a Batch job that is not ours",
-                    extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_name})
+        logger.info(
+            "ignoring a Batch job that is not ours",
+            extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_name},
+        )
         return Outcome(recorded=False)
     if store.get_job(obs.job_name) is None:
-        logger.warning("ignoring an event for an unknown job",
-                       extra={"job_id": obs.job_name, "batch_job_id": obs.batch_job_id})
+        logger.warning(
+            "ignoring an event for an unknown job",
+            extra={"job_id": obs.job_name, "batch_job_id": obs.batch_job_id},
+        )
         return Outcome(recorded=False)
 
     now = utcnow()
@@ -62,8 +67,13 @@ def record_observation(store: Any, logs: LogSource, results: ResultSource,
     run = store.get_run(obs.batch_job_id) or {}
     reached_at = (run.get("status_history") or {}).get(obs.status)
     if reached_at is not None:  # not a second, contradicting terminal status
-        store.append_logs([records.state_record(obs.job_name, obs.batch_job_id, obs.status,
-                                                reached_at, obs.status_reason)])
+        store.append_logs(
+            [
+                records.state_record(
+                    obs.job_name, obs.batch_job_id, obs.status, reached_at, obs.status_reason
+                )
+            ]
+        )
     copied = 0
     if is_terminal(obs.status) and reached_at is not None:
         if run.get("result") is None:
@@ -89,12 +99,20 @@ def _copy_result(store: Any, results: ResultSource, obs: RunObservation) -> None
             summary["summary"] = None
             summary["error"] = "result object is not valid JSON"
     store.set_result(obs.job_name, obs.batch_job_id, summary)
-    store.append_logs([records.log_record(
-        job_id=obs.job_name, batch_job_id=obs.batch_job_id, attempt=0,
-        kind=records.LogKind.RESULT, seq=0, ts=obs.observed_at,
-        message=f"result {found.uri} ({found.size} bytes)" + (
-            ", too large to copy" if found.body is None else ""),
-    )])
+    store.append_logs(
+        [
+            records.log_record(
+                job_id=obs.job_name,
+                batch_job_id=obs.batch_job_id,
+                attempt=0,
+                kind=records.LogKind.RESULT,
+                seq=0,
+                ts=obs.observed_at,
+                message=f"result {found.uri} ({found.size} bytes)"
+                + (", too large to copy" if found.body is None else ""),
+            )
+        ]
+    )
 
 
 def _copy_logs(store: Any, logs: LogSource, obs: RunObservation) -> int:
@@ -102,20 +120,33 @@ def _copy_logs(store: Any, logs: LogSource, obs: RunObservation) -> int:
     for attempt, stream in sorted(obs.streams_by_attempt().items()):
         read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
         lines = [
-            records.log_record(job_id=obs.job_name, batch_job_id=obs.batch_job_id,
-                               attempt=attempt, kind=records.LogKind.LOG, seq=seq,
-                               ts=line.ts, message=line.message)
+            records.log_record(
+                job_id=obs.job_name,
+                batch_job_id=obs.batch_job_id,
+                attempt=attempt,
+                kind=records.LogKind.LOG,
+                seq=seq,
+                ts=line.ts,
+                message=line.message,
+            )
             for seq, line in enumerate(read.lines)
         ]
         if read.truncated:
-            lines.append(records.log_record(
-                job_id=obs.job_name, batch_job_id=obs.batch_job_id, attempt=attempt,
-                kind=records.LogKind.LOG, seq=len(read.lines),
-                ts=read.lines[-1].ts if read.lines else obs.observed_at,
-                message=(f"[overlord] log truncated after {len(read.lines)} lines / "
-                         f"{read.bytes_read} bytes (caps: {LOG_LINES_CAP} lines, "
-                         f"{LOG_BYTES_CAP} bytes); full stream: {stream}"),
-                truncated=True,
-            ))
+            lines.append(
+                records.log_record(
+                    job_id=obs.job_name,
+                    batch_job_id=obs.batch_job_id,
+                    attempt=attempt,
+                    kind=records.LogKind.LOG,
+                    seq=len(read.lines),
+                    ts=read.lines[-1].ts if read.lines else obs.observed_at,
+                    message=(
+                        f"[overlord] log truncated after {len(read.lines)} lines / "
+                        f"{read.bytes_read} bytes (caps: {LOG_LINES_CAP} lines, "
+                        f"{LOG_BYTES_CAP} bytes); full stream: {stream}"
+                    ),
+                    truncated=True,
+                )
+            )
         total += store.append_logs(lines)
     return total

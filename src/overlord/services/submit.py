@@ -51,8 +51,9 @@ _retry_store = retry(
 )
 
 
-def submit_job(store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig,
-               request: JobRequest) -> Submission:
+def submit_job(
+    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, request: JobRequest
+) -> Submission:
     now = utcnow()
     job, claimed = store.claim_job(records.new_job(request, now), now)
     if not claimed:
@@ -60,8 +61,9 @@ def submit_job(store: Any, batch: Batch, params: ParameterStore, config: SubmitC
     return Submission(_submit_claimed(store, batch, params, config, job), created=True)
 
 
-def start_new_run(store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig,
-                  job_id: str) -> dict[str, Any]:
+def start_new_run(
+    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, job_id: str
+) -> dict[str, Any]:
     """A deliberate re-run: a new Batch job for a job whose last run has finished."""
     job = store.claim_new_run(job_id, utcnow())
     if job is None:
@@ -74,16 +76,18 @@ def start_new_run(store: Any, batch: Batch, params: ParameterStore, config: Subm
     return _submit_claimed(store, batch, params, config, job)
 
 
-def _parameters_env(params: ParameterStore, config: SubmitConfig, job: dict[str, Any]
-                    ) -> dict[str, str]:
+def _parameters_env(
+    params: ParameterStore, config: SubmitConfig, job: dict[str, Any]
+) -> dict[str, str]:
     text = parameters_json(job)
     if len(text.encode()) <= config.inline_parameters_limit:
         return {"OVERLORD_PARAMETERS": text}
     return {"OVERLORD_PARAMETERS_URI": params.put_text(parameters_key(job["_id"]), text)}
 
 
-def _submit_claimed(store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig,
-                    job: dict[str, Any]) -> dict[str, Any]:
+def _submit_claimed(
+    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, job: dict[str, Any]
+) -> dict[str, Any]:
     job_id = job["_id"]
     try:
         request = submit_job_request(
@@ -112,11 +116,19 @@ def _submit_claimed(store: Any, batch: Batch, params: ParameterStore, config: Su
         job_definition=config.job_definition,
     )
     _retry_store(store.start_run)(submitted, run_number, now)
-    _retry_store(store.append_logs)([
-        records.log_record(job_id=job_id, batch_job_id=batch_job_id, attempt=0,
-                           kind=records.LogKind.SUBMISSION, seq=0, ts=now,
-                           message=f"submitted run {run_number} to {config.job_queue}",
-                           run=run_number),
-        records.state_record(job_id, batch_job_id, RunStatus.SUBMITTED.value, now, None),
-    ])
+    _retry_store(store.append_logs)(
+        [
+            records.log_record(
+                job_id=job_id,
+                batch_job_id=batch_job_id,
+                attempt=0,
+                kind=records.LogKind.SUBMISSION,
+                seq=0,
+                ts=now,
+                message=f"submitted run {run_number} to {config.job_queue}",
+                run=run_number,
+            ),
+            records.state_record(job_id, batch_job_id, RunStatus.SUBMITTED.value, now, None),
+        ]
+    )
     return store.get_job(job_id) or job
