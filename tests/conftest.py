@@ -16,7 +16,7 @@ from pymongo.database import Database
 from overlord import bootstrap
 from overlord.devstack import bootstrap as aws_bootstrap
 from overlord.devstack.ferretdb import FerretDB
-from overlord.devstack.lambda_context import LocalLambdaContext
+from overlord.devstack.lambdas import LocalLambdaContext
 from overlord.devstack.processes import free_port
 
 REGION = "us-east-1"

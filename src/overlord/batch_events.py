@@ -7,15 +7,11 @@ code. Models accept unknown fields: AWS says Batch events may grow new ones.
 
 from __future__ import annotations
 
-import json
-import string
 from datetime import datetime
-from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from overlord.config import EVENT_PATTERN_FILE
 from overlord.observation import Attempt, RunObservation, from_epoch_ms
 
 DETAIL_TYPE = "Batch Job State Change"
@@ -91,9 +87,3 @@ def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
         attempts=attempts,
         log_stream=detail.container.log_stream_name if detail.container else None,
     )
-
-
-def rule_pattern(job_queue_arn: str) -> dict[str, Any]:
-    """The EventBridge rule pattern for our queue (Terraform renders the same template)."""
-    template = string.Template(EVENT_PATTERN_FILE.read_text())
-    return dict(json.loads(template.substitute(job_queue_arn=job_queue_arn)))

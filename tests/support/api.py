@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from overlord.devstack.apigw import http_api_event, http_response
-from overlord.devstack.lambda_context import LocalLambdaContext
+from overlord.devstack.lambdas import LocalLambdaContext
 
 
 class Api:

@@ -166,6 +166,12 @@ class MongoStore:
             },
         )
 
+    def ensure_run(self, obs: RunObservation, now: datetime) -> None:
+        """Create the run from an observation if no document exists for it yet."""
+        self._ensure_run(
+            obs.batch_job_id, obs.job_name, None, now, obs.job_queue, obs.job_definition
+        )
+
     def _ensure_run(
         self,
         batch_job_id: str,
@@ -204,9 +210,7 @@ class MongoStore:
         Returns True when the run's status moved.
         """
         new_rank = rank(obs.status)
-        self._ensure_run(
-            obs.batch_job_id, obs.job_name, None, now, obs.job_queue, obs.job_definition
-        )
+        self.ensure_run(obs, now)
         history_field = f"status_history.{obs.status}"
         history_filter: dict[str, Any] = {
             "_id": obs.batch_job_id,

@@ -22,6 +22,8 @@ STEPS = ("s3", "logs", "secret", "batch")
 LOG_GROUP = "/aws/batch/job"
 SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
+# The same file overlord.config.JOB_DEFINITIONS_FILE names; not imported, so that this
+# module runs with nothing but boto3 (inside LocalStack).
 DEFAULT_DEFINITIONS = Path(__file__).resolve().parents[1] / "contracts" / "job-definitions.json"
 
 

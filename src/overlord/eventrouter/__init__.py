@@ -11,7 +11,6 @@ from overlord.eventrouter.router import EventRouter, Rule
 from overlord.eventrouter.targets import (
     CallableTarget,
     DeliveryError,
-    LambdaContext,
     LambdaInvokeTarget,
     Target,
     as_target,
@@ -21,7 +20,6 @@ __all__ = [
     "CallableTarget",
     "DeliveryError",
     "EventRouter",
-    "LambdaContext",
     "LambdaInvokeTarget",
     "Rule",
     "Target",

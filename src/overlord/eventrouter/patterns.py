@@ -16,9 +16,9 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-BATCH_PATTERN_PATH = (
-    Path(__file__).resolve().parent.parent / "contracts" / "batch-event-pattern.json"
-)
+from overlord.config import EVENT_PATTERN_FILE
+
+BATCH_PATTERN_PATH = EVENT_PATTERN_FILE
 _MISSING = object()
 _NUMERIC_OPS = {
     "=": operator.eq,

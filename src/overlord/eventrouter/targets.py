@@ -6,16 +6,9 @@ A target's ``deliver(event)`` returns on success and raises ``DeliveryError``
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-Handler = Callable[[dict[str, Any], Any], Any]
+from overlord.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
 
 
 class DeliveryError(Exception):
@@ -28,28 +21,6 @@ class Target(Protocol):
     def deliver(self, event: dict[str, Any]) -> None: ...
 
 
-@dataclass
-class LambdaContext:
-    """The parts of the Lambda context object our handlers (and Powertools) read."""
-
-    function_name: str = "local"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    timeout_seconds: float = 60.0
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
-    _started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed = time.monotonic() - self._started
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))
-
-
 class CallableTarget:
     """Calls ``handler(event, context)`` in this process, like Lambda would."""
 
@@ -58,7 +29,7 @@ class CallableTarget:
         self.name: str = name or str(getattr(handler, "__qualname__", repr(handler)))
 
     def deliver(self, event: dict[str, Any]) -> None:
-        self.handler(event, LambdaContext(function_name=self.name))
+        invoke_in_process(self.handler, event, self.name)
 
 
 class LambdaInvokeTarget:
@@ -76,31 +47,10 @@ class LambdaInvokeTarget:
         self.name = name or url
 
     def deliver(self, event: dict[str, Any]) -> None:
-        request = urllib.request.Request(  # noqa: S310 - http(s) URL given by the operator
-            self.url,
-            data=json.dumps(event).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read()
-                function_error = response.headers.get("X-Amz-Function-Error")
-        except urllib.error.HTTPError as exc:
-            raise DeliveryError(f"{self.url} answered HTTP {exc.code}") from exc
-        except OSError as exc:
-            raise DeliveryError(f"{self.url} unreachable: {exc}") from exc
-        payload = _json_or_none(body)
-        if function_error or (isinstance(payload, dict) and "errorMessage" in payload):
-            message = payload.get("errorMessage") if isinstance(payload, dict) else body[:200]
-            raise DeliveryError(f"function error ({function_error or 'Unhandled'}): {message}")
-
-
-def _json_or_none(body: bytes) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
+            invoke_url(self.url, event, self.timeout)
+        except InvokeError as exc:
+            raise DeliveryError(str(exc)) from exc
 
 
 def as_target(target: Target | Handler | str) -> Target:

@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--kill-grace", type=float, default=5.0, help="seconds between SIGTERM and SIGKILL")
     add("--step-delay", type=float, default=0.05, help="seconds per state transition")
     add(
+        "--timeout-scale",
+        type=float,
+        default=1.0,
+        help="multiply attempt timeouts by this (tests: 0.05 makes 60 s into 3 s)",
+    )
+    add(
         "--event-target",
         action="append",
         default=[],
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         region=args.region,
         on_event=router.put,
-        timings=Timings(step=args.step_delay),
+        timings=Timings(step=args.step_delay, timeout_scale=args.timeout_scale),
         extra_environment=extra_environment(args),
     )
     if args.event_target:

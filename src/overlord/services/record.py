@@ -13,7 +13,7 @@ from overlord.adapters.s3 import CappedObject
 from overlord.clock import utcnow
 from overlord.identity import is_job_id
 from overlord.observation import RunObservation
-from overlord.status import is_terminal
+from overlord.status import TERMINAL, is_terminal
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,18 @@ def record_observation(
         return Outcome(recorded=False)
 
     now = utcnow()
+    copied = 0
+    if is_terminal(obs.status):
+        # Copy before the status moves, so that a client who sees the run finished
+        # also finds its result and log lines.
+        store.ensure_run(obs, now)
+        run = store.get_run(obs.batch_job_id) or {}
+        if not _ended_otherwise(run, obs.status):
+            if run.get("result") is None:
+                _copy_result(store, results, obs)
+            if not run.get("logs_copied"):
+                copied = _copy_logs(store, logs, obs)
+                store.mark_logs_copied(obs.batch_job_id)
     moved = store.apply_observation(obs, now)
     run = store.get_run(obs.batch_job_id) or {}
     reached_at = (run.get("status_history") or {}).get(obs.status)
@@ -74,14 +86,13 @@ def record_observation(
                 )
             ]
         )
-    copied = 0
-    if is_terminal(obs.status) and reached_at is not None:
-        if run.get("result") is None:
-            _copy_result(store, results, obs)
-        if not run.get("logs_copied"):
-            copied = _copy_logs(store, logs, obs)
-            store.mark_logs_copied(obs.batch_job_id)
     return Outcome(recorded=True, moved=moved, log_lines=copied)
+
+
+def _ended_otherwise(run: dict[str, Any], status: str) -> bool:
+    """The run already has a different terminal status: this one is not its ending."""
+    history = run.get("status_history") or {}
+    return any(s in history for s in TERMINAL if s != status)
 
 
 def _copy_result(store: Any, results: ResultSource, obs: RunObservation) -> None:

@@ -1,0 +1,173 @@
+"""A running Overlord for end-to-end tests: `overlord dev` started as a user starts it.
+
+Both modes run: handlers in-process, and handlers under the Lambda runtime emulator.
+With OVERLORD_API_URL set (e.g. the compose stack in CI), the tests use that stack
+instead, reading MongoDB from MONGODB_URI / DB_NAME.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+
+from overlord.devstack.processes import PROJECT_ROOT, free_port
+
+MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
+TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s
+
+
+def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method=method,  # noqa: S310
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def descendants(pid: int) -> set[int]:
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            children = (
+                (task / "children").read_text().split() if (task / "children").exists() else []
+            )
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@dataclass
+class Stack:
+    url: str
+    db: Database
+    mode: str
+    proc: subprocess.Popen | None = None
+    state_dir: Path | None = None
+    log: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        return self.proc is not None
+
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        return http("POST", self.url + path, body)
+
+    def get(self, path: str) -> tuple[int, Any]:
+        return http("GET", self.url + path)
+
+    def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        status, result = self.post("/jobs", {**body, "key": uuid.uuid4().hex})
+        assert status == 202, result
+        return result
+
+    def wait_for(self, job_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            status, job = self.get(f"/jobs/{job_id}")
+            assert status == 200, job
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{job_id} still {job['status']} after {timeout}s")
+            time.sleep(0.05)
+
+
+def _start(mode: str, tmp: Path, mongodb_uri: str, db_name: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OVERLORD_"))}
+    env.update(
+        MONGODB_URI=mongodb_uri,
+        DB_NAME=db_name,
+        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "overlord.cli",
+        "dev",
+        "--port",
+        str(port),
+        "--state-dir",
+        str(tmp),
+        "--max-vcpus",
+        str(MAX_VCPUS),
+        "--timeout-scale",
+        str(TIMEOUT_SCALE),
+        "--reconcile-every",
+        "0",
+    ]
+    if mode == "rie":
+        args.append("--rie")
+    log = open(tmp / "dev.out", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"overlord dev exited: {(tmp / 'dev.out').read_text()[-3000:]}")
+        try:
+            if http("GET", url + "/health")[0] == 200:
+                return proc, url
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"overlord dev did not answer: {(tmp / 'dev.out').read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session", params=["in-process", "rie"])
+def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stack]:
+    external = os.environ.get("OVERLORD_API_URL")
+    if external:
+        if request.param != "in-process":
+            pytest.skip("an external stack runs in one mode")
+        yield Stack(
+            external.rstrip("/"), mongo_client[os.environ.get("DB_NAME", "overlord")], "external"
+        )
+        return
+    tmp = tmp_path_factory.mktemp(f"dev-{request.param}")
+    db_name = f"e2e_{uuid.uuid4().hex[:8]}"
+    proc, url = _start(request.param, tmp, mongodb_uri, db_name)
+    stack = Stack(url, mongo_client[db_name], request.param, proc, tmp, tmp / "dev.out")
+    try:
+        yield stack
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,0 +1,140 @@
+"""HTTP → submitter → Batch → worker → event → recorder → MongoDB, read back from all three."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import MAX_VCPUS, Stack, alive, descendants, http
+
+pytestmark = pytest.mark.e2e
+
+
+def test_echo_succeeds_with_its_line_in_logs_and_result(stack: Stack):
+    message = f"hello {uuid.uuid4().hex}"
+    created = stack.submit({"task": "echo", "parameters": {"message": message}})
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=30)
+    assert job["status"] == "SUCCEEDED"
+    assert job["result"]["summary"]["output"] == {"message": message}
+
+    run = stack.db.runs.find_one({"_id": created["batch_job_id"]})
+    assert run["status"] == "SUCCEEDED" and run["attempts"][0]["exit_code"] == 0
+    lines = [x["message"] for x in stack.db.logs.find({"job_id": created["job_id"], "kind": "log"})]
+    assert any(message in line for line in lines)
+    stored = stack.db.jobs.find_one({"_id": created["job_id"]})
+    assert stored["status"] == "SUCCEEDED" and stored["result"]["summary"]["status"] == "SUCCEEDED"
+    status, page = stack.get(f"/jobs/{created['job_id']}/logs?kind=log")
+    assert status == 200 and any(message in x["message"] for x in page["lines"])
+
+
+def test_fail_records_exit_code_and_reason(stack: Stack):
+    created = stack.submit({"task": "fail", "parameters": {"exit_code": 3, "message": "no"}})
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"})
+    assert job["status"] == "FAILED"
+    run = stack.db.runs.find_one({"_id": created["batch_job_id"]})
+    assert run["status"] == "FAILED"
+    assert [a["exit_code"] for a in run["attempts"]] == [3]
+    assert run["attempts"][0]["reason"]
+    assert run["status_reason"]
+
+
+def test_bad_parameters_fail_once_without_retry(stack: Stack):
+    created = stack.submit({"task": "echo", "parameters": {"wrong": 1}, "attempts": 3})
+    stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"})
+    run = stack.db.runs.find_one({"_id": created["batch_job_id"]})
+    assert [a["exit_code"] for a in run["attempts"]] == [2]
+
+
+def test_second_attempt_succeeds(stack: Stack):
+    created = stack.submit(
+        {"task": "fail", "attempts": 2, "parameters": {"exit_code": 1, "succeed_on_attempt": 2}}
+    )
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=40)
+    assert job["status"] == "SUCCEEDED"
+    run = stack.db.runs.find_one({"_id": created["batch_job_id"]})
+    assert [a["exit_code"] for a in run["attempts"]] == [1, 0]
+    streams = {a["log_stream"] for a in run["attempts"]}
+    assert len(streams) == 2
+    per_attempt = {
+        x["attempt"] for x in stack.db.logs.find({"job_id": created["job_id"], "kind": "log"})
+    }
+    assert per_attempt == {1, 2}
+
+
+def test_timeout_fails_the_job_with_aws_reason(stack: Stack):
+    if not stack.local:
+        pytest.skip("needs the dev stack's scaled clock")
+    created = stack.submit({"task": "sleep", "parameters": {"seconds": 30}, "timeout_seconds": 60})
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=30)
+    assert job["status"] == "FAILED"
+    run = stack.db.runs.find_one({"_id": created["batch_job_id"]})
+    assert "Job attempt duration exceeded timeout" in (run["status_reason"] or "")
+    assert len(run["attempts"]) == 1
+
+
+def test_jobs_beyond_capacity_wait_in_runnable(stack: Stack):
+    if not stack.local:
+        pytest.skip("needs the dev stack's known capacity")
+    per_job = 0.25
+    capacity = int(MAX_VCPUS / per_job)
+    jobs = [
+        stack.submit({"task": "sleep", "parameters": {"seconds": 1.5}}) for _ in range(capacity + 2)
+    ]
+    for created in jobs:
+        stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=60)
+    runs = [stack.db.runs.find_one({"_id": j["batch_job_id"]}) for j in jobs]
+    assert all(r["status"] == "SUCCEEDED" for r in runs)
+    spans = [(r["attempts"][0]["started_at"], r["attempts"][0]["stopped_at"]) for r in runs]
+    most_at_once = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most_at_once <= capacity
+    waited = [
+        r for r in runs if (r["started_at"] - r["status_history"]["RUNNABLE"]).total_seconds() > 1.0
+    ]
+    assert len(waited) >= 2
+
+
+def test_second_dev_says_it_is_running(stack: Stack):
+    if not stack.local:
+        pytest.skip("only for a dev stack")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overlord.cli",
+            "dev",
+            "--port",
+            "0",
+            "--state-dir",
+            str(stack.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "already running" in proc.stderr + proc.stdout
+
+
+def test_stopping_leaves_no_process(stack: Stack):
+    """Runs last in each mode (file order); later tests of this mode would find no stack."""
+    if not stack.local:
+        pytest.skip("only for a dev stack")
+    assert stack.proc is not None
+    # A job still running when the stack stops must be stopped too.
+    created = stack.submit({"task": "sleep", "parameters": {"seconds": 60}})
+    stack.wait_for(created["job_id"], {"RUNNING"})
+    children = descendants(stack.proc.pid)
+    assert children, "the running job (and emulators in --rie mode) are child processes"
+    stack.proc.send_signal(signal.SIGTERM)
+    stack.proc.wait(30)
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in children if alive(p)]
+    with pytest.raises(OSError):
+        http("GET", stack.url + "/health")
