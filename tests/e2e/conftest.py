@@ -35,11 +35,11 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
     request = urllib.request.Request(
         url,
         data=data,
-        method=method,  # noqa: S310
+        method=method,
         headers={"content-type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")

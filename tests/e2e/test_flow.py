@@ -136,5 +136,5 @@ def test_stopping_leaves_no_process(stack: Stack):
     while any(alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in children if alive(p)]
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         http("GET", stack.url + "/health")
