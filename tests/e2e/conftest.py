@@ -7,14 +7,9 @@ instead, reading MongoDB from MONGODB_URI / DB_NAME.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,25 +19,10 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from overlord.devstack.processes import PROJECT_ROOT, free_port
+from overlord.devstack.running import http, start_dev
 
 MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
 TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s
-
-
-def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"content-type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
 
 
 def descendants(pid: int) -> set[int]:
@@ -105,49 +85,6 @@ class Stack:
             time.sleep(0.05)
 
 
-def _start(mode: str, tmp: Path, mongodb_uri: str, db_name: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OVERLORD_"))}
-    env.update(
-        MONGODB_URI=mongodb_uri,
-        DB_NAME=db_name,
-        PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-    )
-    args = [
-        sys.executable,
-        "-m",
-        "overlord.cli",
-        "dev",
-        "--port",
-        str(port),
-        "--state-dir",
-        str(tmp),
-        "--max-vcpus",
-        str(MAX_VCPUS),
-        "--timeout-scale",
-        str(TIMEOUT_SCALE),
-        "--reconcile-every",
-        "0",
-    ]
-    if mode == "rie":
-        args.append("--rie")
-    log = open(tmp / "dev.out", "wb")  # noqa: SIM115 - closed with the process
-    proc = subprocess.Popen(args, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"overlord dev exited: {(tmp / 'dev.out').read_text()[-3000:]}")
-        try:
-            if http("GET", url + "/health")[0] == 200:
-                return proc, url
-        except OSError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"overlord dev did not answer: {(tmp / 'dev.out').read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="session", params=["in-process", "rie"])
 def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stack]:
     external = os.environ.get("OVERLORD_API_URL")
@@ -160,14 +97,17 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
         return
     tmp = tmp_path_factory.mktemp(f"dev-{request.param}")
     db_name = f"e2e_{uuid.uuid4().hex[:8]}"
-    proc, url = _start(request.param, tmp, mongodb_uri, db_name)
-    stack = Stack(url, mongo_client[db_name], request.param, proc, tmp, tmp / "dev.out")
+    args = [
+        "--max-vcpus",
+        str(MAX_VCPUS),
+        "--timeout-scale",
+        str(TIMEOUT_SCALE),
+        "--reconcile-every",
+        "0",
+        *(["--rie"] if request.param == "rie" else []),
+    ]
+    dev = start_dev(tmp, *args, env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name})
     try:
-        yield stack
+        yield Stack(dev.url, mongo_client[db_name], request.param, dev.proc, tmp, dev.output)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        dev.stop()
