@@ -7,14 +7,13 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
+from overlord.devstack.running import http
 from overlord.devstack.stack import DEFAULT_STATE_DIR
 
 app = typer.Typer(
@@ -39,18 +38,8 @@ def _api_url() -> str:
 
 
 def _call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - our own API's URL
-        _api_url() + path,
-        data=data,
-        method=method,
-        headers={"content-type": "application/json"},
-    )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        return http(method, _api_url() + path, body)
     except OSError as exc:
         err.print(f"[red]cannot reach {_api_url()}: {exc}[/] — is `make dev` running?")
         raise typer.Exit(1) from None

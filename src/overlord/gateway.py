@@ -48,6 +48,10 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_PAYLOAD:
+            # Read it all first: a client still sending would see a broken pipe, not the 413.
+            remaining = length
+            while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 20))):
+                remaining -= len(chunk)
             self._send(_json_response(413, "Request Entity Too Large"))
             return
         body = self.rfile.read(length) if length else None

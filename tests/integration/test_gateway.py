@@ -1,0 +1,87 @@
+"""The local API gateway over real HTTP: the event it builds, and API Gateway's own answers."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from overlord.devstack.lambdas import InvokeError
+from overlord.devstack.running import http
+from overlord.gateway import MAX_PAYLOAD, GatewayServer, in_process
+
+
+@pytest.fixture
+def seen():
+    return []
+
+
+@pytest.fixture
+def gateway(seen):
+    def echo_handler(event, context):
+        seen.append(event)
+        if event["rawPath"] == "/jobs/job-explode":
+            raise InvokeError("function error (Unhandled): boom")
+        body = event.get("body")
+        return {
+            "statusCode": 201,
+            "headers": {"x-request": event["requestContext"]["requestId"]},
+            "body": json.dumps({"path": event["rawPath"], "body": body}),
+        }
+
+    server = GatewayServer("127.0.0.1", 0, in_process(echo_handler)).start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.stop()
+
+
+def test_request_becomes_a_payload_v2_event(gateway, seen):
+    status, body = http("POST", f"{gateway}/jobs/job-1/runs?x=1&x=2&y=", {"a": 1})
+    assert status == 201 and body["path"] == "/jobs/job-1/runs"
+    event = seen[0]
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /jobs/{job_id}/runs"
+    assert event["pathParameters"] == {"job_id": "job-1"}
+    assert event["rawQueryString"] == "x=1&x=2&y="
+    assert event["queryStringParameters"] == {"x": "1,2", "y": ""}
+    assert event["headers"]["content-type"] == "application/json"
+    assert all(k == k.lower() for k in event["headers"])
+    assert json.loads(event["body"]) == {"a": 1} and event["isBase64Encoded"] is False
+    ctx = event["requestContext"]
+    assert ctx["http"]["method"] == "POST" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert isinstance(ctx["timeEpoch"], int) and ctx["requestId"]
+
+
+def test_binary_bodies_are_base64(gateway, seen):
+    request = urllib.request.Request(
+        f"{gateway}/jobs",
+        data=b"\x00\xff",
+        method="POST",
+        headers={"content-type": "application/octet-stream"},
+    )
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+    assert seen[0]["isBase64Encoded"] is True
+    assert base64.b64decode(seen[0]["body"]) == b"\x00\xff"
+
+
+def test_unknown_route_is_404_without_invoking(gateway, seen):
+    assert http("GET", f"{gateway}/nope")[0] == 404
+    assert http("DELETE", f"{gateway}/jobs")[0] == 404
+    assert seen == []
+
+
+def test_function_error_is_500(gateway):
+    status, body = http("GET", f"{gateway}/jobs/job-explode")
+    assert status == 500 and body == {"message": "Internal Server Error"}
+
+
+def test_payload_over_api_gateway_limit_is_413(gateway, seen):
+    request = urllib.request.Request(
+        f"{gateway}/jobs", data=b"x" * (MAX_PAYLOAD + 1), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request)
+    assert caught.value.code == 413 and seen == []
