@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -98,6 +99,27 @@ def test_jobs_beyond_capacity_wait_in_runnable(stack: Stack):
         r for r in runs if (r["started_at"] - r["status_history"]["RUNNABLE"]).total_seconds() > 1.0
     ]
     assert len(waited) >= 2
+
+
+def test_cli_submits_and_waits(stack: Stack):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "overlord.cli",
+            "submit",
+            "echo",
+            "-p",
+            "message=from the cli",
+            "--wait",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OVERLORD_API_URL": stack.url},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"SUCCEEDED"' in proc.stdout and "from the cli" in proc.stdout
 
 
 def test_second_dev_says_it_is_running(stack: Stack):

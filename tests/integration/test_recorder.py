@@ -8,11 +8,11 @@ import time
 import uuid
 
 import pytest
-from overlord_recorder.handler import lambda_handler
-from overlord_submitter.handler import lambda_handler as submitter
 from pymongo.errors import PyMongoError
 
 from overlord.devstack.bootstrap import LOG_GROUP
+from overlord_recorder.handler import lambda_handler
+from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import RESULTS_BUCKET, environment
 from tests.support.api import Api
 from tests.support.events import run_events, state_event

@@ -6,8 +6,8 @@ import json
 import threading
 
 import pytest
-from overlord_submitter.handler import lambda_handler
 
+from overlord_submitter.handler import lambda_handler
 from tests.conftest import JOB_QUEUE, RESULTS_BUCKET, environment
 from tests.support.api import Api
 

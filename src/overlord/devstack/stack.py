@@ -241,9 +241,8 @@ class DevStack:
     def _start_reconcile(self) -> None:
         if self.options.reconcile_every <= 0:
             return
-        from overlord_recorder.handler import reconcile_handler
-
         from overlord.devstack.lambdas import invoke_in_process
+        from overlord_recorder.handler import reconcile_handler
 
         def loop() -> None:
             while not self._stopping.wait(self.options.reconcile_every):

@@ -1,0 +1,84 @@
+"""The scheduled reconcile handler: repairs what events missed, against moto's Batch."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from overlord import records
+from overlord.clock import utcnow
+from overlord.request import validate_job_request
+from overlord_recorder.handler import reconcile_handler
+from overlord_submitter.handler import lambda_handler as submitter
+from tests.conftest import JOB_QUEUE, environment
+from tests.support.api import Api
+
+
+@pytest.fixture
+def reconcile_now(app_env, lambda_context):
+    """Reconcile with every in-flight job counted as stale."""
+
+    def run():
+        with environment(RECONCILE_AFTER_SECONDS="0"):
+            from overlord import bootstrap
+
+            bootstrap.reset()
+            return reconcile_handler({}, lambda_context)
+
+    return run
+
+
+def wait_for_moto_to_finish(aws, batch_job_id):
+    # moto cannot run containers without Docker, so its jobs end FAILED quickly.
+    import time
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        status = aws.batch.describe_jobs(jobs=[batch_job_id])["jobs"][0]["status"]
+        if status in {"SUCCEEDED", "FAILED"}:
+            return status
+        time.sleep(0.1)
+    raise AssertionError("moto's job did not finish")
+
+
+def test_a_run_whose_events_were_lost_is_brought_up_to_date(app_env, db, aws, reconcile_now):
+    _, _, created = Api(submitter).post("/jobs", {"task": "echo", "parameters": {"m": "lost"}})
+    final = wait_for_moto_to_finish(aws, created["batch_job_id"])
+    assert db.jobs.find_one({"_id": created["job_id"]})["status"] == "SUBMITTED"
+
+    report = reconcile_now()
+    assert created["job_id"] in report["moved"]
+    job = db.jobs.find_one({"_id": created["job_id"]})
+    assert job["status"] == final
+    run = db.runs.find_one({"_id": created["batch_job_id"]})
+    assert run["status"] == final and final in run["status_history"]
+    # A second pass finds nothing left to do for it.
+    assert created["job_id"] not in reconcile_now()["moved"]
+
+
+def test_a_claim_without_a_batch_job_is_released(app_env, db, reconcile_now):
+    request = validate_job_request({"task": "echo", "parameters": {"m": "orphan"}})
+    past = utcnow() - timedelta(minutes=30)
+    db.jobs.insert_one(records.new_job(request, past))
+
+    report = reconcile_now()
+    assert report["submit_failed"] == [request.job_id]
+    assert db.jobs.find_one({"_id": request.job_id})["status"] == "SUBMIT_FAILED"
+    # ... so that the client's retry submits it.
+    status, _, body = Api(submitter).post("/jobs", {"task": "echo", "parameters": {"m": "orphan"}})
+    assert status == 202 and body["created"] is True
+
+
+def test_a_submission_recorded_nowhere_is_adopted(app_env, db, aws, reconcile_now):
+    request = validate_job_request({"task": "echo", "parameters": {"m": "adopt"}})
+    db.jobs.insert_one(records.new_job(request, utcnow() - timedelta(minutes=30)))
+    batch_job_id = aws.batch.submit_job(
+        jobName=request.job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker"
+    )["jobId"]
+
+    report = reconcile_now()
+    assert report["adopted"] == [request.job_id]
+    job = db.jobs.find_one({"_id": request.job_id})
+    assert job["latest_run"]["batch_job_id"] == batch_job_id and job["run_count"] == 1
+    assert db.runs.find_one({"_id": batch_job_id})["run"] == 1
