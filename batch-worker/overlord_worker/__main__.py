@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 
+from overlord.bucket_layout import parse_s3_uri, result_key
 from overlord.logs import service_logger
 from overlord_worker.registry import BadParameters, TaskContext, TaskExit, UnknownTask, load_task
 
@@ -24,7 +25,7 @@ logger = service_logger("overlord-worker")
 
 def _parameters(env: dict[str, str]) -> dict[str, Any]:
     if env.get("OVERLORD_PARAMETERS_URI"):
-        bucket, key = env["OVERLORD_PARAMETERS_URI"][5:].split("/", 1)
+        bucket, key = parse_s3_uri(env["OVERLORD_PARAMETERS_URI"])
         text = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     else:
         text = env.get("OVERLORD_PARAMETERS", "{}")
@@ -42,7 +43,7 @@ def _write_result(env: dict[str, str], result: dict[str, Any]) -> None:
     if not bucket:
         logger.warning("RESULTS_BUCKET not set; result not written")
         return
-    key = f"results/{result['job_id']}/{result['batch_job_id']}.json"
+    key = result_key(result["job_id"], result["batch_job_id"])
     boto3.client("s3").put_object(
         Bucket=bucket,
         Key=key,

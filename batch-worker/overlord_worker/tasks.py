@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from overlord.bucket_layout import parse_s3_uri
 from overlord_worker.registry import BadParameters, TaskContext, TaskExit
 
 
@@ -75,7 +76,7 @@ def checksum(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]
     import boto3
 
     p = _parse(ChecksumParams, parameters)
-    bucket, key = p.s3_uri[5:].split("/", 1)
+    bucket, key = parse_s3_uri(p.s3_uri)
     body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     digest = hashlib.sha256()
     size = 0

@@ -10,8 +10,6 @@ from overlord.config import JOB_DEFINITIONS_FILE
 from overlord.fieldnames import unescape_document
 from overlord.identity import canonical_json
 
-PARAMETERS_PREFIX = "params/"
-
 
 @functools.cache
 def job_definitions() -> dict[str, Any]:
@@ -32,10 +30,6 @@ def exit_rules(job_definition: str) -> list[dict[str, str]]:
 
 def parameters_json(job: dict[str, Any]) -> str:
     return canonical_json(unescape_document(job["parameters"])).decode()
-
-
-def parameters_key(job_id: str) -> str:
-    return f"{PARAMETERS_PREFIX}{job_id}.json"
 
 
 def submit_job_request(

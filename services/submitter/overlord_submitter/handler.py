@@ -48,22 +48,28 @@ def _known_job_id(job_id: str) -> str:
     return job_id
 
 
+def _submitted(job: dict[str, Any], created: bool, location: str) -> Response:
+    """202 for a run this request started, 200 for an existing job."""
+    latest = job.get("latest_run") or {}
+    body = {
+        "job_id": job["_id"],
+        "run_id": latest.get("run_id"),
+        "batch_job_id": latest.get("batch_job_id"),
+        "run": latest.get("run"),
+        "status": job["status"],
+        "created": created,
+    }
+    status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
+    return _json(status, body, {"Location": location})
+
+
 @app.post("/jobs")
 def post_job() -> Response:
     request = parse_job_request(app.current_event.decoded_body)
     logger.append_keys(job_id=request.job_id)
     c = bootstrap.components()
     submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
-    job = submission.job
-    body = {
-        "job_id": job["_id"],
-        "run_id": (job.get("latest_run") or {}).get("run_id"),
-        "batch_job_id": (job.get("latest_run") or {}).get("batch_job_id"),
-        "status": job["status"],
-        "created": submission.created,
-    }
-    status = HTTPStatus.ACCEPTED if submission.created else HTTPStatus.OK
-    return _json(status, body, {"Location": f"/jobs/{job['_id']}"})
+    return _submitted(submission.job, submission.created, f"/jobs/{request.job_id}")
 
 
 @app.get("/jobs/<job_id>")
@@ -76,16 +82,7 @@ def get_job(job_id: str) -> Response:
 def post_run(job_id: str) -> Response:
     c = bootstrap.components()
     job = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
-    latest = job.get("latest_run") or {}
-    body = {
-        "job_id": job["_id"],
-        "run_id": latest.get("run_id"),
-        "batch_job_id": latest.get("batch_job_id"),
-        "run": latest.get("run"),
-        "status": job["status"],
-        "created": True,
-    }
-    return _json(HTTPStatus.ACCEPTED, body, {"Location": f"/jobs/{job['_id']}/runs"})
+    return _submitted(job, True, f"/jobs/{job_id}/runs")
 
 
 @app.get("/jobs/<job_id>/runs")

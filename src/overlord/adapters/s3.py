@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -45,14 +43,3 @@ class ObjectStore:
             return CappedObject(self.uri(key), size, None)
         body = s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return CappedObject(self.uri(key), size, body)
-
-
-def parse_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key
-
-
-def load_json(body: bytes) -> Any:
-    return json.loads(body)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from overlord import records
 from overlord.adapters.cloudwatch_logs import StreamRead
 from overlord.adapters.s3 import CappedObject
+from overlord.bucket_layout import result_key
 from overlord.clock import utcnow
 from overlord.identity import is_job_id
 from overlord.observation import RunObservation
@@ -35,10 +36,6 @@ class Outcome:
     recorded: bool  # False: not one of ours, ignored
     moved: bool = False
     log_lines: int = 0
-
-
-def result_key(job_id: str, batch_job_id: str) -> str:
-    return f"results/{job_id}/{batch_job_id}.json"
 
 
 def record_observation(

@@ -10,12 +10,13 @@ from pymongo.errors import ConnectionFailure
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from overlord import records
+from overlord.bucket_layout import parameters_key
 from overlord.clock import utcnow
 from overlord.errors import BatchRejected, BatchUnavailable, JobNotFound, RunInProgress
 from overlord.observation import RunObservation
 from overlord.request import JobRequest
 from overlord.status import RunStatus
-from overlord.submission import parameters_json, parameters_key, submit_job_request
+from overlord.submission import parameters_json, submit_job_request
 
 logger = logging.getLogger(__name__)
 
