@@ -11,5 +11,10 @@ if [ -z "$TF" ]; then
   exit 0
 fi
 
+# A TF_CLI_CONFIG_FILE naming a missing file only makes every call print a warning.
+if [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -e "$TF_CLI_CONFIG_FILE" ]; then
+  unset TF_CLI_CONFIG_FILE
+fi
+
 "$TF" fmt -check -recursive -diff terraform
 echo "terraform fmt: ok ($("$TF" version | head -1))"
