@@ -64,6 +64,9 @@ def moves_forward(current: str | None, new: str) -> bool:
     return current is None or rank(new) > rank(current)
 
 
+RERUNNABLE: frozenset[str] = TERMINAL | {JobStatus.SUBMIT_FAILED}
+
+
 def can_start_new_run(job_status: str) -> bool:
     """A job may be (re-)submitted when it has no run in flight."""
-    return job_status in TERMINAL or job_status == JobStatus.SUBMIT_FAILED
+    return job_status in RERUNNABLE

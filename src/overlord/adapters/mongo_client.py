@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 
 import boto3
 from pymongo import MongoClient
@@ -13,12 +12,6 @@ from pymongo.database import Database
 from overlord.config import Settings
 
 SERVER_SELECTION_TIMEOUT_MS = 5_000
-_CREDENTIALS = re.compile(r"(?<=://)[^@/]+@")
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any user:password removed, for messages and logs."""
-    return _CREDENTIALS.sub("***@", uri)
 
 
 @functools.cache

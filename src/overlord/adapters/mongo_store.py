@@ -19,7 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from overlord import records
 from overlord.observation import RunObservation
-from overlord.status import TERMINAL, JobStatus, rank
+from overlord.status import RERUNNABLE, TERMINAL, JobStatus, rank
 
 DUPLICATE_KEY = 11000
 
@@ -98,7 +98,7 @@ class MongoStore:
     def claim_new_run(self, job_id: str, now: datetime) -> dict[str, Any] | None:
         """Claim a finished job for another run; None when a run is still in flight."""
         return self.jobs.find_one_and_update(
-            {"_id": job_id, "status": {"$in": [*sorted(TERMINAL), JobStatus.SUBMIT_FAILED.value]}},
+            {"_id": job_id, "status": {"$in": sorted(RERUNNABLE)}},
             {
                 "$set": {
                     "status": JobStatus.SUBMITTING.value,
