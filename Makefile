@@ -5,8 +5,6 @@ SHELL := bash
 BASE_PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-TOOLS := .tools/bin
-RIE_VERSION ?= v0.0.0-20261030222936-bef5c4ba774d
 export PYTHON := $(abspath $(PY))
 
 .PHONY: help setup dev dev-rie test test-fast lint types checks infra-checks tools bench \
@@ -23,24 +21,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-$(TOOLS)/ferretdb: tools/ferretdb/main.go tools/ferretdb/go.mod
-	mkdir -p $(TOOLS)
-	cd tools/ferretdb && go build -o ../../$(TOOLS)/ferretdb .
-
-$(TOOLS)/aws-lambda-rie:
-	mkdir -p $(TOOLS)
-	GOBIN=$(abspath $(TOOLS)) go install \
-	  github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
-
 setup: $(VENV)/.installed tools ## Create the virtualenv and build the Go tools (done by dev/test too)
 
-tools: $(TOOLS)/ferretdb $(TOOLS)/aws-lambda-rie ## Build FerretDB and the Lambda runtime emulator into .tools/bin
+tools: $(VENV)/.installed ## Build FerretDB and the Lambda runtime emulator into .tools/bin (once)
+	$(PY) -m overlord.devstack.gotools ferretdb aws-lambda-rie
 
 # ------------------------------------------------------------------- run
-dev: $(VENV)/.installed $(TOOLS)/ferretdb ## Run the whole flow locally, no Docker (Ctrl-C stops it)
+# FerretDB (when MONGODB_URI is not set) and the emulator are built by `overlord dev` itself,
+# so that a machine without Go gets its explanation rather than make's.
+dev: $(VENV)/.installed ## Run the whole flow locally, no Docker (Ctrl-C stops it)
 	$(VENV)/bin/overlord dev
 
-dev-rie: $(VENV)/.installed tools ## Same, with the Lambdas under the Lambda runtime emulator
+dev-rie: $(VENV)/.installed ## Same, with the Lambdas under the Lambda runtime emulator
 	$(VENV)/bin/overlord dev --rie
 
 localbatch: $(VENV)/.installed ## Only the local Batch server, on :8000

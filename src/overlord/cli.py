@@ -81,7 +81,7 @@ def dev(
         try:
             stack.start()
         except (StackError, MongoUnavailable) as exc:
-            err.print(f"[red]overlord dev: {exc}[/]")
+            err.print(f"[red]overlord dev: {exc}[/]", soft_wrap=True)
             raise typer.Exit(1) from None
     url = stack.api_url
     console.print(

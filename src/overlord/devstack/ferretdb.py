@@ -1,21 +1,18 @@
 """FerretDB (SQLite backend) as a local MongoDB when no MONGODB_URI is given.
 
 The binary is built from `tools/ferretdb` (FerretDB v1.24.2 embedded; see its main.go
-for why not `go install …/cmd/ferretdb`) into `.tools/bin`, once.
+for why not `go install …/cmd/ferretdb`) into `.tools/bin`, once (`gotools`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from pymongo import MongoClient
 
-from overlord.devstack.processes import PROJECT_ROOT, TOOLS_BIN, free_port, stop_process, wait_until
-
-SOURCE_DIR = PROJECT_ROOT / "tools" / "ferretdb"
+from overlord.devstack.gotools import FERRETDB, ToolMissing, ensure
+from overlord.devstack.processes import free_port, stop_process, wait_until
 
 
 class MongoUnavailable(RuntimeError):
@@ -30,22 +27,11 @@ HOW_TO_FIX = (
 )
 
 
-def ferretdb_binary(build: bool = True) -> Path:
-    candidates = [
-        os.environ.get("FERRETDB_BIN"),
-        str(TOOLS_BIN / "ferretdb"),
-        shutil.which("ferretdb"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    if build and shutil.which("go") and SOURCE_DIR.is_dir():
-        TOOLS_BIN.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            ["go", "build", "-o", str(TOOLS_BIN / "ferretdb"), "."], cwd=SOURCE_DIR, check=True
-        )
-        return TOOLS_BIN / "ferretdb"
-    raise MongoUnavailable(HOW_TO_FIX)
+def ferretdb_binary() -> Path:
+    try:
+        return ensure(FERRETDB)
+    except ToolMissing:
+        raise MongoUnavailable(HOW_TO_FIX) from None
 
 
 class FerretDB:

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-TOOLS_BIN = PROJECT_ROOT / ".tools" / "bin"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,10 +22,10 @@ from typing import IO, Any
 from overlord import bootstrap as wiring
 from overlord.devstack import bootstrap as aws_bootstrap
 from overlord.devstack.ferretdb import FerretDB
+from overlord.devstack.gotools import RIE, ToolMissing, ensure
 from overlord.devstack.lambdas import invoke_url_for
 from overlord.devstack.processes import (
     PROJECT_ROOT,
-    TOOLS_BIN,
     free_port,
     port_open,
     stop_process,
@@ -208,9 +207,10 @@ class DevStack:
 
     def _start_rie(self, name: str, handler: str) -> str:
         """One Lambda under the Runtime Interface Emulator, as its container image runs it."""
-        rie = shutil.which("aws-lambda-rie") or str(TOOLS_BIN / "aws-lambda-rie")
-        if not Path(rie).is_file():
-            raise StackError("aws-lambda-rie not found: run `make tools` (needs Go)")
+        try:
+            rie = str(ensure(RIE))
+        except ToolMissing as exc:
+            raise StackError(f"--rie needs the Lambda runtime emulator: {exc}") from None
         port, api_port = free_port(), free_port()
         log_file = open(self.options.state_dir / f"{name}.log", "ab")  # noqa: SIM115
         self._cleanups.callback(log_file.close)
