@@ -217,8 +217,8 @@ class MongoStore:
             "$or": [{history_field: {"$exists": False}}, {history_field: {"$gt": obs.observed_at}}],
         }
         # A run ends once: a second, different terminal status is not history.
-        for other in TERMINAL - {obs.status}:
-            if obs.status in TERMINAL:
+        if obs.status in TERMINAL:
+            for other in TERMINAL - {obs.status}:
                 history_filter[f"status_history.{other}"] = {"$exists": False}
         self.runs.update_one(history_filter, {"$set": {history_field: obs.observed_at}})
         moved = (
