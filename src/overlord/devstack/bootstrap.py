@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--definitions", type=Path, default=DEFAULT_DEFINITIONS)
     parser.add_argument(
-        "--worker-image", default=os.environ.get("WORKER_IMAGE", "overlord-batch-worker:local")
+        "--worker-image", default=os.environ.get("WORKER_IMAGE", "overlord-worker:local")
     )
     args = parser.parse_args(argv)
     steps = [s for s in args.only.split(",") if s]
