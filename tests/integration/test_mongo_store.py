@@ -118,5 +118,6 @@ def test_new_run_only_after_the_last_finished(db):
     store.start_run(obs(job["_id"], "SUBMITTED", 0), 1, NOW)
     assert store.claim_new_run(job["_id"], NOW) is None
     store.apply_observation(obs(job["_id"], "FAILED", 3), NOW)
-    assert store.claim_new_run(job["_id"], NOW)["status"] == "SUBMITTING"
+    assert store.claim_new_run(job["_id"], NOW)["status"] == "FAILED"
+    assert store.get_job(job["_id"])["status"] == "SUBMITTING"
     assert store.claim_new_run(job["_id"], NOW) is None

@@ -182,3 +182,25 @@ def test_health_and_errors_when_mongo_is_down(app_env):
     bootstrap.reset()
     assert status == 503 and post_status == 503
     assert "s3cret-pw" not in json.dumps([body, post_body])
+
+
+def test_a_failed_submission_that_reached_batch_is_adopted_not_repeated(api, db, aws):
+    """The answer to SubmitJob was lost: Batch has the job, we marked SUBMIT_FAILED."""
+    request = {"task": "echo", "parameters": {"message": "answer lost"}}
+    with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
+        from overlord import bootstrap
+
+        bootstrap.reset()
+        assert api.post("/jobs", request)[0] == 503
+    from overlord import bootstrap
+
+    bootstrap.reset()
+    job_id = db.jobs.find_one()["_id"]
+    reached = aws.batch.submit_job(
+        jobName=job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker"
+    )["jobId"]
+
+    status, _, body = api.post("/jobs", request)
+    assert status == 202 and body["batch_job_id"] == reached
+    assert len(batch_jobs_named(aws, job_id)) == 1
+    assert db.runs.find_one({"_id": reached})["run"] == 1

@@ -51,8 +51,11 @@ class BatchGateway:
         """Batch jobs in our queue with this name (any status), newest first."""
         found: list[dict[str, Any]] = []
         paginator = self._batch.get_paginator("list_jobs")
-        for page in paginator.paginate(
-            jobQueue=self.job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
-        ):
-            found.extend(page["jobSummaryList"])
+        try:
+            for page in paginator.paginate(
+                jobQueue=self.job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
+            ):
+                found.extend(page["jobSummaryList"])
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchUnavailable(f"Batch could not list jobs: {_error_message(exc)}") from None
         return sorted(found, key=lambda j: j.get("createdAt", 0), reverse=True)

@@ -68,8 +68,9 @@ class MongoStore:
         """Insert the job, or take over one whose submission failed.
 
         Returns the job document and whether this caller holds the claim (and so must
-        submit it to Batch). The unique `_id` is the lock: of concurrent identical
-        requests exactly one insert succeeds.
+        submit it to Batch); a job taken over is returned as it was, still showing
+        SUBMIT_FAILED. The unique `_id` is the lock: of concurrent identical requests
+        exactly one insert succeeds.
         """
         self.ensure_indexes()
         try:
@@ -86,7 +87,7 @@ class MongoStore:
                     "updated_at": now,
                 }
             },
-            return_document=ReturnDocument.AFTER,
+            return_document=ReturnDocument.BEFORE,
         )
         if retaken is not None:
             return retaken, True
@@ -96,7 +97,8 @@ class MongoStore:
         return existing, False
 
     def claim_new_run(self, job_id: str, now: datetime) -> dict[str, Any] | None:
-        """Claim a finished job for another run; None when a run is still in flight."""
+        """Claim a finished job for another run, returned as it was before the claim;
+        None when a run is still in flight."""
         return self.jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": sorted(RERUNNABLE)}},
             {
@@ -106,7 +108,7 @@ class MongoStore:
                     "updated_at": now,
                 }
             },
-            return_document=ReturnDocument.AFTER,
+            return_document=ReturnDocument.BEFORE,
         )
 
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:

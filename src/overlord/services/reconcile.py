@@ -11,6 +11,7 @@ from overlord.batch_events import BatchJobDetail, observe
 from overlord.clock import utcnow
 from overlord.observation import RunObservation
 from overlord.services.record import LogSource, ResultSource, record_observation
+from overlord.services.submit import BatchJobFinder, unrecorded_batch_jobs
 from overlord.status import JobStatus, RunStatus, is_terminal
 
 logger = logging.getLogger(__name__)
@@ -18,9 +19,8 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT = [s.value for s in JobStatus if not is_terminal(s) and s != JobStatus.SUBMIT_FAILED]
 
 
-class BatchReader(Protocol):
+class BatchReader(BatchJobFinder, Protocol):
     def describe(self, batch_job_ids: list[str]) -> Any: ...
-    def find_by_name(self, job_name: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass
@@ -87,8 +87,7 @@ def _repair_submission(
 ) -> None:
     """A job claimed but never recorded as submitted: adopt Batch's job, or free the claim."""
     job_id = job["_id"]
-    known = {r["_id"] for r in store.list_runs(job_id)}
-    candidates = [s for s in batch.find_by_name(job_id) if s["jobId"] not in known]
+    candidates = unrecorded_batch_jobs(store, batch, job_id)
     if not candidates:
         store.mark_submit_failed(
             job_id, "submission did not complete: Batch has no such job", utcnow()

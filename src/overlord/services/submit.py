@@ -15,13 +15,17 @@ from overlord.clock import utcnow
 from overlord.errors import BatchRejected, BatchUnavailable, JobNotFound, RunInProgress
 from overlord.observation import RunObservation
 from overlord.request import JobRequest
-from overlord.status import RunStatus
+from overlord.status import JobStatus, RunStatus
 from overlord.submission import parameters_json, submit_job_request
 
 logger = logging.getLogger(__name__)
 
 
-class Batch(Protocol):
+class BatchJobFinder(Protocol):
+    def find_by_name(self, job_name: str) -> list[dict[str, Any]]: ...
+
+
+class Batch(BatchJobFinder, Protocol):
     def submit(self, request: dict[str, Any]) -> str: ...
 
 
@@ -62,6 +66,12 @@ def submit_job(
     return Submission(_submit_claimed(store, batch, params, config, job), created=True)
 
 
+def unrecorded_batch_jobs(store: Any, batch: BatchJobFinder, job_id: str) -> list[dict[str, Any]]:
+    """Batch jobs named after this job that no run records, newest first."""
+    known = {run["_id"] for run in store.list_runs(job_id)}
+    return [s for s in batch.find_by_name(job_id) if s["jobId"] not in known]
+
+
 def start_new_run(
     store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, job_id: str
 ) -> dict[str, Any]:
@@ -91,13 +101,23 @@ def _submit_claimed(
 ) -> dict[str, Any]:
     job_id = job["_id"]
     try:
-        request = submit_job_request(
-            job,
-            job_queue=config.job_queue,
-            job_definition=config.job_definition,
-            parameters_env=_parameters_env(params, config, job),
+        # A submission that "failed" may have reached Batch (its answer lost on the way
+        # back): adopt that Batch job rather than start a second one.
+        adopted = (
+            unrecorded_batch_jobs(store, batch, job_id)
+            if job["status"] == JobStatus.SUBMIT_FAILED
+            else []
         )
-        batch_job_id = batch.submit(request)
+        if adopted:
+            batch_job_id = adopted[0]["jobId"]
+        else:
+            request = submit_job_request(
+                job,
+                job_queue=config.job_queue,
+                job_definition=config.job_definition,
+                parameters_env=_parameters_env(params, config, job),
+            )
+            batch_job_id = batch.submit(request)
     except (BatchRejected, BatchUnavailable) as exc:
         store.mark_submit_failed(job_id, str(exc), utcnow())
         raise
@@ -105,7 +125,8 @@ def _submit_claimed(
         # Anything else (S3 down, a bug) must not leave the job claimed forever.
         store.mark_submit_failed(job_id, f"submission failed: {type(exc).__name__}", utcnow())
         raise
-    logger.info("submitted to Batch", extra={"job_id": job_id, "batch_job_id": batch_job_id})
+    verb = "adopted" if adopted else "submitted"
+    logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
     now = utcnow()
     run_number = int(job.get("run_count") or 0) + 1
     submitted = RunObservation(
@@ -126,7 +147,7 @@ def _submit_claimed(
                 kind=records.LogKind.SUBMISSION,
                 seq=0,
                 ts=now,
-                message=f"submitted run {run_number} to {config.job_queue}",
+                message=f"{verb} run {run_number} in {config.job_queue}",
                 run=run_number,
             ),
             records.state_record(job_id, batch_job_id, RunStatus.SUBMITTED.value, now, None),
