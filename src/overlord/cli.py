@@ -16,6 +16,14 @@ from rich.console import Console
 from overlord.devstack.running import http
 from overlord.devstack.stack import DEFAULT_STATE_DIR
 
+# The local stack's own parts, as opposed to the handlers it hosts.
+DEV_COMPONENTS = (
+    "overlord.localbatch",
+    "overlord.eventrouter",
+    "overlord.devstack",
+    "overlord.gateway",
+)
+
 app = typer.Typer(
     help="Overlord: HTTP request → AWS Batch job, recorded in MongoDB.",
     no_args_is_help=True,
@@ -60,9 +68,9 @@ def dev(
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
     from overlord.devstack.ferretdb import MongoUnavailable
     from overlord.devstack.stack import DevOptions, DevStack, StackError
-    from overlord.logs import service_logger
+    from overlord.logs import route_to, service_logger
 
-    service_logger("overlord-dev")
+    dev_logger = service_logger("overlord-dev")
     stack = DevStack(
         DevOptions(
             port=port,
@@ -80,6 +88,7 @@ def dev(
     with console.status("starting MongoDB, moto, the local Batch and the gateway…"):
         try:
             stack.start()
+            route_to(dev_logger, *DEV_COMPONENTS)
         except (StackError, MongoUnavailable) as exc:
             err.print(f"[red]overlord dev: {exc}[/]", soft_wrap=True)
             raise typer.Exit(1) from None
