@@ -48,5 +48,7 @@ def components() -> Components:
 
 
 def reset() -> None:
+    """Forget the built components and close their clients (environment changed, or exit)."""
     components.cache_clear()
     aws.reset_clients()
+    mongo_client.close_clients()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 
 import boto3
 from pymongo import MongoClient
@@ -31,14 +32,29 @@ def resolve_uri(settings: Settings) -> str:
     raise RuntimeError("set MONGODB_URI or MONGODB_SECRET_ARN")
 
 
-@functools.cache
+_clients: dict[str, MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
 def client_for(uri: str) -> MongoClient:
-    return MongoClient(
-        uri,
-        serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
-        tz_aware=True,
-        appname="overlord",
-    )
+    """The process's client for `uri`, created on first use and kept for warm invocations."""
+    with _clients_lock:
+        if uri not in _clients:
+            _clients[uri] = MongoClient(
+                uri,
+                serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+                tz_aware=True,
+                appname="overlord",
+            )
+        return _clients[uri]
+
+
+def close_clients() -> None:
+    """Close every client (a process that stops, or tests that move MongoDB)."""
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
 
 
 def database(settings: Settings) -> Database:

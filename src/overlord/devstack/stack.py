@@ -87,6 +87,9 @@ class DevStack:
         o = self.options
         o.state_dir.mkdir(parents=True, exist_ok=True)
         self._lock()
+        # Last out: the hosted handlers' clients, so the process exits without waiting on
+        # pymongo's monitor threads.
+        self._cleanups.callback(wiring.reset)
         if port_open(o.host, o.port):
             raise StackError(f"port {o.port} is in use; set OVERLORD_PORT to another port")
 
