@@ -29,7 +29,7 @@ from overlord.localbatch.executors.base import (
     Outcome,
 )
 from overlord.localbatch.executors.cwlogs import LogShipper
-from overlord.localbatch.executors.process import default_logs_client
+from overlord.localbatch.executors.tracking import TrackingExecutor, default_logs_client
 
 log = logging.getLogger(__name__)
 LABEL = "overlord.localbatch"
@@ -101,7 +101,7 @@ class DockerContainer:
         self._done.wait(self._kill_grace + 30)
 
 
-class DockerExecutor:
+class DockerExecutor(TrackingExecutor):
     """Executor that runs each attempt in a Docker container from the job's image."""
 
     def __init__(
@@ -114,26 +114,16 @@ class DockerExecutor:
         logs_client_factory: Callable[[], Any] = default_logs_client,
         client_factory: Callable[[], Any] = docker_from_env,
     ) -> None:
+        super().__init__(logs_client, logs_client_factory, kill_grace)
         self._client = client
         self._client_factory = client_factory
-        self._logs_client = logs_client
-        self._logs_client_factory = logs_client_factory
-        self._kill_grace = kill_grace
         self._network = network
-        self._live: set[DockerContainer] = set()
-        self._lock = threading.Lock()
 
     @property
     def client(self) -> Any:
         if self._client is None:
             self._client = self._client_factory()
         return self._client
-
-    @property
-    def logs_client(self) -> Any:
-        if self._logs_client is None:
-            self._logs_client = self._logs_client_factory()
-        return self._logs_client
 
     def run_kwargs(self, spec: ContainerSpec) -> dict[str, Any]:
         """Arguments for ``client.containers.run`` (public so it can be checked without Docker)."""
@@ -173,16 +163,6 @@ class DockerExecutor:
             raise ExecutorError(f"{CANNOT_START}: {exc}") from exc
         shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
         running = DockerContainer(container, shipper, self._kill_grace)
-        with self._lock:
-            self._live.add(running)
+        self._track(running)
         log.info("job %s attempt %d: started container %s", spec.job_id, spec.attempt, container.id)
         return running
-
-    def shutdown(self) -> None:
-        with self._lock:
-            live, self._live = list(self._live), set()
-        threads = [threading.Thread(target=c.kill, daemon=True) for c in live]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()

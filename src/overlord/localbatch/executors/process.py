@@ -30,14 +30,9 @@ from overlord.localbatch.executors.base import (
     signal_exit_code,
 )
 from overlord.localbatch.executors.cwlogs import LogShipper
+from overlord.localbatch.executors.tracking import TrackingExecutor, default_logs_client
 
 log = logging.getLogger(__name__)
-
-
-def default_logs_client() -> Any:
-    import boto3
-
-    return boto3.client("logs")
 
 
 def resolve_command(command: list[str]) -> list[str]:
@@ -98,7 +93,7 @@ class ProcessContainer:
             os.killpg(self._proc.pid, signum)
 
 
-class ProcessExecutor:
+class ProcessExecutor(TrackingExecutor):
     """Executor that runs each attempt's command as a subprocess of the server."""
 
     def __init__(
@@ -109,18 +104,8 @@ class ProcessExecutor:
         cwd: str | None = None,
         logs_client_factory: Callable[[], Any] = default_logs_client,
     ) -> None:
-        self._logs_client = logs_client
-        self._logs_client_factory = logs_client_factory
-        self._kill_grace = kill_grace
+        super().__init__(logs_client, logs_client_factory, kill_grace)
         self._cwd = cwd
-        self._live: set[ProcessContainer] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def logs_client(self) -> Any:
-        if self._logs_client is None:
-            self._logs_client = self._logs_client_factory()
-        return self._logs_client
 
     def start(self, spec: ContainerSpec) -> ProcessContainer:
         command = resolve_command(spec.command)
@@ -141,17 +126,6 @@ class ProcessExecutor:
             raise ExecutorError(f"{CANNOT_START}: {exc}") from exc
         shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
         container = ProcessContainer(proc, shipper, self._kill_grace)
-        with self._lock:
-            self._live = {c for c in self._live if c._proc.poll() is None}
-            self._live.add(container)
+        self._track(container, still_running=lambda c: c._proc.poll() is None)
         log.info("job %s attempt %d: started pid %d", spec.job_id, spec.attempt, proc.pid)
         return container
-
-    def shutdown(self) -> None:
-        with self._lock:
-            live, self._live = list(self._live), set()
-        threads = [threading.Thread(target=c.kill, daemon=True) for c in live]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
