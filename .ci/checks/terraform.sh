@@ -3,7 +3,7 @@
 #   1. tests/infra/test_terraform.py - every file parses; IAM, contract and secret rules
 #   2. terraform fmt -check          - when a terraform binary exists
 #   3. terraform validate (envs/dev) - when `terraform init` can get the AWS provider
-#      (needs registry.terraform.io or a filled plugin cache; CI has it)
+#      (needs the Terraform registry or a filled plugin cache; GitHub Actions has it)
 #   4. checkov                       - zero failed checks (own venv under .tools/)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
