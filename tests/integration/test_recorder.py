@@ -15,7 +15,7 @@ from overlord_recorder.handler import lambda_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import RESULTS_BUCKET, environment
 from tests.support.api import Api
-from tests.support.events import run_events, state_event
+from tests.support.events import run_events, sample_event, state_event
 
 
 @pytest.fixture
@@ -162,9 +162,7 @@ def test_failed_run_records_exit_code_and_reason(submitted, db, lambda_context):
 
 
 def test_events_for_other_jobs_are_ignored(app_env, db, lambda_context):
-    sample = json.loads(
-        (__import__("pathlib").Path("tests/events/batch-job-state-change.json")).read_text()
-    )
+    sample = sample_event()
     assert lambda_handler(sample, lambda_context)["recorded"] is False
     unknown = state_event("job-" + "0" * 32, str(uuid.uuid4()), "RUNNING")
     assert lambda_handler(unknown, lambda_context)["recorded"] is False

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-SAMPLE = Path(__file__).parents[1] / "events" / "batch-job-state-change.json"
+SAMPLE = Path(__file__).parents[1] / "events" / "batch-job-state-change-runnable.json"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STATES = ["PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
 
