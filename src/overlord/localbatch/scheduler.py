@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from overlord.config import BATCH_LOG_GROUP
 from overlord.localbatch.arns import ArnFactory
 from overlord.localbatch.executors.base import (
     ContainerSpec,
@@ -46,7 +47,6 @@ CONTAINER_EXITED = "Essential container in task exited"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 FAILED_TO_START = "Task failed to start"
 SERVER_STOPPED = "Local Batch server stopped"
-DEFAULT_LOG_GROUP = "/aws/batch/job"
 PASSTHROUGH_PREFIXES = ("AWS_",)
 
 
@@ -71,7 +71,7 @@ def log_location(job: Job, attempt: int) -> tuple[str, str]:
     ``logConfiguration`` are honoured.
     """
     options = (job.container.get("logConfiguration") or {}).get("options") or {}
-    group = options.get("awslogs-group", DEFAULT_LOG_GROUP)
+    group = options.get("awslogs-group", BATCH_LOG_GROUP)
     prefix = options.get("awslogs-stream-prefix", job.definition.name)
     suffix = job.job_id if attempt == 1 else f"{job.job_id}-{attempt}"
     return group, f"{prefix}/default/{suffix}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from overlord.config import BATCH_LOG_GROUP
+
 CANNOT_START = "CannotStartContainerError"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 
@@ -24,7 +26,7 @@ class ContainerSpec:
     environment: dict[str, str] = field(default_factory=dict)
     vcpus: float = 1.0
     memory_mib: int | None = None
-    log_group: str = "/aws/batch/job"
+    log_group: str = BATCH_LOG_GROUP
     log_stream: str = ""
 
 
