@@ -152,7 +152,7 @@ class MongoStore:
             submitted.job_queue,
             submitted.job_definition,
         )
-        self.apply_observation(submitted, now)
+        self._merge(submitted, now)
         # An event may have raced ahead of us and moved the run on already.
         run = self.runs.find_one({"_id": submitted.batch_job_id}, {"status": 1})
         status = (run or {}).get("status") or submitted.status
@@ -211,8 +211,11 @@ class MongoStore:
         higher rank, and the attempts list is replaced only by a longer or later one.
         Returns True when the run's status moved.
         """
-        new_rank = rank(obs.status)
         self.ensure_run(obs, now)
+        return self._merge(obs, now)
+
+    def _merge(self, obs: RunObservation, now: datetime) -> bool:
+        new_rank = rank(obs.status)
         history_field = f"status_history.{obs.status}"
         history_filter: dict[str, Any] = {
             "_id": obs.batch_job_id,

@@ -11,7 +11,7 @@ from overlord.batch_events import BatchJobDetail, observe
 from overlord.clock import utcnow
 from overlord.observation import RunObservation
 from overlord.services.record import LogSource, ResultSource, record_observation
-from overlord.services.submit import BatchJobFinder, unrecorded_batch_jobs
+from overlord.services.submit import BatchJobFinder, record_accepted_run, unrecorded_batch_jobs
 from overlord.status import JobStatus, RunStatus, is_terminal
 
 logger = logging.getLogger(__name__)
@@ -95,14 +95,7 @@ def _repair_submission(
         report.submit_failed.append(job_id)
         return
     newest = candidates[0]
-    run_number = int(job.get("run_count") or 0) + 1
-    submitted = RunObservation(
-        batch_job_id=newest["jobId"],
-        job_name=job_id,
-        status=RunStatus.SUBMITTED.value,
-        observed_at=utcnow(),
-    )
-    store.start_run(submitted, run_number, utcnow())
+    record_accepted_run(store, job, newest["jobId"], verb="adopted")
     for raw in batch.describe([newest["jobId"]]):
         record_observation(store, logs, results, _observed(BatchJobDetail.model_validate(raw)))
     report.adopted.append(job_id)

@@ -127,6 +127,28 @@ def _submit_claimed(
         raise
     verb = "adopted" if adopted else "submitted"
     logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
+    record_accepted_run(
+        store,
+        job,
+        batch_job_id,
+        verb=verb,
+        job_queue=config.job_queue,
+        job_definition=config.job_definition,
+    )
+    return store.get_job(job_id) or job
+
+
+def record_accepted_run(
+    store: Any,
+    job: dict[str, Any],
+    batch_job_id: str,
+    *,
+    verb: str,
+    job_queue: str | None = None,
+    job_definition: str | None = None,
+) -> None:
+    """Batch holds a job for this claim (submitted or adopted): record it as the next run."""
+    job_id = job["_id"]
     now = utcnow()
     run_number = int(job.get("run_count") or 0) + 1
     submitted = RunObservation(
@@ -134,10 +156,11 @@ def _submit_claimed(
         job_name=job_id,
         status=RunStatus.SUBMITTED.value,
         observed_at=now,
-        job_queue=config.job_queue,
-        job_definition=config.job_definition,
+        job_queue=job_queue,
+        job_definition=job_definition,
     )
     _retry_store(store.start_run)(submitted, run_number, now)
+    where = f" in {job_queue}" if job_queue else ""
     _retry_store(store.append_logs)(
         [
             records.log_record(
@@ -147,10 +170,9 @@ def _submit_claimed(
                 kind=records.LogKind.SUBMISSION,
                 seq=0,
                 ts=now,
-                message=f"{verb} run {run_number} in {config.job_queue}",
+                message=f"{verb} run {run_number}{where}",
                 run=run_number,
             ),
             records.state_record(job_id, batch_job_id, RunStatus.SUBMITTED.value, now, None),
         ]
     )
-    return store.get_job(job_id) or job
