@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 # The routes deployed in terraform/modules/api; path parameters in API Gateway's syntax.
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -99,10 +99,6 @@ def http_api_event(
         else:
             event["body"], event["isBase64Encoded"] = base64.b64encode(raw).decode(), True
     return event
-
-
-def query_string(params: dict[str, Any]) -> str:
-    return urlencode(params)
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-DETAIL_TYPE = "Batch Job State Change"
-SOURCE = "aws.batch"
+from overlord.batch_events import DETAIL_TYPE, SOURCE
 
 
 def state_change_event(
