@@ -97,24 +97,19 @@ class DevStack:
         aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
         for key, value in DUMMY_CREDENTIALS.items():
             os.environ.setdefault(key, value)
-        os.environ["AWS_ENDPOINT_URL"] = aws_endpoint
-
-        self.env = {
-            "MONGODB_URI": mongodb_uri,
-            "DB_NAME": o.db_name,
-            "JOB_QUEUE": o.job_queue,
-            "JOB_DEFINITION": o.job_definition,
-            "RESULTS_BUCKET": o.results_bucket,
-            "LOG_LEVEL": o.log_level,
-            "RECONCILE_AFTER_SECONDS": str(o.reconcile_after_seconds),
-            "AWS_ENDPOINT_URL": aws_endpoint,
+        self._export(
+            MONGODB_URI=mongodb_uri,
+            DB_NAME=o.db_name,
+            JOB_QUEUE=o.job_queue,
+            JOB_DEFINITION=o.job_definition,
+            RESULTS_BUCKET=o.results_bucket,
+            LOG_LEVEL=o.log_level,
+            RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
+            AWS_ENDPOINT_URL=aws_endpoint,
             **{k: os.environ[k] for k in DUMMY_CREDENTIALS},
-        }
-        os.environ.update(self.env)
+        )
         router = self._start_router()
-        batch_url = self._start_local_batch(router.put)
-        self.env["AWS_ENDPOINT_URL_BATCH"] = batch_url
-        os.environ["AWS_ENDPOINT_URL_BATCH"] = batch_url
+        self._export(AWS_ENDPOINT_URL_BATCH=self._start_local_batch(router.put))
         wiring.reset()
 
         aws_bootstrap.ensure_bucket(o.results_bucket)
@@ -142,9 +137,14 @@ class DevStack:
             raise StackError(f"cannot listen on {o.host}:{o.port}: {exc}") from None
         self._cleanups.callback(gateway.stop)
         self.api_url = f"http://{o.host}:{gateway.port}"
-        self.env["OVERLORD_API_URL"] = self.api_url
+        self.env["OVERLORD_API_URL"] = self.api_url  # for other shells only
         self._start_reconcile()
         self._write_env_file()
+
+    def _export(self, **values: str) -> None:
+        """Set for the handlers in this process and record for dev.env and the emulators."""
+        self.env.update(values)
+        os.environ.update(values)
 
     def _lock(self) -> None:
         lock_path = self.options.state_dir / "dev.lock"
