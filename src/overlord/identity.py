@@ -42,5 +42,15 @@ def job_id_for(task: str, parameters: dict[str, Any], key: str | None = None) ->
     return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
 
 
+def job_id_from_canonical(task: str, canonical_parameters: bytes, key: str | None = None) -> str:
+    """`job_id_for`, given the parameters already in canonical form (they are the bulk of
+    the input, so a request canonicalises them once). RFC 8785 orders members by key:
+    "key" < "parameters" < "task"."""
+    parts = [b'{"key":', canonical_json(key), b","] if key is not None else [b"{"]
+    parts += [b'"parameters":', canonical_parameters, b',"task":', canonical_json(task), b"}"]
+    digest = hashlib.sha256(b"".join(parts)).hexdigest()
+    return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
+
+
 def is_job_id(value: str) -> bool:
     return bool(JOB_ID_PATTERN.match(value))

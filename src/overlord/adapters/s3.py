@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from botocore.exceptions import ClientError
 
 from overlord.adapters.aws import client
+from overlord.ports import CappedObject
 
-
-@dataclass(frozen=True)
-class CappedObject:
-    uri: str
-    size: int
-    body: bytes | None  # None when larger than the cap
+# A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.
+_MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class ObjectStore:
@@ -35,7 +30,7 @@ class ObjectStore:
         try:
             head = s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise
         size = int(head["ContentLength"])
