@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything about terraform/ that runs without an AWS account:
-#   1. tests/infra/test_terraform.py - every file parses; IAM, contract and secret rules
+#   1. tests/infra/terraformcheck.py  - the rules (IAM, contracts, secret) over terraform/;
+#      tests/infra/test_terraform.py - every file parses; each rule fails on a bad snippet
 #   2. terraform fmt -check          - when a terraform binary exists
 #   3. terraform validate (envs/dev) - when `terraform init` can get the AWS provider
 #      (needs the Terraform registry or a filled plugin cache; GitHub Actions has it)
@@ -12,6 +13,7 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 
+"$PY" tests/infra/terraformcheck.py terraform
 "$PY" -m pytest -q -p no:cacheprovider tests/infra/test_terraform.py
 .ci/checks/terraform-fmt.sh
 
