@@ -235,6 +235,56 @@ def job_definitions_not_from_contract(doc: Doc, module_dir: Path) -> list[str]:
     return found
 
 
+# Terraform before 1.9 accepts only the variable itself in its validation block.
+CROSS_VARIABLE_VALIDATION = (1, 9)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def minimum_terraform(doc: Doc) -> tuple[int, ...] | None:
+    """Lowest Terraform version `required_version` admits; None when unconstrained."""
+    lowest: tuple[int, ...] | None = None
+    for block in doc.get("terraform", []):
+        for constraint in str(block.get("required_version", "")).split(","):
+            match = re.fullmatch(r"\s*(>=|~>|=|>)?\s*v?([\d.]+)\s*", constraint)
+            if not match or match.group(1) not in (None, ">=", "~>", "=", ">"):
+                continue
+            version = _version(match.group(2))
+            if lowest is None or version > lowest:
+                lowest = version
+    return lowest
+
+
+def validations_reading_other_variables(doc: Doc) -> list[str]:
+    """A variable's validation may name other variables only if Terraform >= 1.9 is required."""
+    minimum = minimum_terraform(doc)
+    if minimum is not None and minimum >= CROSS_VARIABLE_VALIDATION:
+        return []
+    found = []
+    for entry in doc.get("variable", []):
+        for name, body in entry.items():
+            if name.startswith("__"):
+                continue
+            for validation in body.get("validation", []):
+                others = sorted(
+                    {
+                        ref
+                        for s in strings(validation)
+                        for ref in re.findall(r"\bvar\.(\w+)", s)
+                        if ref != name
+                    }
+                )
+                if others:
+                    required = ".".join(map(str, minimum)) if minimum else "any"
+                    found.append(
+                        f"variable.{name}: validation reads {', '.join('var.' + o for o in others)}"
+                        f" (needs Terraform >= 1.9; required_version admits {required})"
+                    )
+    return found
+
+
 Rule = Callable[..., list[str]]
 
 DOC_RULES: list[Rule] = [
@@ -242,6 +292,7 @@ DOC_RULES: list[Rule] = [
     unjustified_wildcard_resources,
     json_string_policies,
     secret_versions,
+    validations_reading_other_variables,
 ]
 DIR_RULES: list[Rule] = [event_rules_not_from_shared_pattern, job_definitions_not_from_contract]
 

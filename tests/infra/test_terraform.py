@@ -37,6 +37,7 @@ from terraformcheck import (
     secret_versions,
     tf_files,
     unjustified_wildcard_resources,
+    validations_reading_other_variables,
 )
 
 # --------------------------------------------------------------------------- the real tree
@@ -259,6 +260,45 @@ resource "aws_batch_job_definition" "ok" {
 }
 """
 
+BAD_CROSS_VARIABLE_VALIDATION = """
+terraform {
+  required_version = ">= 1.5"
+}
+variable "azs" {
+  type = list(string)
+  validation {
+    condition     = length(var.azs) >= length(var.subnet_cidrs)
+    error_message = "One AZ per subnet."
+  }
+}
+"""
+
+GOOD_CROSS_VARIABLE_VALIDATION_ON_1_9 = """
+terraform {
+  required_version = ">= 1.9, < 2.0"
+}
+variable "azs" {
+  type = list(string)
+  validation {
+    condition     = length(var.azs) >= length(var.subnet_cidrs)
+    error_message = "One AZ per subnet."
+  }
+}
+"""
+
+GOOD_OWN_VARIABLE_VALIDATION = """
+terraform {
+  required_version = ">= 1.5"
+}
+variable "compute_type" {
+  type = string
+  validation {
+    condition     = contains(["FARGATE", "EC2"], var.compute_type)
+    error_message = "FARGATE or EC2."
+  }
+}
+"""
+
 # A directory three levels below the repository root, like terraform/modules/x.
 FAKE_MODULE_DIR = TERRAFORM / "modules" / "example"
 CONTRACTS_FROM_MODULE = "../../../src/overlord/contracts"
@@ -278,6 +318,7 @@ CONTRACTS_FROM_MODULE = "../../../src/overlord/contracts"
         (event_rules_not_from_shared_pattern, BAD_PATTERN_WRONG_FILE),
         (job_definitions_not_from_contract, BAD_HARDCODED_JOB_DEFINITION),
         (job_definitions_not_from_contract, BAD_JOB_DEFINITIONS_FROM_VARIABLE),
+        (validations_reading_other_variables, BAD_CROSS_VARIABLE_VALIDATION),
     ],
     ids=lambda x: x.__name__ if callable(x) else None,
 )
@@ -294,6 +335,8 @@ def test_rule_flags_bad_snippet(rule: Any, snippet: str) -> None:
         (unjustified_wildcard_resources, GOOD_WILDCARD),
         (event_rules_not_from_shared_pattern, GOOD_PATTERN),
         (job_definitions_not_from_contract, GOOD_JOB_DEFINITIONS),
+        (validations_reading_other_variables, GOOD_CROSS_VARIABLE_VALIDATION_ON_1_9),
+        (validations_reading_other_variables, GOOD_OWN_VARIABLE_VALIDATION),
     ],
     ids=lambda x: x.__name__ if callable(x) else None,
 )

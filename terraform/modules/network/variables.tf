@@ -44,10 +44,8 @@ variable "azs" {
   type        = list(string)
   default     = []
 
-  validation {
-    condition     = length(var.azs) == 0 || (length(var.azs) >= length(var.public_subnet_cidrs) && length(var.azs) >= length(var.private_subnet_cidrs))
-    error_message = "Give one availability zone per subnet CIDR."
-  }
+  # No validation block: comparing with the subnet CIDRs would read other variables,
+  # which Terraform accepts only from 1.9; the precondition on aws_vpc.this checks it.
 }
 
 variable "public_subnet_cidrs" {
