@@ -30,6 +30,7 @@ from terraformcheck import (
     event_rules_not_from_shared_pattern,
     job_definitions_not_from_contract,
     json_string_policies,
+    locals_of,
     main,
     module_docs,
     parse,
@@ -355,3 +356,33 @@ def test_command_line_passes_on_the_tree_and_fails_on_a_bad_one(
     (bad / "main.tf").write_text(BAD_SECRET_VERSION)
     assert main([str(tmp_path / "terraform")]) == 1
     assert "secret_versions" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- defaults that deploy
+
+
+def _variables(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: body
+        for entry in doc.get("variable", [])
+        for name, body in entry.items()
+        if not name.startswith("__")
+    }
+
+
+def test_lambdas_reserve_no_concurrency_by_default() -> None:
+    """New accounts often have a concurrency quota of 10, and Lambda keeps 10 unreserved:
+    any reservation by default fails CreateFunction/PutFunctionConcurrency there."""
+    docs = module_docs()
+    reservations = {
+        f"{d.relative_to(TERRAFORM)}: var.{name}": body.get("default", "<required>")
+        for d, doc in docs.items()
+        for name, body in _variables(doc).items()
+        if "reserved_concurrency" in name
+    }
+    assert len(reservations) >= 6  # submitter, recorder, reconcile in envs/dev and the module
+    assert {k: v for k, v in reservations.items() if v is not None} == {}
+    functions = docs[TERRAFORM / "modules" / "functions"]
+    fn_locals = locals_of(functions)["functions"]
+    for concurrency in re.findall(r"concurrency\s*=\s*([^\s,}]+)", str(fn_locals)):
+        assert concurrency.startswith("var."), f"reserved concurrency fixed at {concurrency}"

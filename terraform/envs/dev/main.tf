@@ -115,6 +115,7 @@ module "functions" {
 
   submitter_reserved_concurrency = var.submitter_reserved_concurrency
   recorder_reserved_concurrency  = var.recorder_reserved_concurrency
+  reconcile_reserved_concurrency = var.reconcile_reserved_concurrency
 
   log_retention_days = var.log_retention_days
   kms_key_arn        = module.secrets.kms_key_arn

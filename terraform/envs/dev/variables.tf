@@ -171,15 +171,21 @@ variable "log_level" {
 }
 
 variable "submitter_reserved_concurrency" {
-  description = "Reserved concurrency of the submitter"
+  description = "Reserved concurrency of the submitter; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "recorder_reserved_concurrency" {
-  description = "Reserved concurrency of the recorder"
+  description = "Reserved concurrency of the recorder; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
   type        = number
-  default     = 5
+  default     = null
+}
+
+variable "reconcile_reserved_concurrency" {
+  description = "Reserved concurrency of the reconcile; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
+  type        = number
+  default     = null
 }
 
 variable "api_throttling_burst_limit" {

@@ -35,7 +35,7 @@ locals {
       description = "Overlord reconcile: repair jobs whose state-change events were lost"
       timeout     = var.reconcile_timeout
       memory_size = var.memory_size
-      concurrency = 1
+      concurrency = var.reconcile_reserved_concurrency
     }
   }
 
@@ -369,6 +369,8 @@ resource "aws_lambda_function" "this" {
   timeout       = each.value.timeout
   memory_size   = each.value.memory_size
 
+  # null: unreserved. Reservations come out of the account's concurrency quota, and
+  # Lambda refuses any that would leave fewer than 10 unreserved (new accounts: 10 in all).
   reserved_concurrent_executions = each.value.concurrency
   kms_key_arn                    = var.kms_key_arn
 
