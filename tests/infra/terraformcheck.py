@@ -17,6 +17,10 @@ Conventions checked here (see terraform/README.md):
   ``batch-event-pattern.json``; job definitions are ``jsondecode(file())`` of the
   shared ``job-definitions.json``, one resource per entry via ``for_each``.
 * No ``aws_secretsmanager_secret_version``: the MongoDB URI never enters state.
+* A variable's ``validation`` reads only that variable unless Terraform >= 1.9 is required.
+* The shell scripts under ``terraform/scripts`` expand arrays only as
+  ``${X[@]+"${X[@]}"}``: with ``set -u``, bash before 4.4 (macOS's /bin/bash 3.2)
+  aborts on ``"${X[@]}"`` of an empty array ("unbound variable").
 
     python tests/infra/terraformcheck.py [terraform-dir]   # exit 1 and a list on problems
 """
@@ -285,6 +289,39 @@ def validations_reading_other_variables(doc: Doc) -> list[str]:
     return found
 
 
+# --------------------------------------------------------------------------- scripts
+
+SCRIPTS = TERRAFORM / "scripts"
+_GUARDED_ARRAY = re.compile(r'\$\{(\w+)\[([@*])\]\+"\$\{\1\[\2\]\}"\}')
+_ARRAY_EXPANSION = re.compile(r"\$\{!?(\w+)\[[@*]\]")
+
+
+def unguarded_array_expansions(text: str) -> list[str]:
+    """`${X[@]}` / `${X[*]}` anywhere but inside the `${X[@]+"${X[@]}"}` guard.
+
+    Bash < 4.4 with `set -u` treats an empty array as unset; the guard expands to
+    nothing then. `${#X[@]}` (the length) is fine in every version.
+    """
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0] if line.lstrip().startswith("#") else line
+        for match in _ARRAY_EXPANSION.finditer(_GUARDED_ARRAY.sub("", code)):
+            found.append(
+                f"line {number}: {match.group(0)}...}} without the "
+                f'${{{match.group(1)}[@]+"${{{match.group(1)}[@]}}"}} guard '
+                "(bash < 4.4 with set -u aborts on an empty array)"
+            )
+    return found
+
+
+def script_problems(root: Path = TERRAFORM) -> list[str]:
+    return [
+        f"{path.relative_to(root.parent)}: {problem}"
+        for path in sorted((root / "scripts").glob("*.sh"))
+        for problem in unguarded_array_expansions(path.read_text())
+    ]
+
+
 Rule = Callable[..., list[str]]
 
 DOC_RULES: list[Rule] = [
@@ -311,7 +348,7 @@ def problems(root: Path = TERRAFORM) -> list[str]:
                 f"{module_dir.relative_to(root.parent)}: {rule.__name__}: {v}"
                 for v in check(doc, module_dir, rule)
             ]
-    return found
+    return found + script_problems(root)
 
 
 def main(argv: Sequence[str]) -> int:

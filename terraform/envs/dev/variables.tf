@@ -8,7 +8,7 @@ variable "region" {
 }
 
 variable "image_tag" {
-  description = "Tag of the submitter, recorder and worker images pushed to ECR (immutable; e.g. the git SHA)"
+  description = "Tag of the submitter, recorder and worker images pushed to ECR (immutable; the git SHA). Written to image.auto.tfvars by deploy.sh"
   type        = string
 }
 
