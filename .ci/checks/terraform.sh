@@ -2,6 +2,8 @@
 # Everything about terraform/ that runs without an AWS account:
 #   1. tests/infra/terraformcheck.py  - the rules (IAM, contracts, secret) over terraform/;
 #      tests/infra/test_terraform.py - every file parses; each rule fails on a bad snippet
+#      tests/infra/test_terraform_checks.py - envs/dev/checks.tf planned by terraform
+#      tests/infra/test_deploy_script.py - deploy.sh run with stub terraform/aws/docker
 #   2. terraform fmt -check          - when a terraform binary exists
 #   3. terraform validate (envs/dev) - when `terraform init` can get the AWS provider
 #      (needs the Terraform registry or a filled plugin cache; GitHub Actions has it)
@@ -14,7 +16,8 @@ if [ -z "$PY" ]; then
 fi
 
 "$PY" tests/infra/terraformcheck.py terraform
-"$PY" -m pytest -q -p no:cacheprovider tests/infra/test_terraform.py
+"$PY" -m pytest -q -p no:cacheprovider tests/infra/test_terraform.py \
+  tests/infra/test_terraform_checks.py tests/infra/test_deploy_script.py
 .ci/checks/terraform-fmt.sh
 
 TF="$(command -v terraform || true)"

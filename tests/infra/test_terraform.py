@@ -386,3 +386,19 @@ def test_lambdas_reserve_no_concurrency_by_default() -> None:
     fn_locals = locals_of(functions)["functions"]
     for concurrency in re.findall(r"concurrency\s*=\s*([^\s,}]+)", str(fn_locals)):
         assert concurrency.startswith("var."), f"reserved concurrency fixed at {concurrency}"
+
+
+def test_endpoints_only_layout_has_what_ec2_container_instances_need() -> None:
+    """EC2/SPOT instances in private subnets without NAT register with ECS only through
+    the ecs, ecs-agent and ecs-telemetry interface endpoints."""
+    network = module_docs()[TERRAFORM / "modules" / "network"]
+    text = json.dumps(network)
+    for service in ("ecs", "ecs-agent", "ecs-telemetry"):
+        assert f'"{service}"' in text.replace('\\"', '"'), service
+    (env_network,) = (
+        body
+        for entry in module_docs()[TERRAFORM / "envs" / "dev"]["module"]
+        for name, body in entry.items()
+        if name == "network"
+    )
+    assert "batch_on_fargate" in str(env_network.get("ecs_instance_endpoints"))

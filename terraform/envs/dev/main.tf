@@ -56,8 +56,10 @@ module "network" {
   azs                  = var.azs
   create_nat_gateway   = var.create_nat_gateway
   enable_vpc_endpoints = var.enable_vpc_endpoints
-  log_retention_days   = var.log_retention_days
-  kms_key_arn          = module.secrets.kms_key_arn
+  # EC2/SPOT instances need ecs, ecs-agent, ecs-telemetry endpoints (see checks.tf).
+  ecs_instance_endpoints = !local.batch_on_fargate
+  log_retention_days     = var.log_retention_days
+  kms_key_arn            = module.secrets.kms_key_arn
 
   tags = local.tags
 }

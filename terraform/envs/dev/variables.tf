@@ -115,19 +115,19 @@ variable "vpc_cidr" {
 }
 
 variable "create_nat_gateway" {
-  description = "Create a NAT gateway (billed hourly); needed for lambdas_in_vpc"
+  description = "Create a NAT gateway in the created VPC (billed hourly; create_vpc = true only); lets lambdas_in_vpc reach MongoDB Atlas"
   type        = bool
   default     = false
 }
 
 variable "enable_vpc_endpoints" {
-  description = "Create VPC endpoints (interface endpoints billed hourly per AZ); tasks then run in private subnets"
+  description = "Create VPC endpoints (interface endpoints billed hourly per AZ; with EC2/SPOT also ecs, ecs-agent, ecs-telemetry); tasks then run in private subnets"
   type        = bool
   default     = false
 }
 
 variable "lambdas_in_vpc" {
-  description = "Attach the Lambdas to the private subnets (requires create_nat_gateway to reach MongoDB Atlas)"
+  description = "Attach the Lambdas to the private subnets (with create_vpc: needs create_nat_gateway, or enable_vpc_endpoints and a private route to MongoDB; checked by checks.tf)"
   type        = bool
   default     = false
 }
@@ -137,7 +137,7 @@ variable "lambdas_in_vpc" {
 ################################################################################
 
 variable "batch_compute_type" {
-  description = "FARGATE, FARGATE_SPOT, EC2 or SPOT"
+  description = "FARGATE, FARGATE_SPOT, EC2 or SPOT (EC2/SPOT in a created VPC need create_nat_gateway or enable_vpc_endpoints)"
   type        = string
   default     = "FARGATE"
 }

@@ -78,6 +78,12 @@ variable "interface_endpoint_services" {
   default     = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "batch", "sts"]
 }
 
+variable "ecs_instance_endpoints" {
+  description = "Also create the ecs, ecs-agent and ecs-telemetry interface endpoints (with enable_vpc_endpoints), which EC2/SPOT container instances need to register with ECS without a NAT gateway"
+  type        = bool
+  default     = false
+}
+
 variable "enable_flow_log" {
   description = "Log rejected VPC traffic to CloudWatch Logs"
   type        = bool
