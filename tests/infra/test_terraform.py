@@ -402,3 +402,56 @@ def test_endpoints_only_layout_has_what_ec2_container_instances_need() -> None:
         if name == "network"
     )
     assert "batch_on_fargate" in str(env_network.get("ecs_instance_endpoints"))
+
+
+def _resources(type_: str) -> list[dict[str, Any]]:
+    return [body for doc in module_docs().values() for _, _, body in blocks(doc, "resource", type_)]
+
+
+def test_compute_environment_uses_the_service_linked_role() -> None:
+    """A service role created in the same apply may not have propagated when Batch
+    validates it, leaving the environment INVALID (terraform-provider-aws #37945)."""
+    (environment,) = _resources("aws_batch_compute_environment")
+    assert "service_role" not in environment
+    iam_roles = " ".join(str(b.get("assume_role_policy")) for b in _resources("aws_iam_role"))
+    assert "service_assume" not in iam_roles
+
+
+def test_job_definition_names_carry_the_environment() -> None:
+    """Two environments in one account must not register revisions of one definition."""
+    (definition,) = _resources("aws_batch_job_definition")
+    assert re.fullmatch(r"\$\{var\.name\}-\$\{each\.key\}", definition["name"])
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    environment = locals_of(functions)["environment"]
+    assert "JOB_DEFINITION" in environment
+    assert "JOB_DEFINITION_PREFIX" in environment
+
+
+def test_account_wide_batch_log_group_is_not_created_or_destroyed_by_default() -> None:
+    """/aws/batch/job is Batch's default group for the whole account and region."""
+    defaults = {
+        str(d.relative_to(TERRAFORM)): _variables(doc)[name].get("default")
+        for d, doc in module_docs().items()
+        for name in ("create_batch_log_group", "create_log_group")
+        if name in _variables(doc)
+    }
+    assert defaults == {"envs/dev": False, "modules/batch": False}
+    (group,) = (
+        body
+        for body in _resources("aws_cloudwatch_log_group")
+        if "local.log_group_name" in str(body.get("name"))
+    )
+    assert group["lifecycle"][0]["prevent_destroy"] is True
+
+
+def test_readme_variables_are_declared_where_operators_set_them() -> None:
+    """A variable the READMEs tell operators to set must exist in envs/dev."""
+    docs = module_docs()
+    env = docs[TERRAFORM / "envs" / "dev"]
+    env_vars = set(_variables(env))
+    outputs = {n for entry in env.get("output", []) for n in entry if not n.startswith("__")}
+    module_vars = {n for d, doc in docs.items() for n in _variables(doc)} - env_vars - outputs
+    for readme in (TERRAFORM / "README.md", ROOT / "README.md"):
+        mentioned = set(re.findall(r"`([a-z][a-z0-9_]+)(?: = [^`]*)?`", readme.read_text()))
+        assert mentioned & env_vars, readme
+        assert sorted(mentioned & module_vars) == [], f"{readme}: not settable in envs/dev"

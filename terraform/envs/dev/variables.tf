@@ -56,6 +56,12 @@ variable "results_bucket_force_destroy" {
   default     = false
 }
 
+variable "ecr_force_delete" {
+  description = "Let terraform destroy delete ECR repositories that still hold images"
+  type        = bool
+  default     = false
+}
+
 variable "input_bucket_arns" {
   description = "Other buckets the worker may read objects from (checksum task)"
   type        = list(string)
@@ -114,6 +120,12 @@ variable "vpc_cidr" {
   default     = "10.42.0.0/16"
 }
 
+variable "enable_flow_log" {
+  description = "Log rejected traffic of the created VPC to CloudWatch Logs"
+  type        = bool
+  default     = true
+}
+
 variable "create_nat_gateway" {
   description = "Create a NAT gateway in the created VPC (billed hourly; create_vpc = true only); lets lambdas_in_vpc reach MongoDB Atlas"
   type        = bool
@@ -148,14 +160,20 @@ variable "batch_max_vcpus" {
   default     = 16
 }
 
+variable "batch_min_vcpus" {
+  description = "EC2/SPOT only: vCPUs kept running while idle (billed; 0 = scale to zero)"
+  type        = number
+  default     = 0
+}
+
 variable "create_batch_log_group" {
-  description = "Create /aws/batch/job; false if it already exists in this account and region"
+  description = "Create Batch's account-wide /aws/batch/job log group (prevent_destroy); false (default): the first task creates it if missing"
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "job_definition_key" {
-  description = "Entry of job-definitions.json the submitter uses (JOB_DEFINITION)"
+  description = "Entry of job-definitions.json the submitter uses by default; JOB_DEFINITION is overlord-<environment>-<this>"
   type        = string
   default     = "overlord-worker"
 }

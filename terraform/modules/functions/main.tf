@@ -57,8 +57,10 @@ locals {
     DB_NAME            = var.db_name
     JOB_QUEUE          = var.job_queue_arn
     JOB_DEFINITION     = var.job_definition_name
-    RESULTS_BUCKET     = var.results_bucket_name
-    LOG_LEVEL          = var.log_level
+    # Registered name of a job-definitions.json entry = this prefix + the entry's key.
+    JOB_DEFINITION_PREFIX = var.job_definition_prefix
+    RESULTS_BUCKET        = var.results_bucket_name
+    LOG_LEVEL             = var.log_level
   }
 }
 

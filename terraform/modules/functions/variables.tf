@@ -93,7 +93,12 @@ variable "job_queue_arn" {
 }
 
 variable "job_definition_name" {
-  description = "Job definition the submitter uses (JOB_DEFINITION)"
+  description = "Registered name of the job definition the submitter uses by default (JOB_DEFINITION), e.g. overlord-dev-overlord-worker"
+  type        = string
+}
+
+variable "job_definition_prefix" {
+  description = "Prefix of every registered job definition name before its job-definitions.json entry (JOB_DEFINITION_PREFIX), e.g. overlord-dev-"
   type        = string
 }
 
