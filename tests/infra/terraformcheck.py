@@ -38,7 +38,7 @@ from hcl2.utils import SerializationOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
-CONTRACTS = ROOT / "src" / "overlord" / "contracts"
+CONTRACTS = ROOT / "contracts"
 EVENT_PATTERN = CONTRACTS / "batch-event-pattern.json"
 JOB_DEFINITIONS = CONTRACTS / "job-definitions.json"
 

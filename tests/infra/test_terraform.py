@@ -302,7 +302,7 @@ variable "compute_type" {
 
 # A directory three levels below the repository root, like terraform/modules/x.
 FAKE_MODULE_DIR = TERRAFORM / "modules" / "example"
-CONTRACTS_FROM_MODULE = "../../../src/overlord/contracts"
+CONTRACTS_FROM_MODULE = "../../../contracts"
 
 
 @pytest.mark.parametrize(
