@@ -84,6 +84,11 @@ class BatchApi:
             method = BODY_OPERATIONS.get(values["operation"].lower())
             if method is None:
                 raise NotFound()
+            if method == "submit_job":
+                body = request.get_data()
+                return json_response(
+                    self.batch.submit_job(self._body(request), body_size=len(body))
+                )
             return json_response(getattr(self.batch, method)(self._body(request)))
         except (ClientException, ServerException) as exc:
             log.info("%s %s → %s: %s", request.method, request.path, exc.error_type, exc.message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import json
 import logging
 import os
 import threading
@@ -27,6 +28,14 @@ from overlord_local.localbatch.errors import ClientException
 from overlord_local.localbatch.events import state_change_event
 from overlord_local.localbatch.executors.base import Executor
 from overlord_local.localbatch.jobs import STATUSES, Job, build_container
+from overlord_local.localbatch.limits import (
+    MAX_TAGS,
+    check_array,
+    check_job_name,
+    check_submit_size,
+    check_tags,
+    check_timeout,
+)
 from overlord_local.localbatch.resources import Registry
 from overlord_local.localbatch.scheduler import Scheduler, Timings
 
@@ -172,6 +181,8 @@ class LocalBatch:
     # -- job definitions ---------------------------------------------------------------
     def register_job_definition(self, request: JsonDict) -> JsonDict:
         require(request, "jobDefinitionName", "type")
+        check_timeout(request.get("timeout"))
+        check_tags(request.get("tags"))
         if request["type"] != "container" or "containerProperties" not in request:
             raise ClientException(
                 "The local Batch supports container job definitions with containerProperties"
@@ -208,8 +219,17 @@ class LocalBatch:
         return {}
 
     # -- jobs ------------------------------------------------------------------------
-    def submit_job(self, request: JsonDict) -> JsonDict:
+    def submit_job(self, request: JsonDict, *, body_size: int | None = None) -> JsonDict:
+        """SubmitJob. ``body_size``: the HTTP body's length in bytes (else the request's
+        compact JSON is measured), for AWS's 30 KiB limit (``limits``)."""
+        if body_size is None:
+            body_size = len(json.dumps(request, separators=(",", ":")).encode())
+        check_submit_size(body_size)
         require(request, "jobName", "jobQueue", "jobDefinition")
+        check_job_name(request["jobName"])
+        check_tags(request.get("tags"))
+        check_timeout(request.get("timeout"))
+        check_array(request.get("arrayProperties"))
         with self._lock:
             queue = self._registry.job_queue(request["jobQueue"])
             definition = self._registry.job_definition(request["jobDefinition"])
@@ -235,6 +255,7 @@ class LocalBatch:
                 depends_on=copy.deepcopy(request.get("dependsOn") or []),
                 propagate_tags=propagate,
                 platform_capabilities=list(body.get("platformCapabilities") or []),
+                container_overrides=copy.deepcopy(request.get("containerOverrides") or {}),
             )
             job.retry_strategy.setdefault("attempts", 1)
             job.retry_strategy.setdefault("evaluateOnExit", [])
@@ -325,7 +346,11 @@ class LocalBatch:
 
     def tag_resource(self, arn: str, request: JsonDict) -> JsonDict:
         with self._lock:
-            self._tags_of(arn).update(request.get("tags") or {})
+            tags = self._tags_of(arn)
+            added = request.get("tags") or {}
+            if len({**tags, **added}) > MAX_TAGS:
+                check_tags({**tags, **added})
+            tags.update(added)
         return {}
 
     def untag_resource(self, arn: str, keys: list[str]) -> JsonDict:
