@@ -73,6 +73,10 @@ class DevOptions:
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
     timeout_scale: float = 1.0
+    # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
+    fail_submit_rate: float = 0.0
+    fail_submit_kinds: str = "throttle,5xx"
+    fail_seed: int | None = None
     reconcile_every: float = 60.0
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
@@ -203,8 +207,24 @@ class DevStack:
         return router
 
     def _start_local_batch(self, on_event: Callable[[dict[str, Any]], None]) -> str:
-        from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
+        from overlord_local.localbatch import (
+            LocalBatchServer,
+            ProcessExecutor,
+            SubmitFaults,
+            Timings,
+        )
+        from overlord_local.localbatch.faults import parse_kinds
 
+        o = self.options
+        faults = None
+        if o.fail_submit_rate:
+            try:
+                faults = SubmitFaults(
+                    o.fail_submit_rate, parse_kinds(o.fail_submit_kinds), o.fail_seed
+                )
+            except ValueError as exc:
+                raise StackError(f"--fail-submit-*: {exc}") from None
+            log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
             ProcessExecutor(cwd=str(PROJECT_ROOT)),
             on_event=on_event,
@@ -213,6 +233,7 @@ class DevStack:
                 "RESULTS_BUCKET": self.options.results_bucket,
                 "LOG_LEVEL": self.options.log_level,
             },
+            submit_faults=faults,
         ).start()
         self._cleanups.callback(server.stop)
         return str(server.endpoint_url)
