@@ -30,6 +30,7 @@ from overlord_local.devstack.processes import (
     stop_process,
     wait_until,
 )
+from overlord_local.pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ class DevStack:
             stderr=log_file,
             cwd=PROJECT_ROOT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # a SIGKILLed dev takes it along
         )
         self._cleanups.callback(stop_process, proc)
         wait_until(lambda: port_open("127.0.0.1", port), 20, f"the {name} emulator")
