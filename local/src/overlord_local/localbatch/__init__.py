@@ -6,8 +6,16 @@ with ``python -m overlord_local.localbatch``.
 """
 
 from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
+from overlord_local.localbatch.faults import SubmitFaults
 from overlord_local.localbatch.scheduler import Timings
 from overlord_local.localbatch.server import LocalBatchServer
 from overlord_local.localbatch.service import LocalBatch
 
-__all__ = ["DockerExecutor", "LocalBatch", "LocalBatchServer", "ProcessExecutor", "Timings"]
+__all__ = [
+    "DockerExecutor",
+    "LocalBatch",
+    "LocalBatchServer",
+    "ProcessExecutor",
+    "SubmitFaults",
+    "Timings",
+]
