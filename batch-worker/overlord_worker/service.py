@@ -54,6 +54,14 @@ def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
     return value
 
 
+def _exit_code(chosen: int) -> int:
+    """A TaskExit code as the process's: 0..255 as chosen, anything else 1.
+
+    An exit status is one byte, so 256 would reach Batch as 0 (a success) and -1 as 255.
+    """
+    return chosen if 0 <= chosen <= 255 else EXIT_FAILED
+
+
 def _write_result(env: WorkerEnvironment, objects: Objects, result: dict[str, Any]) -> None:
     if not env.results_bucket:
         logger.warning("RESULTS_BUCKET not set; result not written")
@@ -97,8 +105,15 @@ def run_task(
         code, result["status"], result["error"] = EXIT_BAD_INPUT, "FAILED", str(exc)
         logger.error(f"bad input: {exc}")
     except TaskExit as exc:
-        code, result["status"], result["error"] = exc.exit_code, "FAILED", str(exc)
-        logger.error(f"task exited with {exc.exit_code}: {exc}")
+        code = _exit_code(exc.exit_code)
+        if code == EXIT_OK:
+            result["status"], result["output"], result["message"] = "SUCCEEDED", None, str(exc)
+            logger.info(f"task exited with 0: {exc}")
+        else:
+            result["status"], result["error"] = "FAILED", str(exc)
+            if code != exc.exit_code:
+                result["task_exit_code"] = exc.exit_code
+            logger.error(f"task exited with {exc.exit_code} (exit code {code}): {exc}")
     except Exception as exc:
         code, result["status"] = EXIT_FAILED, "FAILED"
         result["error"] = f"{type(exc).__name__}: {exc}"

@@ -193,3 +193,27 @@ def test_a_failure_whose_result_cannot_be_written_keeps_its_code():
 def test_an_output_json_cannot_encode_is_written_as_text():
     code, objects = run(returns({"when": datetime(2026, 1, 2, tzinfo=UTC)}))
     assert code == 0 and objects.result()["output"] == {"when": "2026-01-02 00:00:00+00:00"}
+
+
+def test_task_exit_0_is_a_success():
+    code, objects = run(raises(TaskExit(0, "nothing to do")))
+    result = objects.result()
+    assert code == 0 and result["exit_code"] == 0
+    assert result["status"] == "SUCCEEDED" and result["message"] == "nothing to do"
+    assert "error" not in result
+
+
+@pytest.mark.parametrize("chosen", [256, 512, 1000, -1, -15])
+def test_task_exit_codes_outside_1_to_255_become_1(chosen):
+    # A process exit status is one byte: 256 would reach Batch as 0, a success.
+    code, objects = run(raises(TaskExit(chosen, "odd")))
+    result = objects.result()
+    assert code == 1 and result["exit_code"] == 1
+    assert result["status"] == "FAILED" and result["task_exit_code"] == chosen
+    assert "odd" in result["error"]
+
+
+@pytest.mark.parametrize("chosen", [1, 3, 255])
+def test_task_exit_codes_in_range_are_kept(chosen):
+    code, objects = run(raises(TaskExit(chosen, "x")))
+    assert code == chosen and "task_exit_code" not in objects.result()
