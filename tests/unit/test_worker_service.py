@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -217,3 +220,57 @@ def test_task_exit_codes_outside_1_to_255_become_1(chosen):
 def test_task_exit_codes_in_range_are_kept(chosen):
     code, objects = run(raises(TaskExit(chosen, "x")))
     assert code == chosen and "task_exit_code" not in objects.result()
+
+
+@pytest.fixture
+def sigterm_kept_from_pytest() -> Iterator[list[int]]:
+    """Record a SIGTERM the worker does not handle, instead of letting it end pytest."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    yield received
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_ends_the_task_with_a_failed_result_and_143(sigterm_kept_from_pytest):
+    after: list[str] = []
+
+    def task(parameters: dict[str, Any], context: TaskContext) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # what Batch sends on timeout or TerminateJob
+        time.sleep(5)
+        after.append("the task went on")
+        return "finished"
+
+    started = time.monotonic()
+    code, objects = run(task)
+    result = objects.result()
+    assert code == 143 and result["exit_code"] == 143
+    assert result["status"] == "FAILED" and result["error"] == "terminated: SIGTERM"
+    assert after == [] and time.monotonic() - started < 4
+    assert sigterm_kept_from_pytest == []  # the worker's handler took it ...
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert sigterm_kept_from_pytest == [signal.SIGTERM]  # ... and gave the old one back
+
+
+def test_a_task_cannot_swallow_the_termination(sigterm_kept_from_pytest):
+    def task(parameters: dict[str, Any], context: TaskContext) -> Any:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Exception:
+            return "swallowed"
+        return "finished"
+
+    code, objects = run(task)
+    assert code == 143 and objects.result()["error"] == "terminated: SIGTERM"
+
+
+def test_sigterm_while_the_result_is_written_does_not_stop_the_write(sigterm_kept_from_pytest):
+    class SignalledWhileWriting(FakeObjects):
+        def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler runs here
+            return super().put_text(key, text, content_type)
+
+    code, objects = run(returns("done"), SignalledWhileWriting())
+    assert code == 0 and objects.result()["status"] == "SUCCEEDED"
+    assert sigterm_kept_from_pytest == []
