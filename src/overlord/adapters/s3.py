@@ -5,6 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from overlord.adapters.aws import client
+from overlord.bucket_layout import parse_s3_uri
 from overlord.ports import CappedObject
 
 # A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.
@@ -23,6 +24,12 @@ class ObjectStore:
             Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
         )
         return self.uri(key)
+
+    def get_text(self, uri: str) -> str:
+        """The UTF-8 text of the object at an ``s3://bucket/key`` URI, in any bucket."""
+        bucket, key = parse_s3_uri(uri)
+        body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode()
 
     def get_capped(self, key: str, cap: int) -> CappedObject | None:
         """The object's bytes if it is at most `cap` long; None when it does not exist."""
