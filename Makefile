@@ -36,8 +36,7 @@ dev-rie: $(VENV)/.installed ## Same, with the Lambdas under the Lambda runtime e
 	$(VENV)/bin/overlord dev --rie
 
 localbatch: $(VENV)/.installed ## Only the local Batch server, on :8000
-	$(PY) -m overlord_local.localbatch --queue overlord \
-	  --job-definitions contracts/job-definitions.json
+	$(PY) -m overlord_local.localbatch --queue overlord --tasks contracts/tasks
 
 # ------------------------------------------------------------------ test
 lint: $(VENV)/.installed ## ruff lint and format check

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,8 +24,33 @@ from overlord_local.devstack.processes import free_port
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
+CONTRACT_TASKS = Path(__file__).resolve().parents[1] / "contracts" / "tasks"
+# A test-only task taking any parameters (the tests of storage escaping, identity, ...),
+# added to a copy of the catalogue as a user adds a task: one file.
+ANY_PARAMETERS_TASK = {
+    "name": "anything",
+    "description": "Echo any parameters (tests only)",
+    "parameters": {"type": "object"},
+    "runs": {"python": "tests.support.tasks:anything"},
+    "vcpus": 0.25,
+    "memory": 512,
+    "timeout_seconds": 600,
+    "attempts": 3,
+    "no_retry_exit_codes": [2],
+}
+
+
+def catalogue_copy(directory: Path, *extra: dict[str, Any]) -> Path:
+    """The repository's task catalogue copied into `directory`, plus `extra` task files."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in CONTRACT_TASKS.glob("*.json"):
+        shutil.copy(path, directory / path.name)
+    for task in extra:
+        (directory / f"{task['name']}.json").write_text(json.dumps(task, indent=2))
+    return directory
+
+
 JOB_QUEUE = "overlord-test"
-JOB_DEFINITION = "overlord-worker"
 
 
 def docker_engine_answers() -> bool:
@@ -93,7 +121,13 @@ def environment(**values: str) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
+def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The catalogue the integration tests run with: the repository's and `anything`."""
+    return catalogue_copy(tmp_path_factory.mktemp("tasks"), ANY_PARAMETERS_TASK)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tasks_dir: Path) -> Iterator[str]:
     """A moto server on a free port, AWS_* pointing at it, with what the flow needs."""
     from moto.server import ThreadedMotoServer
 
@@ -109,10 +143,13 @@ def moto_endpoint() -> Iterator[str]:
         AWS_REGION=REGION,
         RESULTS_BUCKET=RESULTS_BUCKET,
         JOB_QUEUE=JOB_QUEUE,
+        OVERLORD_TASKS_DIR=str(tasks_dir),
     ):
         aws_bootstrap.ensure_bucket(RESULTS_BUCKET)
         aws_bootstrap.ensure_log_group()
-        aws_bootstrap.ensure_batch(JOB_QUEUE, aws_bootstrap.load_definitions(), "overlord-worker")
+        aws_bootstrap.ensure_batch(
+            JOB_QUEUE, aws_bootstrap.load_definitions("overlord-worker", tasks_dir)
+        )
         yield endpoint
     server.stop()
 
@@ -124,7 +161,6 @@ def app_env(db: Database, mongodb_uri: str, moto_endpoint: str) -> Iterator[dict
         "MONGODB_URI": mongodb_uri,
         "DB_NAME": db.name,
         "JOB_QUEUE": JOB_QUEUE,
-        "JOB_DEFINITION": JOB_DEFINITION,
         "RESULTS_BUCKET": RESULTS_BUCKET,
         "LOG_LEVEL": "WARNING",
     }

@@ -1,25 +1,24 @@
-"""Tasks are found through the `overlord.tasks` entry-point group.
+"""Tasks are declared in the catalogue (``contracts/tasks/<name>.json``, `overlord.catalogue`).
 
-A package adds tasks by declaring, in its own pyproject.toml::
-
-    [project.entry-points."overlord.tasks"]
-    resize = "mypackage.tasks:resize"
-
-A task is a callable ``task(parameters: dict, context: TaskContext) -> JSON value``.
-It raises `BadParameters` for input it cannot use (exit 2, not retried) and any
-other exception for a failure (exit 1); `TaskExit` ends it with a chosen code
-(0 is a success, 1..255 a failure with that code, anything else exit 1; the table
-is in `overlord_worker.service`).
+A Python task names its function there as ``"runs": {"python": "package.module:function"}``;
+the function must be importable in the worker image. It is a callable
+``task(parameters: dict, context: TaskContext) -> JSON value`` and receives parameters
+already checked against the task's schema, with the schema's top-level defaults filled
+in. It raises `BadParameters` for input it cannot use (exit 2, not retried) and any
+other exception for a failure (exit 1); `TaskExit` ends it with a chosen code (0 is a
+success, 1..255 a failure with that code, anything else exit 1; the table is in
+`overlord_worker.service`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint
 from typing import Any
 
-ENTRY_POINT_GROUP = "overlord.tasks"
+from overlord import catalogue
+from overlord.catalogue import Catalogue
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,25 @@ class TaskExit(Exception):
         self.exit_code = exit_code
 
 
-def available_tasks() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+def load_task(name: str, tasks: Catalogue | None = None) -> Task:
+    """The catalogue's Python task `name`, checking its parameters before it runs.
 
+    The API validated them already, but a job can be submitted to Batch directly: a
+    violation is `BadParameters` (exit 2) with the API's message (``parameters.x: …``).
+    """
+    try:
+        entry = (tasks if tasks is not None else catalogue.catalogue()).task(name)
+    except catalogue.UnknownTask as exc:
+        raise UnknownTask(str(exc).removeprefix("task: ")) from None
+    if entry.python is None:
+        raise UnknownTask(f"task {name!r} runs the image {entry.image}, not the worker")
+    function: Task = EntryPoint(name, entry.python, "overlord.tasks").load()
 
-def load_task(name: str) -> Task:
-    found = available_tasks().get(name)
-    if found is None:
-        known = ", ".join(sorted(available_tasks())) or "none"
-        raise UnknownTask(f"unknown task {name!r}; installed tasks: {known}")
-    task: Task = found.load()
-    return task
+    def checked(parameters: dict[str, Any], context: TaskContext) -> Any:
+        try:
+            entry.check_parameters(parameters)
+        except catalogue.InvalidParameters as exc:
+            raise BadParameters(str(exc)) from None
+        return function(entry.with_defaults(parameters), context)
+
+    return checked

@@ -15,7 +15,8 @@ code   meaning
        or the task succeeded but its result could not be written
 2      bad input, never retried (the job definition's ``evaluateOnExit``): unknown
        task, OVERLORD_JOB_ID or OVERLORD_TASK unset, parameters not valid JSON, not
-       a JSON object or not UTF-8, or refused by the task (``BadParameters``)
+       a JSON object or not UTF-8, not matching the task's schema in the catalogue,
+       or refused by the task (``BadParameters``)
 3-255  chosen by the task with ``TaskExit`` (``fail`` takes it as a parameter)
 143    SIGTERM (128 + 15): Batch's attempt timeout or TerminateJob. The task is
        ended, the result says FAILED, ``"terminated: SIGTERM"``. Batch sends

@@ -21,9 +21,19 @@ def _contracts_dir() -> Path:
 
 
 CONTRACTS_DIR = _contracts_dir()
-JOB_DEFINITIONS_FILE = CONTRACTS_DIR / "job-definitions.json"
+TASKS_DIR = CONTRACTS_DIR / "tasks"  # the task catalogue (overlord.catalogue)
 
 BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by default
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if not value:
+        return default
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -34,7 +44,14 @@ class Settings:
     mongodb_secret_arn: str | None = None  # MONGODB_SECRET_ARN, when MONGODB_URI is not set
     db_name: str = "overlord"  # DB_NAME
     job_queue: str = "overlord"  # JOB_QUEUE
-    job_definition: str = "overlord-worker"  # JOB_DEFINITION
+    # JOB_DEFINITION_PREFIX: a task's registered job definition is this + its contract
+    # name (overlord-<task>); Terraform registers them as overlord-<env>-overlord-<task>.
+    job_definition_prefix: str = ""
+    tasks_dir: Path = TASKS_DIR  # OVERLORD_TASKS_DIR: the task catalogue
+    # IMAGE_TASKS: "false" where Batch cannot run container images (`make dev` runs jobs
+    # as local processes): tasks that run an image are then refused with 400 before
+    # anything is written, instead of a job that can only fail.
+    image_tasks: bool = True
     results_bucket: str = "overlord-results"  # RESULTS_BUCKET
     log_level: str = "INFO"  # LOG_LEVEL
     log_group: str = BATCH_LOG_GROUP  # BATCH_LOG_GROUP
@@ -53,7 +70,9 @@ class Settings:
             mongodb_secret_arn=env.get("MONGODB_SECRET_ARN") or None,
             db_name=env.get("DB_NAME") or default.db_name,
             job_queue=env.get("JOB_QUEUE") or default.job_queue,
-            job_definition=env.get("JOB_DEFINITION") or default.job_definition,
+            job_definition_prefix=env.get("JOB_DEFINITION_PREFIX", default.job_definition_prefix),
+            tasks_dir=Path(env.get("OVERLORD_TASKS_DIR") or default.tasks_dir),
+            image_tasks=_flag(env.get("IMAGE_TASKS"), default.image_tasks),
             results_bucket=env.get("RESULTS_BUCKET") or default.results_bucket,
             log_level=env.get("LOG_LEVEL") or default.log_level,
             log_group=env.get("BATCH_LOG_GROUP") or default.log_group,

@@ -21,6 +21,10 @@ class JobNotFound(OverlordError):
         self.job_id = job_id
 
 
+class TaskNotFound(OverlordError):
+    """``GET /tasks/{name}`` of a task the catalogue does not have: 404."""
+
+
 class RunInProgress(OverlordError):
     """A new run was asked for while the job still has one in flight: 409."""
 

@@ -35,7 +35,8 @@ class JobRequest(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict, strict=True)
     key: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)] | None = None
     tags: dict[str, str] = Field(default_factory=dict, strict=True)
-    attempts: Annotated[int, Field(ge=1, le=10, strict=True)] = 1
+    # Absent: the task's own; present: at most the task's (services.submit.admit).
+    attempts: Annotated[int, Field(ge=1, le=10, strict=True)] | None = None
     timeout_seconds: Annotated[int, Field(ge=60, strict=True)] | None = None
 
     # The parameters' canonical JSON, computed once: it sizes them, names the job and

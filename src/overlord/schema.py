@@ -148,7 +148,8 @@ def new_job(request: JobRequest, now: datetime) -> JobDocument:
         "parameters": escape_document(request.parameters),
         "key": request.key,
         "tags": escape_document(request.tags),
-        "attempts": request.attempts,
+        # The submit service fills both in from the task (`services.submit.admit`).
+        "attempts": request.attempts or 1,
         "timeout_seconds": request.timeout_seconds,
         "status": SUBMITTING,
         "status_reason": None,

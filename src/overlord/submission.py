@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
-from overlord.config import JOB_DEFINITIONS_FILE
+from overlord.catalogue import Task, job_definition
 from overlord.fieldnames import unescape_document
 from overlord.identity import canonical_json
 from overlord.schema import JobDocument
@@ -19,27 +17,16 @@ from overlord.schema import JobDocument
 CONTAINER_OVERRIDES_CAP = 8192
 
 
-@functools.cache
-def job_definitions() -> dict[str, dict[str, Any]]:
-    """The job definitions shared with Terraform and the local stack."""
-    loaded: dict[str, dict[str, Any]] = json.loads(JOB_DEFINITIONS_FILE.read_text())
-    return loaded
-
-
-def exit_rules(job_definition: str) -> list[dict[str, str]]:
-    """The definition's evaluateOnExit rules.
+def exit_rules(task: Task) -> list[dict[str, str]]:
+    """The task's evaluateOnExit rules, as its generated job definition has them.
 
     A retryStrategy given at submission replaces the definition's whole strategy, so the
-    rules (e.g. "exit code 2 = bad input, do not retry") must be sent again with it. The
-    definition is found by its contract name, which the deployed name ends with (Terraform
-    prefixes it with the environment: overlord-dev-overlord-worker).
+    rules (e.g. "exit code 2 = bad input, do not retry") must be sent again with it.
     """
-    name = job_definition.rsplit("/", 1)[-1].split(":", 1)[0]
-    definitions = job_definitions()
-    found: dict[str, Any] = definitions.get(name) or next(
-        (d for key, d in definitions.items() if name.endswith("-" + key)), {}
-    )
-    return list(found.get("retryStrategy", {}).get("evaluateOnExit", []))
+    rules: list[dict[str, str]] = job_definition(task, worker_image="")["retryStrategy"][
+        "evaluateOnExit"
+    ]
+    return rules
 
 
 def parameters_json(job: JobDocument) -> str:
@@ -84,15 +71,21 @@ class SubmitRequest:
 
 
 def submit_request(
-    job: JobDocument, *, job_queue: str, job_definition: str, environment: dict[str, str]
+    job: JobDocument,
+    task: Task,
+    *,
+    job_queue: str,
+    definition_prefix: str,
+    environment: dict[str, str],
 ) -> SubmitRequest:
+    """To the task's own job definition (`definition_prefix` + its contract name)."""
     return SubmitRequest(
         job_name=job["_id"],
         job_queue=job_queue,
-        job_definition=job_definition,
+        job_definition=definition_prefix + task.job_definition_name,
         environment=environment,
         attempts=job["attempts"],
-        evaluate_on_exit=exit_rules(job_definition),
+        evaluate_on_exit=exit_rules(task),
         timeout_seconds=job["timeout_seconds"],
         tags=unescape_document(job["tags"]),
     )

@@ -9,11 +9,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from overlord import catalogue
 from overlord.adapters import aws, mongo_client
 from overlord.adapters.batch import BatchGateway
 from overlord.adapters.cloudwatch_logs import LogReader
 from overlord.adapters.mongo_store import MongoStore
 from overlord.adapters.s3 import ObjectStore
+from overlord.catalogue import Catalogue
 from overlord.config import Settings
 from overlord.services.submit import SubmitConfig
 
@@ -21,6 +23,7 @@ from overlord.services.submit import SubmitConfig
 @dataclass(frozen=True)
 class Components:
     settings: Settings
+    catalogue: Catalogue
     store: MongoStore
     batch: BatchGateway
     objects: ObjectStore
@@ -30,18 +33,23 @@ class Components:
     def submit_config(self) -> SubmitConfig:
         return SubmitConfig(
             job_queue=self.settings.job_queue,
-            job_definition=self.settings.job_definition,
+            catalogue=self.catalogue,
+            definition_prefix=self.settings.job_definition_prefix,
             overrides_budget=self.settings.container_overrides_budget,
+            image_tasks=self.settings.image_tasks,
         )
 
 
 @functools.cache
 def components() -> Components:
     settings = Settings.from_env()
+    # First, so that a bad catalogue file fails the start with its path and field.
+    tasks = catalogue.catalogue(settings.tasks_dir)
     store = MongoStore(mongo_client.database(settings))
     store.ensure_indexes()
     return Components(
         settings=settings,
+        catalogue=tasks,
         store=store,
         batch=BatchGateway(settings.job_queue),
         objects=ObjectStore(settings.results_bucket),

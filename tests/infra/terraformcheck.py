@@ -14,8 +14,9 @@ Conventions checked here (see terraform/README.md):
   ``sid`` starting with ``AwsRequiresWildcard`` (survives into the deployed
   policy, for whoever audits the account).
 * The Batch event rule's pattern is ``templatefile()`` of the shared
-  ``batch-event-pattern.json``; job definitions are ``jsondecode(file())`` of the
-  shared ``job-definitions.json``, one resource per entry via ``for_each``.
+  ``batch-event-pattern.json``; job definitions come from the task catalogue,
+  ``fileset()`` + ``jsondecode(file())`` of ``contracts/tasks``, one resource per
+  task via ``for_each``.
 * No ``aws_secretsmanager_secret_version``: the MongoDB URI never enters state.
 * A variable's ``validation`` reads only that variable unless Terraform >= 1.9 is required.
 * The shell scripts under ``terraform/scripts`` expand arrays only as
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
 CONTRACTS = ROOT / "contracts"
 EVENT_PATTERN = CONTRACTS / "batch-event-pattern.json"
-JOB_DEFINITIONS = CONTRACTS / "job-definitions.json"
+TASKS = CONTRACTS / "tasks"
 
 WILDCARD_SID_PREFIX = "AwsRequiresWildcard"
 WILDCARD_COMMENT = re.compile(r"^\s*wildcard:\s*\S")
@@ -219,23 +220,42 @@ def event_rules_not_from_shared_pattern(doc: Doc, module_dir: Path) -> list[str]
     return found
 
 
+def _locals_reached(expr: str, local_values: dict[str, str]) -> list[str]:
+    """`expr` and every local it refers to, transitively."""
+    seen: dict[str, str] = {}
+    todo = re.findall(r"\blocal\.(\w+)", expr)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in local_values:
+            continue
+        seen[name] = str(local_values[name])
+        todo += re.findall(r"\blocal\.(\w+)", seen[name])
+    return [expr, *seen.values()]
+
+
+def _paths(expr: str, module_dir: Path) -> set[Path]:
+    return {
+        (module_dir / rel.lstrip("/")).resolve()
+        for rel in re.findall(r"\$\{path\.module\}(/[^\"$]+)", expr)
+    }
+
+
 def job_definitions_not_from_contract(doc: Doc, module_dir: Path) -> list[str]:
+    """One resource per catalogue file: for_each reaches fileset() + jsondecode(file())
+    of contracts/tasks through locals, and nothing else feeds it a variable."""
     found = []
     local_values = locals_of(doc)
     for _, name, body in blocks(doc, "resource", "aws_batch_job_definition"):
         where = f"aws_batch_job_definition.{name}"
         for_each = body.get("for_each")
         if not isinstance(for_each, str):
-            found.append(f"{where}: not one resource per contract entry (no for_each)")
+            found.append(f"{where}: not one resource per catalogue file (no for_each)")
             continue
-        expr = for_each
-        ref = re.fullmatch(r"\$\{local\.(\w+)\}", for_each)
-        if ref:
-            expr = local_values.get(ref.group(1), "")
-        if not expr.startswith("${jsondecode(file("):
-            found.append(f"{where}: for_each is not jsondecode(file(...)) of the contract")
-        elif _resolve(expr, module_dir) != JOB_DEFINITIONS.resolve():
-            found.append(f"{where}: for_each does not read {JOB_DEFINITIONS.relative_to(ROOT)}")
+        reached = _locals_reached(for_each, local_values)
+        if not any("fileset(" in e and "jsondecode(file(" in e for e in reached):
+            found.append(f"{where}: for_each is not fileset() + jsondecode(file()) of files")
+        elif TASKS.resolve() not in set().union(*(_paths(e, module_dir) for e in reached)):
+            found.append(f"{where}: for_each does not read {TASKS.relative_to(ROOT)}")
     return found
 
 

@@ -158,7 +158,7 @@ def test_build_context_holds_the_wheel_inputs_only(context: set[str]) -> None:
         "pyproject.toml",
         "README.md",
         "src/overlord/__init__.py",
-        "contracts/job-definitions.json",
+        "contracts/tasks/echo.json",
         "local/pyproject.toml",
         "local/src/overlord_local/localbatch/__main__.py",
         "services/submitter/overlord_submitter/handler.py",

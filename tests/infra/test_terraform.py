@@ -20,7 +20,6 @@ from terraformcheck import (
     DIR_RULES,
     DOC_RULES,
     EVENT_PATTERN,
-    JOB_DEFINITIONS,
     ROOT,
     TERRAFORM,
     WILDCARD_SID_PREFIX,
@@ -98,21 +97,6 @@ def test_shared_event_pattern_renders_like_the_local_router() -> None:
     }
     # No other ${...} that templatefile would choke on or leave unrendered.
     assert re.findall(r"\$\{(\w+)\}", EVENT_PATTERN.read_text()) == ["job_queue_arn"]
-
-
-def test_job_definitions_contract_has_what_terraform_reads() -> None:
-    definitions = json.loads(JOB_DEFINITIONS.read_text())
-    assert definitions
-    for name, d in definitions.items():
-        assert re.fullmatch(r"[A-Za-z0-9_-]{1,128}", name), name
-        assert d["type"] == "container"
-        props = d["containerProperties"]
-        assert {r["type"] for r in props["resourceRequirements"]} >= {"VCPU", "MEMORY"}
-        # Terraform owns these; the contract must not fight it.
-        for key in ("image", "executionRoleArn", "jobRoleArn", "logConfiguration", "privileged"):
-            assert key not in props, f"{name}: {key} is set by Terraform"
-        assert d["retryStrategy"]["attempts"] >= 1
-        assert d["timeout"]["attemptDurationSeconds"] >= 60
 
 
 # --------------------------------------------------------------------------- each rule can fail
@@ -250,9 +234,25 @@ resource "aws_batch_job_definition" "bad" {
 }
 """
 
+BAD_JOB_DEFINITIONS_FROM_ANOTHER_FOLDER = """
+locals {
+  dir  = "${path.module}/@CONTRACTS@/elsewhere"
+  defs = { for f in fileset(local.dir, "*.json") : f => jsondecode(file("${local.dir}/${f}")) }
+}
+resource "aws_batch_job_definition" "bad" {
+  for_each = local.defs
+  name     = each.key
+  type     = "container"
+}
+"""
+
 GOOD_JOB_DEFINITIONS = """
 locals {
-  job_definitions = jsondecode(file("${path.module}/@CONTRACTS@/job-definitions.json"))
+  tasks_dir = "${path.module}/@CONTRACTS@/tasks"
+  tasks = {
+    for f in fileset(local.tasks_dir, "*.json") : f => jsondecode(file("${local.tasks_dir}/${f}"))
+  }
+  job_definitions = { for k, t in local.tasks : "overlord-${k}" => t }
 }
 resource "aws_batch_job_definition" "ok" {
   for_each = local.job_definitions
@@ -319,6 +319,7 @@ CONTRACTS_FROM_MODULE = "../../../contracts"
         (event_rules_not_from_shared_pattern, BAD_PATTERN_WRONG_FILE),
         (job_definitions_not_from_contract, BAD_HARDCODED_JOB_DEFINITION),
         (job_definitions_not_from_contract, BAD_JOB_DEFINITIONS_FROM_VARIABLE),
+        (job_definitions_not_from_contract, BAD_JOB_DEFINITIONS_FROM_ANOTHER_FOLDER),
         (validations_reading_other_variables, BAD_CROSS_VARIABLE_VALIDATION),
     ],
     ids=lambda x: x.__name__ if callable(x) else None,
@@ -423,7 +424,6 @@ def test_job_definition_names_carry_the_environment() -> None:
     assert re.fullmatch(r"\$\{var\.name\}-\$\{each\.key\}", definition["name"])
     functions = module_docs()[TERRAFORM / "modules" / "functions"]
     environment = locals_of(functions)["environment"]
-    assert "JOB_DEFINITION" in environment
     assert "JOB_DEFINITION_PREFIX" in environment
 
 

@@ -27,7 +27,7 @@ def test_the_uri_comes_from_the_secret(app_env, aws, mongodb_uri, as_json):
             wiring.reset()
             assert mongo_client.resolve_uri(wiring.components().settings) == mongodb_uri
             status, _, body = Api(lambda_handler).post(
-                "/jobs", {"task": "echo", "parameters": {"via": "secret", "json": as_json}}
+                "/jobs", {"task": "anything", "parameters": {"via": "secret", "json": as_json}}
             )
             assert status == 202, body
     finally:

@@ -43,7 +43,8 @@ def wait_for_moto_to_finish(aws, batch_job_id):
 
 
 def test_a_run_whose_events_were_lost_is_brought_up_to_date(app_env, db, aws, reconcile_now):
-    _, _, created = Api(submitter).post("/jobs", {"task": "echo", "parameters": {"m": "lost"}})
+    request = {"task": "echo", "parameters": {"message": "lost"}}
+    _, _, created = Api(submitter).post("/jobs", request)
     final = wait_for_moto_to_finish(aws, created["batch_job_id"])
     assert db.jobs.find_one({"_id": created["job_id"]})["status"] == "SUBMITTED"
 
@@ -58,7 +59,7 @@ def test_a_run_whose_events_were_lost_is_brought_up_to_date(app_env, db, aws, re
 
 
 def test_a_claim_without_a_batch_job_is_released(app_env, db, reconcile_now):
-    request = validate_job_request({"task": "echo", "parameters": {"m": "orphan"}})
+    request = validate_job_request({"task": "echo", "parameters": {"message": "orphan"}})
     past = utcnow() - timedelta(minutes=30)
     db.jobs.insert_one(schema.new_job(request, past))
 
@@ -66,15 +67,16 @@ def test_a_claim_without_a_batch_job_is_released(app_env, db, reconcile_now):
     assert report["submit_failed"] == [request.job_id]
     assert db.jobs.find_one({"_id": request.job_id})["status"] == "SUBMIT_FAILED"
     # ... so that the client's retry submits it.
-    status, _, body = Api(submitter).post("/jobs", {"task": "echo", "parameters": {"m": "orphan"}})
+    again = {"task": "echo", "parameters": {"message": "orphan"}}
+    status, _, body = Api(submitter).post("/jobs", again)
     assert status == 202 and body["created"] is True
 
 
 def test_a_submission_recorded_nowhere_is_adopted(app_env, db, aws, reconcile_now):
-    request = validate_job_request({"task": "echo", "parameters": {"m": "adopt"}})
+    request = validate_job_request({"task": "echo", "parameters": {"message": "adopt"}})
     db.jobs.insert_one(schema.new_job(request, utcnow() - timedelta(minutes=30)))
     batch_job_id = aws.batch.submit_job(
-        jobName=request.job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker"
+        jobName=request.job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-echo"
     )["jobId"]
 
     report = reconcile_now()

@@ -67,8 +67,10 @@ def test_echo_succeeds_logs_json_and_writes_result(moto_endpoint, aws):
     [
         ("fail", {"exit_code": 7, "message": "boom"}, 7, "boom"),
         ("nope", {}, 2, "unknown task 'nope'"),
-        ("echo", {"msg": "x"}, 2, "message: Field required"),
-        ("sleep", {"seconds": -1}, 2, "seconds:"),
+        ("echo", {"msg": "x"}, 2, "parameters.message: is required"),
+        ("sleep", {"seconds": -1}, 2, "parameters.seconds: -1 is less than the minimum of 0"),
+        ("sleep", {"seconds": "x"}, 2, "parameters.seconds: 'x' is not of type 'number'"),
+        ("wordcount", {"s3_uri": "s3://b/k"}, 2, "runs the image overlord-wordcount:dev"),
     ],
 )
 def test_failures_exit_with_the_documented_codes(moto_endpoint, aws, task, params, code, says):

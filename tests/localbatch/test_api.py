@@ -192,11 +192,11 @@ def test_the_dev_stack_bootstrap_runs_against_the_local_batch(
     for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    definitions = bootstrap.load_definitions()
-    arn = bootstrap.ensure_batch("boot-q", definitions, "worker:dev", service_role=False)
+    definitions = bootstrap.load_definitions("worker:dev")
+    arn = bootstrap.ensure_batch("boot-q", definitions, service_role=False)
     assert arn == "arn:aws:batch:us-east-1:123456789012:job-queue/boot-q"
-    assert bootstrap.ensure_batch("boot-q", definitions, "worker:dev", service_role=False) == arn
+    assert bootstrap.ensure_batch("boot-q", definitions, service_role=False) == arn
     [ce] = batch.describe_compute_environments()["computeEnvironments"]
     assert ce["type"] == "UNMANAGED"
-    revisions = batch.describe_job_definitions(jobDefinitionName="overlord-worker")
+    revisions = batch.describe_job_definitions(jobDefinitionName="overlord-echo")
     assert [d["revision"] for d in revisions["jobDefinitions"]] == [1, 2]

@@ -36,8 +36,8 @@ def test_cli_serves_bootstraps_and_stops(tmp_path: Path) -> None:
             "cli-queue",
             "--max-vcpus",
             "2",
-            "--job-definitions",
-            str(CONTRACTS / "job-definitions.json"),
+            "--tasks",
+            str(CONTRACTS / "tasks"),
             "--event-target",
             "http://127.0.0.1:9/2015-03-31/functions/function/invocations",
             "--event-job-queue",
@@ -62,9 +62,11 @@ def test_cli_serves_bootstraps_and_stops(tmp_path: Path) -> None:
         assert queue["jobQueueName"] == "cli-queue"
         [ce] = batch.describe_compute_environments()["computeEnvironments"]
         assert ce["computeResources"]["maxvCpus"] == 2
-        [definition] = batch.describe_job_definitions()["jobDefinitions"]
-        assert definition["jobDefinitionName"] == "overlord-worker"
-        assert definition["retryStrategy"]["attempts"] == 1
+        definitions = batch.describe_job_definitions()["jobDefinitions"]
+        by_name = {d["jobDefinitionName"]: d for d in definitions}
+        tasks = sorted(p.stem for p in (CONTRACTS / "tasks").glob("*.json"))
+        assert sorted(by_name) == [f"overlord-{t}" for t in tasks]
+        assert by_name["overlord-echo"]["containerProperties"]["image"] == "overlord-worker:local"
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=20)

@@ -12,7 +12,7 @@ def body(**fields):
 
 def test_valid_request_with_defaults():
     r = parse_job_request(body())
-    assert (r.task, r.attempts, r.timeout_seconds, r.key, r.tags) == ("echo", 1, None, None, {})
+    assert (r.task, r.attempts, r.timeout_seconds, r.key, r.tags) == ("echo", None, None, None, {})
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,12 @@
 from datetime import UTC, datetime
 
 from overlord import schema
+from overlord.catalogue import catalogue
 from overlord.request import validate_job_request
 from overlord.submission import CONTAINER_OVERRIDES_CAP, exit_rules, submit_request
 from overlord.worker_env import job_environment
+
+ECHO = catalogue()["echo"]
 
 
 def job(**fields):
@@ -15,44 +18,44 @@ def test_submit_request_carries_identity_parameters_and_rules():
     doc = job(attempts=3, timeout_seconds=120, tags={"team": "x"})
     req = submit_request(
         doc,
+        ECHO,
         job_queue="q",
-        job_definition="overlord-worker",
+        definition_prefix="overlord-dev-",
         environment=job_environment(doc["_id"], "echo", parameters='{"a.b":1}'),
     ).as_api()
     env = {e["name"]: e["value"] for e in req["containerOverrides"]["environment"]}
     assert req["jobName"] == doc["_id"]
+    assert req["jobDefinition"] == "overlord-dev-overlord-echo"
     assert env == {
         "OVERLORD_JOB_ID": doc["_id"],
         "OVERLORD_TASK": "echo",
         "OVERLORD_PARAMETERS": '{"a.b":1}',
     }
-    assert req["retryStrategy"] == {"attempts": 3, "evaluateOnExit": exit_rules("overlord-worker")}
+    assert req["retryStrategy"] == {"attempts": 3, "evaluateOnExit": exit_rules(ECHO)}
     assert {"onExitCode": "2", "action": "EXIT"} in req["retryStrategy"]["evaluateOnExit"]
     assert req["timeout"] == {"attemptDurationSeconds": 120}
     assert req["tags"] == {"team": "x"}
 
 
 def test_no_timeout_or_tags_when_not_asked():
-    req = submit_request(
-        job(),
-        job_queue="q",
-        job_definition="arn:aws:batch:r:1:job-definition/overlord-worker:3",
-        environment={},
-    ).as_api()
+    req = submit_request(job(), ECHO, job_queue="q", definition_prefix="", environment={}).as_api()
     assert "timeout" not in req and "tags" not in req
-    assert req["retryStrategy"]["evaluateOnExit"] == exit_rules("overlord-worker")
+    assert req["jobDefinition"] == "overlord-echo"
+    assert req["retryStrategy"]["evaluateOnExit"] == exit_rules(ECHO)
 
 
-def test_exit_rules_are_found_under_an_environment_prefix():
-    rules = exit_rules("arn:aws:batch:r:1:job-definition/overlord-dev-overlord-worker:7")
-    assert {"onExitCode": "2", "action": "EXIT"} in rules
-    assert exit_rules("something-else") == []
+def test_exit_rules_are_the_generated_definitions():
+    assert exit_rules(ECHO) == [{"onExitCode": "2", "action": "EXIT"}]
 
 
 def test_overrides_size_counts_the_json_ecs_counts():
     doc = job()
     request = submit_request(
-        doc, job_queue="q", job_definition="d", environment={"A": "x" * CONTAINER_OVERRIDES_CAP}
+        doc,
+        ECHO,
+        job_queue="q",
+        definition_prefix="",
+        environment={"A": "x" * CONTAINER_OVERRIDES_CAP},
     )
     assert request.overrides_size() > CONTAINER_OVERRIDES_CAP
     assert request.overrides_size() == len('{"environment":[{"name":"A","value":""}]}') + 8192

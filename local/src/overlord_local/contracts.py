@@ -1,7 +1,8 @@
 """The shared contract files (the repository's ``contracts/``), as the local stack reads them.
 
 The local stack and the product meet only here: the same files Terraform reads.
-``OVERLORD_CONTRACTS_DIR`` points elsewhere (the devtools image mounts them).
+``OVERLORD_CONTRACTS_DIR`` points elsewhere (the devtools image mounts them); the task
+catalogue (``contracts/tasks``) is read by `overlord_local.provision`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from pathlib import Path
 CONTRACTS_DIR = Path(
     os.environ.get("OVERLORD_CONTRACTS_DIR") or Path(__file__).resolve().parents[3] / "contracts"
 )
-JOB_DEFINITIONS_FILE = CONTRACTS_DIR / "job-definitions.json"
 EVENT_PATTERN_FILE = CONTRACTS_DIR / "batch-event-pattern.json"
 
 

@@ -4,7 +4,15 @@ Used by `make dev` (against moto server), by LocalStack's init hook (run with
 LocalStack's own Python, so this file imports only the standard library and
 boto3), and by tests. Every step is idempotent.
 
-    python bootstrap.py --only s3,logs,secret,batch [--definitions FILE] [--worker-image IMG]
+    python bootstrap.py --only s3,logs,secret,batch [--tasks DIR] [--worker-image IMG]
+        [--task-image TASK=IMAGE ...]
+
+The job definitions come from the task catalogue (``contracts/tasks/*.json``), one per
+task, named ``overlord-<task>``: `task_job_definition` makes the same RegisterJobDefinition
+request as the product's ``overlord.catalogue.job_definition`` and Terraform's
+``terraform/modules/batch/tasks.tf`` (tests/infra/test_catalogue_definitions.py checks
+the three agree). It is written again here because this file may import nothing but the
+standard library and boto3.
 """
 
 from __future__ import annotations
@@ -22,15 +30,91 @@ STEPS = ("s3", "logs", "secret", "batch")
 LOG_GROUP = "/aws/batch/job"
 SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
-# The same file overlord_local.contracts names; not imported, so that this module runs
-# with nothing but boto3 (inside LocalStack, mounted at /opt/overlord/provision.py).
-DEFAULT_DEFINITIONS = (
-    Path(
-        os.environ.get("OVERLORD_CONTRACTS_DIR")
-        or Path(__file__).resolve().parents[3] / "contracts"
-    )
-    / "job-definitions.json"
-)
+WORKER_COMMAND = ["python", "-m", "overlord_worker"]
+DEFINITION_PREFIX = "overlord-"
+TASK_FIELDS = ("name", "parameters", "runs", "vcpus", "memory", "timeout_seconds", "attempts")
+
+
+def tasks_dir() -> Path:
+    """The catalogue, as overlord_local.contracts finds it (not imported, so that this module
+    runs with nothing but boto3: inside LocalStack, mounted at /opt/overlord/provision.py)."""
+    if os.environ.get("OVERLORD_TASKS_DIR"):
+        return Path(os.environ["OVERLORD_TASKS_DIR"])
+    contracts = os.environ.get("OVERLORD_CONTRACTS_DIR")
+    return Path(contracts or Path(__file__).resolve().parents[3] / "contracts") / "tasks"
+
+
+def load_tasks(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every catalogue file, by task name. Checks only what the definitions need (the
+    product's overlord.catalogue validates the rest); a bad file names itself and the field."""
+    directory = directory or tasks_dir()
+    tasks: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            task = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ValueError(f"{path}: not readable JSON: {exc}") from None
+        if not isinstance(task, dict):
+            raise ValueError(f"{path}: must be a JSON object")
+        for key in TASK_FIELDS:
+            if key not in task:
+                raise ValueError(f"{path}: {key}: is required")
+        if task["name"] != path.stem:
+            raise ValueError(f"{path}: name: {task['name']!r} must equal the file name")
+        runs = task["runs"]
+        if not isinstance(runs, dict) or not ("python" in runs or "image" in runs):
+            raise ValueError(f"{path}: runs: needs python, or image and command")
+        if "image" in runs and not runs.get("command"):
+            raise ValueError(f"{path}: runs.command: is required with runs.image")
+        tasks[task["name"]] = task
+    if not tasks:
+        raise ValueError(f"{directory}: no task files (*.json)")
+    return tasks
+
+
+def task_job_definition(
+    task: dict[str, Any], worker_image: str, image: str | None = None
+) -> dict[str, Any]:
+    """One task's RegisterJobDefinition request (`image` overrides the catalogue's)."""
+    runs = task["runs"]
+    in_image = "image" in runs
+    return {
+        "jobDefinitionName": DEFINITION_PREFIX + task["name"],
+        "type": "container",
+        "containerProperties": {
+            "image": (image or runs["image"]) if in_image else worker_image,
+            "command": list(runs["command"]) if in_image else list(WORKER_COMMAND),
+            "resourceRequirements": [
+                # As Terraform's tostring() prints a JSON number: 0.25, 1, 2.
+                {"type": "VCPU", "value": f"{float(task['vcpus']):g}"},
+                {"type": "MEMORY", "value": str(task["memory"])},
+            ],
+            "environment": [] if in_image else [{"name": "PYTHONUNBUFFERED", "value": "1"}],
+        },
+        "retryStrategy": {
+            "attempts": task["attempts"],
+            "evaluateOnExit": [
+                {"onExitCode": str(code), "action": "EXIT"}
+                for code in dict.fromkeys(task.get("no_retry_exit_codes", []))
+            ],
+        },
+        "timeout": {"attemptDurationSeconds": task["timeout_seconds"]},
+        "propagateTags": True,
+    }
+
+
+def load_definitions(
+    worker_image: str,
+    directory: Path | None = None,
+    task_images: dict[str, str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The catalogue's job definitions, by name (overlord-<task>)."""
+    images = task_images or {}
+    definitions = [
+        task_job_definition(task, worker_image, images.get(name))
+        for name, task in load_tasks(directory).items()
+    ]
+    return {d["jobDefinitionName"]: d for d in definitions}
 
 
 def _exists_error(exc: Exception, *codes: str) -> bool:
@@ -94,14 +178,9 @@ def _service_role_arn() -> str:
     )
 
 
-def load_definitions(path: Path = DEFAULT_DEFINITIONS) -> dict[str, Any]:
-    return dict(json.loads(path.read_text()))
-
-
 def ensure_batch(
     queue: str,
     definitions: dict[str, Any],
-    worker_image: str,
     max_vcpus: int = 2,
     service_role: bool = True,
 ) -> str:
@@ -131,14 +210,14 @@ def ensure_batch(
                 computeEnvironmentOrder=[{"order": 1, "computeEnvironment": COMPUTE_ENVIRONMENT}],
             )["jobQueueArn"]
         )
-    for name, definition in definitions.items():
-        body = json.loads(json.dumps(definition))
-        body["containerProperties"]["image"] = worker_image
-        batch.register_job_definition(jobDefinitionName=name, **body)
+    for definition in definitions.values():
+        batch.register_job_definition(**definition)
     return queue_arn
 
 
-def run(steps: list[str], definitions_path: Path, worker_image: str) -> dict[str, str]:
+def run(
+    steps: list[str], tasks: Path, worker_image: str, task_images: dict[str, str]
+) -> dict[str, str]:
     env = os.environ
     out: dict[str, str] = {}
     if "s3" in steps:
@@ -149,7 +228,7 @@ def run(steps: list[str], definitions_path: Path, worker_image: str) -> dict[str
         out["MONGODB_SECRET_ARN"] = ensure_secret(env["MONGODB_URI"])
     if "batch" in steps:
         out["JOB_QUEUE_ARN"] = ensure_batch(
-            env.get("JOB_QUEUE", "overlord"), load_definitions(definitions_path), worker_image
+            env.get("JOB_QUEUE", "overlord"), load_definitions(worker_image, tasks, task_images)
         )
     return out
 
@@ -159,16 +238,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", default=",".join(STEPS), help=f"comma-separated steps out of {', '.join(STEPS)}"
     )
-    parser.add_argument("--definitions", type=Path, default=DEFAULT_DEFINITIONS)
+    parser.add_argument("--tasks", type=Path, default=None, help="the task catalogue directory")
     parser.add_argument(
         "--worker-image", default=os.environ.get("WORKER_IMAGE", "overlord-worker:local")
+    )
+    parser.add_argument(
+        "--task-image",
+        action="append",
+        default=[],
+        metavar="TASK=IMAGE",
+        help="run this image task with another image than its catalogue file names",
     )
     args = parser.parse_args(argv)
     steps = [s for s in args.only.split(",") if s]
     unknown = sorted(set(steps) - set(STEPS))
     if unknown:
         parser.error(f"unknown steps: {', '.join(unknown)}")
-    for key, value in run(steps, args.definitions, args.worker_image).items():
+    task_images = dict(item.partition("=")[::2] for item in args.task_image)
+    for key, value in run(steps, args.tasks or tasks_dir(), args.worker_image, task_images).items():
         print(f"{key}={value}")
     return 0
 

@@ -18,6 +18,7 @@ from overlord.errors import (
     JobNotFound,
     RunInProgress,
     StoreUnavailable,
+    TaskNotFound,
 )
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
@@ -98,6 +99,16 @@ def get_logs(job_id: str) -> Response:
     return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), page))
 
 
+@app.get("/tasks")
+def get_tasks() -> Response:
+    return _json(HTTPStatus.OK, queries.tasks(wiring.components().catalogue))
+
+
+@app.get("/tasks/<name>")
+def get_task(name: str) -> Response:
+    return _json(HTTPStatus.OK, queries.task(wiring.components().catalogue, name))
+
+
 @app.get("/health")
 def health() -> Response:
     wiring.components().store.ping()
@@ -112,6 +123,11 @@ def _invalid(exc: InvalidRequest) -> Response:
 
 @app.exception_handler(JobNotFound)
 def _not_found(exc: JobNotFound) -> Response:
+    return _error(HTTPStatus.NOT_FOUND, str(exc))
+
+
+@app.exception_handler(TaskNotFound)
+def _task_not_found(exc: TaskNotFound) -> Response:
     return _error(HTTPStatus.NOT_FOUND, str(exc))
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from overlord.errors import InvalidRequest, JobNotFound
+from overlord.catalogue import Catalogue
+from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
 from overlord.ports import Store
 from overlord.schema import JobDocument
 from overlord.views import View, job_view, log_view, run_view
@@ -77,3 +78,16 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     lines = store.list_logs(job_id, batch_job_id, query.offset, query.limit, query.kinds)
     next_offset = query.offset + len(lines) if len(lines) == query.limit else None
     return {"job_id": job_id, "lines": [log_view(x) for x in lines], "next_offset": next_offset}
+
+
+def tasks(catalogue: Catalogue) -> View:
+    """``GET /tasks``: every task of the catalogue, with its parameters' schema."""
+    return {"tasks": [dict(task.describe()) for task in catalogue.values()]}
+
+
+def task(catalogue: Catalogue, name: str) -> View:
+    """``GET /tasks/{name}``; TaskNotFound (404) lists the known ones."""
+    found = catalogue.get(name)
+    if found is None:
+        raise TaskNotFound(f"task {name!r} not found; known tasks: {', '.join(catalogue)}")
+    return dict(found.describe())

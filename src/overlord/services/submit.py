@@ -9,8 +9,9 @@ from datetime import timedelta
 
 from overlord import schema
 from overlord.bucket_layout import parameters_key
+from overlord.catalogue import DEFINITION_PREFIX, Catalogue, Task
 from overlord.clock import utcnow
-from overlord.errors import JobNotFound, OverlordError, RunInProgress
+from overlord.errors import InvalidRequest, JobNotFound, OverlordError, RunInProgress
 from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord.request import JobRequest
 from overlord.schema import JobDocument
@@ -28,8 +29,10 @@ CLAIM_LEASE = timedelta(seconds=60)
 @dataclass(frozen=True)
 class SubmitConfig:
     job_queue: str
-    job_definition: str
+    catalogue: Catalogue
+    definition_prefix: str  # registered job definition = this + the task's contract name
     overrides_budget: int  # characters of container overrides; see Settings
+    image_tasks: bool = True  # False where Batch cannot run images (`make dev`)
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,45 @@ def _submission(job: JobDocument, created: bool) -> Submission:
     )
 
 
+def runnable_task(config: SubmitConfig, name: str) -> Task:
+    """The catalogue's task, if this deployment can run it (else InvalidRequest, 400)."""
+    task = config.catalogue.task(name)
+    if task.image and not config.image_tasks:
+        raise InvalidRequest(
+            f"task: {name!r} runs the container image {task.image}, and this stack runs jobs "
+            "as local processes (`make dev`); run it under `make up` (Docker), or give the "
+            "task a Python entry point"
+        )
+    return task
+
+
+def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
+    """Check a request against its task before anything is written: the task exists and
+    can run here, the parameters match its schema, and `attempts` / `timeout_seconds`
+    only tighten the task's own (which fill them in when absent)."""
+    task = runnable_task(config, request.task)
+    task.check_parameters(request.parameters)
+    if request.attempts is not None and request.attempts > task.attempts:
+        raise InvalidRequest(
+            f"attempts: {request.attempts} is more than task {task.name!r} allows ({task.attempts})"
+        )
+    if request.timeout_seconds is not None and request.timeout_seconds > task.timeout_seconds:
+        raise InvalidRequest(
+            f"timeout_seconds: {request.timeout_seconds} is longer than task {task.name!r} "
+            f"allows ({task.timeout_seconds})"
+        )
+    return request.model_copy(
+        update={
+            "attempts": request.attempts or task.attempts,
+            "timeout_seconds": request.timeout_seconds or task.timeout_seconds,
+        }
+    )
+
+
 def submit_job(
     store: Store, batch: Batch, objects: Objects, config: SubmitConfig, request: JobRequest
 ) -> Submission:
+    request = admit(config, request)
     now = utcnow()
     job = schema.new_job(request, now)
     owner = uuid.uuid4().hex
@@ -95,10 +134,12 @@ def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[
 def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> SubmitRequest:
     """Parameters inline when the whole override fits Batch's budget, else through S3."""
     text = parameters_json(job)
+    task = runnable_task(config, job["task"])
     inline = submit_request(
         job,
+        task,
         job_queue=config.job_queue,
-        job_definition=config.job_definition,
+        definition_prefix=config.definition_prefix,
         environment=job_environment(job["_id"], job["task"], parameters=text),
     )
     if inline.overrides_size() <= config.overrides_budget:
@@ -106,8 +147,9 @@ def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> Su
     uri = objects.put_text(parameters_key(job["_id"]), text)
     return submit_request(
         job,
+        task,
         job_queue=config.job_queue,
-        job_definition=config.job_definition,
+        definition_prefix=config.definition_prefix,
         environment=job_environment(job["_id"], job["task"], parameters_uri=uri),
     )
 
@@ -144,7 +186,7 @@ def _submit_claimed(
         batch_job_id,
         verb=verb,
         job_queue=config.job_queue,
-        job_definition=config.job_definition,
+        job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
     )
     return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
 

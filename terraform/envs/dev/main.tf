@@ -109,7 +109,6 @@ module "functions" {
   db_name               = var.db_name
   mongodb_secret_arn    = module.secrets.mongodb_secret_arn
   job_queue_arn         = module.batch.job_queue_arn
-  job_definition_name   = module.batch.job_definition_names[var.job_definition_key]
   job_definition_prefix = module.batch.job_definition_prefix
   job_definition_names  = values(module.batch.job_definition_names)
   job_log_group_arn     = module.batch.log_group_arn

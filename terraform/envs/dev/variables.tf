@@ -172,12 +172,6 @@ variable "create_batch_log_group" {
   default     = false
 }
 
-variable "job_definition_key" {
-  description = "Entry of job-definitions.json the submitter uses by default; JOB_DEFINITION is overlord-<environment>-<this>"
-  type        = string
-  default     = "overlord-worker"
-}
-
 ################################################################################
 # Lambdas, API, events
 ################################################################################

@@ -9,10 +9,9 @@ locals {
 
   fargate = contains(["FARGATE", "FARGATE_SPOT"], var.compute_type)
 
-  # The one place job definitions are written down, shared with the local Batch
-  # (RegisterJobDefinition shape, camelCase). Terraform adds what depends on the
-  # environment: image, roles, logging and Fargate networking.
-  job_definitions = jsondecode(file("${path.module}/../../../contracts/job-definitions.json"))
+  # One per task of the catalogue (tasks.tf; RegisterJobDefinition shape, camelCase).
+  # Terraform adds what depends on the environment: roles, logging and Fargate networking.
+  job_definitions = local.task_job_definitions
 
   # AWS Batch's default group; the recorder reads job logs from here.
   log_group_name = "/aws/batch/job"
@@ -28,7 +27,6 @@ locals {
     for name, definition in local.job_definitions : name => merge(
       definition.containerProperties,
       {
-        image            = var.worker_image_uri
         executionRoleArn = aws_iam_role.execution.arn
         jobRoleArn       = aws_iam_role.job.arn
 
@@ -156,7 +154,7 @@ resource "aws_batch_job_queue" "this" {
 }
 
 ################################################################################
-# Job definitions - one per entry of contracts/job-definitions.json
+# Job definitions - one per task of contracts/tasks (tasks.tf)
 ################################################################################
 
 resource "aws_batch_job_definition" "this" {
@@ -235,13 +233,13 @@ data "aws_iam_policy_document" "execution" {
   }
 
   statement {
-    sid = "PullWorkerImage"
+    sid = "PullTaskImages"
     actions = [
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
       "ecr:GetDownloadUrlForLayer",
     ]
-    resources = [var.worker_repository_arn]
+    resources = concat([var.worker_repository_arn], var.task_repository_arns)
   }
 
   statement {

@@ -9,17 +9,17 @@ output "job_queue_name" {
 }
 
 output "job_definition_prefix" {
-  description = "What the entries of job-definitions.json are prefixed with to make the registered names"
+  description = "What the contract names (overlord-<task>) are prefixed with to make the registered names"
   value       = "${var.name}-"
 }
 
 output "job_definition_names" {
-  description = "Registered job definition names (<name>-<entry>), keyed by their entry in job-definitions.json"
+  description = "Registered job definition names (<name>-<entry>), keyed by their contract name (overlord-<task>)"
   value       = { for k, v in aws_batch_job_definition.this : k => v.name }
 }
 
 output "job_definition_arns" {
-  description = "Job definition ARNs (latest revision), keyed by their entry in job-definitions.json"
+  description = "Job definition ARNs (latest revision), keyed by their contract name (overlord-<task>)"
   value       = { for k, v in aws_batch_job_definition.this : k => v.arn }
 }
 

@@ -119,3 +119,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "task_images" {
+  description = "Image of an image task by task name, replacing the one its catalogue file names (e.g. its copy in ECR)"
+  type        = map(string)
+  default     = {}
+}
+
+variable "task_repository_arns" {
+  description = "ECR repositories of image tasks the execution role may pull from (the worker's is always allowed)"
+  type        = list(string)
+  default     = []
+}

@@ -56,8 +56,7 @@ locals {
     MONGODB_SECRET_ARN = var.mongodb_secret_arn
     DB_NAME            = var.db_name
     JOB_QUEUE          = var.job_queue_arn
-    JOB_DEFINITION     = var.job_definition_name
-    # Registered name of a job-definitions.json entry = this prefix + the entry's key.
+    # A task's registered job definition = this prefix + its contract name (overlord-<task>).
     JOB_DEFINITION_PREFIX = var.job_definition_prefix
     RESULTS_BUCKET        = var.results_bucket_name
     LOG_LEVEL             = var.log_level

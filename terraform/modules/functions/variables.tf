@@ -92,13 +92,8 @@ variable "job_queue_arn" {
   type        = string
 }
 
-variable "job_definition_name" {
-  description = "Registered name of the job definition the submitter uses by default (JOB_DEFINITION), e.g. overlord-dev-overlord-worker"
-  type        = string
-}
-
 variable "job_definition_prefix" {
-  description = "Prefix of every registered job definition name before its job-definitions.json entry (JOB_DEFINITION_PREFIX), e.g. overlord-dev-"
+  description = "Prefix of every registered job definition name before its contract name overlord-<task> (JOB_DEFINITION_PREFIX), e.g. overlord-dev-"
   type        = string
 }
 

@@ -49,6 +49,9 @@ RECONCILE_HANDLER = "overlord_recorder.handler.reconcile_handler"
 # Called when the stack stops, so that the hosted handlers' clients (pymongo's monitor
 # threads) do not hold the process open.
 HOSTED_SHUTDOWN = "overlord.wiring.reset"
+# The image the catalogue's Python tasks name here: the process executor runs them in
+# this virtualenv, and refuses any other image.
+WORKER_IMAGE = "overlord-worker:local"
 
 
 def _reset_hosted() -> None:
@@ -70,7 +73,6 @@ class DevOptions:
     rie: bool = False
     db_name: str = "overlord"
     job_queue: str = "overlord"
-    job_definition: str = "overlord-worker"
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
     timeout_scale: float = 1.0
@@ -117,7 +119,8 @@ class DevStack:
             MONGODB_URI=mongodb_uri,
             DB_NAME=o.db_name,
             JOB_QUEUE=o.job_queue,
-            JOB_DEFINITION=o.job_definition,
+            # Jobs run as local processes: the submitter refuses image tasks with a 400.
+            IMAGE_TASKS="false",
             RESULTS_BUCKET=o.results_bucket,
             LOG_LEVEL=o.log_level,
             RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
@@ -131,7 +134,7 @@ class DevStack:
         aws_bootstrap.ensure_bucket(o.results_bucket)
         aws_bootstrap.ensure_log_group()
         queue_arn = aws_bootstrap.ensure_batch(
-            o.job_queue, aws_bootstrap.load_definitions(), "overlord-worker:local", o.max_vcpus
+            o.job_queue, aws_bootstrap.load_definitions(WORKER_IMAGE), o.max_vcpus
         )
 
         from overlord_local.eventrouter import load_batch_pattern
@@ -227,7 +230,7 @@ class DevStack:
                 raise StackError(f"--fail-submit-*: {exc}") from None
             log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
-            ProcessExecutor(cwd=str(PROJECT_ROOT)),
+            ProcessExecutor(cwd=str(PROJECT_ROOT), only_images={WORKER_IMAGE}),
             on_event=on_event,
             timings=Timings(timeout_scale=self.options.timeout_scale),
             extra_environment={

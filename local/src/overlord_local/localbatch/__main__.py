@@ -3,7 +3,7 @@
 Examples::
 
     python -m overlord_local.localbatch --port 8000 --queue overlord --max-vcpus 2 \\
-        --job-definitions contracts/job-definitions.json \\
+        --tasks contracts/tasks --worker-image overlord-worker:local \\
         --event-target http://localhost:9001/2015-03-31/functions/function/invocations \\
         --dead-letter .overlord/dead-letters.jsonl
 
@@ -30,6 +30,7 @@ from overlord_local.localbatch.faults import DEFAULT_KINDS, KINDS, SubmitFaults,
 from overlord_local.localbatch.scheduler import Timings
 from overlord_local.localbatch.server import LocalBatchServer
 from overlord_local.localbatch.service import LocalBatch
+from overlord_local.provision import load_definitions
 
 log = logging.getLogger("overlord_local.localbatch")
 ALL_BATCH_EVENTS = {"source": ["aws.batch"], "detail-type": ["Batch Job State Change"]}
@@ -75,6 +76,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="create a job queue (and its compute environment NAME-ce) at start (repeatable)",
     )
     add("--max-vcpus", type=int, default=4, help="maxvCpus of the compute environments created")
+    add(
+        "--tasks",
+        default=None,
+        metavar="DIR",
+        help="task catalogue (contracts/tasks): register one job definition per task at start",
+    )
+    add(
+        "--worker-image",
+        default="overlord-worker:local",
+        help="image of the catalogue's Python tasks; the only image the process executor "
+        "runs (its jobs run in this server's virtualenv)",
+    )
     add(
         "--job-definitions",
         default=None,
@@ -144,7 +157,9 @@ def extra_environment(args: argparse.Namespace) -> dict[str, str]:
 def build_executor(args: argparse.Namespace) -> Executor:
     if args.executor == "docker":
         return DockerExecutor(kill_grace=args.kill_grace, network=args.docker_network)
-    return ProcessExecutor(kill_grace=args.kill_grace)
+    # With a catalogue, Python tasks carry the worker image; another image cannot run here.
+    images = {args.worker_image} if args.tasks else None
+    return ProcessExecutor(kill_grace=args.kill_grace, only_images=images)
 
 
 def bootstrap(batch: LocalBatch, queues: list[str], max_vcpus: int, definitions: Any) -> None:
@@ -193,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
             pattern = ALL_BATCH_EVENTS
         router.add_rule(pattern, *args.event_target, name="batch-job-state-change")
     definitions = json.loads(Path(args.job_definitions).read_text()) if args.job_definitions else {}
+    if args.tasks:
+        definitions.update(load_definitions(args.worker_image, Path(args.tasks)))
     bootstrap(server.batch, args.queue, args.max_vcpus, definitions)
 
     stop = threading.Event()

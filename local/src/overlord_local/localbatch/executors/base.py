@@ -12,6 +12,7 @@ from typing import Protocol
 # Where AWS Batch's awslogs driver writes when a job definition names no group.
 BATCH_LOG_GROUP = "/aws/batch/job"
 CANNOT_START = "CannotStartContainerError"
+CANNOT_PULL = "CannotPullContainerError"
 OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 
 

@@ -1,7 +1,9 @@
 """Run an attempt as a local subprocess (the default executor; no Docker needed).
 
 * A leading ``python``/``python3`` becomes ``sys.executable``, so jobs run in the
-  server's virtualenv. The image is ignored.
+  server's virtualenv. The image is not used; with ``only_images`` (the worker image,
+  whose code is that virtualenv's), an attempt of any other image fails to start, as
+  AWS fails a job whose image cannot be pulled (CannotPullContainerError).
 * The child gets the server's environment plus the spec's (the spec wins), runs in
   its own session (process group), and has stdout and stderr merged into one
   stream that is shipped line by line to CloudWatch Logs.
@@ -21,10 +23,11 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import IO, Any
 
 from overlord_local.localbatch.executors.base import (
+    CANNOT_PULL,
     CANNOT_START,
     ContainerSpec,
     ExecutorError,
@@ -106,11 +109,19 @@ class ProcessExecutor(TrackingExecutor):
         kill_grace: float = 5.0,
         cwd: str | None = None,
         logs_client_factory: Callable[[], Any] = default_logs_client,
+        only_images: Collection[str] | None = None,
     ) -> None:
         super().__init__(logs_client, logs_client_factory, kill_grace)
         self._cwd = cwd
+        self._only_images = frozenset(only_images) if only_images is not None else None
 
     def start(self, spec: ContainerSpec) -> ProcessContainer:
+        if self._only_images is not None and spec.image not in self._only_images:
+            runs = ", ".join(sorted(self._only_images))
+            raise ExecutorError(
+                f"{CANNOT_PULL}: the process executor runs only {runs} (as local processes); "
+                f"{spec.image} needs the docker executor (make up)"
+            )
         command = resolve_command(spec.command)
         if not command:
             raise ExecutorError(f"{CANNOT_START}: the job has no command")

@@ -1,0 +1,317 @@
+"""The task catalogue: one JSON file per task under ``contracts/tasks/`` (DESIGN "Tasks").
+
+Each file declares a task's name, description, parameters (JSON Schema, draft 2020-12),
+how it runs (a Python function in the worker image, or any container image + command),
+its resources, timeout, attempts and the exit codes never retried. The API validates
+requests against it, the worker checks parameters again, and `job_definition` makes the
+task's Batch job definition: the one generator in the product. The local stack
+(`overlord_local.provision`) and Terraform (`terraform/modules/batch/tasks.tf`) read the
+same files and make equal definitions (tests/infra/test_catalogue_definitions.py).
+
+A bad file fails loading with its path and the field at fault.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from jsonschema.exceptions import ValidationError as ValidationError_
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from overlord.errors import InvalidRequest
+
+TASK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # also the request's `task` pattern
+WORKER_COMMAND = ("python", "-m", "overlord_worker")
+# Contract name of a task's job definition; deployments prefix it (JOB_DEFINITION_PREFIX).
+DEFINITION_PREFIX = "overlord-"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
+
+
+class CatalogueError(Exception):
+    """A catalogue file is unusable; the message names the file and the field."""
+
+
+class UnknownTask(InvalidRequest):
+    pass
+
+
+class InvalidParameters(InvalidRequest):
+    pass
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class PythonRuns(_File):
+    python: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
+
+
+class ImageRuns(_File):
+    image: Annotated[str, Field(min_length=1)]
+    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+
+
+class TaskFile(_File):
+    """The shape of one catalogue file."""
+
+    name: Annotated[str, Field(pattern=TASK_NAME_PATTERN)]
+    description: Annotated[str, Field(min_length=1, max_length=1024)]
+    parameters: dict[str, Any]
+    runs: PythonRuns | ImageRuns
+    # Fargate's smallest size is 0.25 vCPU with 512 MiB; EC2 rounds vCPUs up (Terraform).
+    vcpus: Annotated[float, Field(gt=0, le=192, strict=False)]
+    memory: Annotated[int, Field(ge=512)]  # MiB
+    timeout_seconds: Annotated[int, Field(ge=60)]  # AWS Batch's minimum
+    attempts: Annotated[int, Field(ge=1, le=10)]  # AWS Batch's range
+    no_retry_exit_codes: list[Annotated[int, Field(ge=0, le=255)]]
+
+    @field_validator("parameters")
+    @classmethod
+    def _a_2020_12_object_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
+        if schema.get("$schema", SCHEMA_DIALECT) != SCHEMA_DIALECT:
+            raise ValueError(f"$schema must be {SCHEMA_DIALECT} (or absent)")
+        if schema.get("type") != "object":
+            raise ValueError('must be a schema of "type": "object"')
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path)
+            raise ValueError(
+                f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}"
+            ) from None
+        return schema
+
+
+Runs = Literal["python", "image"]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    python: str | None  # "module:function" in the worker image
+    image: str | None
+    command: tuple[str, ...]
+    vcpus: float
+    memory: int
+    timeout_seconds: int
+    attempts: int
+    no_retry_exit_codes: tuple[int, ...]
+    source: Path
+
+    @property
+    def runs(self) -> Runs:
+        return "image" if self.image else "python"
+
+    @property
+    def job_definition_name(self) -> str:
+        """The contract name of the task's job definition (deployed: a prefix + this)."""
+        return DEFINITION_PREFIX + self.name
+
+    @functools.cached_property
+    def _validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.parameters)
+
+    def check_parameters(self, parameters: Any) -> None:
+        """Raise InvalidParameters naming each failing path (``parameters.seconds: …``)."""
+        problems: dict[str, None] = {}  # ordered, without repeats
+        for error in sorted(self._validator.iter_errors(parameters), key=_error_order):
+            for problem in _problems(error):
+                problems[problem] = None
+        if problems:
+            raise InvalidParameters("; ".join(problems))
+
+    def with_defaults(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters with the schema's top-level ``default`` values filled in."""
+        filled = dict(parameters)
+        for key, spec in (self.parameters.get("properties") or {}).items():
+            if key not in filled and isinstance(spec, dict) and "default" in spec:
+                filled[key] = spec["default"]
+        return filled
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /tasks`` shows."""
+        runs: dict[str, Any] = (
+            {"image": self.image, "command": list(self.command)}
+            if self.image
+            else {"python": self.python}
+        )
+        return {
+            "name": self.name,
+            "description": self.description,
+            "parameters": dict(self.parameters),
+            "runs": runs,
+            "vcpus": self.vcpus,
+            "memory": self.memory,
+            "timeout_seconds": self.timeout_seconds,
+            "attempts": self.attempts,
+            "no_retry_exit_codes": list(self.no_retry_exit_codes),
+        }
+
+
+def _error_order(error: ValidationError_) -> list[str]:
+    return [str(p) for p in error.absolute_path]
+
+
+def _path(path: Iterable[Any]) -> str:
+    return "parameters" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+def _problems(error: ValidationError_) -> list[str]:
+    """Messages that start with the path at fault, also for a missing or an unexpected
+    property (which jsonschema reports on the object holding it)."""
+    path = list(error.absolute_path)
+    instance = error.instance
+    if error.validator == "required" and isinstance(instance, dict):
+        missing = [p for p in error.validator_value if p not in instance]
+        return [f"{_path([*path, p])}: is required" for p in missing]
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        known = error.schema.get("properties") or {}
+        patterns = error.schema.get("patternProperties") or {}
+        extra = [
+            k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)
+        ]
+        if extra:
+            return [f"{_path([*path, k])}: is not a parameter of this task" for k in extra]
+    return [f"{_path(path)}: {error.message}"]
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    # pydantic names the union member it tried ("runs.PythonRuns.python"): keep the fields.
+    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper())) or "file"
+
+
+def load_task(path: Path) -> Task:
+    """One catalogue file, validated; CatalogueError names the file and the field."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{path}: not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path}: must be a JSON object")
+    try:
+        spec = TaskFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_field(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        )
+        raise CatalogueError(f"{path}: {problems}") from None
+    if spec.name != path.stem:
+        raise CatalogueError(f"{path}: name: {spec.name!r} must equal the file name {path.stem!r}")
+    runs = spec.runs
+    if isinstance(runs, PythonRuns) and EXIT_BAD_INPUT not in spec.no_retry_exit_codes:
+        raise CatalogueError(
+            f"{path}: no_retry_exit_codes: a Python task must list {EXIT_BAD_INPUT} "
+            "(the worker's exit code for bad parameters)"
+        )
+    return Task(
+        name=spec.name,
+        description=spec.description,
+        parameters=spec.parameters,
+        python=runs.python if isinstance(runs, PythonRuns) else None,
+        image=runs.image if isinstance(runs, ImageRuns) else None,
+        command=tuple(runs.command) if isinstance(runs, ImageRuns) else WORKER_COMMAND,
+        vcpus=spec.vcpus,
+        memory=spec.memory,
+        timeout_seconds=spec.timeout_seconds,
+        attempts=spec.attempts,
+        no_retry_exit_codes=tuple(dict.fromkeys(spec.no_retry_exit_codes)),  # file order
+        source=path,
+    )
+
+
+class Catalogue(Mapping[str, Task]):
+    """Every task of one catalogue directory, by name."""
+
+    def __init__(self, tasks: Mapping[str, Task]) -> None:
+        self._tasks = dict(sorted(tasks.items()))
+
+    def __getitem__(self, name: str) -> Task:
+        return self._tasks[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def task(self, name: str) -> Task:
+        """The task, or UnknownTask (400) naming `task` and listing the known ones."""
+        found = self._tasks.get(name)
+        if found is None:
+            raise UnknownTask(
+                f"task: unknown task {name!r}; known tasks: {', '.join(self._tasks) or 'none'}"
+            )
+        return found
+
+
+def load(directory: Path) -> Catalogue:
+    """Every ``*.json`` of `directory` (Terraform's ``fileset(dir, "*.json")``)."""
+    if not directory.is_dir():
+        raise CatalogueError(f"{directory}: the task catalogue directory does not exist")
+    tasks = {t.name: t for t in map(load_task, sorted(directory.glob("*.json")))}
+    if not tasks:
+        raise CatalogueError(f"{directory}: no task files (*.json)")
+    return Catalogue(tasks)
+
+
+@functools.cache
+def _cached(directory: Path) -> Catalogue:
+    return load(directory)
+
+
+def catalogue(directory: Path | None = None) -> Catalogue:
+    """The catalogue of `directory` (default: Settings' tasks_dir), loaded once per process."""
+    if directory is None:
+        from overlord.config import Settings
+
+        directory = Settings.from_env().tasks_dir
+    return _cached(directory.resolve())
+
+
+def vcpus_text(vcpus: float) -> str:
+    """As Terraform's tostring() prints a JSON number: 0.25 → "0.25", 1 → "1"."""
+    return f"{vcpus:g}"
+
+
+def job_definition(task: Task, *, worker_image: str, image: str | None = None) -> dict[str, Any]:
+    """The task's job definition as a RegisterJobDefinition request.
+
+    The deployment adds what depends on it (roles, logging, platform; Terraform) and
+    prefixes the name. Python tasks run the worker image's ``python -m overlord_worker``;
+    `image` replaces an image task's own (e.g. the copy a deployment pushed to ECR).
+    """
+    environment = [] if task.image else [{"name": "PYTHONUNBUFFERED", "value": "1"}]
+    return {
+        "jobDefinitionName": task.job_definition_name,
+        "type": "container",
+        "containerProperties": {
+            "image": (image or task.image) if task.image else worker_image,
+            "command": list(task.command),
+            "resourceRequirements": [
+                {"type": "VCPU", "value": vcpus_text(task.vcpus)},
+                {"type": "MEMORY", "value": str(task.memory)},
+            ],
+            "environment": environment,
+        },
+        "retryStrategy": {
+            "attempts": task.attempts,
+            "evaluateOnExit": [
+                {"onExitCode": str(code), "action": "EXIT"} for code in task.no_retry_exit_codes
+            ],
+        },
+        "timeout": {"attemptDurationSeconds": task.timeout_seconds},
+        "propagateTags": True,
+    }
