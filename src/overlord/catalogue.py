@@ -24,7 +24,15 @@ from typing import Annotated, Any, Literal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as ValidationError_
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from overlord.errors import InvalidRequest
 
@@ -61,15 +69,33 @@ class ImageRuns(_File):
     command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
 
+def _runs_kind(value: Any) -> str | None:
+    """Which kind of `runs` a file means (so that errors are about that kind only)."""
+    if isinstance(value, dict) and "python" in value and "image" in value:
+        return None  # neither: pydantic reports that no kind matched
+    if isinstance(value, dict) and "python" in value:
+        return "Python"
+    if isinstance(value, dict | ImageRuns) and ("image" in value or isinstance(value, ImageRuns)):
+        return "Image"
+    return "Python" if isinstance(value, PythonRuns) else None
+
+
 class TaskFile(_File):
     """The shape of one catalogue file."""
 
     name: Annotated[str, Field(pattern=TASK_NAME_PATTERN)]
     description: Annotated[str, Field(min_length=1, max_length=1024)]
     parameters: dict[str, Any]
-    runs: PythonRuns | ImageRuns
+    runs: Annotated[
+        Annotated[PythonRuns, Tag("Python")] | Annotated[ImageRuns, Tag("Image")],
+        Discriminator(
+            _runs_kind,
+            custom_error_type="runs_kind",
+            custom_error_message='needs either "python", or "image" and "command"',
+        ),
+    ]
     # Fargate's smallest size is 0.25 vCPU with 512 MiB; EC2 rounds vCPUs up (Terraform).
-    vcpus: Annotated[float, Field(gt=0, le=192, strict=False)]
+    vcpus: Annotated[float, Field(gt=0, le=192)]
     memory: Annotated[int, Field(ge=512)]  # MiB
     timeout_seconds: Annotated[int, Field(ge=60)]  # AWS Batch's minimum
     attempts: Annotated[int, Field(ge=1, le=10)]  # AWS Batch's range

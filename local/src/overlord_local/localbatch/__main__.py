@@ -183,6 +183,14 @@ def bootstrap(batch: LocalBatch, queues: list[str], max_vcpus: int, definitions:
         batch.register_job_definition({"jobDefinitionName": name, **body})
 
 
+def definitions_from(args: argparse.Namespace) -> dict[str, Any]:
+    """--job-definitions, then one per task of --tasks (the catalogue)."""
+    definitions = json.loads(Path(args.job_definitions).read_text()) if args.job_definitions else {}
+    if args.tasks:
+        definitions.update(load_definitions(args.worker_image, Path(args.tasks)))
+    return dict(definitions)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(
@@ -207,10 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             pattern = ALL_BATCH_EVENTS
         router.add_rule(pattern, *args.event_target, name="batch-job-state-change")
-    definitions = json.loads(Path(args.job_definitions).read_text()) if args.job_definitions else {}
-    if args.tasks:
-        definitions.update(load_definitions(args.worker_image, Path(args.tasks)))
-    bootstrap(server.batch, args.queue, args.max_vcpus, definitions)
+    bootstrap(server.batch, args.queue, args.max_vcpus, definitions_from(args))
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
