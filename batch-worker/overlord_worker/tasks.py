@@ -15,7 +15,7 @@ from overlord_worker.registry import TaskContext, TaskExit
 def echo(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
     """Print `message` (as a JSON log line, like everything on stdout) and return it."""
     message = parameters["message"]
-    getattr(context.log, parameters["level"])(message)
+    getattr(context.log, parameters.get("level", "info"))(message)
     return {"message": message}
 
 

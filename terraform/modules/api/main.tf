@@ -6,6 +6,8 @@ locals {
     "POST /jobs/{job_id}/runs",
     "GET /jobs/{job_id}/runs",
     "GET /jobs/{job_id}/logs",
+    "GET /tasks",
+    "GET /tasks/{name}",
     "GET /health",
   ])
 }

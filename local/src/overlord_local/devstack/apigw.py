@@ -20,6 +20,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/jobs/{job_id}/runs"),
     ("GET", "/jobs/{job_id}/runs"),
     ("GET", "/jobs/{job_id}/logs"),
+    ("GET", "/tasks"),
+    ("GET", "/tasks/{name}"),
     ("GET", "/health"),
 )
 
