@@ -1,4 +1,6 @@
-"""Configuration from the environment (DESIGN §4), with defaults that suit the local stack.
+"""Configuration from the environment, with defaults that suit the local stack.
+
+README, "Configuration", lists the variables.
 
 Endpoints are not configured here: boto3 reads ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` itself, so one binary runs against AWS, LocalStack,

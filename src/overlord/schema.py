@@ -1,4 +1,6 @@
-"""The three collections (DESIGN §3): names, document shapes, indexes and internal fields.
+"""The three collections: names, document shapes, indexes and internal fields.
+
+docs/design.md, "Documents", says why they look as they do.
 
 The one place that knows what a stored document looks like. The MongoDB store writes
 these shapes; the views read them; nothing else spells a collection or index name.

@@ -1,4 +1,7 @@
-"""Recording what Batch reports: the same code for events and for reconcile (DESIGN §1–2)."""
+"""Recording what Batch reports: the same code for events and for reconcile.
+
+docs/design.md, "Recording", gives the rules.
+"""
 
 from __future__ import annotations
 
