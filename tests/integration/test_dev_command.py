@@ -98,7 +98,8 @@ def test_sigkilled_dev_leaves_no_ferretdb_or_job_behind(tmp_path):
         batch.register_job_definition(
             jobDefinitionName="sleeper",
             type="container",
-            containerProperties={"image": "i", "command": ["sleep", "120"]},
+            # The one image `make dev`'s process executor runs (others fail to start).
+            containerProperties={"image": "overlord-worker:local", "command": ["sleep", "120"]},
         )
         with pytest.raises(batch.exceptions.ServerException):
             batch.submit_job(jobName="sleeper", jobQueue=env["JOB_QUEUE"], jobDefinition="sleeper")

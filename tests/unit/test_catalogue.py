@@ -13,7 +13,6 @@ from overlord.catalogue import (
     CatalogueError,
     InvalidParameters,
     UnknownTask,
-    catalogue,
     load,
 )
 from overlord.config import TASKS_DIR, Settings
@@ -168,5 +167,5 @@ def test_defaults_are_filled_in(tmp_path):
 
 def test_an_unknown_task_lists_the_known_ones():
     with pytest.raises(UnknownTask) as caught:
-        catalogue().task("nope")
+        load(TASKS_DIR).task("nope")
     assert str(caught.value).startswith("task: unknown task 'nope'; known tasks: checksum, echo")

@@ -82,6 +82,8 @@ module "batch" {
 
   worker_image_uri      = "${module.functions.repository_urls["worker"]}:${var.image_tag}"
   worker_repository_arn = module.functions.repository_arns["worker"]
+  task_images           = var.task_images
+  task_repository_arns  = var.task_repository_arns
 
   results_bucket_name = module.storage.bucket_name
   results_bucket_arn  = module.storage.bucket_arn

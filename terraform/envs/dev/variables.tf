@@ -217,3 +217,15 @@ variable "reconcile_schedule_expression" {
   type        = string
   default     = "rate(15 minutes)"
 }
+
+variable "task_images" {
+  description = "Image of an image task (contracts/tasks) by task name, replacing the one its catalogue file names, e.g. its copy in ECR"
+  type        = map(string)
+  default     = {}
+}
+
+variable "task_repository_arns" {
+  description = "ECR repositories of image tasks that Batch's execution role may pull from"
+  type        = list(string)
+  default     = []
+}
