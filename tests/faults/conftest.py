@@ -121,6 +121,7 @@ def make_flow(
     tmp_path: Path, moto_endpoint: str, mongo_client: MongoClient
 ) -> Iterator[Callable[..., Flow]]:
     built: list[Callable[[], None]] = []
+    first: list[Callable[[], None]] = []  # Batch and routers stop before the rest goes
 
     def make(
         *, submit_faults: SubmitFaults | None = None, max_vcpus: int = 1, router_attempts: int = 8
@@ -135,7 +136,7 @@ def make_flow(
             backoff_initial=0.2,
             backoff_max=2.0,
         )
-        built.append(router.stop)
+        first.append(lambda: router.stop(5))
         flow_holder: dict[str, Flow] = {}
 
         def on_event(event: dict[str, Any]) -> None:
@@ -148,7 +149,7 @@ def make_flow(
             extra_environment={"RESULTS_BUCKET": RESULTS_BUCKET, "LOG_LEVEL": "INFO"},
             submit_faults=submit_faults,
         ).start()
-        built.append(server.stop)
+        first.insert(0, server.stop)  # no new events, then the router drains
         db_name = f"faults_{uuid.uuid4().hex[:8]}"
         env = environment(
             MONGODB_URI=uri,
@@ -179,7 +180,7 @@ def make_flow(
         return flow
 
     yield make
-    for cleanup in reversed(built):
+    for cleanup in [*first, *reversed(built)]:
         try:
             cleanup()
         except Exception:  # noqa: S110 - best effort; the next one must still run
