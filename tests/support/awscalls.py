@@ -172,14 +172,15 @@ def _register(client: Any) -> None:
     events.register("after-call-error", _after_error, unique_id="overlord-awscalls-error")
 
 
-def install(path: str | os.PathLike[str]) -> None:
+def install(path: str | os.PathLike[str], session_module: Any = None) -> None:
     """Record product calls of every client created from now on into `path`."""
     _installed["path"] = str(path)
     if "original" in _installed:
         return
-    import botocore.session
+    if session_module is None:
+        import botocore.session as session_module
 
-    original = botocore.session.Session.create_client
+    original = session_module.Session.create_client
     _installed["original"] = original
 
     def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -187,13 +188,45 @@ def install(path: str | os.PathLike[str]) -> None:
         _register(client)
         return client
 
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
+    session_module.Session.create_client = create_client
+
+
+class _WhenBotocoreLoads:
+    """Install once botocore.session is imported, so a subprocess that never uses AWS
+    (or not yet) pays nothing at start-up: a slower start is enough for the Lambda
+    emulator under `overlord dev --rie` to receive two invocations at once and crash."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "botocore.session":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        loader, recorder_path = spec.loader, self.path
+        exec_module = loader.exec_module
+
+        def exec_then_install(module: Any) -> None:
+            exec_module(module)
+            install(recorder_path, module)
+
+        loader.exec_module = exec_then_install  # type: ignore[method-assign]
+        return spec
 
 
 def install_from_env() -> None:
     path = os.environ.get(ENV_VAR)
-    if path:
+    if not path:
+        return
+    if "botocore.session" in sys.modules:
         install(path)
+    else:
+        sys.meta_path.insert(0, _WhenBotocoreLoads(path))
 
 
 def session_environment(path: str | os.PathLike[str]) -> dict[str, str]:

@@ -266,7 +266,7 @@ data "aws_iam_policy_document" "recorder" {
 
   # HeadObject of a result that was never written (timeout, OOM, cancel) must answer
   # 404, not 403: S3 says 404 only to callers with s3:ListBucket on the bucket. No
-  # s3:prefix condition: that check carries no prefix, so a conditioned grant fails it.
+  # s3:prefix condition: a HeadObject request has no s3:prefix key to match it.
   statement {
     sid       = "ProbeResults"
     actions   = ["s3:ListBucket"]
@@ -298,7 +298,7 @@ data "aws_iam_policy_document" "reconcile" {
 
   # HeadObject of a result that was never written (timeout, OOM, cancel) must answer
   # 404, not 403: S3 says 404 only to callers with s3:ListBucket on the bucket. No
-  # s3:prefix condition: that check carries no prefix, so a conditioned grant fails it.
+  # s3:prefix condition: a HeadObject request has no s3:prefix key to match it.
   statement {
     sid       = "ProbeResults"
     actions   = ["s3:ListBucket"]
