@@ -16,7 +16,7 @@ sets it (AWS_LAMBDA_FUNCTION_NAME, POWERTOOLS_SERVICE_NAME, OVERLORD_TASK for th
 worker).
 
 Subprocesses (the worker run by the local Batch, `overlord dev`) load it through
-``tests/support/awscalls_site/sitecustomize.py`` when ``OVERLORD_AWS_CALLS`` names the
+``tests/support/awscalls_site/sitecustomize.py`` when ``TEST_AWS_CALL_LOG`` names the
 file and that directory is on PYTHONPATH; `session_environment()` gives both.
 
 This module is stdlib + botocore only: the sitecustomize loads it by path.
@@ -32,7 +32,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-ENV_VAR = "OVERLORD_AWS_CALLS"
+# Not OVERLORD_*: `overlord dev` (running.start_dev) keeps those from its children.
+# Not OVERLORD_*: `overlord dev` (running.start_dev) keeps those from its children.
+ENV_VAR = "TEST_AWS_CALL_LOG"
 SITE_DIR = Path(__file__).resolve().parent / "awscalls_site"
 
 PRODUCT_MODULES = ("overlord", "overlord_submitter", "overlord_recorder", "overlord_worker")

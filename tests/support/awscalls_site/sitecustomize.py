@@ -5,7 +5,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-if os.environ.get("OVERLORD_AWS_CALLS"):
+if os.environ.get("TEST_AWS_CALL_LOG"):
     _spec = importlib.util.spec_from_file_location(
         "overlord_test_awscalls", Path(__file__).resolve().parent.parent / "awscalls.py"
     )
