@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 # Not OVERLORD_*: `overlord dev` (running.start_dev) keeps those from its children.
-# Not OVERLORD_*: `overlord dev` (running.start_dev) keeps those from its children.
 ENV_VAR = "TEST_AWS_CALL_LOG"
 SITE_DIR = Path(__file__).resolve().parent / "awscalls_site"
 
