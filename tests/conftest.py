@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
+from tests.support import awscalls
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -63,7 +65,20 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Record the product's AWS calls, in this process and its subprocesses, for the IAM
+    coverage test (tests/infra/test_iam_coverage.py, run last)."""
+    path = Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    os.environ.update(awscalls.session_environment(path))
+    awscalls.install(path)
+
+
+IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The IAM coverage test reads what every other test recorded: it goes last.
+    items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
     if docker_engine_answers():
         return
     skip = pytest.mark.skip(reason="no Docker engine answers here")
