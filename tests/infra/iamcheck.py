@@ -12,7 +12,6 @@ every permission no Allow statement of that component's role grants.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -209,10 +208,9 @@ def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[s
     region = call.get("region") or DEFAULT_REGION
     bucket = s.get("RESULTS_BUCKET", "overlord-results")
     queue = s.get("JOB_QUEUE", "overlord")
-    definition = s.get("JOB_DEFINITION", "overlord-worker")
-    prefix = s.get("JOB_DEFINITION_PREFIX")
-    # envs/dev: job_definition_name is one of job_definition_names, all "<prefix><key>".
-    names = [definition] + ([f"{prefix}{k}" for k in job_definition_keys] if prefix else [])
+    # envs/dev: job_definition_names are "<prefix>overlord-<task>", one per catalogue file.
+    prefix = s.get("JOB_DEFINITION_PREFIX", "")
+    names = [f"{prefix}{k}" for k in job_definition_keys]
     return {
         "local.partition": PARTITION,
         "local.region": region,
@@ -245,7 +243,7 @@ class Policies:
 
     @cached_property
     def job_definition_keys(self) -> list[str]:
-        return sorted(json.loads(tf.JOB_DEFINITIONS.read_text()))
+        return sorted(f"overlord-{p.stem}" for p in tf.TASKS.glob("*.json"))
 
     def statements(self, component: str) -> list[tuple[str, tf.Doc]]:
         """The unconditional statements of the component's role (dynamic ones depend on

@@ -75,7 +75,7 @@ def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
         assert api.post("/jobs", lost)[0] == 503
     _reset()
     job_id = db.jobs.find_one({"status": "SUBMIT_FAILED"})["_id"]
-    aws.batch.submit_job(jobName=job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker")
+    aws.batch.submit_job(jobName=job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-echo")
     assert api.post("/jobs", lost)[0] == 202
 
     # The MongoDB URI from Secrets Manager.
@@ -176,7 +176,7 @@ def _call(component: str, service: str, operation: str, **params: Any) -> dict[s
         "settings": {
             "RESULTS_BUCKET": "results-bucket",
             "JOB_QUEUE": "the-queue",
-            "JOB_DEFINITION": "overlord-dev-worker",
+            "JOB_DEFINITION_PREFIX": "overlord-dev-",
             "MONGODB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
         },
         "status": params.pop("status", 200),
@@ -185,14 +185,18 @@ def _call(component: str, service: str, operation: str, **params: Any) -> dict[s
 
 GRANTED = [
     _call(
-        "submitter", "batch", "SubmitJob", jobQueue="the-queue", jobDefinition="overlord-dev-worker"
+        "submitter",
+        "batch",
+        "SubmitJob",
+        jobQueue="the-queue",
+        jobDefinition="overlord-dev-overlord-echo",
     ),
     _call(
         "submitter",
         "batch",
         "SubmitJob",
         jobQueue="the-queue",
-        jobDefinition="overlord-dev-worker:3",
+        jobDefinition="overlord-dev-overlord-echo:3",
         tags=["team"],
     ),
     _call("submitter", "batch", "ListJobs", jobQueue="the-queue"),
@@ -226,7 +230,7 @@ UNGRANTED = [
             "batch",
             "SubmitJob",
             jobQueue="the-queue",
-            jobDefinition="overlord-dev-worker",
+            jobDefinition="overlord-dev-overlord-echo",
         ),
         "batch:SubmitJob",
     ),
@@ -237,7 +241,7 @@ UNGRANTED = [
             "batch",
             "SubmitJob",
             jobQueue="other-queue",
-            jobDefinition="overlord-dev-worker",
+            jobDefinition="overlord-dev-overlord-echo",
         ),
         "job-queue/other-queue",
     ),
