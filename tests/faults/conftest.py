@@ -155,7 +155,6 @@ def make_flow(
             MONGODB_URI=uri,
             DB_NAME=db_name,
             JOB_QUEUE=QUEUE,
-            JOB_DEFINITION="overlord-worker",
             RESULTS_BUCKET=RESULTS_BUCKET,
             LOG_LEVEL="WARNING",
             AWS_ENDPOINT_URL_BATCH=server.endpoint_url,
@@ -166,7 +165,7 @@ def make_flow(
         wiring.reset()
         built.append(wiring.reset)
         queue_arn = provision.ensure_batch(
-            QUEUE, provision.load_definitions(), "overlord-worker:local", max_vcpus
+            QUEUE, provision.load_definitions("overlord-worker:local"), max_vcpus
         )
         flow = Flow(mongo, MongoClient(uri, tz_aware=True)[db_name], server, router, here)
         flow.deliver = lambda event: recorder(event, LocalLambdaContext())

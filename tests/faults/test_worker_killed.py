@@ -64,7 +64,7 @@ def _sleeping(flow, batch_job_id: str) -> bool:
     import boto3
 
     logs = boto3.client("logs")
-    stream = f"overlord-worker/default/{batch_job_id}"
+    stream = f"overlord-sleep/default/{batch_job_id}"  # <job definition>/default/<job id>
     try:
         events = logs.get_log_events(
             logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True

@@ -146,7 +146,7 @@ def test_large_parameters_travel_through_s3(api, aws):
 def test_s3_unreachable_for_large_parameters_is_503_and_submit_failed(api, db, aws):
     from overlord import wiring
 
-    request = {"task": "echo", "parameters": {"blob": "s3 down " * (3 * 1024)}}
+    request = {"task": "echo", "parameters": {"message": "s3 down " * (3 * 1024)}}
     with environment(AWS_ENDPOINT_URL_S3="http://127.0.0.1:9"):
         wiring.reset()
         status, _, body = api.post("/jobs", request)
