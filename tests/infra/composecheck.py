@@ -166,6 +166,9 @@ def wiring_problems(model: Mapping[str, Any], project_dir: Path = ROOT) -> list[
         elif m := OUR_IMAGE.match(image):
             if m["tag"] in {"", "latest"}:
                 problems.append(f"{name}: image {image} must carry IMAGE_TAG, not latest")
+            if not svc.get("build") and svc.get("pull_policy") != "never":
+                # compose would look for our image in a registry (Docker Hub) first
+                problems.append(f"{name}: {image} has neither build nor pull_policy: never")
         else:
             tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
             if not PINNED_TAG.match(tag):
