@@ -15,16 +15,16 @@ help: ## List the targets
 	  awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml local/pyproject.toml
 	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./local
 	touch $@
 
 setup: $(VENV)/.installed tools ## Create the virtualenv and build the Go tools (done by dev/test too)
 
 tools: $(VENV)/.installed ## Build FerretDB and the Lambda runtime emulator into .tools/bin (once)
-	$(PY) -m overlord.devstack.gotools ferretdb aws-lambda-rie
+	$(PY) -m overlord_local.devstack.gotools ferretdb aws-lambda-rie
 
 # ------------------------------------------------------------------- run
 # FerretDB (when MONGODB_URI is not set) and the emulator are built by `overlord dev` itself,
@@ -36,8 +36,8 @@ dev-rie: $(VENV)/.installed ## Same, with the Lambdas under the Lambda runtime e
 	$(VENV)/bin/overlord dev --rie
 
 localbatch: $(VENV)/.installed ## Only the local Batch server, on :8000
-	$(PY) -m overlord.localbatch --queue overlord \
-	  --job-definitions src/overlord/contracts/job-definitions.json
+	$(PY) -m overlord_local.localbatch --queue overlord \
+	  --job-definitions contracts/job-definitions.json
 
 # ------------------------------------------------------------------ test
 lint: $(VENV)/.installed ## ruff lint and format check

@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from overlord.devstack.running import http, start_dev
+from overlord_local.devstack.running import http, start_dev
 
 TARGET_OVERHEAD_S = 1.5
 

@@ -14,11 +14,11 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord import bootstrap
-from overlord.devstack import bootstrap as aws_bootstrap
-from overlord.devstack.ferretdb import FerretDB
-from overlord.devstack.lambdas import LocalLambdaContext
-from overlord.devstack.processes import free_port
+from overlord import wiring
+from overlord_local import provision as aws_bootstrap
+from overlord_local.devstack.ferretdb import FerretDB
+from overlord_local.devstack.lambdas import LocalLambdaContext
+from overlord_local.devstack.processes import free_port
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -200,9 +200,9 @@ def app_env(db: Database, mongodb_uri: str, moto_endpoint: str) -> Iterator[dict
         "LOG_LEVEL": "WARNING",
     }
     with environment(**values):
-        bootstrap.reset()
+        wiring.reset()
         yield values
-    bootstrap.reset()
+    wiring.reset()
 
 
 @pytest.fixture

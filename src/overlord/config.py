@@ -11,9 +11,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONTRACTS_DIR = Path(__file__).parent / "contracts"
+
+def _contracts_dir() -> Path:
+    """The shared contract files: package data in a built wheel (the images), else the
+    repository's top-level ``contracts/`` (an editable install)."""
+    packaged = Path(__file__).parent / "contracts"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "contracts"
+
+
+CONTRACTS_DIR = _contracts_dir()
 JOB_DEFINITIONS_FILE = CONTRACTS_DIR / "job-definitions.json"
-EVENT_PATTERN_FILE = CONTRACTS_DIR / "batch-event-pattern.json"
 
 BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by default
 

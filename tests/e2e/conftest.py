@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from overlord.devstack.running import http, start_dev
+from overlord_local.devstack.running import http, start_dev
 
 MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
 TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s

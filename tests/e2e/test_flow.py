@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from overlord.devstack.running import http
+from overlord_local.devstack.running import http
 from tests.e2e.conftest import MAX_VCPUS, Stack, alive, descendants
 
 pytestmark = pytest.mark.e2e
@@ -106,7 +106,7 @@ def test_cli_submits_and_waits(stack: Stack):
         [
             sys.executable,
             "-m",
-            "overlord.cli",
+            "overlord_local.cli",
             "submit",
             "echo",
             "-p",
@@ -129,7 +129,7 @@ def test_second_dev_says_it_is_running(stack: Stack):
         [
             sys.executable,
             "-m",
-            "overlord.cli",
+            "overlord_local.cli",
             "dev",
             "--port",
             "0",

@@ -35,7 +35,7 @@ from hcl2.utils import SerializationOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "terraform"
-CONTRACTS = ROOT / "src" / "overlord" / "contracts"
+CONTRACTS = ROOT / "contracts"
 EVENT_PATTERN = CONTRACTS / "batch-event-pattern.json"
 JOB_DEFINITIONS = CONTRACTS / "job-definitions.json"
 
@@ -469,7 +469,7 @@ resource "aws_batch_job_definition" "ok" {
 
 # A directory three levels below the repository root, like terraform/modules/x.
 FAKE_MODULE_DIR = TERRAFORM / "modules" / "example"
-CONTRACTS_FROM_MODULE = "../../../src/overlord/contracts"
+CONTRACTS_FROM_MODULE = "../../../contracts"
 
 
 @pytest.mark.parametrize(

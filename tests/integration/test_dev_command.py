@@ -24,7 +24,7 @@ def test_no_mongodb_no_ferretdb_no_go_fails_at_once_naming_the_fixes(tmp_path):
         [
             sys.executable,
             "-m",
-            "overlord.cli",
+            "overlord_local.cli",
             "dev",
             "--port",
             "0",

@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from overlord.devstack.lambdas import InvokeError
-from overlord.devstack.running import http
-from overlord.gateway import MAX_PAYLOAD, GatewayServer, in_process
+from overlord_local.devstack.lambdas import InvokeError
+from overlord_local.devstack.running import http
+from overlord_local.gateway import MAX_PAYLOAD, GatewayServer, in_process
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from overlord import bootstrap
+from overlord import wiring
 from overlord.adapters import mongo_client
 from overlord_submitter.handler import lambda_handler
 from tests.conftest import environment
@@ -24,12 +24,12 @@ def test_the_uri_comes_from_the_secret(app_env, aws, mongodb_uri, as_json):
     saved = os.environ.pop("MONGODB_URI")
     try:
         with environment(MONGODB_SECRET_ARN=arn):
-            bootstrap.reset()
-            assert mongo_client.resolve_uri(bootstrap.components().settings) == mongodb_uri
+            wiring.reset()
+            assert mongo_client.resolve_uri(wiring.components().settings) == mongodb_uri
             status, _, body = Api(lambda_handler).post(
                 "/jobs", {"task": "echo", "parameters": {"via": "secret", "json": as_json}}
             )
             assert status == 202, body
     finally:
         os.environ["MONGODB_URI"] = saved
-        bootstrap.reset()
+        wiring.reset()

@@ -21,9 +21,9 @@ def reconcile_now(app_env, lambda_context):
 
     def run():
         with environment(RECONCILE_AFTER_SECONDS="0"):
-            from overlord import bootstrap
+            from overlord import wiring
 
-            bootstrap.reset()
+            wiring.reset()
             return reconcile_handler({}, lambda_context)
 
     return run

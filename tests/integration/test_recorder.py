@@ -10,7 +10,7 @@ import uuid
 import pytest
 from pymongo.errors import PyMongoError
 
-from overlord.devstack.bootstrap import LOG_GROUP
+from overlord_local.provision import LOG_GROUP
 from overlord_recorder.handler import lambda_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import RESULTS_BUCKET, environment
@@ -199,11 +199,11 @@ def test_oversized_result_is_referenced_not_copied(submitted, db, aws, lambda_co
 
 
 def test_mongo_errors_propagate_so_eventbridge_retries(app_env, lambda_context):
-    from overlord import bootstrap
+    from overlord import wiring
 
     event = state_event("job-" + "1" * 32, str(uuid.uuid4()), "RUNNING")
     with environment(MONGODB_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"):
-        bootstrap.reset()
+        wiring.reset()
         with pytest.raises(PyMongoError):
             lambda_handler(event, lambda_context)
-    bootstrap.reset()
+    wiring.reset()

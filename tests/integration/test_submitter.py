@@ -101,30 +101,30 @@ def test_bad_input_is_rejected_and_nothing_written(api, db, aws, body, status, f
 def test_batch_refusal_marks_submit_failed_and_a_retry_submits(api, db, aws):
     request = {"task": "echo", "parameters": {"message": "refused"}}
     with environment(JOB_QUEUE="no-such-queue"):
-        from overlord import bootstrap
+        from overlord import wiring
 
-        bootstrap.reset()
+        wiring.reset()
         status, _, body = api.post("/jobs", request)
     assert status == 502, body
     assert "Batch refused the job" in body["message"]
     job = db.jobs.find_one()
     assert job["status"] == "SUBMIT_FAILED" and "no-such-queue" in job["status_reason"]
 
-    from overlord import bootstrap
+    from overlord import wiring
 
-    bootstrap.reset()
+    wiring.reset()
     status, _, body = api.post("/jobs", request)
     assert status == 202 and body["created"] is True and body["status"] == "SUBMITTED"
     assert len(batch_jobs_named(aws, body["job_id"])) == 1
 
 
 def test_batch_unreachable_is_503(api, db):
-    from overlord import bootstrap
+    from overlord import wiring
 
     with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
-        bootstrap.reset()
+        wiring.reset()
         status, _, body = api.post("/jobs", {"task": "echo", "parameters": {"message": "x"}})
-    bootstrap.reset()
+    wiring.reset()
     assert status == 503
     assert "unreachable" in body["message"]
     assert db.jobs.find_one()["status"] == "SUBMIT_FAILED"
@@ -170,16 +170,16 @@ def test_health(api):
 
 
 def test_health_and_errors_when_mongo_is_down(app_env):
-    from overlord import bootstrap
+    from overlord import wiring
 
     with environment(
         MONGODB_URI="mongodb://user:s3cret-pw@127.0.0.1:9/?serverSelectionTimeoutMS=300"
     ):
-        bootstrap.reset()
+        wiring.reset()
         api = Api(lambda_handler)
         status, _, body = api.get("/health")
         post_status, _, post_body = api.post("/jobs", {"task": "echo"})
-    bootstrap.reset()
+    wiring.reset()
     assert status == 503 and post_status == 503
     assert "s3cret-pw" not in json.dumps([body, post_body])
 
@@ -188,13 +188,13 @@ def test_a_failed_submission_that_reached_batch_is_adopted_not_repeated(api, db,
     """The answer to SubmitJob was lost: Batch has the job, we marked SUBMIT_FAILED."""
     request = {"task": "echo", "parameters": {"message": "answer lost"}}
     with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
-        from overlord import bootstrap
+        from overlord import wiring
 
-        bootstrap.reset()
+        wiring.reset()
         assert api.post("/jobs", request)[0] == 503
-    from overlord import bootstrap
+    from overlord import wiring
 
-    bootstrap.reset()
+    wiring.reset()
     job_id = db.jobs.find_one()["_id"]
     reached = aws.batch.submit_job(
         jobName=job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker"

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from overlord.localbatch import LocalBatchServer, ProcessExecutor, Timings
+from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
 
 REGION = "us-east-1"
 CREDENTIALS: dict[str, Any] = {

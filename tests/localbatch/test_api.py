@@ -186,7 +186,7 @@ def test_endpoint_from_environment(
 def test_the_dev_stack_bootstrap_runs_against_the_local_batch(
     batch_server: Any, batch: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from overlord.devstack import bootstrap
+    from overlord_local import provision as bootstrap
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_BATCH", batch_server.endpoint_url)
     for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):

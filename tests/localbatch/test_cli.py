@@ -1,4 +1,4 @@
-"""``python -m overlord.localbatch`` as a real process."""
+"""``python -m overlord_local.localbatch`` as a real process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import boto3
 
 from tests.localbatch.conftest import CREDENTIALS, wait_for
 
-CONTRACTS = Path(__file__).resolve().parents[2] / "src" / "overlord" / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
 
 def free_port() -> int:
@@ -29,7 +29,7 @@ def test_cli_serves_bootstraps_and_stops(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "overlord.localbatch",
+            "overlord_local.localbatch",
             "--port",
             str(port),
             "--queue",

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from overlord.localbatch import DockerExecutor, LocalBatchServer, Timings
-from overlord.localbatch.executors.base import OUT_OF_MEMORY, ContainerSpec
-from overlord.localbatch.executors.docker_executor import docker_sdk
+from overlord_local.localbatch import DockerExecutor, LocalBatchServer, Timings
+from overlord_local.localbatch.executors.base import OUT_OF_MEMORY, ContainerSpec
+from overlord_local.localbatch.executors.docker_executor import docker_sdk
 from tests.conftest import skip_or_fail
 from tests.localbatch.conftest import CREDENTIALS, wait_for
 
@@ -64,7 +64,7 @@ def test_run_arguments_map_the_spec() -> None:
     assert kwargs["mem_limit"] == "512m"
     assert kwargs["detach"] is True
     assert kwargs["network"] == "overlord"
-    assert kwargs["labels"]["overlord.localbatch.job-id"] == "j-1"
+    assert kwargs["labels"]["overlord_local.localbatch.job-id"] == "j-1"
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_container_runs_and_logs(
 
     assert wait_for(lambda: messages() == ["1"])
     leftovers = docker_client.containers.list(
-        all=True, filters={"label": f"overlord.localbatch.job-id={job['jobId']}"}
+        all=True, filters={"label": f"overlord_local.localbatch.job-id={job['jobId']}"}
     )
     assert leftovers == []
 

@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from overlord.bucket_layout import result_key
-from overlord.config import JOB_DEFINITIONS_FILE
-from overlord.localbatch import DockerExecutor, LocalBatchServer, ProcessExecutor, Timings
+from overlord_local.contracts import JOB_DEFINITIONS_FILE
+from overlord_local.localbatch import DockerExecutor, LocalBatchServer, ProcessExecutor, Timings
 from tests.conftest import skip_or_fail
 from tests.localbatch.conftest import CREDENTIALS, wait_for
 from tests.localbatch.test_docker_executor import worker_image
@@ -27,7 +27,7 @@ TIMEOUT_SCALE = 0.05  # a 60 s attempt timeout lasts 3 s
 
 @pytest.fixture(scope="module")
 def docker_client() -> Any:
-    from overlord.localbatch.executors.docker_executor import docker_sdk
+    from overlord_local.localbatch.executors.docker_executor import docker_sdk
 
     try:
         client = docker_sdk().from_env(timeout=3)

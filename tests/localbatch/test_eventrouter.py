@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from overlord.eventrouter import EventRouter, LambdaInvokeTarget, load_batch_pattern, matches
-from overlord.localbatch import LocalBatchServer, ProcessExecutor, Timings
+from overlord_local.eventrouter import EventRouter, LambdaInvokeTarget, load_batch_pattern, matches
+from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
 from tests.localbatch.conftest import CREDENTIALS
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from overlord.localbatch.events import state_change_event
+from overlord_local.localbatch.events import state_change_event
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 MAPS = {"tags", "parameters"}

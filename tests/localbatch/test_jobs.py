@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from overlord.localbatch.scheduler import TIMED_OUT
+from overlord_local.localbatch.scheduler import TIMED_OUT
 from tests.localbatch.conftest import wait_for
 
 ORDER = ["PENDING", "RUNNABLE", "STARTING", "RUNNING"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from overlord.localbatch.retry import should_retry
+from overlord_local.localbatch.retry import should_retry
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 import pytest
 
-from overlord.devstack import ferretdb, gotools
+from overlord_local.devstack import ferretdb, gotools
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 LocalStack runs ``ready.d/*.py`` inside its own Python interpreter (see its
 "Initialization Hooks" reference), so ``sys.executable`` is LocalStack's
 virtualenv, which has boto3. The logic itself lives in one place,
-``src/overlord/devstack/bootstrap.py`` (compose.yaml mounts it at
+``local/src/overlord_local/provision.py`` (compose.yaml mounts it at
 /opt/overlord/bootstrap.py); this hook only runs it in a child process, so the
 bootstrap's own argv, logging and imports never touch LocalStack's process and a
 non-zero exit raises here, which marks the hook ERROR in

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from overlord import bootstrap
+from overlord import wiring
 from overlord.batch_events import BatchJobStateChange, observe
 from overlord.logs import service_logger
 from overlord.services.reconcile import reconcile
@@ -24,7 +24,7 @@ def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[s
     logger.append_keys(
         job_id=detail.job_name, batch_job_id=detail.job_id, event_id=event.id, status=detail.status
     )
-    c = bootstrap.components()
+    c = wiring.components()
     outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))
     logger.info("recorded event" if outcome.recorded else "ignored event")
     return asdict(outcome)
@@ -32,7 +32,7 @@ def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[s
 
 @logger.inject_lambda_context(clear_state=True)
 def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    c = bootstrap.components()
+    c = wiring.components()
     report = reconcile(
         c.store, c.batch, c.logs, c.objects, older_than_seconds=c.settings.reconcile_after_seconds
     )

@@ -10,7 +10,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pymongo.errors import PyMongoError
 
-from overlord import bootstrap
+from overlord import wiring
 from overlord.errors import (
     BatchRejected,
     BatchUnavailable,
@@ -67,33 +67,33 @@ def _submitted(job: dict[str, Any], created: bool, location: str) -> Response:
 def post_job() -> Response:
     request = parse_job_request(app.current_event.decoded_body)
     logger.append_keys(job_id=request.job_id)
-    c = bootstrap.components()
+    c = wiring.components()
     submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
     return _submitted(submission.job, submission.created, f"/jobs/{request.job_id}")
 
 
 @app.get("/jobs/<job_id>")
 def get_job(job_id: str) -> Response:
-    c = bootstrap.components()
+    c = wiring.components()
     return _json(HTTPStatus.OK, queries.job_with_latest_run(c.store, _known_job_id(job_id)))
 
 
 @app.post("/jobs/<job_id>/runs")
 def post_run(job_id: str) -> Response:
-    c = bootstrap.components()
+    c = wiring.components()
     job = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
     return _submitted(job, True, f"/jobs/{job_id}/runs")
 
 
 @app.get("/jobs/<job_id>/runs")
 def get_runs(job_id: str) -> Response:
-    c = bootstrap.components()
+    c = wiring.components()
     return _json(HTTPStatus.OK, queries.runs_of(c.store, _known_job_id(job_id)))
 
 
 @app.get("/jobs/<job_id>/logs")
 def get_logs(job_id: str) -> Response:
-    c = bootstrap.components()
+    c = wiring.components()
     params = app.current_event.query_string_parameters or {}
     page = queries.parse_log_query(params)
     return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), page))
@@ -101,7 +101,7 @@ def get_logs(job_id: str) -> Response:
 
 @app.get("/health")
 def health() -> Response:
-    bootstrap.components().store.ping()
+    wiring.components().store.ping()
     return _json(HTTPStatus.OK, {"status": "ok"})
 
 

@@ -12,7 +12,7 @@ locals {
   # The one place job definitions are written down, shared with the local Batch
   # (RegisterJobDefinition shape, camelCase). Terraform adds what depends on the
   # environment: image, roles, logging and Fargate networking.
-  job_definitions = jsondecode(file("${path.module}/../../../src/overlord/contracts/job-definitions.json"))
+  job_definitions = jsondecode(file("${path.module}/../../../contracts/job-definitions.json"))
 
   # AWS Batch's default group; the recorder reads job logs from here.
   log_group_name = "/aws/batch/job"

@@ -24,7 +24,7 @@ locals {
 resource "aws_cloudwatch_event_rule" "batch_state" {
   name        = "${var.name}-batch-job-state-change"
   description = "Batch Job State Change events of the Overlord job queue -> recorder"
-  event_pattern = templatefile("${path.module}/../../../src/overlord/contracts/batch-event-pattern.json", {
+  event_pattern = templatefile("${path.module}/../../../contracts/batch-event-pattern.json", {
     job_queue_arn = var.job_queue_arn
   })
 

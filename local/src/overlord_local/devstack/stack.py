@@ -1,0 +1,279 @@
+"""`make dev`: the whole flow on one machine, no Docker (DESIGN §5, last row).
+
+HTTP → local gateway → submitter → local Batch (process executor) → worker →
+Batch Job State Change → event router → recorder → MongoDB, with moto server for
+S3 / CloudWatch Logs / IAM and FerretDB (or MONGODB_URI) for MongoDB.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from overlord_local import provision as aws_bootstrap
+from overlord_local.devstack.ferretdb import FerretDB
+from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
+from overlord_local.devstack.lambdas import invoke_in_process, invoke_url_for, load_handler
+from overlord_local.devstack.processes import (
+    PROJECT_ROOT,
+    free_port,
+    port_open,
+    stop_process,
+    wait_until,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".overlord"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "overlord-local",
+    "AWS_SECRET_ACCESS_KEY": "overlord-local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+# The product's functions, by name only (as their images' CMD names them): the local
+# stack hosts them as Lambda does and imports none of the product's modules.
+SUBMITTER_HANDLER = "overlord_submitter.handler.lambda_handler"
+RECORDER_HANDLER = "overlord_recorder.handler.lambda_handler"
+RECONCILE_HANDLER = "overlord_recorder.handler.reconcile_handler"
+# Called when the stack stops, so that the hosted handlers' clients (pymongo's monitor
+# threads) do not hold the process open.
+HOSTED_SHUTDOWN = "overlord.wiring.reset"
+
+
+def _reset_hosted() -> None:
+    """Run HOSTED_SHUTDOWN if this process has loaded the product (in-process handlers)."""
+    module_name, _, function = HOSTED_SHUTDOWN.rpartition(".")
+    if module_name in sys.modules:
+        getattr(sys.modules[module_name], function)()
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says why and what to do."""
+
+
+@dataclass
+class DevOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    state_dir: Path = DEFAULT_STATE_DIR
+    rie: bool = False
+    db_name: str = "overlord"
+    job_queue: str = "overlord"
+    job_definition: str = "overlord-worker"
+    results_bucket: str = "overlord-results"
+    max_vcpus: int = 4
+    timeout_scale: float = 1.0
+    reconcile_every: float = 60.0
+    reconcile_after_seconds: int = 300
+    log_level: str = "INFO"
+
+
+@dataclass
+class DevStack:
+    options: DevOptions
+    env: dict[str, str] = field(default_factory=dict)
+    api_url: str = ""
+    _cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    # ---------------------------------------------------------------- start
+    def start(self) -> DevStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        o = self.options
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        # Last out: the hosted handlers' clients.
+        self._cleanups.callback(_reset_hosted)
+        if port_open(o.host, o.port):
+            raise StackError(f"port {o.port} is in use; set OVERLORD_PORT to another port")
+
+        mongodb_uri = os.environ.get("MONGODB_URI") or self._start_ferretdb()
+        aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
+        for key, value in DUMMY_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        self._export(
+            MONGODB_URI=mongodb_uri,
+            DB_NAME=o.db_name,
+            JOB_QUEUE=o.job_queue,
+            JOB_DEFINITION=o.job_definition,
+            RESULTS_BUCKET=o.results_bucket,
+            LOG_LEVEL=o.log_level,
+            RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
+            AWS_ENDPOINT_URL=aws_endpoint,
+            **{k: os.environ[k] for k in DUMMY_CREDENTIALS},
+        )
+        router = self._start_router()
+        self._export(AWS_ENDPOINT_URL_BATCH=self._start_local_batch(router.put))
+        _reset_hosted()  # handlers already loaded in this process rebuild their clients
+
+        aws_bootstrap.ensure_bucket(o.results_bucket)
+        aws_bootstrap.ensure_log_group()
+        queue_arn = aws_bootstrap.ensure_batch(
+            o.job_queue, aws_bootstrap.load_definitions(), "overlord-worker:local", o.max_vcpus
+        )
+
+        from overlord_local.eventrouter import load_batch_pattern
+        from overlord_local.gateway import GatewayServer, in_process, via_url
+
+        if o.rie:
+            submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))
+            recorder: Any = self._start_rie("recorder", RECORDER_HANDLER)
+        else:
+            submitter = in_process(load_handler(SUBMITTER_HANDLER))
+            recorder = load_handler(RECORDER_HANDLER)
+        router.add_rule(load_batch_pattern(queue_arn), recorder, name="batch-state-change")
+
+        try:
+            gateway = GatewayServer(o.host, o.port, submitter).start()
+        except OSError as exc:
+            raise StackError(f"cannot listen on {o.host}:{o.port}: {exc}") from None
+        self._cleanups.callback(gateway.stop)
+        self.api_url = f"http://{o.host}:{gateway.port}"
+        self.env["OVERLORD_API_URL"] = self.api_url  # for other shells only
+        self._start_reconcile()
+        self._write_env_file()
+
+    def _export(self, **values: str) -> None:
+        """Set for the handlers in this process and record for dev.env and the emulators."""
+        self.env.update(values)
+        os.environ.update(values)
+
+    def _lock(self) -> None:
+        lock_path = self.options.state_dir / "dev.lock"
+        handle: IO[str] = open(lock_path, "a+")  # noqa: SIM115 - held while running
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "?"
+            handle.close()
+            raise StackError(
+                f"a dev stack is already running (pid {pid}, state in {self.options.state_dir});"
+                " stop it first (Ctrl-C in its terminal, or kill " + pid + ")"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+
+        def release() -> None:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+        self._cleanups.callback(release)
+
+    def _start_ferretdb(self) -> str:
+        server = FerretDB(self.options.state_dir / "ferretdb")
+        self._cleanups.callback(server.stop)
+        return server.start()
+
+    def _start_moto(self) -> str:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._cleanups.callback(server.stop)
+        return f"http://127.0.0.1:{port}"
+
+    def _start_router(self) -> Any:
+        from overlord_local.eventrouter import EventRouter
+
+        router = EventRouter(dead_letter_path=self.options.state_dir / "dead-letters.jsonl")
+        self._cleanups.callback(router.stop)
+        return router
+
+    def _start_local_batch(self, on_event: Callable[[dict[str, Any]], None]) -> str:
+        from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
+
+        server = LocalBatchServer(
+            ProcessExecutor(cwd=str(PROJECT_ROOT)),
+            on_event=on_event,
+            timings=Timings(timeout_scale=self.options.timeout_scale),
+            extra_environment={
+                "RESULTS_BUCKET": self.options.results_bucket,
+                "LOG_LEVEL": self.options.log_level,
+            },
+        ).start()
+        self._cleanups.callback(server.stop)
+        return str(server.endpoint_url)
+
+    def _start_rie(self, name: str, handler: str) -> str:
+        """One Lambda under the Runtime Interface Emulator, as its container image runs it."""
+        try:
+            rie = str(ensure(RIE))
+        except ToolMissing as exc:
+            raise StackError(f"--rie needs the Lambda runtime emulator: {exc}") from None
+        port, api_port = free_port(), free_port()
+        log_file = open(self.options.state_dir / f"{name}.log", "ab")  # noqa: SIM115
+        self._cleanups.callback(log_file.close)
+        proc = subprocess.Popen(
+            [
+                rie,
+                "--log-level",
+                "error",
+                "--runtime-interface-emulator-address",
+                f"127.0.0.1:{port}",
+                "--runtime-api-address",
+                f"127.0.0.1:{api_port}",
+                sys.executable,
+                "-m",
+                "awslambdaric",
+                handler,
+            ],
+            env={**os.environ, **self.env, "AWS_LAMBDA_FUNCTION_NAME": f"overlord-{name}"},
+            stdout=log_file,
+            stderr=log_file,
+            cwd=PROJECT_ROOT,
+            start_new_session=True,
+        )
+        self._cleanups.callback(stop_process, proc)
+        wait_until(lambda: port_open("127.0.0.1", port), 20, f"the {name} emulator")
+        return invoke_url_for("127.0.0.1", port)
+
+    def _start_reconcile(self) -> None:
+        if self.options.reconcile_every <= 0:
+            return
+        reconcile_handler = load_handler(RECONCILE_HANDLER)
+
+        def loop() -> None:
+            while not self._stopping.wait(self.options.reconcile_every):
+                try:
+                    invoke_in_process(reconcile_handler, {}, "overlord-reconcile")
+                except Exception:
+                    log.exception("reconcile failed")
+
+        threading.Thread(target=loop, name="reconcile", daemon=True).start()
+
+    def _write_env_file(self) -> None:
+        path = self.options.state_dir / "dev.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+        self._cleanups.callback(path.unlink, missing_ok=True)
+
+    # ----------------------------------------------------------------- stop
+    def stop(self) -> None:
+        self._stopping.set()
+        self._cleanups.close()
+
+    @property
+    def env_file(self) -> Path:
+        return self.options.state_dir / "dev.env"

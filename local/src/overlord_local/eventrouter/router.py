@@ -1,0 +1,184 @@
+"""Deliver events to the targets of the rules they match, at least once, off-thread.
+
+``put`` only enqueues, so the Batch state machine never waits on a target. One
+worker thread takes events in order and, for every matching rule, delivers to each
+target with tenacity: up to ``max_attempts`` tries with exponential backoff
+(``backoff_initial`` doubling up to ``backoff_max`` seconds). A target that still
+fails gets the event appended to the dead-letter file as one JSON line
+``{"time", "rule", "target", "attempts", "error", "event"}`` and an ERROR log line;
+like an EventBridge DLQ, the event itself is kept whole so it can be replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tenacity import Retrying, stop_after_attempt, wait_exponential
+
+from overlord_local.eventrouter.patterns import matches
+from overlord_local.eventrouter.targets import Handler, Target, as_target
+
+log = logging.getLogger(__name__)
+Event = dict[str, Any]
+_STOP = object()
+
+
+@dataclass
+class Rule:
+    pattern: dict[str, Any]
+    targets: list[Target]
+    name: str = "rule"
+
+
+@dataclass
+class RouterStats:
+    delivered: int = 0
+    failed: int = 0
+    unmatched: int = 0
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+
+
+class EventRouter:
+    """A small local EventBridge bus: rules, targets, retries and a dead-letter file."""
+
+    def __init__(
+        self,
+        rules: Iterable[Rule] = (),
+        *,
+        dead_letter_path: str | Path | None = None,
+        max_attempts: int = 4,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.rules: list[Rule] = list(rules)
+        self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.stats = RouterStats()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._pending = 0
+        self._idle = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def add_rule(
+        self, pattern: dict[str, Any], *targets: Target | Handler | str, name: str | None = None
+    ) -> Rule:
+        rule = Rule(pattern, [as_target(t) for t in targets], name or f"rule-{len(self.rules) + 1}")
+        self.rules.append(rule)
+        return rule
+
+    # -- producer side -------------------------------------------------------------
+    def put(self, event: Event) -> None:
+        """Enqueue one event; returns at once."""
+        self._ensure_started()
+        with self._idle:
+            self._pending += 1
+        self._queue.put(event)
+
+    __call__ = put
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every queued event has been delivered or dead-lettered."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._pending:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Drain (up to ``timeout``) and stop the worker; True when nothing was left behind."""
+        drained = self.drain(timeout)
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+        return drained
+
+    # -- worker side -----------------------------------------------------------------
+    def _ensure_started(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="eventrouter", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is _STOP:
+                return
+            try:
+                self.route(event)
+            except Exception:
+                log.exception("routing an event failed")
+            finally:
+                with self._idle:
+                    self._pending -= 1
+                    self._idle.notify_all()
+
+    def route(self, event: Event) -> None:
+        """Deliver one event synchronously (the worker's job; public for tests and replay)."""
+        matched = [rule for rule in self.rules if matches(rule.pattern, event)]
+        if not matched:
+            self.stats.unmatched += 1
+            log.debug("event %s matched no rule", event.get("id"))
+        for rule in matched:
+            for target in rule.targets:
+                self._deliver(rule, target, event)
+
+    def _deliver(self, rule: Rule, target: Target, event: Event) -> None:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_exponential(
+                multiplier=self.backoff_initial, min=self.backoff_initial, max=self.backoff_max
+            ),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "target %s failed (attempt %d): %s; retrying",
+                target.name,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else None,
+            ),
+        )
+        try:
+            retrying(target.deliver, event)
+        except Exception as exc:
+            self.stats.failed += 1
+            self._dead_letter(rule, target, event, exc)
+        else:
+            self.stats.delivered += 1
+
+    def _dead_letter(self, rule: Rule, target: Target, event: Event, error: Exception) -> None:
+        record = {
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "rule": rule.name,
+            "target": target.name,
+            "attempts": self.max_attempts,
+            "error": f"{type(error).__name__}: {error}",
+            "event": event,
+        }
+        self.stats.dead_letters.append(record)
+        log.error(
+            "event %s to %s dead-lettered after %d attempts: %s",
+            event.get("id"),
+            target.name,
+            self.max_attempts,
+            record["error"],
+        )
+        if self.dead_letter_path is not None:
+            self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.dead_letter_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")

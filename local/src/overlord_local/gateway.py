@@ -1,0 +1,136 @@
+"""A local API Gateway (HTTP API, payload 2.0) in front of the submitter.
+
+Each HTTP request becomes the event API Gateway would send (`devstack.apigw`), the
+submitter runs in this process or behind a Lambda invoke URL, and its result goes
+back as HTTP. Like API Gateway: unknown routes are 404 without invoking anything,
+bodies over 10 MB are 413, and a function error is a 500.
+
+    python -m overlord_local.gateway --port 8080 --submitter-url http://submitter:8080/2015-03-31/functions/function/invocations
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from overlord_local.devstack.apigw import HttpResponse, http_api_event, http_response, match_route
+from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
+
+log = logging.getLogger(__name__)
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+Invoker = Callable[[dict[str, Any]], Any]
+
+
+def in_process(handler: Handler) -> Invoker:
+    return lambda event: invoke_in_process(handler, event, "overlord-submitter")
+
+
+def via_url(url: str, timeout: float = 30.0) -> Invoker:
+    return lambda event: invoke_url(url, event, timeout)
+
+
+def _json_response(status: int, message: str) -> HttpResponse:
+    body = json.dumps({"message": message}).encode()
+    return HttpResponse(status, {"content-type": "application/json"}, body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: GatewayServer
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        path, _, query = self.path.partition("?")
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_PAYLOAD:
+            # Read it all first: a client still sending would see a broken pipe, not the 413.
+            remaining = length
+            while remaining > 0 and (chunk := self.rfile.read(min(remaining, 1 << 20))):
+                remaining -= len(chunk)
+            self._send(_json_response(413, "Request Entity Too Large"))
+            return
+        body = self.rfile.read(length) if length else None
+        if match_route(self.command, path) is None:
+            self._send(_json_response(404, "Not Found"))
+            return
+        event = http_api_event(
+            self.command,
+            path,
+            body=body,
+            query=query,
+            headers=dict(self.headers.items()),
+            source_ip=self.client_address[0],
+        )
+        try:
+            response = http_response(self.server.invoke(event))
+        except InvokeError as exc:
+            log.error("submitter failed: %s", exc)
+            response = _json_response(500, "Internal Server Error")
+        except Exception:
+            log.exception("submitter raised")
+            response = _json_response(500, "Internal Server Error")
+        self._send(response)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            if name != "content-length":
+                self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, invoke: Invoker) -> None:
+        super().__init__((host, port), _Handler)
+        self.invoke = invoke
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> GatewayServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="gateway", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Local API Gateway (HTTP API) for Overlord")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--submitter-url", required=True, help="the submitter's Lambda invoke URL")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    server = GatewayServer(args.host, args.port, via_url(args.submitter_url))
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    log.info("gateway on http://%s:%d -> %s", args.host, server.port, args.submitter_url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""``python -m overlord_local.localbatch``: run the local AWS Batch endpoint.
+
+Examples::
+
+    python -m overlord_local.localbatch --port 8000 --queue overlord --max-vcpus 2 \\
+        --job-definitions contracts/job-definitions.json \\
+        --event-target http://localhost:9001/2015-03-31/functions/function/invocations \\
+        --dead-letter .overlord/dead-letters.jsonl
+
+CloudWatch Logs and every other AWS call go wherever boto3's own variables point
+(``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_LOGS``, ``AWS_REGION``, credentials); the
+server's ``AWS_*`` variables are also handed to each job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from overlord_local.eventrouter import EventRouter, load_batch_pattern
+from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
+from overlord_local.localbatch.executors.base import Executor
+from overlord_local.localbatch.scheduler import Timings
+from overlord_local.localbatch.server import LocalBatchServer
+from overlord_local.localbatch.service import LocalBatch
+
+log = logging.getLogger("overlord_local.localbatch")
+ALL_BATCH_EVENTS = {"source": ["aws.batch"], "detail-type": ["Batch Job State Change"]}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m overlord_local.localbatch", description=__doc__
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
+    add("--port", type=int, default=8000, help="port to bind (0 picks a free one)")
+    add("--region", default=None, help="region in ARNs (default: AWS_REGION or us-east-1)")
+    add("--executor", choices=("process", "docker"), default="process")
+    add("--docker-network", default=None, help="network for job containers (docker executor)")
+    add("--kill-grace", type=float, default=5.0, help="seconds between SIGTERM and SIGKILL")
+    add("--step-delay", type=float, default=0.05, help="seconds per state transition")
+    add(
+        "--timeout-scale",
+        type=float,
+        default=1.0,
+        help="multiply attempt timeouts by this (tests: 0.05 makes 60 s into 3 s)",
+    )
+    add(
+        "--event-target",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="Lambda invoke URL to send matching events to (repeatable)",
+    )
+    add(
+        "--event-job-queue",
+        default=None,
+        metavar="NAME_OR_ARN",
+        help="only route events of this queue (the contract's rule pattern); default: all",
+    )
+    add("--dead-letter", default=None, metavar="PATH", help="JSON-lines file for failed events")
+    add(
+        "--queue",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="create a job queue (and its compute environment NAME-ce) at start (repeatable)",
+    )
+    add("--max-vcpus", type=int, default=4, help="maxvCpus of the compute environments created")
+    add(
+        "--job-definitions",
+        default=None,
+        metavar="PATH",
+        help="JSON object {name: RegisterJobDefinition body} to register at start",
+    )
+    add(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for every job (repeatable)",
+    )
+    add(
+        "--pass-env",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="copy this variable of the server's environment into every job (repeatable)",
+    )
+    add("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
+    return parser.parse_args(argv)
+
+
+def extra_environment(args: argparse.Namespace) -> dict[str, str]:
+    env = {name: os.environ[name] for name in args.pass_env if name in os.environ}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--env expects KEY=VALUE, got {item!r}")
+        env[key] = value
+    return env
+
+
+def build_executor(args: argparse.Namespace) -> Executor:
+    if args.executor == "docker":
+        return DockerExecutor(kill_grace=args.kill_grace, network=args.docker_network)
+    return ProcessExecutor(kill_grace=args.kill_grace)
+
+
+def bootstrap(batch: LocalBatch, queues: list[str], max_vcpus: int, definitions: Any) -> None:
+    """Create the named queues (each with its own CE) and register the job definitions."""
+    for name in queues:
+        batch.create_compute_environment(
+            {
+                "computeEnvironmentName": f"{name}-ce",
+                "type": "MANAGED",
+                "computeResources": {"type": "FARGATE", "maxvCpus": max_vcpus},
+            }
+        )
+        batch.create_job_queue(
+            {
+                "jobQueueName": name,
+                "priority": 1,
+                "computeEnvironmentOrder": [{"order": 1, "computeEnvironment": f"{name}-ce"}],
+            }
+        )
+    for name, body in (definitions or {}).items():
+        batch.register_job_definition({"jobDefinitionName": name, **body})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    router = EventRouter(dead_letter_path=args.dead_letter)
+    server = LocalBatchServer(
+        build_executor(args),
+        host=args.host,
+        port=args.port,
+        region=args.region,
+        on_event=router.put,
+        timings=Timings(step=args.step_delay, timeout_scale=args.timeout_scale),
+        extra_environment=extra_environment(args),
+    )
+    if args.event_target:
+        queue = args.event_job_queue
+        if queue:
+            arn = queue if queue.startswith("arn:") else server.batch.arns.job_queue(queue)
+            pattern = load_batch_pattern(arn)
+        else:
+            pattern = ALL_BATCH_EVENTS
+        router.add_rule(pattern, *args.event_target, name="batch-job-state-change")
+    definitions = json.loads(Path(args.job_definitions).read_text()) if args.job_definitions else {}
+    bootstrap(server.batch, args.queue, args.max_vcpus, definitions)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    server.start()
+    log.info(
+        "local Batch on %s (executor %s, %d event target(s))",
+        server.endpoint_url,
+        args.executor,
+        len(args.event_target),
+    )
+    stop.wait()
+    log.info("stopping")
+    server.stop()
+    router.stop(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

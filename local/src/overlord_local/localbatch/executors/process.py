@@ -1,0 +1,131 @@
+"""Run an attempt as a local subprocess (the default executor; no Docker needed).
+
+* A leading ``python``/``python3`` becomes ``sys.executable``, so jobs run in the
+  server's virtualenv. The image is ignored.
+* The child gets the server's environment plus the spec's (the spec wins), runs in
+  its own session (process group), and has stdout and stderr merged into one
+  stream that is shipped line by line to CloudWatch Logs.
+* ``kill`` sends SIGTERM to the whole group, then SIGKILL after ``kill_grace``
+  seconds (AWS waits 30 s; the default here is shorter for a dev loop).
+  ``shutdown`` kills every live group, so the server leaves no orphans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+from overlord_local.localbatch.executors.base import (
+    CANNOT_START,
+    ContainerSpec,
+    ExecutorError,
+    Outcome,
+    signal_exit_code,
+)
+from overlord_local.localbatch.executors.cwlogs import LogShipper
+from overlord_local.localbatch.executors.tracking import TrackingExecutor, default_logs_client
+
+log = logging.getLogger(__name__)
+
+
+def resolve_command(command: list[str]) -> list[str]:
+    if command and command[0] in ("python", "python3"):
+        return [sys.executable, *command[1:]]
+    return list(command)
+
+
+class ProcessContainer:
+    """One running subprocess attempt."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], shipper: LogShipper, kill_grace: float
+    ) -> None:
+        self._proc = proc
+        self._shipper = shipper
+        self._kill_grace = kill_grace
+        self._closed = False
+        self._reader = threading.Thread(
+            target=self._pump, args=(proc.stdout,), name=f"out:{proc.pid}", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def _pump(self, stream: IO[bytes] | None) -> None:
+        if stream is None:
+            return
+        with stream:
+            for raw in iter(stream.readline, b""):
+                self._shipper.write(raw.decode("utf-8", errors="replace"))
+
+    def wait(self, timeout: float | None = None) -> Outcome | None:
+        try:
+            returncode = self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        if not self._closed:
+            self._closed = True
+            self._reader.join(5)
+            self._shipper.close()
+        return Outcome(exit_code=signal_exit_code(returncode))
+
+    def kill(self) -> None:
+        if self._proc.poll() is not None:
+            return
+        self._signal(signal.SIGTERM)
+        try:
+            self._proc.wait(self._kill_grace)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self._proc.wait()
+
+    def _signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signum)
+
+
+class ProcessExecutor(TrackingExecutor):
+    """Executor that runs each attempt's command as a subprocess of the server."""
+
+    def __init__(
+        self,
+        logs_client: Any | None = None,
+        *,
+        kill_grace: float = 5.0,
+        cwd: str | None = None,
+        logs_client_factory: Callable[[], Any] = default_logs_client,
+    ) -> None:
+        super().__init__(logs_client, logs_client_factory, kill_grace)
+        self._cwd = cwd
+
+    def start(self, spec: ContainerSpec) -> ProcessContainer:
+        command = resolve_command(spec.command)
+        if not command:
+            raise ExecutorError(f"{CANNOT_START}: the job has no command")
+        env = {**os.environ, **spec.environment}
+        try:
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                cwd=self._cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ExecutorError(f"{CANNOT_START}: {exc}") from exc
+        shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
+        container = ProcessContainer(proc, shipper, self._kill_grace)
+        self._track(container, still_running=lambda c: c._proc.poll() is None)
+        log.info("job %s attempt %d: started pid %d", spec.job_id, spec.attempt, proc.pid)
+        return container

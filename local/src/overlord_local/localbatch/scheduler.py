@@ -1,0 +1,342 @@
+"""The job state machine: one thread per job walks it through AWS Batch's states.
+
+SUBMITTED → PENDING → RUNNABLE → STARTING → RUNNING → SUCCEEDED | FAILED, with a
+configurable pause (``Timings.step``) before PENDING, RUNNABLE and RUNNING.
+A failed attempt that is retried goes back to RUNNABLE.
+
+* Capacity: a job leaves RUNNABLE only when one of its queue's compute
+  environments (in ``computeEnvironmentOrder``) is ENABLED and has room for the
+  job's vCPUs under ``computeResources.maxvCpus``; the vCPUs are held from
+  STARTING until the attempt stops. A job larger than every CE waits forever,
+  as on AWS. Disabled queues do not schedule.
+* ``dependsOn`` is recorded but not enforced (the project does not use it).
+* Retries and timeouts follow ``overlord_local.localbatch.retry`` (a timed-out or
+  terminated attempt is never retried). The timeout counts from the attempt's
+  ``startedAt``; values below AWS's 60 s minimum are accepted for tests.
+* CancelJob fails jobs that have not reached STARTING; later ones keep running
+  (AWS's behaviour). TerminateJob also stops a STARTING/RUNNING attempt.
+* Every transition after SUBMITTED is reported through ``emit`` while the service
+  lock is held, so events of one job come out in order; ``emit`` must not block.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from overlord_local.localbatch.arns import ArnFactory
+from overlord_local.localbatch.executors.base import (
+    BATCH_LOG_GROUP,
+    ContainerSpec,
+    Executor,
+    ExecutorError,
+    Outcome,
+    RunningContainer,
+)
+from overlord_local.localbatch.jobs import Attempt, Job, now_ms
+from overlord_local.localbatch.resources import ComputeEnvironment, Registry
+from overlord_local.localbatch.retry import should_retry
+
+log = logging.getLogger(__name__)
+
+CONTAINER_EXITED = "Essential container in task exited"
+TIMED_OUT = "Job attempt duration exceeded timeout"
+FAILED_TO_START = "Task failed to start"
+SERVER_STOPPED = "Local Batch server stopped"
+PASSTHROUGH_PREFIXES = ("AWS_",)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Pauses of the state machine, in seconds."""
+
+    step: float = 0.05
+    capacity_recheck: float = 0.5
+    # Multiplies attempt timeouts: AWS's minimum is 60 s, so tests of the timeout path
+    # run the same job definitions with a scaled clock instead of waiting a minute.
+    timeout_scale: float = 1.0
+
+
+def log_location(job: Job, attempt: int) -> tuple[str, str]:
+    """(log group, log stream) of an attempt.
+
+    AWS names the stream ``<job-definition-name>/default/<ECS task id>``; we have no
+    ECS task, so the job ID stands in for it. Later attempts get ``-<attempt>``
+    appended so each attempt keeps its own stream, as on AWS where every attempt is
+    a new task. ``awslogs-group`` / ``awslogs-stream-prefix`` in the definition's
+    ``logConfiguration`` are honoured.
+    """
+    options = (job.container.get("logConfiguration") or {}).get("options") or {}
+    group = options.get("awslogs-group", BATCH_LOG_GROUP)
+    prefix = options.get("awslogs-stream-prefix", job.definition.name)
+    suffix = job.job_id if attempt == 1 else f"{job.job_id}-{attempt}"
+    return group, f"{prefix}/default/{suffix}"
+
+
+class Scheduler:
+    def __init__(
+        self,
+        registry: Registry,
+        lock: threading.RLock,
+        executor: Executor,
+        emit: Callable[[Job], None],
+        arns: ArnFactory,
+        *,
+        timings: Timings | None = None,
+        extra_environment: Mapping[str, str] | None = None,
+    ) -> None:
+        self._registry = registry
+        self._cond = threading.Condition(lock)
+        self._executor = executor
+        self._emit = emit
+        self._arns = arns
+        self._timings = timings or Timings()
+        self._extra_environment = dict(extra_environment or {})
+        self._stopping = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self._jobs: dict[str, Job] = {}
+        self._handles: dict[str, RunningContainer] = {}
+
+    # -- public -----------------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        thread = threading.Thread(target=self._run, args=(job,), name=f"job:{job.job_id}")
+        thread.daemon = True
+        with self._cond:
+            self._threads[job.job_id] = thread
+            self._jobs[job.job_id] = job
+        thread.start()
+
+    def cancel(self, job: Job, reason: str) -> None:
+        with self._cond:
+            if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+                job.is_cancelled = True
+                self._fail(job, reason)
+
+    def terminate(self, job: Job, reason: str) -> None:
+        with self._cond:
+            if job.terminal:
+                return
+            job.is_terminated = True
+            if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+                self._fail(job, reason)
+                return
+            job.stop_reason = reason
+            handle = self._handles.get(job.job_id)
+        if handle is not None:
+            threading.Thread(target=handle.kill, daemon=True).start()
+
+    def capacity_changed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        with self._cond:
+            self._stopping.set()
+            for job in self._jobs.values():
+                if not job.terminal:
+                    job.stop_reason = job.stop_reason or SERVER_STOPPED
+            self._cond.notify_all()
+        self._executor.shutdown()
+        for thread in list(self._threads.values()):
+            thread.join(timeout)
+
+    # -- the walk -----------------------------------------------------------------
+    def _run(self, job: Job) -> None:
+        try:
+            if not self._advance(job, "PENDING") or not self._advance(job, "RUNNABLE"):
+                return
+            while True:
+                ce = self._acquire(job)
+                if ce is None:
+                    return
+                if self._run_attempt(job, ce):
+                    return
+        except Exception:
+            log.exception("job %s: the local scheduler failed", job.job_id)
+            with self._cond:
+                if not job.terminal:
+                    self._release(job)
+                    self._fail(job, "ServerException: local scheduler error")
+        finally:
+            with self._cond:
+                self._threads.pop(job.job_id, None)
+                self._handles.pop(job.job_id, None)
+
+    def _pause(self) -> bool:
+        """Wait one step; False when the server is stopping."""
+        return not self._stopping.wait(self._timings.step)
+
+    def _advance(self, job: Job, status: str) -> bool:
+        if not self._pause():
+            self._stop_unstarted(job)
+            return False
+        with self._cond:
+            if job.terminal:
+                return False
+            self._set_status(job, status)
+            return True
+
+    def _acquire(self, job: Job) -> ComputeEnvironment | None:
+        with self._cond:
+            while True:
+                if job.terminal:
+                    return None
+                if self._stopping.is_set():
+                    self._fail(job, SERVER_STOPPED)
+                    return None
+                if job.queue.enabled:
+                    for ce in self._registry.compute_environments_of(job.queue):
+                        if ce.fits(job.vcpus):
+                            ce.used_vcpus += job.vcpus
+                            job.compute_environment = ce.name
+                            return ce
+                self._cond.wait(self._timings.capacity_recheck)
+
+    def _release(self, job: Job) -> None:
+        if job.compute_environment is None:
+            return
+        ce = self._registry.compute_environments.get(job.compute_environment)
+        if ce is not None:
+            ce.used_vcpus = max(0.0, ce.used_vcpus - job.vcpus)
+        job.compute_environment = None
+        self._cond.notify_all()
+
+    def _run_attempt(self, job: Job, ce: ComputeEnvironment) -> bool:
+        """Run one attempt; True when the job reached a terminal state."""
+        with self._cond:
+            number = len(job.attempts) + 1
+            group, stream = log_location(job, number)
+            task_id = uuid.uuid4().hex
+            task_arn = (
+                f"arn:aws:ecs:{self._arns.region}:{self._arns.account}:task/{ce.name}/{task_id}"
+            )
+            attempt = Attempt(number=number, log_stream_name=stream, task_arn=task_arn)
+            job.current = attempt
+            self._set_status(job, "STARTING")
+            spec = self._spec(job, ce, attempt, group)
+        self._pause()
+        with self._cond:
+            if job.stop_reason:
+                return self._finish(job, attempt, Outcome(exit_code=None), started=False)
+        try:
+            handle = self._executor.start(spec)
+        except ExecutorError as exc:
+            with self._cond:
+                return self._finish(job, attempt, Outcome(None, exc.reason), started=False)
+        with self._cond:
+            self._handles[job.job_id] = handle
+            attempt.started_at = now_ms()
+            job.started_at = attempt.started_at
+            self._set_status(job, "RUNNING")
+            stop_now = bool(job.stop_reason)
+        if stop_now:
+            handle.kill()
+        limit = job.attempt_timeout
+        outcome = handle.wait(limit * self._timings.timeout_scale if limit else None)
+        timed_out = outcome is None
+        if outcome is None:
+            log.info("job %s attempt %d: timed out", job.job_id, number)
+            handle.kill()
+            outcome = handle.wait() or Outcome(exit_code=None)
+        with self._cond:
+            self._handles.pop(job.job_id, None)
+            return self._finish(job, attempt, outcome, started=True, timed_out=timed_out)
+
+    def _finish(
+        self,
+        job: Job,
+        attempt: Attempt,
+        outcome: Outcome,
+        *,
+        started: bool,
+        timed_out: bool = False,
+    ) -> bool:
+        """Record the stopped attempt and move the job on; True when terminal."""
+        stopped = now_ms()
+        attempt.stopped_at = stopped
+        if attempt.started_at is None:
+            attempt.started_at = stopped
+        attempt.exit_code = outcome.exit_code
+        attempt.reason = outcome.reason
+        if timed_out:
+            attempt.status_reason = TIMED_OUT
+        elif job.stop_reason:
+            attempt.status_reason = job.stop_reason
+        elif not started:
+            attempt.status_reason = FAILED_TO_START
+        else:
+            attempt.status_reason = CONTAINER_EXITED
+        job.attempts.append(attempt)
+        job.current = None
+        self._release(job)
+        if timed_out or job.stop_reason:
+            self._fail(job, attempt.status_reason)
+            return True
+        if started and outcome.exit_code == 0:
+            job.stopped_at = stopped
+            job.status_reason = CONTAINER_EXITED
+            self._set_status(job, "SUCCEEDED")
+            return True
+        if (
+            should_retry(
+                job.retry_strategy,
+                attempt.number,
+                outcome.exit_code,
+                outcome.reason,
+                attempt.status_reason,
+            )
+            and not self._stopping.is_set()
+        ):
+            self._set_status(job, "RUNNABLE")
+            return False
+        self._fail(job, attempt.status_reason)
+        return True
+
+    # -- helpers (lock held) ---------------------------------------------------------
+    def _set_status(self, job: Job, status: str) -> None:
+        job.status = status
+        try:
+            self._emit(job)
+        except Exception:
+            log.exception("job %s: emitting the %s event failed", job.job_id, status)
+
+    def _fail(self, job: Job, reason: str | None) -> None:
+        job.status_reason = reason
+        job.stopped_at = now_ms()
+        self._set_status(job, "FAILED")
+        self._cond.notify_all()
+
+    def _stop_unstarted(self, job: Job) -> None:
+        with self._cond:
+            if not job.terminal:
+                self._fail(job, SERVER_STOPPED)
+
+    def _spec(
+        self, job: Job, ce: ComputeEnvironment, attempt: Attempt, group: str
+    ) -> ContainerSpec:
+        env = {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_PREFIXES)}
+        env.update(self._extra_environment)
+        env.update({e["name"]: str(e.get("value", "")) for e in job.container["environment"]})
+        env.update(
+            {
+                "AWS_BATCH_JOB_ID": job.job_id,
+                "AWS_BATCH_JQ_NAME": job.queue.name,
+                "AWS_BATCH_CE_NAME": ce.name,
+                "AWS_BATCH_JOB_ATTEMPT": str(attempt.number),
+            }
+        )
+        return ContainerSpec(
+            job_id=job.job_id,
+            attempt=attempt.number,
+            image=job.container.get("image") or "",
+            command=list(job.container.get("command") or []),
+            environment=env,
+            vcpus=job.vcpus,
+            memory_mib=job.memory_mib,
+            log_group=group,
+            log_stream=attempt.log_stream_name,
+        )
