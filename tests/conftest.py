@@ -82,11 +82,8 @@ def mongo_server_choice() -> tuple[str, str]:
     return "container", f"testcontainers {MONGO_IMAGE} ({ryuk})"
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"MongoDB: {mongo_server_choice()[1]}"
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # chosen by the first test that needs MongoDB; a run without one (unit tests) pulls nothing
     if mongo_server_choice.cache_info().currsize:
         terminalreporter.write_line(f"MongoDB used: {mongo_server_choice()[1]}")
 

@@ -114,9 +114,7 @@ go_tool() {  # go_tool NAME: a static binary in $BIN_DIR
 }
 
 # The emulator version the project pins (gotools.py: RIE_MODULE, RIE_VERSION).
-for gotools in "$ROOT"/local/src/overlord_local/devstack/gotools.py "$ROOT"/src/overlord/devstack/gotools.py; do
-  [ -f "$gotools" ] && break
-done
+gotools=$ROOT/local/src/overlord_local/devstack/gotools.py
 rie_module=$(sed -n 's/^RIE_MODULE = "\(.*\)"/\1/p' "$gotools")
 rie_version=$(sed -n 's/^RIE_VERSION = "\([^"]*\)".*/\1/p' "$gotools")
 [ -n "$rie_module" ] && [ -n "$rie_version" ] || { log "no RIE_MODULE/RIE_VERSION in $gotools"; exit 1; }
