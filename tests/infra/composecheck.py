@@ -107,7 +107,18 @@ def compose_config(
     args += ["config", "--format", "json"]
     run_env = {**os.environ, **(env or {})}
     # Let the file's own defaults apply, not whatever the caller's shell exports.
-    for name in ("IMAGE_TAG", "OVERLORD_NETWORK", "COMPOSE_PROFILES", "COMPOSE_FILE"):
+    # (make exports the stand-in base images of .tools/base-images.env, for instance.)
+    for name in (
+        "IMAGE_TAG",
+        "OVERLORD_NETWORK",
+        "COMPOSE_PROFILES",
+        "COMPOSE_FILE",
+        "PYTHON_IMAGE",
+        "LAMBDA_PYTHON_IMAGE",
+        "MONGO_IMAGE",
+        "LOCALSTACK_IMAGE",
+        "DOCKER_BUILD_NETWORK",
+    ):
         if not env or name not in env:
             run_env.pop(name, None)
     result = subprocess.run(args, capture_output=True, text=True, env=run_env, check=False)
