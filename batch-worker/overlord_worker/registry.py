@@ -7,7 +7,9 @@ A package adds tasks by declaring, in its own pyproject.toml::
 
 A task is a callable ``task(parameters: dict, context: TaskContext) -> JSON value``.
 It raises `BadParameters` for input it cannot use (exit 2, not retried) and any
-other exception for a failure (exit 1); `TaskExit` ends it with a chosen code.
+other exception for a failure (exit 1); `TaskExit` ends it with a chosen code
+(0 is a success, 1..255 a failure with that code, anything else exit 1; the table
+is in `overlord_worker.service`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class BadParameters(ValueError):
 
 
 class TaskExit(Exception):
-    """End the task with a specific exit code and message."""
+    """End the task with a specific exit code and message (0: success, output None)."""
 
     def __init__(self, exit_code: int, message: str) -> None:
         super().__init__(message)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from overlord.adapters import aws
 from overlord.bucket_layout import parse_s3_uri
 from overlord_worker.registry import BadParameters, TaskContext, TaskExit
 
@@ -73,11 +74,9 @@ class ChecksumParams(_Params):
 
 def checksum(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
     """SHA-256 of an S3 object, streamed."""
-    import boto3
-
     p = _parse(ChecksumParams, parameters)
     bucket, key = parse_s3_uri(p.s3_uri)
-    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     digest = hashlib.sha256()
     size = 0
     for chunk in iter(lambda: body.read(1024 * 1024), b""):

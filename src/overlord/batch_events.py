@@ -7,12 +7,14 @@ code. Models accept unknown fields: AWS says Batch events may grow new ones.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
 from overlord.observation import Attempt, RunObservation, from_epoch_ms
+from overlord.status import RunStatus, is_terminal
 
 DETAIL_TYPE = "Batch Job State Change"
 SOURCE = "aws.batch"
@@ -42,8 +44,8 @@ class ContainerDetail(_Lenient):
 
 
 class BatchJobDetail(_Lenient):
-    job_id: str = Field(alias="jobId")
-    job_name: str = Field(alias="jobName")
+    batch_job_id: str = Field(alias="jobId")
+    job_name: str = Field(alias="jobName")  # our job_id, for the jobs we submit
     job_queue: str | None = Field(None, alias="jobQueue")
     job_definition: str | None = Field(None, alias="jobDefinition")
     status: str
@@ -74,8 +76,8 @@ def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
         for i, a in enumerate(detail.attempts, start=1)
     )
     return RunObservation(
-        batch_job_id=detail.job_id,
-        job_name=detail.job_name,
+        batch_job_id=detail.batch_job_id,
+        job_id=detail.job_name,
         status=detail.status,
         observed_at=observed_at,
         status_reason=detail.status_reason,
@@ -87,3 +89,15 @@ def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
         attempts=attempts,
         log_stream=detail.container.log_stream_name if detail.container else None,
     )
+
+
+def observe_described(detail: BatchJobDetail, now: datetime) -> RunObservation:
+    """DescribeJobs' answer as an observation, dated when Batch says the status was
+    reached where it says so (reconcile may run long after)."""
+    obs = observe(detail, now)
+    when = None
+    if is_terminal(obs.status):
+        when = obs.stopped_at
+    elif obs.status == RunStatus.RUNNING:
+        when = obs.started_at
+    return replace(obs, observed_at=when) if when else obs

@@ -1,4 +1,6 @@
-"""Configuration from the environment (DESIGN §4), with defaults that suit the local stack.
+"""Configuration from the environment, with defaults that suit the local stack.
+
+README, "Configuration", lists the variables.
 
 Endpoints are not configured here: boto3 reads ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` itself, so one binary runs against AWS, LocalStack,
@@ -8,6 +10,7 @@ moto or the local Batch.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,30 +30,39 @@ BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by
 
 @dataclass(frozen=True)
 class Settings:
-    mongodb_uri: str | None
-    mongodb_secret_arn: str | None
-    db_name: str
-    job_queue: str
-    job_definition: str
-    results_bucket: str
-    log_level: str
-    log_group: str
-    reconcile_after_seconds: int
-    inline_parameters_limit: int
+    """Every setting, its environment variable and its default: the one place for them."""
+
+    mongodb_uri: str | None = None  # MONGODB_URI
+    mongodb_secret_arn: str | None = None  # MONGODB_SECRET_ARN, when MONGODB_URI is not set
+    db_name: str = "overlord"  # DB_NAME
+    job_queue: str = "overlord"  # JOB_QUEUE
+    job_definition: str = "overlord-worker"  # JOB_DEFINITION
+    results_bucket: str = "overlord-results"  # RESULTS_BUCKET
+    log_level: str = "INFO"  # LOG_LEVEL
+    log_group: str = BATCH_LOG_GROUP  # BATCH_LOG_GROUP
+    reconcile_after_seconds: int = 900  # RECONCILE_AFTER_SECONDS
+    # CONTAINER_OVERRIDES_BUDGET: characters of SubmitJob container overrides (JSON) we
+    # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
+    # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
+    container_overrides_budget: int = 6144
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = os.environ
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        default = cls()
         return cls(
             mongodb_uri=env.get("MONGODB_URI") or None,
             mongodb_secret_arn=env.get("MONGODB_SECRET_ARN") or None,
-            db_name=env.get("DB_NAME", "overlord"),
-            job_queue=env.get("JOB_QUEUE", "overlord"),
-            job_definition=env.get("JOB_DEFINITION", "overlord-worker"),
-            results_bucket=env.get("RESULTS_BUCKET", "overlord-results"),
-            log_level=env.get("LOG_LEVEL", "INFO"),
-            log_group=env.get("BATCH_LOG_GROUP", BATCH_LOG_GROUP),
-            reconcile_after_seconds=int(env.get("RECONCILE_AFTER_SECONDS", "900")),
-            # Batch caps containerOverrides; larger parameters travel through S3.
-            inline_parameters_limit=int(env.get("INLINE_PARAMETERS_LIMIT", str(16 * 1024))),
+            db_name=env.get("DB_NAME") or default.db_name,
+            job_queue=env.get("JOB_QUEUE") or default.job_queue,
+            job_definition=env.get("JOB_DEFINITION") or default.job_definition,
+            results_bucket=env.get("RESULTS_BUCKET") or default.results_bucket,
+            log_level=env.get("LOG_LEVEL") or default.log_level,
+            log_group=env.get("BATCH_LOG_GROUP") or default.log_group,
+            reconcile_after_seconds=int(
+                env.get("RECONCILE_AFTER_SECONDS") or default.reconcile_after_seconds
+            ),
+            container_overrides_budget=int(
+                env.get("CONTAINER_OVERRIDES_BUDGET") or default.container_overrides_budget
+            ),
         )

@@ -30,7 +30,19 @@ class BatchRejected(OverlordError):
 
 
 class BatchUnavailable(OverlordError):
-    """AWS Batch could not be reached or failed after retries: 503."""
+    """AWS Batch could not be reached or failed after retries: 503.
+
+    The outcome is unknown (the job may exist): the job is SUBMIT_FAILED, and the next
+    identical request looks for it by name before submitting again.
+    """
+
+
+class BatchThrottled(BatchUnavailable):
+    """Batch answered TooManyRequests (its 50 SubmitJob calls/s): 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class StoreUnavailable(OverlordError):

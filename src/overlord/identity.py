@@ -1,4 +1,4 @@
-"""Job identity (DESIGN §2): a hash of the RFC 8785 canonical JSON of the input.
+"""Job identity (docs/design.md, "Identity"): a hash of the RFC 8785 canonical JSON of the input.
 
 Strings are hashed as the code points the client sent: no Unicode normalisation,
 so "é" (U+00E9) and "e" + U+0301 are different inputs. Numbers follow RFC 8785
@@ -39,6 +39,16 @@ def identity_document(task: str, parameters: dict[str, Any], key: str | None) ->
 
 def job_id_for(task: str, parameters: dict[str, Any], key: str | None = None) -> str:
     digest = hashlib.sha256(canonical_json(identity_document(task, parameters, key))).hexdigest()
+    return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
+
+
+def job_id_from_canonical(task: str, canonical_parameters: bytes, key: str | None = None) -> str:
+    """`job_id_for`, given the parameters already in canonical form (they are the bulk of
+    the input, so a request canonicalises them once). RFC 8785 orders members by key:
+    "key" < "parameters" < "task"."""
+    parts = [b'{"key":', canonical_json(key), b","] if key is not None else [b"{"]
+    parts += [b'"parameters":', canonical_parameters, b',"task":', canonical_json(task), b"}"]
+    digest = hashlib.sha256(b"".join(parts)).hexdigest()
     return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+
+from overlord.schema import AttemptDocument
 
 
 def from_epoch_ms(value: int | None) -> datetime | None:
@@ -20,7 +21,7 @@ class Attempt:
     reason: str | None
     log_stream: str | None
 
-    def as_document(self) -> dict[str, Any]:
+    def as_document(self) -> AttemptDocument:
         return {
             "attempt": self.number,
             "started_at": self.started_at,
@@ -34,7 +35,7 @@ class Attempt:
 @dataclass(frozen=True)
 class RunObservation:
     batch_job_id: str
-    job_name: str
+    job_id: str  # Batch's jobName: ours when it is a job ID (identity.is_job_id)
     status: str
     observed_at: datetime
     status_reason: str | None = None

@@ -9,13 +9,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from overlord.errors import InvalidRequest
-from overlord.identity import NotCanonicalizable, canonical_json, job_id_for
+from overlord.identity import NotCanonicalizable, canonical_json, job_id_from_canonical
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_PARAMETERS_BYTES = 64 * 1024  # as canonical JSON
@@ -36,18 +38,28 @@ class JobRequest(BaseModel):
     attempts: Annotated[int, Field(ge=1, le=10, strict=True)] = 1
     timeout_seconds: Annotated[int, Field(ge=60, strict=True)] | None = None
 
-    @field_validator("parameters")
-    @classmethod
-    def _parameters_fit(cls, value: dict[str, Any]) -> dict[str, Any]:
+    # The parameters' canonical JSON, computed once: it sizes them, names the job and
+    # is what the worker receives.
+    _canonical_parameters: bytes = PrivateAttr(b"")
+    _job_id: str = PrivateAttr("")
+
+    @model_validator(mode="after")
+    def _canonical_form(self) -> JobRequest:
         try:
-            size = len(canonical_json(value))
+            canonical = canonical_json(self.parameters)
         except NotCanonicalizable as exc:
-            raise ValueError(f"not representable as canonical JSON: {exc}") from exc
-        if size > MAX_PARAMETERS_BYTES:
-            raise ValueError(
-                f"{size} bytes as canonical JSON, more than the limit of {MAX_PARAMETERS_BYTES}"
+            raise InvalidRequest(
+                f"parameters: not representable as canonical JSON: {exc}"
+            ) from None
+        if len(canonical) > MAX_PARAMETERS_BYTES:
+            raise InvalidRequest(
+                f"parameters: {len(canonical)} bytes as canonical JSON, more than the limit of "
+                f"{MAX_PARAMETERS_BYTES}",
+                too_large=True,
             )
-        return value
+        self._canonical_parameters = canonical
+        self._job_id = job_id_from_canonical(self.task, canonical, self.key)
+        return self
 
     @field_validator("tags")
     @classmethod
@@ -65,7 +77,11 @@ class JobRequest(BaseModel):
 
     @property
     def job_id(self) -> str:
-        return job_id_for(self.task, self.parameters, self.key)
+        return self._job_id
+
+    @property
+    def parameters_json(self) -> str:
+        return self._canonical_parameters.decode()
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -106,6 +122,4 @@ def validate_job_request(data: Any) -> JobRequest:
     try:
         return JobRequest.model_validate(data)
     except ValidationError as exc:
-        message = describe_validation_error(exc)
-        too_large = any("more than the limit" in str(p.get("msg")) for p in exc.errors())
-        raise InvalidRequest(message, too_large=too_large) from None
+        raise InvalidRequest(describe_validation_error(exc)) from None

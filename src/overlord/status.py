@@ -1,8 +1,8 @@
-"""The one place that knows the order of run statuses.
+"""The one place that states the order of statuses.
 
-A run's status only moves forward along ``RUN_STATUS_ORDER``; SUCCEEDED and FAILED
-share the final rank, so whichever terminal status is recorded first stays.
-Job-level statuses add the two states that exist before Batch knows the job.
+A run's status only moves forward along `RunStatus`'s order; SUCCEEDED and FAILED share
+the final rank, so whichever terminal status is recorded first stays. A job's status is
+its latest run's, or one of the two states that exist before Batch knows the job.
 """
 
 from __future__ import annotations
@@ -11,47 +11,35 @@ from enum import StrEnum
 
 
 class RunStatus(StrEnum):
+    """AWS Batch's job states, in the order a run moves through them."""
+
     SUBMITTED = "SUBMITTED"
     PENDING = "PENDING"
     RUNNABLE = "RUNNABLE"
     STARTING = "STARTING"
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
+    FAILED = "FAILED"  # ranks with SUCCEEDED: a run ends once
 
 
-class JobStatus(StrEnum):
-    """A job's status: its latest run's status, or one of the pre-Batch states."""
+# A job's own states before Batch holds a run for it.
+SUBMITTING = "SUBMITTING"  # claimed in `jobs`, SubmitJob not answered yet
+SUBMIT_FAILED = "SUBMIT_FAILED"  # Batch refused or was unreachable; the same POST retries
+JOB_STATUSES: tuple[str, ...] = (SUBMITTING, SUBMIT_FAILED, *RunStatus)
 
-    SUBMITTING = "SUBMITTING"  # claimed in `jobs`, Batch not yet called (or call in flight)
-    SUBMIT_FAILED = "SUBMIT_FAILED"  # Batch refused or was unreachable; a new POST retries
-    SUBMITTED = "SUBMITTED"
-    PENDING = "PENDING"
-    RUNNABLE = "RUNNABLE"
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-RUN_STATUS_ORDER: tuple[RunStatus, ...] = tuple(RunStatus)
 TERMINAL: frozenset[str] = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED})
-_RANK = {
-    RunStatus.SUBMITTED: 1,
-    RunStatus.PENDING: 2,
-    RunStatus.RUNNABLE: 3,
-    RunStatus.STARTING: 4,
-    RunStatus.RUNNING: 5,
-    RunStatus.SUCCEEDED: 6,
-    RunStatus.FAILED: 6,
-}
+_RANK: dict[str, int] = {s.value: i + 1 for i, s in enumerate(RunStatus) if s not in TERMINAL}
+_RANK.update(dict.fromkeys(TERMINAL, len(_RANK) + 1))
+# A job may start a new run (or be submitted again) only when none is in flight.
+RERUNNABLE: frozenset[str] = TERMINAL | {SUBMIT_FAILED}
+IN_FLIGHT: tuple[str, ...] = tuple(s for s in JOB_STATUSES if s not in RERUNNABLE)
 
 
 def rank(status: str) -> int:
     """Position of a run status in the forward order; unknown statuses raise ValueError."""
     try:
-        return _RANK[RunStatus(status)]
-    except ValueError:
+        return _RANK[status]
+    except KeyError:
         raise ValueError(f"unknown run status {status!r}") from None
 
 
@@ -62,11 +50,3 @@ def is_terminal(status: str) -> bool:
 def moves_forward(current: str | None, new: str) -> bool:
     """True when ``new`` may replace ``current`` (no current status: always)."""
     return current is None or rank(new) > rank(current)
-
-
-RERUNNABLE: frozenset[str] = TERMINAL | {JobStatus.SUBMIT_FAILED}
-
-
-def can_start_new_run(job_status: str) -> bool:
-    """A job may be (re-)submitted when it has no run in flight."""
-    return job_status in RERUNNABLE

@@ -2,43 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from overlord.fieldnames import unescape_document
+from overlord.schema import INTERNAL_FIELDS, JobDocument, LogDocument, RunDocument
 from overlord.status import rank
 
-_INTERNAL = {"status_rank", "attempts_rank", "logs_copied", "reconciled_at"}
+View = dict[str, object]
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k not in _INTERNAL}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items() if k not in INTERNAL_FIELDS}
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
 
 
-def job_view(job: dict[str, Any]) -> dict[str, Any]:
-    view = _plain({k: v for k, v in job.items() if k != "_id"})
-    view = {"job_id": job["_id"], **view}
-    view["parameters"] = unescape_document(job.get("parameters") or {})
-    view["tags"] = unescape_document(job.get("tags") or {})
-    return view
+def _fields(document: Mapping[str, object], *leave_out: str) -> View:
+    plain = _plain({k: v for k, v in document.items() if k not in leave_out})
+    assert isinstance(plain, dict)
+    return plain
 
 
-def run_view(run: dict[str, Any]) -> dict[str, Any]:
-    history = sorted((run.get("status_history") or {}).items(), key=lambda kv: (rank(kv[0]), kv[1]))
-    view = _plain({k: v for k, v in run.items() if k not in {"_id", "status_history"}})
+def job_view(job: JobDocument) -> View:
     return {
-        "run_id": run["_id"],
+        "job_id": job["_id"],
+        **_fields(job, "_id"),
+        "parameters": unescape_document(job["parameters"]),
+        "tags": unescape_document(job["tags"]),
+    }
+
+
+def run_view(run: RunDocument) -> View:
+    history = sorted(run["status_history"].items(), key=lambda kv: (rank(kv[0]), kv[1]))
+    return {
         "batch_job_id": run["_id"],
-        **view,
+        **_fields(run, "_id", "status_history"),
         "status_history": [{"status": s, "at": _plain(at)} for s, at in history],
     }
 
 
-def log_view(line: dict[str, Any]) -> dict[str, Any]:
-    return _plain({k: v for k, v in line.items() if k != "_id"})
+def log_view(line: LogDocument) -> View:
+    return _fields(line, "_id")

@@ -1,7 +1,7 @@
 """Wiring: the one place that builds the real adapters from the environment.
 
-Built once per process on first use and reused across warm Lambda invocations.
-Tests that change the environment call `reset()`.
+Built once per process on first use and reused across warm Lambda invocations; the
+store's indexes are ensured then, once. Tests that change the environment call `reset()`.
 """
 
 from __future__ import annotations
@@ -31,16 +31,18 @@ class Components:
         return SubmitConfig(
             job_queue=self.settings.job_queue,
             job_definition=self.settings.job_definition,
-            inline_parameters_limit=self.settings.inline_parameters_limit,
+            overrides_budget=self.settings.container_overrides_budget,
         )
 
 
 @functools.cache
 def components() -> Components:
     settings = Settings.from_env()
+    store = MongoStore(mongo_client.database(settings))
+    store.ensure_indexes()
     return Components(
         settings=settings,
-        store=MongoStore(mongo_client.database(settings)),
+        store=store,
         batch=BatchGateway(settings.job_queue),
         objects=ObjectStore(settings.results_bucket),
         logs=LogReader(settings.log_group),

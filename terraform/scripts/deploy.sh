@@ -2,7 +2,8 @@
 # Deploy one environment (the `make deploy` flow):
 #   1. terraform apply -target the ECR repositories (Lambdas need their image to exist)
 #   2. build the submitter, recorder and worker images and push them with one immutable tag
-#   3. terraform apply everything with image_tag=<that tag>
+#   3. write image_tag=<that tag> to terraform/envs/$ENV/image.auto.tfvars (git-ignored),
+#      where every later `terraform apply` reads it too, and apply everything
 # Needs: terraform, aws CLI v2, docker with buildx, credentials for the target account,
 # and terraform/envs/$ENV/terraform.tfvars (copy terraform.tfvars.example).
 #
@@ -14,6 +15,8 @@ ENV="${ENV:-dev}"
 TF_DIR="terraform/envs/$ENV"
 PLATFORM="${PLATFORM:-linux/amd64}" # must match the functions' architecture (x86_64)
 read -r -a APPLY_ARGS <<<"${TF_APPLY_ARGS:-}"
+# Expanded only as ${APPLY_ARGS[@]+"${APPLY_ARGS[@]}"}: with set -u, bash < 4.4
+# (macOS /bin/bash 3.2) aborts on "${APPLY_ARGS[@]}" when the array is empty.
 
 if [ ! -f "$TF_DIR/terraform.tfvars" ]; then
   echo "deploy: $TF_DIR/terraform.tfvars is missing; start from terraform.tfvars.example" >&2
@@ -32,7 +35,7 @@ tf() { terraform -chdir="$TF_DIR" "$@"; }
 tf init -input=false
 
 # 1. Repositories first (pulls in the KMS key they are encrypted with).
-tf apply -input=false "${APPLY_ARGS[@]}" -var "image_tag=$TAG" \
+tf apply -input=false ${APPLY_ARGS[@]+"${APPLY_ARGS[@]}"} -var "image_tag=$TAG" \
   -target=module.functions.aws_ecr_repository.this \
   -target=module.functions.aws_ecr_lifecycle_policy.this
 
@@ -62,8 +65,11 @@ build_and_push "$SUBMITTER" services/submitter/Dockerfile
 build_and_push "$RECORDER" services/recorder/Dockerfile
 build_and_push "$WORKER" batch-worker/Dockerfile
 
-# 3. Everything else.
-tf apply -input=false "${APPLY_ARGS[@]}" -var "image_tag=$TAG"
+# 3. Record the tag where Terraform reads it (a later plain `terraform apply` keeps
+#    these images instead of asking for image_tag), then apply everything else.
+printf '# Written by terraform/scripts/deploy.sh: the images last pushed (git-ignored).\nimage_tag = "%s"\n' \
+  "$TAG" >"$TF_DIR/image.auto.tfvars"
+tf apply -input=false ${APPLY_ARGS[@]+"${APPLY_ARGS[@]}"}
 
 echo
 echo "deploy: done. If this is the first deploy, set the MongoDB URI once:"

@@ -1,251 +1,45 @@
-"""Static checks of terraform/ (no terraform binary, no AWS account needed).
+"""terraform/ follows the rules of terraformcheck.py; each rule fails on a broken snippet.
 
-Each rule is a function taking one parsed HCL document and returning a list of
-human-readable violations. The tests run every rule over the real tree (must
-be clean) and over a small deliberately bad snippet (must be flagged), so a
-rule that silently stops matching fails too.
-
-Conventions checked here (see terraform/README.md):
-
-* IAM policies are written as ``data "aws_iam_policy_document"`` blocks, never
-  as JSON strings, so these rules can read them.
-* No Allow statement grants the action ``*`` or ``<service>:*``.
-* A statement with ``resources = ["*"]`` carries its justification twice: a
-  ``# wildcard: <reason>`` comment inside the statement (for the reader) and a
-  ``sid`` starting with ``AwsRequiresWildcard`` (survives into the deployed
-  policy, for whoever audits the account).
-* The Batch event rule's pattern is ``templatefile()`` of the shared
-  ``batch-event-pattern.json``; job definitions are ``jsondecode(file())`` of the
-  shared ``job-definitions.json``, one resource per entry via ``for_each``.
-* No ``aws_secretsmanager_secret_version``: the MongoDB URI never enters state.
+The rules live in ``tests/infra/terraformcheck.py`` (also runnable on its own,
+see ``.ci/checks/terraform.sh``). Here: the real tree must be clean, every rule
+must flag a deliberately bad snippet (so a rule that silently stops matching
+fails too) and accept a good one, and the shared contract files have the shape
+Terraform reads.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from string import Template
 from typing import Any
 
-import hcl2
 import pytest
-from hcl2.utils import SerializationOptions
-
-ROOT = Path(__file__).resolve().parents[2]
-TERRAFORM = ROOT / "terraform"
-CONTRACTS = ROOT / "contracts"
-EVENT_PATTERN = CONTRACTS / "batch-event-pattern.json"
-JOB_DEFINITIONS = CONTRACTS / "job-definitions.json"
-
-WILDCARD_SID_PREFIX = "AwsRequiresWildcard"
-WILDCARD_COMMENT = re.compile(r"^\s*wildcard:\s*\S")
-BROAD_ACTION = re.compile(r"^(\*|[A-Za-z0-9-]+:\*)$")
-
-_OPTIONS = SerializationOptions(with_comments=True, strip_string_quotes=True)
-
-Doc = dict[str, Any]
-
-
-def parse(text: str) -> Doc:
-    return hcl2.loads(text, serialization_options=_OPTIONS)
-
-
-def tf_files() -> list[Path]:
-    return sorted(p for p in TERRAFORM.rglob("*.tf") if ".terraform" not in p.parts)
-
-
-def module_docs() -> dict[Path, Doc]:
-    """Every directory of .tf files, as one merged document per directory."""
-    merged: dict[Path, Doc] = {}
-    for path in tf_files():
-        doc = parse(path.read_text())
-        target = merged.setdefault(path.parent, {})
-        for key, value in doc.items():
-            target.setdefault(key, []).extend(value if isinstance(value, list) else [value])
-    return merged
-
-
-# --------------------------------------------------------------------------- walkers
-
-
-def blocks(doc: Doc, kind: str, type_: str | None = None) -> Iterator[tuple[str, str, Doc]]:
-    """Yield (type, name, body) for `resource`/`data` blocks, optionally of one type."""
-    for entry in doc.get(kind, []):
-        for block_type, named in entry.items():
-            if type_ is not None and block_type != type_:
-                continue
-            for name, body in named.items():
-                yield block_type, name, body
-
-
-def policy_statements(doc: Doc) -> Iterator[tuple[str, Doc]]:
-    """Every statement of every aws_iam_policy_document, static or dynamic."""
-    for _, name, body in blocks(doc, "data", "aws_iam_policy_document"):
-        for i, statement in enumerate(body.get("statement", [])):
-            yield f"{name}.statement[{i}]", statement
-        for dyn in body.get("dynamic", []):
-            for dyn_name, dyn_body in dyn.items():
-                if dyn_name != "statement":
-                    continue
-                for i, statement in enumerate(dyn_body.get("content", [])):
-                    yield f"{name}.dynamic.statement[{i}]", statement
-
-
-def strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings(v)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if not k.startswith("__"):
-                yield from strings(v)
-
-
-def locals_of(doc: Doc) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for entry in doc.get("locals", []):
-        out.update({k: v for k, v in entry.items() if not k.startswith("__")})
-    return out
-
-
-def literals(value: Any) -> list[str]:
-    """String literals of an attribute: list items, and quoted strings inside
-    expressions such as concat([...], [...])."""
-    out: list[str] = []
-    for s in strings(value):
-        if s.startswith("${") and s.endswith("}"):
-            out += re.findall(r'"([^"$]*)"', s)
-        else:
-            out.append(s)
-    return out
-
-
-def _label(statement: Doc, where: str) -> str:
-    return f"{where} (sid={statement.get('sid', '-')})"
-
-
-def _is_allow(statement: Doc) -> bool:
-    return statement.get("effect", "Allow") == "Allow"
-
-
-# --------------------------------------------------------------------------- rules
-
-
-def broad_actions(doc: Doc) -> list[str]:
-    """Allow statements must name actions, never `*` or `service:*`.
-
-    Deny statements may (e.g. deny every s3 call without TLS); `not_actions`
-    in an Allow is a broad grant in disguise and is flagged too.
-    """
-    found = []
-    for where, statement in policy_statements(doc):
-        if not _is_allow(statement):
-            continue
-        for action in literals(statement.get("actions", [])):
-            if BROAD_ACTION.match(action):
-                found.append(f"{_label(statement, where)}: action {action!r}")
-        if statement.get("not_actions"):
-            found.append(f"{_label(statement, where)}: Allow with not_actions")
-    return found
-
-
-def unjustified_wildcard_resources(doc: Doc) -> list[str]:
-    found = []
-    for where, statement in policy_statements(doc):
-        if "*" not in literals(statement.get("resources", [])):
-            continue
-        if not str(statement.get("sid", "")).startswith(WILDCARD_SID_PREFIX):
-            found.append(
-                f"{_label(statement, where)}: '*' resource without sid {WILDCARD_SID_PREFIX}..."
-            )
-        comments = [c.get("value", "") for c in statement.get("__comments__", [])]
-        if not any(WILDCARD_COMMENT.match(c) for c in comments):
-            found.append(
-                f"{_label(statement, where)}: '*' resource without a '# wildcard: <reason>' comment"
-            )
-    return found
-
-
-def json_string_policies(doc: Doc) -> list[str]:
-    """Policies must be aws_iam_policy_document data sources, so the rules above see them."""
-    found = []
-    for type_, name, body in blocks(doc, "resource"):
-        for key, value in body.items():
-            if key.startswith("__"):
-                continue
-            if any(re.search(r"\bStatement\b", s) for s in strings(value)):
-                found.append(f"{type_}.{name}.{key}: policy written as a JSON string")
-    return found
-
-
-def secret_versions(doc: Doc) -> list[str]:
-    return [
-        f"aws_secretsmanager_secret_version.{name}: the secret value would land in state"
-        for _, name, _ in blocks(doc, "resource", "aws_secretsmanager_secret_version")
-    ]
-
-
-def _resolve(expr: str, module_dir: Path) -> Path | None:
-    """Path of the first ${path.module}/... string inside `expr`, resolved."""
-    match = re.search(r'"\$\{path\.module\}(/[^"]+)"', expr)
-    if not match:
-        return None
-    return (module_dir / match.group(1).lstrip("/")).resolve()
-
-
-def event_rules_not_from_shared_pattern(doc: Doc, module_dir: Path) -> list[str]:
-    found = []
-    for _, name, body in blocks(doc, "resource", "aws_cloudwatch_event_rule"):
-        pattern = body.get("event_pattern")
-        if pattern is None:
-            continue  # schedule rule
-        where = f"aws_cloudwatch_event_rule.{name}"
-        if not (isinstance(pattern, str) and pattern.startswith("${templatefile(")):
-            found.append(f"{where}: event_pattern is not templatefile(...)")
-            continue
-        if _resolve(pattern, module_dir) != EVENT_PATTERN.resolve():
-            found.append(
-                f"{where}: event_pattern is not rendered from {EVENT_PATTERN.relative_to(ROOT)}"
-            )
-        if "job_queue_arn" not in pattern:
-            found.append(f"{where}: templatefile does not pass job_queue_arn")
-    return found
-
-
-def job_definitions_not_from_contract(doc: Doc, module_dir: Path) -> list[str]:
-    found = []
-    local_values = locals_of(doc)
-    for _, name, body in blocks(doc, "resource", "aws_batch_job_definition"):
-        where = f"aws_batch_job_definition.{name}"
-        for_each = body.get("for_each")
-        if not isinstance(for_each, str):
-            found.append(f"{where}: not one resource per contract entry (no for_each)")
-            continue
-        expr = for_each
-        ref = re.fullmatch(r"\$\{local\.(\w+)\}", for_each)
-        if ref:
-            expr = local_values.get(ref.group(1), "")
-        if not expr.startswith("${jsondecode(file("):
-            found.append(f"{where}: for_each is not jsondecode(file(...)) of the contract")
-        elif _resolve(expr, module_dir) != JOB_DEFINITIONS.resolve():
-            found.append(f"{where}: for_each does not read {JOB_DEFINITIONS.relative_to(ROOT)}")
-    return found
-
-
-Rule = Callable[..., list[str]]
-
-DOC_RULES: list[Rule] = [
+from terraformcheck import (
+    DIR_RULES,
+    DOC_RULES,
+    EVENT_PATTERN,
+    JOB_DEFINITIONS,
+    ROOT,
+    TERRAFORM,
+    WILDCARD_SID_PREFIX,
+    blocks,
     broad_actions,
-    unjustified_wildcard_resources,
+    check,
+    event_rules_not_from_shared_pattern,
+    job_definitions_not_from_contract,
     json_string_policies,
+    locals_of,
+    main,
+    module_docs,
+    parse,
+    policy_statements,
     secret_versions,
-]
-DIR_RULES: list[Rule] = [event_rules_not_from_shared_pattern, job_definitions_not_from_contract]
-
+    tf_files,
+    unjustified_wildcard_resources,
+    validations_reading_other_variables,
+)
 
 # --------------------------------------------------------------------------- the real tree
 
@@ -265,7 +59,7 @@ def test_there_is_terraform_to_check() -> None:
 def test_tree_follows_rule(rule: Any) -> None:
     violations = []
     for module_dir, doc in module_docs().items():
-        found = rule(doc, module_dir) if rule in DIR_RULES else rule(doc)
+        found = check(doc, module_dir, rule)
         violations += [f"{module_dir.relative_to(ROOT)}: {v}" for v in found]
     assert violations == []
 
@@ -467,6 +261,45 @@ resource "aws_batch_job_definition" "ok" {
 }
 """
 
+BAD_CROSS_VARIABLE_VALIDATION = """
+terraform {
+  required_version = ">= 1.5"
+}
+variable "azs" {
+  type = list(string)
+  validation {
+    condition     = length(var.azs) >= length(var.subnet_cidrs)
+    error_message = "One AZ per subnet."
+  }
+}
+"""
+
+GOOD_CROSS_VARIABLE_VALIDATION_ON_1_9 = """
+terraform {
+  required_version = ">= 1.9, < 2.0"
+}
+variable "azs" {
+  type = list(string)
+  validation {
+    condition     = length(var.azs) >= length(var.subnet_cidrs)
+    error_message = "One AZ per subnet."
+  }
+}
+"""
+
+GOOD_OWN_VARIABLE_VALIDATION = """
+terraform {
+  required_version = ">= 1.5"
+}
+variable "compute_type" {
+  type = string
+  validation {
+    condition     = contains(["FARGATE", "EC2"], var.compute_type)
+    error_message = "FARGATE or EC2."
+  }
+}
+"""
+
 # A directory three levels below the repository root, like terraform/modules/x.
 FAKE_MODULE_DIR = TERRAFORM / "modules" / "example"
 CONTRACTS_FROM_MODULE = "../../../contracts"
@@ -486,12 +319,13 @@ CONTRACTS_FROM_MODULE = "../../../contracts"
         (event_rules_not_from_shared_pattern, BAD_PATTERN_WRONG_FILE),
         (job_definitions_not_from_contract, BAD_HARDCODED_JOB_DEFINITION),
         (job_definitions_not_from_contract, BAD_JOB_DEFINITIONS_FROM_VARIABLE),
+        (validations_reading_other_variables, BAD_CROSS_VARIABLE_VALIDATION),
     ],
     ids=lambda x: x.__name__ if callable(x) else None,
 )
 def test_rule_flags_bad_snippet(rule: Any, snippet: str) -> None:
     doc = parse(snippet.replace("@CONTRACTS@", CONTRACTS_FROM_MODULE))
-    found = rule(doc, FAKE_MODULE_DIR) if rule in DIR_RULES else rule(doc)
+    found = check(doc, FAKE_MODULE_DIR, rule)
     assert found, f"{rule.__name__} missed:\n{snippet}"
 
 
@@ -502,10 +336,122 @@ def test_rule_flags_bad_snippet(rule: Any, snippet: str) -> None:
         (unjustified_wildcard_resources, GOOD_WILDCARD),
         (event_rules_not_from_shared_pattern, GOOD_PATTERN),
         (job_definitions_not_from_contract, GOOD_JOB_DEFINITIONS),
+        (validations_reading_other_variables, GOOD_CROSS_VARIABLE_VALIDATION_ON_1_9),
+        (validations_reading_other_variables, GOOD_OWN_VARIABLE_VALIDATION),
     ],
     ids=lambda x: x.__name__ if callable(x) else None,
 )
 def test_rule_accepts_good_snippet(rule: Any, snippet: str) -> None:
     doc = parse(snippet.replace("@CONTRACTS@", CONTRACTS_FROM_MODULE))
-    found = rule(doc, FAKE_MODULE_DIR) if rule in DIR_RULES else rule(doc)
+    found = check(doc, FAKE_MODULE_DIR, rule)
     assert found == []
+
+
+def test_command_line_passes_on_the_tree_and_fails_on_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([]) == 0
+    bad = tmp_path / "terraform" / "modules" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "main.tf").write_text(BAD_SECRET_VERSION)
+    assert main([str(tmp_path / "terraform")]) == 1
+    assert "secret_versions" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- defaults that deploy
+
+
+def _variables(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: body
+        for entry in doc.get("variable", [])
+        for name, body in entry.items()
+        if not name.startswith("__")
+    }
+
+
+def test_lambdas_reserve_no_concurrency_by_default() -> None:
+    """New accounts often have a concurrency quota of 10, and Lambda keeps 10 unreserved:
+    any reservation by default fails CreateFunction/PutFunctionConcurrency there."""
+    docs = module_docs()
+    reservations = {
+        f"{d.relative_to(TERRAFORM)}: var.{name}": body.get("default", "<required>")
+        for d, doc in docs.items()
+        for name, body in _variables(doc).items()
+        if "reserved_concurrency" in name
+    }
+    assert len(reservations) >= 6  # submitter, recorder, reconcile in envs/dev and the module
+    assert {k: v for k, v in reservations.items() if v is not None} == {}
+    functions = docs[TERRAFORM / "modules" / "functions"]
+    fn_locals = locals_of(functions)["functions"]
+    for concurrency in re.findall(r"concurrency\s*=\s*([^\s,}]+)", str(fn_locals)):
+        assert concurrency.startswith("var."), f"reserved concurrency fixed at {concurrency}"
+
+
+def test_endpoints_only_layout_has_what_ec2_container_instances_need() -> None:
+    """EC2/SPOT instances in private subnets without NAT register with ECS only through
+    the ecs, ecs-agent and ecs-telemetry interface endpoints."""
+    network = module_docs()[TERRAFORM / "modules" / "network"]
+    text = json.dumps(network)
+    for service in ("ecs", "ecs-agent", "ecs-telemetry"):
+        assert f'"{service}"' in text.replace('\\"', '"'), service
+    (env_network,) = (
+        body
+        for entry in module_docs()[TERRAFORM / "envs" / "dev"]["module"]
+        for name, body in entry.items()
+        if name == "network"
+    )
+    assert "batch_on_fargate" in str(env_network.get("ecs_instance_endpoints"))
+
+
+def _resources(type_: str) -> list[dict[str, Any]]:
+    return [body for doc in module_docs().values() for _, _, body in blocks(doc, "resource", type_)]
+
+
+def test_compute_environment_uses_the_service_linked_role() -> None:
+    """A service role created in the same apply may not have propagated when Batch
+    validates it, leaving the environment INVALID (terraform-provider-aws #37945)."""
+    (environment,) = _resources("aws_batch_compute_environment")
+    assert "service_role" not in environment
+    iam_roles = " ".join(str(b.get("assume_role_policy")) for b in _resources("aws_iam_role"))
+    assert "service_assume" not in iam_roles
+
+
+def test_job_definition_names_carry_the_environment() -> None:
+    """Two environments in one account must not register revisions of one definition."""
+    (definition,) = _resources("aws_batch_job_definition")
+    assert re.fullmatch(r"\$\{var\.name\}-\$\{each\.key\}", definition["name"])
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    environment = locals_of(functions)["environment"]
+    assert "JOB_DEFINITION" in environment
+    assert "JOB_DEFINITION_PREFIX" in environment
+
+
+def test_account_wide_batch_log_group_is_not_created_or_destroyed_by_default() -> None:
+    """/aws/batch/job is Batch's default group for the whole account and region."""
+    defaults = {
+        str(d.relative_to(TERRAFORM)): _variables(doc)[name].get("default")
+        for d, doc in module_docs().items()
+        for name in ("create_batch_log_group", "create_log_group")
+        if name in _variables(doc)
+    }
+    assert defaults == {"envs/dev": False, "modules/batch": False}
+    (group,) = (
+        body
+        for body in _resources("aws_cloudwatch_log_group")
+        if "local.log_group_name" in str(body.get("name"))
+    )
+    assert group["lifecycle"][0]["prevent_destroy"] is True
+
+
+def test_readme_variables_are_declared_where_operators_set_them() -> None:
+    """A variable the READMEs tell operators to set must exist in envs/dev."""
+    docs = module_docs()
+    env = docs[TERRAFORM / "envs" / "dev"]
+    env_vars = set(_variables(env))
+    outputs = {n for entry in env.get("output", []) for n in entry if not n.startswith("__")}
+    module_vars = {n for d, doc in docs.items() for n in _variables(doc)} - env_vars - outputs
+    for readme in (TERRAFORM / "README.md", ROOT / "README.md"):
+        mentioned = set(re.findall(r"`([a-z][a-z0-9_]+)(?: = [^`]*)?`", readme.read_text()))
+        assert mentioned & env_vars, readme
+        assert sorted(mentioned & module_vars) == [], f"{readme}: not settable in envs/dev"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from overlord_local.devstack.gotools import FERRETDB, find
+from overlord_local.devstack.running import start_dev
 
 
 def test_no_mongodb_no_ferretdb_no_go_fails_at_once_naming_the_fixes(tmp_path):
@@ -42,3 +52,75 @@ def test_no_mongodb_no_ferretdb_no_go_fails_at_once_naming_the_fixes(tmp_path):
     for fix in ("MONGODB_URI", "install Go", "FERRETDB_BIN"):
         assert fix in message
     assert not Path(tmp_path / "state" / "dev.env").exists()
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(map(int, (task / "children").read_text().split()))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkilled_dev_leaves_no_ferretdb_or_job_behind(tmp_path):
+    """Also: `--fail-submit-*` reach the local Batch (a 5xx-lost job runs after a 500)."""
+    ferretdb = find(FERRETDB)
+    if ferretdb is None:
+        pytest.skip("no ferretdb binary (make tools)")
+    dev = start_dev(
+        tmp_path / "state",
+        "--reconcile-every",
+        "0",
+        *("--fail-submit-rate", "1", "--fail-submit-kinds", "5xx-lost", "--fail-seed", "1"),
+        env={"MONGODB_URI": "", "FERRETDB_BIN": str(ferretdb)},
+    )
+    pids: set[int] = set()
+    try:
+        env = dict(
+            line.split("=", 1) for line in (tmp_path / "state" / "dev.env").read_text().split()
+        )
+        batch = boto3.client(
+            "batch",
+            endpoint_url=env["AWS_ENDPOINT_URL_BATCH"],
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+        )
+        batch.register_job_definition(
+            jobDefinitionName="sleeper",
+            type="container",
+            containerProperties={"image": "i", "command": ["sleep", "120"]},
+        )
+        with pytest.raises(batch.exceptions.ServerException):
+            batch.submit_job(jobName="sleeper", jobQueue=env["JOB_QUEUE"], jobDefinition="sleeper")
+        names = {}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "sleep" not in names.values():
+            names = {
+                p: Path(f"/proc/{p}/comm").read_text().strip() for p in _children(dev.proc.pid)
+            }
+            time.sleep(0.1)
+        assert "sleep" in names.values(), f"the job did not start: {names}"
+        assert "ferretdb" in names.values(), names
+        pids = set(names)
+
+        dev.proc.send_signal(signal.SIGKILL)
+        dev.proc.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+        assert not [names[p] for p in pids if _alive(p)], "outlived the killed `overlord dev`"
+    finally:
+        dev.stop()
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)

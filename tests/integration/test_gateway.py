@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import urllib.error
 import urllib.request
 
@@ -85,3 +86,33 @@ def test_payload_over_api_gateway_limit_is_413(gateway, seen):
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request)
     assert caught.value.code == 413 and seen == []
+
+
+def raw_request(base: str, head: bytes, body: bytes = b"") -> bytes:
+    """Send bytes as they are (no client library fixing the headers); the whole answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body)
+        sock.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-5", b"1e3", b"", b"5, 5"])
+def test_a_bad_content_length_is_400_and_the_gateway_lives_on(gateway, seen, length):
+    head = b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n"
+    answer = raw_request(gateway, head, b"{}")
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b'"Bad Request"' in answer
+    assert seen == []
+    assert http("POST", f"{gateway}/jobs", {"a": 1})[0] == 201
+
+
+def test_a_body_over_the_limit_is_413_once_read(gateway, seen):
+    body = b"x" * (MAX_PAYLOAD + 1)
+    head = b"POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body)
+    answer = raw_request(gateway, head, body)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert seen == []

@@ -5,23 +5,33 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from overlord import records
+from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
 from overlord.observation import Attempt, RunObservation
+from overlord.ports import TerminalCopy
 from overlord.request import validate_job_request
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
+LEASE = timedelta(seconds=60)
+
+
 def new_job(**params):
     request = validate_job_request({"task": "echo", "parameters": params})
-    return records.new_job(request, NOW)
+    return schema.new_job(request, NOW)
+
+
+def submitted_run(job_id, batch_job_id="b-1", run=1):
+    doc = schema.new_run(batch_job_id=batch_job_id, job_id=job_id, run=run, at=NOW)
+    doc["status"], doc["status_rank"], doc["status_history"] = "SUBMITTED", 1, {"SUBMITTED": NOW}
+    return doc
 
 
 def obs(job_id, status, step, attempts=()):
     return RunObservation(
         batch_job_id="b-1",
-        job_name=job_id,
+        job_id=job_id,
         status=status,
         observed_at=NOW + timedelta(seconds=step),
         attempts=tuple(attempts),
@@ -47,7 +57,8 @@ def test_claim_is_exclusive_under_concurrency(db):
 
     def claim():
         barrier.wait()
-        results.append(store.claim_job(dict(job), NOW)[1])
+        owner = threading.current_thread().name
+        results.append(store.claim_job(dict(job), owner, NOW, LEASE).claimed)
 
     threads = [threading.Thread(target=claim) for _ in range(10)]
     for t in threads:
@@ -61,17 +72,35 @@ def test_claim_is_exclusive_under_concurrency(db):
 def test_failed_submission_can_be_claimed_again_once(db):
     store = MongoStore(db)
     job = new_job(message="hi")
-    assert store.claim_job(dict(job), NOW)[1]
+    assert store.claim_job(dict(job), "a", NOW, LEASE).claimed
     store.mark_submit_failed(job["_id"], "Batch said no", NOW)
     assert store.get_job(job["_id"])["status"] == "SUBMIT_FAILED"
-    assert store.claim_job(dict(job), NOW)[1] is True
-    assert store.claim_job(dict(job), NOW)[1] is False
+    again = store.claim_job(dict(job), "b", NOW, LEASE)
+    assert again.claimed and again.retaken
+    assert store.claim_job(dict(job), "c", NOW, LEASE).claimed is False
+
+
+def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_not(db):
+    store = MongoStore(db)
+    job = new_job(message="lease")
+    assert store.claim_job(dict(job), "dead", NOW, LEASE).claimed
+    assert not store.claim_job(dict(job), "other", NOW + LEASE / 2, LEASE).claimed
+    taken = store.claim_job(dict(job), "other", NOW + LEASE * 2, LEASE)
+    assert taken.claimed and taken.retaken and taken.job["status"] == "SUBMITTING"
+    assert store.get_job(job["_id"])["claim"]["owner"] == "other"
+
+
+def test_a_claim_whose_answer_was_lost_is_still_ours(db):
+    store = MongoStore(db)
+    job = new_job(message="retried insert")
+    assert store.claim_job(dict(job), "me", NOW, LEASE).claimed
+    assert store.claim_job(dict(job), "me", NOW, LEASE).claimed
 
 
 def test_parameters_with_operator_like_keys_round_trip(db):
     store = MongoStore(db)
     job = new_job(**{"$where": "1", "a.b": {"$gt": 1}})
-    store.claim_job(job, NOW)
+    store.claim_job(job, "o", NOW, LEASE)
     stored = db.jobs.find_one({"_id": job["_id"]})
     assert stored["parameters"] == {"%24where": "1", "a%2Eb": {"%24gt": 1}}
     assert db.jobs.count_documents({"parameters.a%2Eb.%24gt": 1}) == 1
@@ -80,13 +109,15 @@ def test_parameters_with_operator_like_keys_round_trip(db):
 def test_status_never_moves_backwards_and_history_is_kept(db):
     store = MongoStore(db)
     job = new_job(message="hi")
-    store.claim_job(job, NOW)
-    store.start_run(obs(job["_id"], "SUBMITTED", 0), 1, NOW)
-    assert store.apply_observation(obs(job["_id"], "RUNNING", 5), NOW)
+    store.claim_job(job, "o", NOW, LEASE)
+    store.record_submitted_run(submitted_run(job["_id"]), NOW)
+    assert store.apply_observation(obs(job["_id"], "RUNNING", 5), NOW).moved
     done = [Attempt(1, NOW, NOW, 0, None, "s/default/b-1")]
-    assert store.apply_observation(obs(job["_id"], "SUCCEEDED", 9, done), NOW)
-    assert not store.apply_observation(obs(job["_id"], "RUNNING", 5), NOW)
-    assert not store.apply_observation(obs(job["_id"], "FAILED", 10), NOW)
+    assert store.apply_observation(obs(job["_id"], "SUCCEEDED", 9, done), NOW).moved
+    late = store.apply_observation(obs(job["_id"], "RUNNING", 5), NOW)
+    assert late.known and not late.moved
+    contradicting = store.apply_observation(obs(job["_id"], "FAILED", 10), NOW)
+    assert not contradicting.moved and contradicting.reached_at is None
     run = store.get_run("b-1")
     assert run["status"] == "SUCCEEDED"
     assert set(run["status_history"]) == {"SUBMITTED", "RUNNING", "SUCCEEDED"}
@@ -100,7 +131,7 @@ def test_status_never_moves_backwards_and_history_is_kept(db):
 def test_log_append_ignores_duplicates(db):
     store = MongoStore(db)
     lines = [
-        records.log_record(
+        schema.log_record(
             job_id="j", batch_job_id="b", attempt=1, kind="log", seq=i, ts=NOW, message=f"line {i}"
         )
         for i in range(5)
@@ -108,16 +139,51 @@ def test_log_append_ignores_duplicates(db):
     assert store.append_logs(lines[:3]) == 3
     assert store.append_logs(lines) == 2
     assert db.logs.count_documents({}) == 5
-    assert [x["message"] for x in store.list_logs("j")] == [f"line {i}" for i in range(5)]
+    listed = store.list_logs("j", None, 0, 100, ())
+    assert [x["message"] for x in listed] == [f"line {i}" for i in range(5)]
 
 
 def test_new_run_only_after_the_last_finished(db):
     store = MongoStore(db)
     job = new_job(message="hi")
-    store.claim_job(job, NOW)
-    store.start_run(obs(job["_id"], "SUBMITTED", 0), 1, NOW)
-    assert store.claim_new_run(job["_id"], NOW) is None
+    store.claim_job(job, "o", NOW, LEASE)
+    store.record_submitted_run(submitted_run(job["_id"]), NOW)
+    assert store.claim_new_run(job["_id"], "o", NOW, LEASE) is None
     store.apply_observation(obs(job["_id"], "FAILED", 3), NOW)
-    assert store.claim_new_run(job["_id"], NOW)["status"] == "FAILED"
+    assert store.claim_new_run(job["_id"], "o", NOW, LEASE)["status"] == "FAILED"
     assert store.get_job(job["_id"])["status"] == "SUBMITTING"
-    assert store.claim_new_run(job["_id"], NOW) is None
+    assert store.claim_new_run(job["_id"], "o", NOW, LEASE) is None
+
+
+def test_an_event_ahead_of_the_submitter_is_kept_and_numbered(db):
+    store = MongoStore(db)
+    job = new_job(message="race")
+    store.claim_job(job, "o", NOW, LEASE)
+    assert store.apply_observation(obs(job["_id"], "RUNNABLE", 3), NOW).moved
+    assert store.get_run("b-1")["run"] is None
+    store.record_submitted_run(submitted_run(job["_id"]), NOW)
+    run = store.get_run("b-1")
+    assert run["run"] == 1 and run["status"] == "RUNNABLE"
+    stored = store.get_job(job["_id"])
+    assert stored["status"] == "RUNNABLE" and stored["latest_run"]["status"] == "RUNNABLE"
+
+
+def test_an_event_for_an_unknown_job_writes_nothing(db):
+    store = MongoStore(db)
+    assert store.apply_observation(obs("job-" + "0" * 32, "RUNNING", 1), NOW).known is False
+    assert db.runs.count_documents({}) == 0
+
+
+def test_a_rerun_clears_the_previous_result(db):
+    store = MongoStore(db)
+    job = new_job(message="rerun")
+    store.claim_job(job, "o", NOW, LEASE)
+    store.record_submitted_run(submitted_run(job["_id"]), NOW)
+    result = {"uri": "s3://b/k", "size": 2, "summary": {}}
+    copy = TerminalCopy(result=result, logs_copied=True)
+    store.apply_observation(obs(job["_id"], "SUCCEEDED", 3), NOW, copy)
+    assert store.get_job(job["_id"])["result"] == result
+    store.claim_new_run(job["_id"], "o", NOW, LEASE)
+    store.record_submitted_run(submitted_run(job["_id"], "b-2", run=2), NOW)
+    assert store.get_job(job["_id"])["result"] is None
+    assert store.get_run("b-1")["result"] == result

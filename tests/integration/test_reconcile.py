@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from overlord import records
+from overlord import schema
 from overlord.clock import utcnow
 from overlord.request import validate_job_request
 from overlord_recorder.handler import reconcile_handler
@@ -60,7 +60,7 @@ def test_a_run_whose_events_were_lost_is_brought_up_to_date(app_env, db, aws, re
 def test_a_claim_without_a_batch_job_is_released(app_env, db, reconcile_now):
     request = validate_job_request({"task": "echo", "parameters": {"m": "orphan"}})
     past = utcnow() - timedelta(minutes=30)
-    db.jobs.insert_one(records.new_job(request, past))
+    db.jobs.insert_one(schema.new_job(request, past))
 
     report = reconcile_now()
     assert report["submit_failed"] == [request.job_id]
@@ -72,7 +72,7 @@ def test_a_claim_without_a_batch_job_is_released(app_env, db, reconcile_now):
 
 def test_a_submission_recorded_nowhere_is_adopted(app_env, db, aws, reconcile_now):
     request = validate_job_request({"task": "echo", "parameters": {"m": "adopt"}})
-    db.jobs.insert_one(records.new_job(request, utcnow() - timedelta(minutes=30)))
+    db.jobs.insert_one(schema.new_job(request, utcnow() - timedelta(minutes=30)))
     batch_job_id = aws.batch.submit_job(
         jobName=request.job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker"
     )["jobId"]

@@ -8,8 +8,8 @@ import time
 import uuid
 
 import pytest
-from pymongo.errors import PyMongoError
 
+from overlord.errors import StoreUnavailable
 from overlord_local.provision import LOG_GROUP
 from overlord_recorder.handler import lambda_handler
 from overlord_submitter.handler import lambda_handler as submitter
@@ -204,6 +204,6 @@ def test_mongo_errors_propagate_so_eventbridge_retries(app_env, lambda_context):
     event = state_event("job-" + "1" * 32, str(uuid.uuid4()), "RUNNING")
     with environment(MONGODB_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"):
         wiring.reset()
-        with pytest.raises(PyMongoError):
+        with pytest.raises(StoreUnavailable):
             lambda_handler(event, lambda_context)
     wiring.reset()

@@ -148,7 +148,7 @@ def test_get_job_and_404(api):
     status, _, job = api.get(f"/jobs/{created['job_id']}")
     assert status == 200
     assert job["job_id"] == created["job_id"] and job["parameters"] == {"$odd.key": 1}
-    assert job["latest_run"]["run_id"] == created["run_id"]
+    assert job["latest_run"]["batch_job_id"] == created["batch_job_id"]
     assert job["latest_run"]["status_history"][0]["status"] == "SUBMITTED"
     assert api.get("/jobs/job-00000000000000000000000000000000")[0] == 404
     assert api.get("/jobs/not-an-id")[0] == 404

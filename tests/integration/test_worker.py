@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from tests.conftest import RESULTS_BUCKET
 
 
-def run_worker(task, parameters=None, *, attempt=1, extra=None, raw_parameters=None):
+def worker_env(task, parameters=None, *, attempt=1, extra=None, raw_parameters=None):
     job_id = "job-" + uuid.uuid4().hex
     batch_job_id = str(uuid.uuid4())
     env = {
@@ -27,6 +28,11 @@ def run_worker(task, parameters=None, *, attempt=1, extra=None, raw_parameters=N
         "RESULTS_BUCKET": RESULTS_BUCKET,
         **(extra or {}),
     }
+    return env, job_id, batch_job_id
+
+
+def run_worker(task, parameters=None, **kwargs):
+    env, job_id, batch_job_id = worker_env(task, parameters, **kwargs)
     proc = subprocess.run(
         [sys.executable, "-m", "overlord_worker"],
         env=env,
@@ -109,3 +115,36 @@ def test_checksum_and_parameters_from_s3(moto_endpoint, aws):
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
     }
+
+
+def test_sigterm_writes_a_failed_result_and_exits_143(moto_endpoint, aws):
+    """Batch's timeout and TerminateJob: SIGTERM, then SIGKILL 30 s later."""
+    env, job_id, batch_job_id = worker_env("sleep", {"seconds": 60})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "overlord_worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # wait until the task runs: its "sleeping" line
+            lines.append(line)
+            if '"sleeping"' in line:
+                break
+        else:
+            pytest.fail("the worker ended before sleeping:\n" + "".join(lines))
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+        rest = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 143, "".join(lines) + rest
+    assert "terminated: SIGTERM" in rest
+    result = result_of(aws, job_id, batch_job_id)
+    assert result["status"] == "FAILED" and result["exit_code"] == 143
+    assert result["error"] == "terminated: SIGTERM"

@@ -15,6 +15,8 @@ from moto.server import ThreadedMotoServer
 from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
 
 REGION = "us-east-1"
+# AWS's minimum attempt timeout (60 s) lasts one second in these tests.
+TIMEOUT_SCALE = 1 / 60
 CREDENTIALS: dict[str, Any] = {
     "region_name": REGION,
     "aws_access_key_id": "testing",
@@ -67,7 +69,7 @@ def batch_server(
         ProcessExecutor(logs_client, kill_grace=1.0),
         region=REGION,
         on_event=events.append,
-        timings=Timings(step=0.02, capacity_recheck=0.2),
+        timings=Timings(step=0.02, capacity_recheck=0.2, timeout_scale=TIMEOUT_SCALE),
         extra_environment=extra_environment,
     )
     server.start()

@@ -117,7 +117,7 @@ def test_timeout_fails_without_retry(
         jobName="slow",
         jobQueue=queue,
         jobDefinition=name,
-        timeout={"attemptDurationSeconds": 1},
+        timeout={"attemptDurationSeconds": 60},  # one second on the fixture's scaled clock
         retryStrategy={"attempts": 3},
     )["jobId"]
     job = wait_terminal(job_id, timeout=10)
@@ -127,7 +127,7 @@ def test_timeout_fails_without_retry(
     assert attempt["statusReason"] == TIMED_OUT
     assert attempt["container"]["exitCode"] == 143  # SIGTERM, as a container runtime reports it
     assert 1000 <= attempt["stoppedAt"] - attempt["startedAt"] < 5000
-    assert job["timeout"] == {"attemptDurationSeconds": 1}
+    assert job["timeout"] == {"attemptDurationSeconds": 60}
 
 
 def test_capacity_holds_extra_jobs_in_runnable(

@@ -64,3 +64,15 @@ def test_known_vector_is_stable():
 def test_values_without_canonical_form_are_refused(value):
     with pytest.raises(NotCanonicalizable):
         job_id_for("t", {"v": value})
+
+
+@pytest.mark.parametrize("key", [None, "k", "ключ", 'q"uote'])
+@pytest.mark.parametrize(
+    "parameters", [{}, {"message": "hi"}, {"b": [1, 2.5, None], "a": {"é": True}}]
+)
+def test_id_from_canonical_parameters_equals_the_id_of_the_whole_document(key, parameters):
+    from overlord.identity import canonical_json, job_id_from_canonical
+
+    assert job_id_from_canonical("echo", canonical_json(parameters), key) == job_id_for(
+        "echo", parameters, key
+    )

@@ -1,8 +1,10 @@
 import pytest
 
 from overlord.status import (
-    RUN_STATUS_ORDER,
-    can_start_new_run,
+    IN_FLIGHT,
+    JOB_STATUSES,
+    RERUNNABLE,
+    RunStatus,
     is_terminal,
     moves_forward,
     rank,
@@ -10,7 +12,7 @@ from overlord.status import (
 
 
 def test_order_is_aws_batch_order():
-    assert [s.value for s in RUN_STATUS_ORDER] == [
+    assert [s.value for s in RunStatus] == [
         "SUBMITTED",
         "PENDING",
         "RUNNABLE",
@@ -19,8 +21,9 @@ def test_order_is_aws_batch_order():
         "SUCCEEDED",
         "FAILED",
     ]
-    ranks = [rank(s) for s in RUN_STATUS_ORDER]
+    ranks = [rank(s) for s in RunStatus]
     assert ranks == sorted(ranks)
+    assert rank("SUCCEEDED") == rank("FAILED") == max(ranks)
 
 
 @pytest.mark.parametrize(
@@ -43,8 +46,9 @@ def test_status_only_moves_forward(current, new, expected):
 def test_terminal_and_rerun_rules():
     assert is_terminal("SUCCEEDED") and is_terminal("FAILED")
     assert not is_terminal("RUNNING")
-    assert can_start_new_run("SUCCEEDED") and can_start_new_run("SUBMIT_FAILED")
-    assert not can_start_new_run("RUNNING") and not can_start_new_run("SUBMITTING")
+    assert {"SUCCEEDED", "FAILED", "SUBMIT_FAILED"} == RERUNNABLE
+    assert set(IN_FLIGHT) == set(JOB_STATUSES) - RERUNNABLE
+    assert "SUBMITTING" in IN_FLIGHT and "RUNNING" in IN_FLIGHT
 
 
 def test_unknown_status_is_an_error():

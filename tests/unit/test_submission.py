@@ -1,23 +1,24 @@
 from datetime import UTC, datetime
 
-from overlord import records
+from overlord import schema
 from overlord.request import validate_job_request
-from overlord.submission import exit_rules, submit_job_request
+from overlord.submission import CONTAINER_OVERRIDES_CAP, exit_rules, submit_request
+from overlord.worker_env import job_environment
 
 
 def job(**fields):
     request = validate_job_request({"task": "echo", "parameters": {"a.b": 1}, **fields})
-    return records.new_job(request, datetime(2026, 1, 1, tzinfo=UTC))
+    return schema.new_job(request, datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def test_submit_request_carries_identity_parameters_and_rules():
     doc = job(attempts=3, timeout_seconds=120, tags={"team": "x"})
-    req = submit_job_request(
+    req = submit_request(
         doc,
         job_queue="q",
         job_definition="overlord-worker",
-        parameters_env={"OVERLORD_PARAMETERS": '{"a.b":1}'},
-    )
+        environment=job_environment(doc["_id"], "echo", parameters='{"a.b":1}'),
+    ).as_api()
     env = {e["name"]: e["value"] for e in req["containerOverrides"]["environment"]}
     assert req["jobName"] == doc["_id"]
     assert env == {
@@ -32,14 +33,29 @@ def test_submit_request_carries_identity_parameters_and_rules():
 
 
 def test_no_timeout_or_tags_when_not_asked():
-    req = submit_job_request(
+    req = submit_request(
         job(),
         job_queue="q",
         job_definition="arn:aws:batch:r:1:job-definition/overlord-worker:3",
-        parameters_env={},
-    )
+        environment={},
+    ).as_api()
     assert "timeout" not in req and "tags" not in req
     assert req["retryStrategy"]["evaluateOnExit"] == exit_rules("overlord-worker")
+
+
+def test_exit_rules_are_found_under_an_environment_prefix():
+    rules = exit_rules("arn:aws:batch:r:1:job-definition/overlord-dev-overlord-worker:7")
+    assert {"onExitCode": "2", "action": "EXIT"} in rules
+    assert exit_rules("something-else") == []
+
+
+def test_overrides_size_counts_the_json_ecs_counts():
+    doc = job()
+    request = submit_request(
+        doc, job_queue="q", job_definition="d", environment={"A": "x" * CONTAINER_OVERRIDES_CAP}
+    )
+    assert request.overrides_size() > CONTAINER_OVERRIDES_CAP
+    assert request.overrides_size() == len('{"environment":[{"name":"A","value":""}]}') + 8192
 
 
 def test_stored_parameters_are_escaped():

@@ -61,6 +61,14 @@ def dev(
     timeout_scale: Annotated[
         float, typer.Option(help="multiply job timeouts (AWS's minimum is 60 s; tests use less)")
     ] = 1.0,
+    fail_submit_rate: Annotated[
+        float, typer.Option(help="share (0-1) of SubmitJob calls the local Batch fails (tests)")
+    ] = 0.0,
+    fail_submit_kinds: Annotated[
+        str,
+        typer.Option(help="throttle (429), 5xx (500, no job), 5xx-lost (500, the job runs anyway)"),
+    ] = "throttle,5xx",
+    fail_seed: Annotated[int | None, typer.Option(help="seed of the injected failures")] = None,
 ) -> None:
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
     from overlord_local.devstack.ferretdb import MongoUnavailable
@@ -74,6 +82,9 @@ def dev(
             db_name=db_name,
             max_vcpus=max_vcpus,
             timeout_scale=timeout_scale,
+            fail_submit_rate=fail_submit_rate,
+            fail_submit_kinds=fail_submit_kinds,
+            fail_seed=fail_seed,
             reconcile_every=reconcile_every,
         )
     )

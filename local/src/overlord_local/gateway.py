@@ -3,7 +3,9 @@
 Each HTTP request becomes the event API Gateway would send (`devstack.apigw`), the
 submitter runs in this process or behind a Lambda invoke URL, and its result goes
 back as HTTP. Like API Gateway: unknown routes are 404 without invoking anything,
-bodies over 10 MB are 413, and a function error is a 500.
+bodies over 10 MB are 413 (sent once the body is read, so the client sees it), a
+``Content-Length`` that is not a plain non-negative number is 400 (and the connection
+is closed, since the body's end is unknown), and a function error is a 500.
 
     python -m overlord_local.gateway --port 8080 --submitter-url http://submitter:8080/2015-03-31/functions/function/invocations
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import signal
 import threading
 from collections.abc import Callable
@@ -24,6 +27,7 @@ from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_proc
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
+_DIGITS = re.compile(r"[0-9]+")
 Invoker = Callable[[dict[str, Any]], Any]
 
 
@@ -46,7 +50,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
-        length = int(self.headers.get("content-length") or 0)
+        raw_length = self.headers.get("content-length")
+        if raw_length is not None and not _DIGITS.fullmatch(raw_length.strip()):
+            # Where the body ends is unknown: answer and drop the connection.
+            self.close_connection = True
+            self._send(_json_response(400, "Bad Request"), close=True)
+            return
+        length = int(raw_length) if raw_length is not None else 0
         if length > MAX_PAYLOAD:
             # Read it all first: a client still sending would see a broken pipe, not the 413.
             remaining = length
@@ -78,12 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
-    def _send(self, response: HttpResponse) -> None:
+    def _send(self, response: HttpResponse, *, close: bool = False) -> None:
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name != "content-length":
                 self.send_header(name, value)
         self.send_header("content-length", str(len(response.body)))
+        if close:
+            self.send_header("connection", "close")
         self.end_headers()
         self.wfile.write(response.body)
 

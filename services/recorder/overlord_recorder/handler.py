@@ -22,7 +22,10 @@ logger = service_logger("overlord-recorder")
 def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[str, Any]:
     detail = event.detail
     logger.append_keys(
-        job_id=detail.job_name, batch_job_id=detail.job_id, event_id=event.id, status=detail.status
+        job_id=detail.job_name,
+        batch_job_id=detail.batch_job_id,
+        event_id=event.id,
+        status=detail.status,
     )
     c = wiring.components()
     outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))

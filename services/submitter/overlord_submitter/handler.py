@@ -8,21 +8,22 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pymongo.errors import PyMongoError
 
 from overlord import wiring
 from overlord.errors import (
     BatchRejected,
+    BatchThrottled,
     BatchUnavailable,
     InvalidRequest,
     JobNotFound,
     RunInProgress,
+    StoreUnavailable,
 )
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
 from overlord.request import parse_job_request
 from overlord.services import queries
-from overlord.services.submit import start_new_run, submit_job
+from overlord.services.submit import Submission, start_new_run, submit_job
 
 logger = service_logger("overlord-submitter")
 app = APIGatewayHttpResolver()
@@ -48,18 +49,16 @@ def _known_job_id(job_id: str) -> str:
     return job_id
 
 
-def _submitted(job: dict[str, Any], created: bool, location: str) -> Response:
+def _submitted(submission: Submission, location: str) -> Response:
     """202 for a run this request started, 200 for an existing job."""
-    latest = job.get("latest_run") or {}
     body = {
-        "job_id": job["_id"],
-        "run_id": latest.get("run_id"),
-        "batch_job_id": latest.get("batch_job_id"),
-        "run": latest.get("run"),
-        "status": job["status"],
-        "created": created,
+        "job_id": submission.job_id,
+        "batch_job_id": submission.batch_job_id,
+        "run": submission.run,
+        "status": submission.status,
+        "created": submission.created,
     }
-    status = HTTPStatus.ACCEPTED if created else HTTPStatus.OK
+    status = HTTPStatus.ACCEPTED if submission.created else HTTPStatus.OK
     return _json(status, body, {"Location": location})
 
 
@@ -69,7 +68,7 @@ def post_job() -> Response:
     logger.append_keys(job_id=request.job_id)
     c = wiring.components()
     submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
-    return _submitted(submission.job, submission.created, f"/jobs/{request.job_id}")
+    return _submitted(submission, f"/jobs/{request.job_id}")
 
 
 @app.get("/jobs/<job_id>")
@@ -81,8 +80,8 @@ def get_job(job_id: str) -> Response:
 @app.post("/jobs/<job_id>/runs")
 def post_run(job_id: str) -> Response:
     c = wiring.components()
-    job = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
-    return _submitted(job, True, f"/jobs/{job_id}/runs")
+    submission = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
+    return _submitted(submission, f"/jobs/{job_id}/runs")
 
 
 @app.get("/jobs/<job_id>/runs")
@@ -127,6 +126,19 @@ def _batch_rejected(exc: BatchRejected) -> Response:
     return _error(HTTPStatus.BAD_GATEWAY, f"{exc}; the job is marked SUBMIT_FAILED")
 
 
+@app.exception_handler(BatchThrottled)
+def _batch_throttled(exc: BatchThrottled) -> Response:
+    logger.warning("Batch throttled the submission", extra={"reason": str(exc)})
+    return _json(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        {
+            "error": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+            "message": f"{exc}; send the request again after Retry-After seconds",
+        },
+        {"Retry-After": str(exc.retry_after_seconds)},
+    )
+
+
 @app.exception_handler(BatchUnavailable)
 def _batch_unavailable(exc: BatchUnavailable) -> Response:
     logger.warning("Batch unavailable", extra={"reason": str(exc)})
@@ -136,11 +148,9 @@ def _batch_unavailable(exc: BatchUnavailable) -> Response:
     )
 
 
-@app.exception_handler(PyMongoError)
-def _store_unavailable(exc: PyMongoError) -> Response:
-    # The driver's message may name hosts; it never holds the password, but keep the
-    # client's message generic and the detail in our logs.
-    logger.error("MongoDB error", extra={"error_type": type(exc).__name__})
+@app.exception_handler(StoreUnavailable)
+def _store_unavailable(exc: StoreUnavailable) -> Response:
+    logger.error("MongoDB unavailable", extra={"reason": str(exc)})
     return _error(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "the job store (MongoDB) is unavailable; send the request again to retry",

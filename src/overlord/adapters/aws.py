@@ -11,10 +11,18 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+# Worst case per call: 3 attempts × (3 s connect + 8 s read) plus backoff stays under a
+# submitter invocation's 30 s (API Gateway's limit).
 _CONFIG = Config(
-    connect_timeout=5,
-    read_timeout=20,
-    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=3,
+    read_timeout=8,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+# For calls that must not be repeated blindly (SubmitJob): one attempt, the caller decides.
+_NO_RETRY = Config(
+    connect_timeout=3,
+    read_timeout=10,
+    retries={"mode": "standard", "total_max_attempts": 1},
 )
 
 
@@ -23,6 +31,13 @@ def client(service: str) -> Any:
     return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
 
 
+@functools.cache
+def submit_client(service: str) -> Any:
+    """A client whose calls botocore never retries (non-idempotent writes)."""
+    return boto3.client(service, config=_NO_RETRY)  # type: ignore[call-overload]
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that move endpoints between runs)."""
     client.cache_clear()
+    submit_client.cache_clear()

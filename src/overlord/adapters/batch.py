@@ -1,16 +1,27 @@
-"""AWS Batch, reached through boto3: submit, describe and find jobs by name."""
+"""AWS Batch, reached through boto3: submit, describe and find jobs by name.
+
+SubmitJob is not idempotent, so botocore never retries it on its own (a read timeout
+or a 5xx after Batch created the job would create a second one). Only throttling,
+which means the job was not created, is retried here, briefly; an unknown outcome is
+reported as BatchUnavailable and the next identical request adopts the job by name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord.adapters.aws import client
-from overlord.errors import BatchRejected, BatchUnavailable
+from overlord.adapters.aws import client, submit_client
+from overlord.batch_events import BatchJobDetail
+from overlord.errors import BatchRejected, BatchThrottled, BatchUnavailable
+from overlord.ports import BatchJobRef
+from overlord.submission import SubmitRequest
 
 DESCRIBE_LIMIT = 100  # DescribeJobs takes at most 100 IDs
+_THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
 _CLIENT_FAULTS = {"ClientException", "ValidationException", "AccessDeniedException"}
 
 
@@ -21,41 +32,60 @@ def _error_message(exc: Exception) -> str:
     return type(exc).__name__ + (f": {exc}" if str(exc) else "")
 
 
+def _submit_error(exc: ClientError) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
+    if code in _THROTTLED or status == 429:
+        return BatchThrottled(f"Batch is throttling submissions: {_error_message(exc)}")
+    if code in _CLIENT_FAULTS or 400 <= status < 500:
+        return BatchRejected(f"Batch refused the job: {_error_message(exc)}")
+    return BatchUnavailable(f"Batch failed: {_error_message(exc)}")
+
+
 class BatchGateway:
     def __init__(self, job_queue: str) -> None:
         self.job_queue = job_queue
 
-    @property
-    def _batch(self) -> Any:
-        return client("batch")
-
-    def submit(self, request: dict[str, Any]) -> str:
-        """Submit; raises BatchRejected when Batch refuses, BatchUnavailable otherwise."""
+    @retry(
+        retry=retry_if_exception_type(BatchThrottled),
+        stop=stop_after_attempt(3),
+        wait=wait_exponential(multiplier=0.2, max=1),
+        reraise=True,
+    )
+    def submit(self, request: SubmitRequest) -> str:
+        """Submit once; raises BatchRejected, BatchThrottled or BatchUnavailable."""
         try:
-            return str(self._batch.submit_job(**request)["jobId"])
+            return str(submit_client("batch").submit_job(**request.as_api())["jobId"])
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
-            if code in _CLIENT_FAULTS or (400 <= status < 500 and code != "ThrottlingException"):
-                raise BatchRejected(f"Batch refused the job: {_error_message(exc)}") from None
-            raise BatchUnavailable(f"Batch failed: {_error_message(exc)}") from None
+            raise _submit_error(exc) from None
         except BotoCoreError as exc:
             raise BatchUnavailable(f"Batch unreachable: {_error_message(exc)}") from None
 
-    def describe(self, batch_job_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+    def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
+        found: list[BatchJobDetail] = []
         for start in range(0, len(batch_job_ids), DESCRIBE_LIMIT):
             chunk = list(batch_job_ids[start : start + DESCRIBE_LIMIT])
-            yield from self._batch.describe_jobs(jobs=chunk)["jobs"]
+            try:
+                jobs: list[dict[str, Any]] = client("batch").describe_jobs(jobs=chunk)["jobs"]
+            except (ClientError, BotoCoreError) as exc:
+                raise BatchUnavailable(
+                    f"Batch could not describe jobs: {_error_message(exc)}"
+                ) from None
+            found += [BatchJobDetail.model_validate(j) for j in jobs]
+        return found
 
-    def find_by_name(self, job_name: str) -> list[dict[str, Any]]:
+    def find_by_name(self, job_name: str) -> list[BatchJobRef]:
         """Batch jobs in our queue with this name (any status), newest first."""
-        found: list[dict[str, Any]] = []
-        paginator = self._batch.get_paginator("list_jobs")
+        found: list[BatchJobRef] = []
+        paginator = client("batch").get_paginator("list_jobs")
         try:
             for page in paginator.paginate(
                 jobQueue=self.job_queue, filters=[{"name": "JOB_NAME", "values": [job_name]}]
             ):
-                found.extend(page["jobSummaryList"])
+                found += [
+                    BatchJobRef(j["jobId"], int(j.get("createdAt", 0)), j.get("status", ""))
+                    for j in page["jobSummaryList"]
+                ]
         except (ClientError, BotoCoreError) as exc:
             raise BatchUnavailable(f"Batch could not list jobs: {_error_message(exc)}") from None
-        return sorted(found, key=lambda j: j.get("createdAt", 0), reverse=True)
+        return sorted(found, key=lambda j: j.created_at_ms, reverse=True)

@@ -3,36 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from overlord.adapters.aws import client
 from overlord.observation import from_epoch_ms
+from overlord.ports import LogLine, StreamRead
 
-
-@dataclass(frozen=True)
-class LogLine:
-    ts: datetime
-    message: str
-
-
-@dataclass(frozen=True)
-class StreamRead:
-    lines: list[LogLine]
-    truncated: bool
-    bytes_read: int
+# GetLogEvents may answer empty pages before the end; only a repeated forward token
+# ends a stream (AWS's documentation). Bound the walk all the same.
+MAX_PAGES = 1000
 
 
 class LogReader:
     def __init__(self, log_group: str) -> None:
         self.log_group = log_group
 
-    def _events(self, stream: str) -> Iterator[dict]:
+    def _events(self, stream: str) -> Iterator[dict[str, Any]]:
         logs = client("logs")
         token: str | None = None
-        while True:
+        for _ in range(MAX_PAGES):
             kwargs = {
                 "logGroupName": self.log_group,
                 "logStreamName": stream,
@@ -42,8 +33,7 @@ class LogReader:
                 kwargs["nextToken"] = token
             page = logs.get_log_events(**kwargs)
             yield from page["events"]
-            # The forward token repeats once the end of the stream is reached.
-            if not page["events"] or page.get("nextForwardToken") in (None, token):
+            if page.get("nextForwardToken") in (None, token):
                 return
             token = page["nextForwardToken"]
 
@@ -56,7 +46,9 @@ class LogReader:
                 encoded = len(message.encode())
                 if len(lines) >= max_lines or size + encoded > max_bytes:
                     return StreamRead(lines, True, size)
-                lines.append(LogLine(from_epoch_ms(event["timestamp"]), message))  # type: ignore[arg-type]
+                ts = from_epoch_ms(event["timestamp"])
+                assert ts is not None
+                lines.append(LogLine(ts, message))
                 size += encoded
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":

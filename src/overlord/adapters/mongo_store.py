@@ -2,308 +2,388 @@
 
 Every write that depends on the current state is a conditional update, so concurrent
 submitters and recorders that see the same job never undo each other's work and a
-run's status never moves backwards (hyp3 #1539).
+run's status never moves backwards (hyp3 #1539). The common paths are one command per
+collection: an event that moves a run forward is one update of the run and one of the
+job; anything unusual (a duplicate, an event out of order, an event ahead of the
+submitter) falls back to a slower path that reads first.
+
+Connection failures are retried briefly here and then raised as the domain's
+StoreUnavailable, so no service sees a driver exception.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar, cast
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord import records
+from overlord import schema
+from overlord.errors import StoreUnavailable
 from overlord.observation import RunObservation
-from overlord.status import RERUNNABLE, TERMINAL, JobStatus, rank
+from overlord.ports import Applied, ClaimResult, TerminalCopy
+from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 
 DUPLICATE_KEY = 11000
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_retry_connection = retry(
+    retry=retry_if_exception_type(ConnectionFailure),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.2, max=1),
+    reraise=True,
+)
+
+
+def _store_call(method: Callable[P, R]) -> Callable[P, R]:
+    """Retry a passing connection failure; then report StoreUnavailable (no driver text:
+    it may name hosts)."""
+    retried = _retry_connection(method)
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return retried(*args, **kwargs)
+        except ConnectionFailure as exc:
+            raise StoreUnavailable(
+                f"MongoDB unreachable ({type(exc).__name__}); try again shortly"
+            ) from None
+
+    return call
 
 
 class MongoStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.db = db
-        self.jobs: Collection = db[records.JOBS]
-        self.runs: Collection = db[records.RUNS]
-        self.logs: Collection = db[records.LOGS]
+        self.jobs: Collection[dict[str, Any]] = db[schema.JOBS]
+        self.runs: Collection[dict[str, Any]] = db[schema.RUNS]
+        self.logs: Collection[dict[str, Any]] = db[schema.LOGS]
         self._indexes_ready = False
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ indexes
+    @_store_call
     def ensure_indexes(self) -> None:
-        """Idempotent; runs once per process, on first use."""
+        """Idempotent; runs once per process, on first use (wiring calls it at start)."""
         if self._indexes_ready:
             return
         with self._lock:
             if self._indexes_ready:
                 return
-            self.jobs.create_index(
-                [("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"
-            )
-            self.jobs.create_index([("created_at", DESCENDING)], name="created")
-            self.runs.create_index([("job_id", ASCENDING), ("run", ASCENDING)], name="job_run")
-            self.runs.create_index([("status", ASCENDING)], name="status")
-            self.logs.create_index(
-                [
-                    ("batch_job_id", ASCENDING),
-                    ("attempt", ASCENDING),
-                    ("kind", ASCENDING),
-                    ("seq", ASCENDING),
-                ],
-                unique=True,
-                name="line_identity",
-            )
-            self.logs.create_index([("job_id", ASCENDING), ("ts", ASCENDING)], name="job_ts")
+            for index in schema.INDEXES:
+                self.db[index.collection].create_index(
+                    list(index.keys), name=index.name, unique=index.unique
+                )
             self._indexes_ready = True
 
+    @_store_call
     def ping(self) -> None:
         self.db.client.admin.command("ping")
 
     # --------------------------------------------------------------------- jobs
-    def claim_job(self, job: dict[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
-        """Insert the job, or take over one whose submission failed.
+    @_store_call
+    def claim_job(
+        self, job: JobDocument, owner: str, now: datetime, lease: timedelta
+    ) -> ClaimResult:
+        """Insert the job, or take over one whose submission failed or whose claim lapsed.
 
-        Returns the job document and whether this caller holds the claim (and so must
-        submit it to Batch); a job taken over is returned as it was, still showing
-        SUBMIT_FAILED. The unique `_id` is the lock: of concurrent identical requests
-        exactly one insert succeeds.
+        The unique `_id` is the lock: of concurrent identical requests exactly one insert
+        succeeds. A job taken over is returned as it was (SUBMIT_FAILED, or SUBMITTING
+        with a lapsed claim), so the caller knows to look for a Batch job first.
         """
-        self.ensure_indexes()
+        claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
         try:
-            self.jobs.insert_one(job)
-            return job, True
+            self.jobs.insert_one({**job, "claim": claim})
+            return ClaimResult(job, claimed=True)
         except DuplicateKeyError:
             pass
         retaken = self.jobs.find_one_and_update(
-            {"_id": job["_id"], "status": JobStatus.SUBMIT_FAILED.value},
+            {
+                "_id": job["_id"],
+                "$or": [
+                    {"status": SUBMIT_FAILED},
+                    {"status": SUBMITTING, "claim.expires_at": {"$lt": now}},
+                ],
+            },
             {
                 "$set": {
-                    "status": JobStatus.SUBMITTING.value,
+                    "status": SUBMITTING,
                     "status_reason": None,
+                    "claim": claim,
                     "updated_at": now,
                 }
             },
             return_document=ReturnDocument.BEFORE,
         )
         if retaken is not None:
-            return retaken, True
+            return ClaimResult(cast(JobDocument, retaken), claimed=True, retaken=True)
         existing = self.jobs.find_one({"_id": job["_id"]})
         if existing is None:  # deleted between our insert and read: claim it afresh
-            return self.claim_job(job, now)
-        return existing, False
+            return self.claim_job(job, owner, now, lease)
+        # Our own insert, retried after its answer was lost, finds our claim.
+        mine = (existing.get("claim") or {}).get("owner") == owner
+        return ClaimResult(cast(JobDocument, existing), claimed=mine, retaken=mine)
 
-    def claim_new_run(self, job_id: str, now: datetime) -> dict[str, Any] | None:
+    @_store_call
+    def claim_new_run(
+        self, job_id: str, owner: str, now: datetime, lease: timedelta
+    ) -> JobDocument | None:
         """Claim a finished job for another run, returned as it was before the claim;
         None when a run is still in flight."""
-        return self.jobs.find_one_and_update(
+        claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
+        found = self.jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": sorted(RERUNNABLE)}},
             {
                 "$set": {
-                    "status": JobStatus.SUBMITTING.value,
+                    "status": SUBMITTING,
                     "status_reason": None,
+                    "claim": claim,
                     "updated_at": now,
                 }
             },
             return_document=ReturnDocument.BEFORE,
         )
+        return cast(JobDocument | None, found)
 
+    @_store_call
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
         self.jobs.update_one(
-            {"_id": job_id, "status": JobStatus.SUBMITTING.value},
+            {"_id": job_id, "status": SUBMITTING},
             {
                 "$set": {
-                    "status": JobStatus.SUBMIT_FAILED.value,
+                    "status": SUBMIT_FAILED,
                     "status_reason": reason,
+                    "claim": None,
                     "updated_at": now,
                 }
             },
         )
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        return self.jobs.find_one({"_id": job_id})
+    @_store_call
+    def get_job(self, job_id: str) -> JobDocument | None:
+        return cast(JobDocument | None, self.jobs.find_one({"_id": job_id}))
 
+    @_store_call
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int
-    ) -> list[dict[str, Any]]:
+    ) -> list[JobDocument]:
         """Jobs in `statuses` not updated, nor reconciled, since `cutoff`; oldest first."""
         query = {
             "status": {"$in": list(statuses)},
             "updated_at": {"$lt": cutoff},
             "$or": [{"reconciled_at": None}, {"reconciled_at": {"$lt": cutoff}}],
         }
-        return list(self.jobs.find(query).sort("updated_at", ASCENDING).limit(limit))
+        found = self.jobs.find(query).sort("updated_at", ASCENDING).limit(limit)
+        return [cast(JobDocument, j) for j in found]
 
+    @_store_call
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
         if job_ids:
             self.jobs.update_many({"_id": {"$in": list(job_ids)}}, {"$set": {"reconciled_at": now}})
 
     # --------------------------------------------------------------------- runs
-    def start_run(self, submitted: RunObservation, run_number: int, now: datetime) -> None:
-        """Record a run Batch accepted (status SUBMITTED) and point the job at it."""
-        self._ensure_run(
-            submitted.batch_job_id,
-            submitted.job_name,
-            run_number,
-            now,
-            submitted.job_queue,
-            submitted.job_definition,
-        )
-        self._merge(submitted, now)
-        # An event may have raced ahead of us and moved the run on already.
-        run = self.runs.find_one({"_id": submitted.batch_job_id}, {"status": 1})
-        status = (run or {}).get("status") or submitted.status
+    @_store_call
+    def record_submitted_run(self, run: RunDocument, now: datetime) -> None:
+        """Record a run Batch accepted (status SUBMITTED) and point the job at it.
+
+        The job first, so that an event arriving from here on finds the pointer; run
+        numbers only grow, so a retried call changes nothing twice. If an event raced
+        ahead and created the run, the run gets its number and the job the run's status.
+        """
+        run_number = run["run"]
+        assert run_number is not None, "a submitted run has its number"
+        status = str(run["status"])
         self.jobs.update_one(
-            {"_id": submitted.job_name},
+            {"_id": run["job_id"], "run_count": {"$lt": run_number}},
             {
                 "$set": {
-                    "latest_run": records.latest_run(submitted.batch_job_id, run_number, status),
+                    "latest_run": schema.latest_run(run["_id"], run_number, status),
                     "run_count": run_number,
                     "status": status,
+                    "status_reason": None,
+                    "result": None,
+                    "claim": None,
                     "updated_at": now,
                 }
             },
         )
-
-    def ensure_run(self, obs: RunObservation, now: datetime) -> None:
-        """Create the run from an observation if no document exists for it yet."""
-        self._ensure_run(
-            obs.batch_job_id, obs.job_name, None, now, obs.job_queue, obs.job_definition
-        )
-
-    def _ensure_run(
-        self,
-        batch_job_id: str,
-        job_id: str,
-        run_number: int | None,
-        now: datetime,
-        job_queue: str | None,
-        job_definition: str | None,
-    ) -> None:
-        doc = records.new_run(
-            batch_job_id=batch_job_id,
-            job_id=job_id,
-            run_number=run_number,
-            at=now,
-            job_queue=job_queue,
-            job_definition=job_definition,
-        )
         try:
-            self.runs.update_one({"_id": batch_job_id}, {"$setOnInsert": doc}, upsert=True)
+            self.runs.insert_one(dict(run))
         except DuplicateKeyError:
-            pass  # a concurrent upsert inserted it first: what we wanted
-        if run_number is not None:
-            self.runs.update_one({"_id": batch_job_id, "run": None}, {"$set": {"run": run_number}})
+            self._adopt_raced_run(run["_id"], run["job_id"], run_number, now)
 
-    def get_run(self, batch_job_id: str) -> dict[str, Any] | None:
-        return self.runs.find_one({"_id": batch_job_id})
+    def _adopt_raced_run(
+        self, batch_job_id: str, job_id: str, run_number: int, now: datetime
+    ) -> None:
+        raced = self.runs.find_one_and_update(
+            {"_id": batch_job_id},
+            {"$set": {"run": run_number}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if raced and raced.get("status"):
+            self._move_job(job_id, batch_job_id, raced["status"], raced.get("status_reason"), now)
 
-    def list_runs(self, job_id: str) -> list[dict[str, Any]]:
-        return list(self.runs.find({"job_id": job_id}).sort("run", ASCENDING))
+    @_store_call
+    def get_run(self, batch_job_id: str) -> RunDocument | None:
+        return cast(RunDocument | None, self.runs.find_one({"_id": batch_job_id}))
 
-    def apply_observation(self, obs: RunObservation, now: datetime) -> bool:
-        """Merge what was observed into the run and, if it is the latest run, the job.
+    @_store_call
+    def list_runs(self, job_id: str) -> list[RunDocument]:
+        found = self.runs.find({"job_id": job_id}).sort("run", ASCENDING)
+        return [cast(RunDocument, r) for r in found]
+
+    @_store_call
+    def apply_observation(
+        self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
+    ) -> Applied:
+        """Merge what was observed into the run and, if it is the job's latest run, the job.
 
         Order-independent: each status's first time is kept, the status only moves to a
         higher rank, and the attempts list is replaced only by a longer or later one.
-        Returns True when the run's status moved.
+        `copy` (result, logs copied) is written with a terminal status, in the same update.
         """
-        self.ensure_run(obs, now)
-        return self._merge(obs, now)
-
-    def _merge(self, obs: RunObservation, now: datetime) -> bool:
         new_rank = rank(obs.status)
-        history_field = f"status_history.{obs.status}"
-        history_filter: dict[str, Any] = {
-            "_id": obs.batch_job_id,
-            "$or": [{history_field: {"$exists": False}}, {history_field: {"$gt": obs.observed_at}}],
+        forward: dict[str, Any] = {
+            "status": obs.status,
+            "status_rank": new_rank,
+            "status_reason": obs.status_reason,
+            f"status_history.{obs.status}": obs.observed_at,
+            "updated_at": now,
+            **self._attempts_fields(obs),
         }
-        # A run ends once: a second, different terminal status is not history.
-        if obs.status in TERMINAL:
-            for other in TERMINAL - {obs.status}:
-                history_filter[f"status_history.{other}"] = {"$exists": False}
-        self.runs.update_one(history_filter, {"$set": {history_field: obs.observed_at}})
-        moved = (
+        if copy is not None:
+            forward.update(self._copy_fields(copy))
+        moved = self.runs.update_one(
+            {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}}, {"$set": forward}
+        )
+        if moved.matched_count:
+            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            return Applied(known=True, moved=True, reached_at=obs.observed_at)
+        return self._apply_late(obs, now, copy)
+
+    def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
+        """The run is missing, or already at or past this status: a duplicate or a late event."""
+        run = self.runs.find_one({"_id": obs.batch_job_id}, {"status_history": 1})
+        if run is None:
+            if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
+                return Applied(known=False)
+            # Ahead of the submitter's record (or a run adopted by reconcile): create it
+            # without a number; record_submitted_run gives it one.
+            doc = schema.new_run(
+                batch_job_id=obs.batch_job_id,
+                job_id=obs.job_id,
+                run=None,
+                at=now,
+                job_queue=obs.job_queue,
+                job_definition=obs.job_definition,
+            )
+            # insert_one, not an upsert with $setOnInsert: FerretDB 1.24 drops its nulls.
+            with contextlib.suppress(DuplicateKeyError):  # a concurrent insert won: fine
+                self.runs.insert_one(dict(doc))
+            return self.apply_observation(obs, now, copy)
+        history: dict[str, datetime] = run.get("status_history") or {}
+        if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
+            return Applied(known=True)  # a run ends once: not history
+        field = f"status_history.{obs.status}"
+        if obs.status not in history or history[obs.status] > obs.observed_at:
             self.runs.update_one(
-                {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
                 {
-                    "$set": {
-                        "status": obs.status,
-                        "status_rank": new_rank,
-                        "status_reason": obs.status_reason,
-                        "updated_at": now,
-                    }
+                    "_id": obs.batch_job_id,
+                    "$or": [{field: {"$exists": False}}, {field: {"$gt": obs.observed_at}}],
                 },
-            ).modified_count
-            == 1
-        )
-        attempts_rank = len(obs.attempts) * 10 + new_rank
+                {"$set": {field: obs.observed_at}},
+            )
+        attempts_rank = len(obs.attempts) * 10 + rank(obs.status)
+        late: dict[str, Any] = self._attempts_fields(obs)
         self.runs.update_one(
-            {"_id": obs.batch_job_id, "attempts_rank": {"$lt": attempts_rank}},
-            {
-                "$set": {
-                    "attempts": [a.as_document() for a in obs.attempts],
-                    "attempts_rank": attempts_rank,
-                    "started_at": obs.started_at,
-                    "stopped_at": obs.stopped_at,
-                }
-            },
+            {"_id": obs.batch_job_id, "attempts_rank": {"$lt": attempts_rank}}, {"$set": late}
         )
+        if copy is not None:
+            self.runs.update_one({"_id": obs.batch_job_id}, {"$set": self._copy_fields(copy)})
+        reached = history.get(obs.status)
+        return Applied(
+            known=True,
+            reached_at=min(reached, obs.observed_at) if reached else obs.observed_at,
+        )
+
+    @staticmethod
+    def _attempts_fields(obs: RunObservation) -> dict[str, Any]:
+        return {
+            "attempts": [a.as_document() for a in obs.attempts],
+            "attempts_rank": len(obs.attempts) * 10 + rank(obs.status),
+            "started_at": obs.started_at,
+            "stopped_at": obs.stopped_at,
+        }
+
+    @staticmethod
+    def _copy_fields(copy: TerminalCopy) -> dict[str, Any]:
+        fields: dict[str, Any] = {"logs_copied": copy.logs_copied}
+        if copy.result is not None:
+            fields.update(result=copy.result, result_uri=copy.result["uri"])
+        return fields
+
+    def _move_job(
+        self,
+        job_id: str,
+        batch_job_id: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        copy: TerminalCopy | None = None,
+    ) -> None:
+        new_rank = rank(status)
+        fields: dict[str, Any] = {
+            "status": status,
+            "status_reason": reason,
+            "latest_run.status": status,
+            "latest_run.status_rank": new_rank,
+            "updated_at": now,
+        }
+        if copy is not None and copy.result is not None:
+            fields["result"] = copy.result
         self.jobs.update_one(
             {
-                "_id": obs.job_name,
-                "latest_run.run_id": obs.batch_job_id,
+                "_id": job_id,
+                "latest_run.batch_job_id": batch_job_id,
                 "latest_run.status_rank": {"$lt": new_rank},
             },
-            {
-                "$set": {
-                    "status": obs.status,
-                    "status_reason": obs.status_reason,
-                    "latest_run.status": obs.status,
-                    "latest_run.status_rank": new_rank,
-                    "updated_at": now,
-                }
-            },
+            {"$set": fields},
         )
-        return moved
-
-    def set_result(self, job_id: str, batch_job_id: str, result: dict[str, Any]) -> None:
-        self.runs.update_one(
-            {"_id": batch_job_id}, {"$set": {"result": result, "result_uri": result.get("uri")}}
-        )
-        self.jobs.update_one(
-            {"_id": job_id, "latest_run.run_id": batch_job_id}, {"$set": {"result": result}}
-        )
-
-    def mark_logs_copied(self, batch_job_id: str) -> None:
-        self.runs.update_one({"_id": batch_job_id}, {"$set": {"logs_copied": True}})
 
     # --------------------------------------------------------------------- logs
-    def append_logs(self, lines: Iterable[dict[str, Any]]) -> int:
+    @_store_call
+    def append_logs(self, lines: Sequence[LogDocument]) -> int:
         """Insert log records, ignoring ones already there; returns how many were new."""
-        batch = list(lines)
-        if not batch:
+        if not lines:
             return 0
-        self.ensure_indexes()
+        self.ensure_indexes()  # the unique line identity makes this idempotent
         try:
-            return len(self.logs.insert_many(batch, ordered=False).inserted_ids)
+            return len(self.logs.insert_many([dict(x) for x in lines], ordered=False).inserted_ids)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             return int(exc.details.get("nInserted", 0))
 
+    @_store_call
     def list_logs(
         self,
         job_id: str,
-        batch_job_id: str | None = None,
-        offset: int = 0,
-        limit: int = 1000,
-        kinds: Sequence[str] | None = None,
-    ) -> list[dict[str, Any]]:
+        batch_job_id: str | None,
+        offset: int,
+        limit: int,
+        kinds: Sequence[str],
+    ) -> list[LogDocument]:
         query: dict[str, Any] = {"job_id": job_id}
         if batch_job_id:
             query["batch_job_id"] = batch_job_id
@@ -317,4 +397,4 @@ class MongoStore:
             .skip(offset)
             .limit(limit)
         )
-        return list(cursor)
+        return [cast(LogDocument, x) for x in cursor]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from botocore.exceptions import ClientError
 
 from overlord.adapters.aws import client
+from overlord.bucket_layout import parse_s3_uri
+from overlord.ports import CappedObject
 
-
-@dataclass(frozen=True)
-class CappedObject:
-    uri: str
-    size: int
-    body: bytes | None  # None when larger than the cap
+# A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.
+_MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class ObjectStore:
@@ -29,13 +25,19 @@ class ObjectStore:
         )
         return self.uri(key)
 
+    def get_text(self, uri: str) -> str:
+        """The UTF-8 text of the object at an ``s3://bucket/key`` URI, in any bucket."""
+        bucket, key = parse_s3_uri(uri)
+        body: bytes = client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return body.decode()
+
     def get_capped(self, key: str, cap: int) -> CappedObject | None:
         """The object's bytes if it is at most `cap` long; None when it does not exist."""
         s3 = client("s3")
         try:
             head = s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
                 return None
             raise
         size = int(head["ContentLength"])

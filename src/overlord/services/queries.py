@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from overlord.errors import InvalidRequest, JobNotFound
-from overlord.views import job_view, log_view, run_view
+from overlord.ports import Store
+from overlord.schema import JobDocument
+from overlord.views import View, job_view, log_view, run_view
 
 MAX_LOG_PAGE = 1000
 
 
 @dataclass(frozen=True)
 class LogQuery:
-    run_id: str | None = None
+    run: int | None = None  # the run number; None: every run
     offset: int = 0
     limit: int = 200
     kinds: tuple[str, ...] = ()
 
 
-def _int_param(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = params.get(name)
     if raw is None:
         return default
@@ -32,39 +34,46 @@ def _int_param(params: dict[str, str], name: str, default: int, low: int, high: 
     return value
 
 
-def parse_log_query(params: dict[str, str]) -> LogQuery:
+def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     kinds = tuple(k for k in (params.get("kind") or "").split(",") if k)
     return LogQuery(
-        run_id=params.get("run") or None,
+        run=_int_param(params, "run", 0, 1, 10**9) if "run" in params else None,
         offset=_int_param(params, "offset", 0, 0, 10**9),
         limit=_int_param(params, "limit", 200, 1, MAX_LOG_PAGE),
         kinds=kinds,
     )
 
 
-def _job(store: Any, job_id: str) -> dict[str, Any]:
+def _job(store: Store, job_id: str) -> JobDocument:
     job = store.get_job(job_id)
     if job is None:
         raise JobNotFound(job_id)
     return job
 
 
-def job_with_latest_run(store: Any, job_id: str) -> dict[str, Any]:
+def job_with_latest_run(store: Store, job_id: str) -> View:
     job = _job(store, job_id)
     view = job_view(job)
-    latest = job.get("latest_run") or {}
-    run = store.get_run(latest["run_id"]) if latest.get("run_id") else None
-    view["latest_run"] = run_view(run) if run else view.get("latest_run")
+    latest = job["latest_run"]
+    run = store.get_run(latest["batch_job_id"]) if latest else None
+    if run is not None:
+        view["latest_run"] = run_view(run)
     return view
 
 
-def runs_of(store: Any, job_id: str) -> dict[str, Any]:
+def runs_of(store: Store, job_id: str) -> View:
     _job(store, job_id)
     return {"job_id": job_id, "runs": [run_view(r) for r in store.list_runs(job_id)]}
 
 
-def logs_of(store: Any, job_id: str, query: LogQuery) -> dict[str, Any]:
+def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     _job(store, job_id)
-    lines = store.list_logs(job_id, query.run_id, query.offset, query.limit, query.kinds)
+    batch_job_id = None
+    if query.run is not None:
+        runs = [r for r in store.list_runs(job_id) if r["run"] == query.run]
+        if not runs:
+            raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
+        batch_job_id = runs[0]["_id"]
+    lines = store.list_logs(job_id, batch_job_id, query.offset, query.limit, query.kinds)
     next_offset = query.offset + len(lines) if len(lines) == query.limit else None
     return {"job_id": job_id, "lines": [log_view(x) for x in lines], "next_offset": next_offset}

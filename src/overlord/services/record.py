@@ -1,19 +1,21 @@
-"""Recording what Batch reports: the same code for events and for reconcile (DESIGN §1–2)."""
+"""Recording what Batch reports: the same code for events and for reconcile.
+
+docs/design.md, "Recording", gives the rules.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from overlord import records
-from overlord.adapters.cloudwatch_logs import StreamRead
-from overlord.adapters.s3 import CappedObject
+from overlord import schema
 from overlord.bucket_layout import result_key
 from overlord.clock import utcnow
 from overlord.identity import is_job_id
 from overlord.observation import RunObservation
+from overlord.ports import LogStreams, Objects, Store, TerminalCopy
+from overlord.schema import LogDocument, ResultSummary, RunDocument
 from overlord.status import TERMINAL, is_terminal
 
 logger = logging.getLogger(__name__)
@@ -21,14 +23,6 @@ logger = logging.getLogger(__name__)
 RESULT_CAP_BYTES = 256 * 1024
 LOG_LINES_CAP = 10_000
 LOG_BYTES_CAP = 1024 * 1024
-
-
-class LogSource(Protocol):
-    def read(self, stream: str, max_lines: int, max_bytes: int) -> StreamRead: ...
-
-
-class ResultSource(Protocol):
-    def get_capped(self, key: str, cap: int) -> CappedObject | None: ...
 
 
 @dataclass(frozen=True)
@@ -39,65 +33,77 @@ class Outcome:
 
 
 def record_observation(
-    store: Any, logs: LogSource, results: ResultSource, obs: RunObservation
+    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation
 ) -> Outcome:
     """Apply one observation; on a terminal status also copy the result and the log lines.
 
     Idempotent: observations may come more than once and in any order. MongoDB errors
     propagate so that the event is delivered again.
     """
-    if not is_job_id(obs.job_name):
+    if not is_job_id(obs.job_id):
         logger.info(
             "ignoring a Batch job that is not ours",
-            extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_name},
+            extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_id},
         )
         return Outcome(recorded=False)
-    if store.get_job(obs.job_name) is None:
-        logger.warning(
-            "ignoring an event for an unknown job",
-            extra={"job_id": obs.job_name, "batch_job_id": obs.batch_job_id},
-        )
-        return Outcome(recorded=False)
-
-    now = utcnow()
-    copied = 0
+    copy, copied = None, 0
     if is_terminal(obs.status):
         # Copy before the status moves, so that a client who sees the run finished
         # also finds its result and log lines.
-        store.ensure_run(obs, now)
-        run = store.get_run(obs.batch_job_id) or {}
-        if not _ended_otherwise(run, obs.status):
-            if run.get("result") is None:
-                _copy_result(store, results, obs)
-            if not run.get("logs_copied"):
-                copied = _copy_logs(store, logs, obs)
-                store.mark_logs_copied(obs.batch_job_id)
-    moved = store.apply_observation(obs, now)
-    run = store.get_run(obs.batch_job_id) or {}
-    reached_at = (run.get("status_history") or {}).get(obs.status)
-    if reached_at is not None:  # not a second, contradicting terminal status
+        run = store.get_run(obs.batch_job_id)
+        if run is None and store.get_job(obs.job_id) is None:
+            return _unknown(obs)
+        if run is None or not _ended_otherwise(run, obs.status):
+            copy, copied = _copy_terminal(store, logs, objects, obs, run)
+    applied = store.apply_observation(obs, utcnow(), copy)
+    if not applied.known:
+        return _unknown(obs)
+    if applied.reached_at is not None:
         store.append_logs(
             [
-                records.state_record(
-                    obs.job_name, obs.batch_job_id, obs.status, reached_at, obs.status_reason
+                schema.state_record(
+                    obs.job_id, obs.batch_job_id, obs.status, applied.reached_at, obs.status_reason
                 )
             ]
         )
-    return Outcome(recorded=True, moved=moved, log_lines=copied)
+    return Outcome(recorded=True, moved=applied.moved, log_lines=copied)
 
 
-def _ended_otherwise(run: dict[str, Any], status: str) -> bool:
+def _unknown(obs: RunObservation) -> Outcome:
+    logger.warning(
+        "ignoring an event for an unknown job",
+        extra={"job_id": obs.job_id, "batch_job_id": obs.batch_job_id},
+    )
+    return Outcome(recorded=False)
+
+
+def _ended_otherwise(run: RunDocument, status: str) -> bool:
     """The run already has a different terminal status: this one is not its ending."""
-    history = run.get("status_history") or {}
+    history = run["status_history"]
     return any(s in history for s in TERMINAL if s != status)
 
 
-def _copy_result(store: Any, results: ResultSource, obs: RunObservation) -> None:
-    key = result_key(obs.job_name, obs.batch_job_id)
-    found = results.get_capped(key, RESULT_CAP_BYTES)
+def _copy_terminal(
+    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
+) -> tuple[TerminalCopy, int]:
+    """The result summary and the attempts' log lines, stored in one insert of log lines."""
+    result = run["result"] if run else None
+    lines: list[LogDocument] = []
+    if result is None:
+        result = _read_result(objects, obs)
+        if result is not None:
+            lines.append(_result_line(obs, result))
+    if not (run and run["logs_copied"]):
+        lines += _log_lines(logs, obs)
+    new = store.append_logs(lines)
+    return TerminalCopy(result=result, logs_copied=True), new
+
+
+def _read_result(objects: Objects, obs: RunObservation) -> ResultSummary | None:
+    found = objects.get_capped(result_key(obs.job_id, obs.batch_job_id), RESULT_CAP_BYTES)
     if found is None:
-        return
-    summary: dict[str, Any] = {"uri": found.uri, "size": found.size}
+        return None
+    summary: ResultSummary = {"uri": found.uri, "size": found.size}
     if found.body is None:
         summary["truncated"] = True
     else:
@@ -106,33 +112,32 @@ def _copy_result(store: Any, results: ResultSource, obs: RunObservation) -> None
         except ValueError:
             summary["summary"] = None
             summary["error"] = "result object is not valid JSON"
-    store.set_result(obs.job_name, obs.batch_job_id, summary)
-    store.append_logs(
-        [
-            records.log_record(
-                job_id=obs.job_name,
-                batch_job_id=obs.batch_job_id,
-                attempt=0,
-                kind=records.LogKind.RESULT,
-                seq=0,
-                ts=obs.observed_at,
-                message=f"result {found.uri} ({found.size} bytes)"
-                + (", too large to copy" if found.body is None else ""),
-            )
-        ]
+    return summary
+
+
+def _result_line(obs: RunObservation, result: ResultSummary) -> LogDocument:
+    too_large = ", too large to copy" if result.get("truncated") else ""
+    return schema.log_record(
+        job_id=obs.job_id,
+        batch_job_id=obs.batch_job_id,
+        attempt=0,
+        kind=schema.LogKind.RESULT,
+        seq=0,
+        ts=obs.observed_at,
+        message=f"result {result['uri']} ({result['size']} bytes){too_large}",
     )
 
 
-def _copy_logs(store: Any, logs: LogSource, obs: RunObservation) -> int:
-    total = 0
+def _log_lines(logs: LogStreams, obs: RunObservation) -> list[LogDocument]:
+    lines: list[LogDocument] = []
     for attempt, stream in sorted(obs.streams_by_attempt().items()):
         read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
-        lines = [
-            records.log_record(
-                job_id=obs.job_name,
+        lines += [
+            schema.log_record(
+                job_id=obs.job_id,
                 batch_job_id=obs.batch_job_id,
                 attempt=attempt,
-                kind=records.LogKind.LOG,
+                kind=schema.LogKind.LOG,
                 seq=seq,
                 ts=line.ts,
                 message=line.message,
@@ -141,11 +146,11 @@ def _copy_logs(store: Any, logs: LogSource, obs: RunObservation) -> int:
         ]
         if read.truncated:
             lines.append(
-                records.log_record(
-                    job_id=obs.job_name,
+                schema.log_record(
+                    job_id=obs.job_id,
                     batch_job_id=obs.batch_job_id,
                     attempt=attempt,
-                    kind=records.LogKind.LOG,
+                    kind=schema.LogKind.LOG,
                     seq=len(read.lines),
                     ts=read.lines[-1].ts if read.lines else obs.observed_at,
                     message=(
@@ -156,5 +161,4 @@ def _copy_logs(store: Any, logs: LogSource, obs: RunObservation) -> int:
                     truncated=True,
                 )
             )
-        total += store.append_logs(lines)
-    return total
+    return lines

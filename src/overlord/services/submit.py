@@ -1,82 +1,78 @@
-"""Submitting jobs: claim in MongoDB, then Batch, then record the run (DESIGN §1–2)."""
+"""Submitting jobs: claim in MongoDB, then Batch, then record the run.
+
+docs/design.md, "Submitting", gives the rules.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import timedelta
 
-from pymongo.errors import ConnectionFailure
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-from overlord import records
+from overlord import schema
 from overlord.bucket_layout import parameters_key
 from overlord.clock import utcnow
-from overlord.errors import BatchRejected, BatchUnavailable, JobNotFound, RunInProgress
-from overlord.observation import RunObservation
+from overlord.errors import JobNotFound, OverlordError, RunInProgress
+from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord.request import JobRequest
-from overlord.status import JobStatus, RunStatus
-from overlord.submission import parameters_json, submit_job_request
+from overlord.schema import JobDocument
+from overlord.status import SUBMIT_FAILED, RunStatus, rank
+from overlord.submission import SubmitRequest, parameters_json, submit_request
+from overlord.worker_env import job_environment
 
 logger = logging.getLogger(__name__)
 
-
-class BatchJobFinder(Protocol):
-    def find_by_name(self, job_name: str) -> list[dict[str, Any]]: ...
-
-
-class Batch(BatchJobFinder, Protocol):
-    def submit(self, request: dict[str, Any]) -> str: ...
-
-
-class ParameterStore(Protocol):
-    def put_text(self, key: str, text: str) -> str: ...
+# Longer than any submitter invocation can live (API Gateway gives up after 30 s), so a
+# claim that lapses belongs to a process that is gone.
+CLAIM_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
 class SubmitConfig:
     job_queue: str
     job_definition: str
-    inline_parameters_limit: int
+    overrides_budget: int  # characters of container overrides; see Settings
 
 
 @dataclass(frozen=True)
 class Submission:
-    job: dict[str, Any]
+    job_id: str
+    status: str
+    batch_job_id: str | None
+    run: int | None
     created: bool  # True: this request (re)submitted the job to Batch
 
 
-# Writes after Batch accepted the job must not be lost to a passing MongoDB failure:
-# they are idempotent, so retry them.
-_retry_store = retry(
-    retry=retry_if_exception_type(ConnectionFailure),
-    stop=stop_after_attempt(4),
-    wait=wait_exponential(multiplier=0.2, max=2),
-    reraise=True,
-)
+def _submission(job: JobDocument, created: bool) -> Submission:
+    latest = job["latest_run"]
+    return Submission(
+        job_id=job["_id"],
+        status=job["status"],
+        batch_job_id=latest["batch_job_id"] if latest else None,
+        run=latest["run"] if latest else None,
+        created=created,
+    )
 
 
 def submit_job(
-    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, request: JobRequest
+    store: Store, batch: Batch, objects: Objects, config: SubmitConfig, request: JobRequest
 ) -> Submission:
     now = utcnow()
-    job, claimed = store.claim_job(records.new_job(request, now), now)
-    if not claimed:
-        return Submission(job, created=False)
-    return Submission(_submit_claimed(store, batch, params, config, job), created=True)
-
-
-def unrecorded_batch_jobs(store: Any, batch: BatchJobFinder, job_id: str) -> list[dict[str, Any]]:
-    """Batch jobs named after this job that no run records, newest first."""
-    known = {run["_id"] for run in store.list_runs(job_id)}
-    return [s for s in batch.find_by_name(job_id) if s["jobId"] not in known]
+    job = schema.new_job(request, now)
+    owner = uuid.uuid4().hex
+    claim = store.claim_job(job, owner, now, CLAIM_LEASE)
+    if not claim.claimed:
+        return _submission(claim.job, created=False)
+    return _submit_claimed(store, batch, objects, config, claim.job, claim.retaken)
 
 
 def start_new_run(
-    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, job_id: str
-) -> dict[str, Any]:
+    store: Store, batch: Batch, objects: Objects, config: SubmitConfig, job_id: str
+) -> Submission:
     """A deliberate re-run: a new Batch job for a job whose last run has finished."""
-    job = store.claim_new_run(job_id, utcnow())
+    now = utcnow()
+    job = store.claim_new_run(job_id, uuid.uuid4().hex, now, CLAIM_LEASE)
     if job is None:
         existing = store.get_job(job_id)
         if existing is None:
@@ -84,50 +80,68 @@ def start_new_run(
         raise RunInProgress(
             f"job {job_id} is {existing['status']}; a new run can start once it has finished"
         )
-    return _submit_claimed(store, batch, params, config, job)
+    return _submit_claimed(store, batch, objects, config, job, job["status"] == SUBMIT_FAILED)
 
 
-def _parameters_env(
-    params: ParameterStore, config: SubmitConfig, job: dict[str, Any]
-) -> dict[str, str]:
+def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[BatchJobRef]:
+    """Batch jobs named after this job that are none of its numbered runs, newest first.
+
+    A run the recorder created from an event has no number until the submitter records
+    it, so it still counts as unrecorded here.
+    """
+    known = {r["_id"] for r in store.list_runs(job["_id"]) if r["run"] is not None}
+    if job["latest_run"]:
+        known.add(job["latest_run"]["batch_job_id"])
+    return [ref for ref in batch.find_by_name(job["_id"]) if ref.batch_job_id not in known]
+
+
+def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> SubmitRequest:
+    """Parameters inline when the whole override fits Batch's budget, else through S3."""
     text = parameters_json(job)
-    if len(text.encode()) <= config.inline_parameters_limit:
-        return {"OVERLORD_PARAMETERS": text}
-    return {"OVERLORD_PARAMETERS_URI": params.put_text(parameters_key(job["_id"]), text)}
+    inline = submit_request(
+        job,
+        job_queue=config.job_queue,
+        job_definition=config.job_definition,
+        environment=job_environment(job["_id"], job["task"], parameters=text),
+    )
+    if inline.overrides_size() <= config.overrides_budget:
+        return inline
+    uri = objects.put_text(parameters_key(job["_id"]), text)
+    return submit_request(
+        job,
+        job_queue=config.job_queue,
+        job_definition=config.job_definition,
+        environment=job_environment(job["_id"], job["task"], parameters_uri=uri),
+    )
 
 
 def _submit_claimed(
-    store: Any, batch: Batch, params: ParameterStore, config: SubmitConfig, job: dict[str, Any]
-) -> dict[str, Any]:
+    store: Store,
+    batch: Batch,
+    objects: Objects,
+    config: SubmitConfig,
+    job: JobDocument,
+    taken_over: bool,
+) -> Submission:
     job_id = job["_id"]
     try:
-        # A submission that "failed" may have reached Batch (its answer lost on the way
-        # back): adopt that Batch job rather than start a second one.
-        adopted = (
-            unrecorded_batch_jobs(store, batch, job_id)
-            if job["status"] == JobStatus.SUBMIT_FAILED
-            else []
-        )
+        # A claim taken over (a failed submission, or a lapsed one) may have reached Batch
+        # with its answer lost on the way back: adopt that job rather than start another.
+        adopted = unrecorded_batch_jobs(store, batch, job) if taken_over else []
         if adopted:
-            batch_job_id = adopted[0]["jobId"]
+            batch_job_id = adopted[0].batch_job_id
         else:
-            request = submit_job_request(
-                job,
-                job_queue=config.job_queue,
-                job_definition=config.job_definition,
-                parameters_env=_parameters_env(params, config, job),
-            )
-            batch_job_id = batch.submit(request)
-    except (BatchRejected, BatchUnavailable) as exc:
+            batch_job_id = batch.submit(_request_for(objects, config, job))
+    except OverlordError as exc:
         store.mark_submit_failed(job_id, str(exc), utcnow())
         raise
     except Exception as exc:
-        # Anything else (S3 down, a bug) must not leave the job claimed forever.
+        # Anything else (S3 down, a bug) must not leave the job claimed.
         store.mark_submit_failed(job_id, f"submission failed: {type(exc).__name__}", utcnow())
         raise
     verb = "adopted" if adopted else "submitted"
     logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
-    record_accepted_run(
+    run = record_accepted_run(
         store,
         job,
         batch_job_id,
@@ -135,44 +149,52 @@ def _submit_claimed(
         job_queue=config.job_queue,
         job_definition=config.job_definition,
     )
-    return store.get_job(job_id) or job
+    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
 
 
 def record_accepted_run(
-    store: Any,
-    job: dict[str, Any],
+    store: Store,
+    job: JobDocument,
     batch_job_id: str,
     *,
     verb: str,
     job_queue: str | None = None,
     job_definition: str | None = None,
-) -> None:
-    """Batch holds a job for this claim (submitted or adopted): record it as the next run."""
+) -> int:
+    """Batch holds a job for this claim (submitted or adopted): record it as the next run.
+
+    Returns the run number. The store retries passing MongoDB failures; if it still
+    fails the client gets 503 and reconcile adopts the Batch job later.
+    """
     job_id = job["_id"]
     now = utcnow()
-    run_number = int(job.get("run_count") or 0) + 1
-    submitted = RunObservation(
+    run_number = job["run_count"] + 1
+    submitted = RunStatus.SUBMITTED.value
+    run = schema.new_run(
         batch_job_id=batch_job_id,
-        job_name=job_id,
-        status=RunStatus.SUBMITTED.value,
-        observed_at=now,
+        job_id=job_id,
+        run=run_number,
+        at=now,
         job_queue=job_queue,
         job_definition=job_definition,
     )
-    _retry_store(store.start_run)(submitted, run_number, now)
+    run["status"], run["status_rank"] = submitted, rank(submitted)
+    run["status_history"] = {submitted: now}
+    store.record_submitted_run(run, now)
     where = f" in {job_queue}" if job_queue else ""
-    _retry_store(store.append_logs)(
+    store.append_logs(
         [
-            records.log_record(
+            schema.log_record(
                 job_id=job_id,
                 batch_job_id=batch_job_id,
                 attempt=0,
-                kind=records.LogKind.SUBMISSION,
+                kind=schema.LogKind.SUBMISSION,
                 seq=0,
                 ts=now,
                 message=f"{verb} run {run_number}{where}",
                 run=run_number,
             ),
-            records.state_record(job_id, batch_job_id, RunStatus.SUBMITTED.value, now, None),
+            schema.state_record(job_id, batch_job_id, submitted, now, None),
         ]
     )
+    return run_number

@@ -56,8 +56,11 @@ module "network" {
   azs                  = var.azs
   create_nat_gateway   = var.create_nat_gateway
   enable_vpc_endpoints = var.enable_vpc_endpoints
-  log_retention_days   = var.log_retention_days
-  kms_key_arn          = module.secrets.kms_key_arn
+  # EC2/SPOT instances need ecs, ecs-agent, ecs-telemetry endpoints (see checks.tf).
+  ecs_instance_endpoints = !local.batch_on_fargate
+  enable_flow_log        = var.enable_flow_log
+  log_retention_days     = var.log_retention_days
+  kms_key_arn            = module.secrets.kms_key_arn
 
   tags = local.tags
 }
@@ -72,6 +75,7 @@ module "batch" {
   name             = local.name
   compute_type     = var.batch_compute_type
   max_vcpus        = var.batch_max_vcpus
+  min_vcpus        = var.batch_min_vcpus
   vpc_id           = module.network.vpc_id
   subnet_ids       = module.network.workload_subnet_ids
   assign_public_ip = module.network.assign_public_ip
@@ -97,24 +101,27 @@ module "batch" {
 module "functions" {
   source = "../../modules/functions"
 
-  name      = local.name
-  image_tag = var.image_tag
-  log_level = var.log_level
+  name             = local.name
+  image_tag        = var.image_tag
+  log_level        = var.log_level
+  ecr_force_delete = var.ecr_force_delete
 
-  db_name              = var.db_name
-  mongodb_secret_arn   = module.secrets.mongodb_secret_arn
-  job_queue_arn        = module.batch.job_queue_arn
-  job_definition_name  = module.batch.job_definition_names[var.job_definition_key]
-  job_definition_names = values(module.batch.job_definition_names)
-  job_log_group_arn    = module.batch.log_group_arn
-  results_bucket_name  = module.storage.bucket_name
-  results_bucket_arn   = module.storage.bucket_arn
+  db_name               = var.db_name
+  mongodb_secret_arn    = module.secrets.mongodb_secret_arn
+  job_queue_arn         = module.batch.job_queue_arn
+  job_definition_name   = module.batch.job_definition_names[var.job_definition_key]
+  job_definition_prefix = module.batch.job_definition_prefix
+  job_definition_names  = values(module.batch.job_definition_names)
+  job_log_group_arn     = module.batch.log_group_arn
+  results_bucket_name   = module.storage.bucket_name
+  results_bucket_arn    = module.storage.bucket_arn
 
   vpc_id         = module.network.vpc_id
   vpc_subnet_ids = var.lambdas_in_vpc ? module.network.private_subnet_ids : []
 
   submitter_reserved_concurrency = var.submitter_reserved_concurrency
   recorder_reserved_concurrency  = var.recorder_reserved_concurrency
+  reconcile_reserved_concurrency = var.reconcile_reserved_concurrency
 
   log_retention_days = var.log_retention_days
   kms_key_arn        = module.secrets.kms_key_arn

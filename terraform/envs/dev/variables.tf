@@ -8,7 +8,7 @@ variable "region" {
 }
 
 variable "image_tag" {
-  description = "Tag of the submitter, recorder and worker images pushed to ECR (immutable; e.g. the git SHA)"
+  description = "Tag of the submitter, recorder and worker images pushed to ECR (immutable; the git SHA). Written to image.auto.tfvars by deploy.sh"
   type        = string
 }
 
@@ -52,6 +52,12 @@ variable "results_bucket_name" {
 
 variable "results_bucket_force_destroy" {
   description = "Let terraform destroy empty the results bucket"
+  type        = bool
+  default     = false
+}
+
+variable "ecr_force_delete" {
+  description = "Let terraform destroy delete ECR repositories that still hold images"
   type        = bool
   default     = false
 }
@@ -114,20 +120,26 @@ variable "vpc_cidr" {
   default     = "10.42.0.0/16"
 }
 
+variable "enable_flow_log" {
+  description = "Log rejected traffic of the created VPC to CloudWatch Logs"
+  type        = bool
+  default     = true
+}
+
 variable "create_nat_gateway" {
-  description = "Create a NAT gateway (billed hourly); needed for lambdas_in_vpc"
+  description = "Create a NAT gateway in the created VPC (billed hourly; create_vpc = true only); lets lambdas_in_vpc reach MongoDB Atlas"
   type        = bool
   default     = false
 }
 
 variable "enable_vpc_endpoints" {
-  description = "Create VPC endpoints (interface endpoints billed hourly per AZ); tasks then run in private subnets"
+  description = "Create VPC endpoints (interface endpoints billed hourly per AZ; with EC2/SPOT also ecs, ecs-agent, ecs-telemetry); tasks then run in private subnets"
   type        = bool
   default     = false
 }
 
 variable "lambdas_in_vpc" {
-  description = "Attach the Lambdas to the private subnets (requires create_nat_gateway to reach MongoDB Atlas)"
+  description = "Attach the Lambdas to the private subnets (with create_vpc: needs create_nat_gateway, or enable_vpc_endpoints and a private route to MongoDB; checked by checks.tf)"
   type        = bool
   default     = false
 }
@@ -137,7 +149,7 @@ variable "lambdas_in_vpc" {
 ################################################################################
 
 variable "batch_compute_type" {
-  description = "FARGATE, FARGATE_SPOT, EC2 or SPOT"
+  description = "FARGATE, FARGATE_SPOT, EC2 or SPOT (EC2/SPOT in a created VPC need create_nat_gateway or enable_vpc_endpoints)"
   type        = string
   default     = "FARGATE"
 }
@@ -148,14 +160,20 @@ variable "batch_max_vcpus" {
   default     = 16
 }
 
+variable "batch_min_vcpus" {
+  description = "EC2/SPOT only: vCPUs kept running while idle (billed; 0 = scale to zero)"
+  type        = number
+  default     = 0
+}
+
 variable "create_batch_log_group" {
-  description = "Create /aws/batch/job; false if it already exists in this account and region"
+  description = "Create Batch's account-wide /aws/batch/job log group (prevent_destroy); false (default): the first task creates it if missing"
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "job_definition_key" {
-  description = "Entry of job-definitions.json the submitter uses (JOB_DEFINITION)"
+  description = "Entry of job-definitions.json the submitter uses by default; JOB_DEFINITION is overlord-<environment>-<this>"
   type        = string
   default     = "overlord-worker"
 }
@@ -171,15 +189,21 @@ variable "log_level" {
 }
 
 variable "submitter_reserved_concurrency" {
-  description = "Reserved concurrency of the submitter"
+  description = "Reserved concurrency of the submitter; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
   type        = number
-  default     = 10
+  default     = null
 }
 
 variable "recorder_reserved_concurrency" {
-  description = "Reserved concurrency of the recorder"
+  description = "Reserved concurrency of the recorder; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
   type        = number
-  default     = 5
+  default     = null
+}
+
+variable "reconcile_reserved_concurrency" {
+  description = "Reserved concurrency of the reconcile; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
+  type        = number
+  default     = null
 }
 
 variable "api_throttling_burst_limit" {

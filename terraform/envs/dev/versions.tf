@@ -9,6 +9,8 @@ terraform {
   }
 
   # State is local by default. For a shared environment use a remote backend, e.g.
+  # (use_lockfile, S3-native locking, needs Terraform >= 1.10; with older versions
+  # lock with dynamodb_table = "<table with a LockID string hash key>" instead)
   #   backend "s3" {
   #     bucket       = "my-terraform-state"
   #     key          = "overlord/dev.tfstate"

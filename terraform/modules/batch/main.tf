@@ -20,6 +20,10 @@ locals {
 
   worker_environment = merge(var.worker_environment, { RESULTS_BUCKET = var.results_bucket_name })
 
+  # Registered names carry the environment (overlord-<env>-<entry>), so two environments
+  # in one account never add revisions to each other's definitions.
+  job_definition_names = { for name in keys(local.job_definitions) : name => "${var.name}-${name}" }
+
   container_properties = {
     for name, definition in local.job_definitions : name => merge(
       definition.containerProperties,
@@ -41,12 +45,16 @@ locals {
 
         logConfiguration = {
           logDriver = "awslogs"
-          options = {
-            "awslogs-group"  = local.log_group_name
-            "awslogs-region" = local.region
-            # Batch's default prefix: streams are <definition>/default/<task id>.
-            "awslogs-stream-prefix" = name
-          }
+          options = merge(
+            {
+              "awslogs-group"  = local.log_group_name
+              "awslogs-region" = local.region
+              # Batch's default prefix: streams are <definition name>/default/<task id>.
+              "awslogs-stream-prefix" = local.job_definition_names[name]
+            },
+            # Group not managed here: the first task creates it if it does not exist.
+            var.create_log_group ? {} : { "awslogs-create-group" = "true" },
+          )
         }
       },
       # Fargate-only keys; the JSON round trip lets both branches have different shapes.
@@ -62,6 +70,8 @@ locals {
 # Job log group
 ################################################################################
 
+# AWS Batch's default group, shared by every job in the account and region: not
+# created by default (create_log_group), and never destroyed by Terraform when it is.
 resource "aws_cloudwatch_log_group" "this" {
   count = var.create_log_group ? 1 : 0
 
@@ -70,6 +80,12 @@ resource "aws_cloudwatch_log_group" "this" {
   kms_key_id        = var.kms_key_arn
 
   tags = var.tags
+
+  # Other stacks' jobs log here too. Before `terraform destroy`:
+  #   terraform state rm 'module.batch.aws_cloudwatch_log_group.this[0]'
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 ################################################################################
@@ -99,7 +115,9 @@ resource "aws_security_group" "this" {
 resource "aws_batch_compute_environment" "this" {
   compute_environment_name_prefix = "${var.name}-${lower(var.compute_type)}-"
   type                            = "MANAGED"
-  service_role                    = aws_iam_role.service.arn
+  # No service_role: Batch uses its service-linked role AWSServiceRoleForBatch (created
+  # on first use). A role created in the same apply may not have propagated when Batch
+  # validates it, leaving the environment INVALID (terraform-provider-aws #37945).
 
   compute_resources {
     type               = var.compute_type
@@ -122,8 +140,6 @@ resource "aws_batch_compute_environment" "this" {
   lifecycle {
     create_before_destroy = true
   }
-
-  depends_on = [aws_iam_role_policy_attachment.service]
 }
 
 resource "aws_batch_job_queue" "this" {
@@ -146,7 +162,7 @@ resource "aws_batch_job_queue" "this" {
 resource "aws_batch_job_definition" "this" {
   for_each = local.job_definitions
 
-  name                  = "${var.job_definition_name_prefix}${each.key}"
+  name                  = "${var.name}-${each.key}"
   type                  = each.value.type
   platform_capabilities = [local.fargate ? "FARGATE" : "EC2"]
   propagate_tags        = try(each.value.propagateTags, false)
@@ -180,33 +196,6 @@ resource "aws_batch_job_definition" "this" {
   }
 
   tags = var.tags
-}
-
-################################################################################
-# Service role (Batch managing the compute environment)
-################################################################################
-
-data "aws_iam_policy_document" "service_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["batch.amazonaws.com"]
-    }
-  }
-}
-
-resource "aws_iam_role" "service" {
-  name               = "${var.name}-batch-service"
-  assume_role_policy = data.aws_iam_policy_document.service_assume.json
-
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "service" {
-  role       = aws_iam_role.service.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AWSBatchServiceRole"
 }
 
 ################################################################################
@@ -259,6 +248,17 @@ data "aws_iam_policy_document" "execution" {
     sid       = "WriteJobLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${local.log_group_arn}:log-stream:*"]
+  }
+
+  # awslogs-create-group, when the group is not created here.
+  dynamic "statement" {
+    for_each = var.create_log_group ? [] : [1]
+
+    content {
+      sid       = "CreateJobLogGroup"
+      actions   = ["logs:CreateLogGroup"]
+      resources = [local.log_group_arn, "${local.log_group_arn}:*"]
+    }
   }
 }
 

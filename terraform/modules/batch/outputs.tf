@@ -8,8 +8,13 @@ output "job_queue_name" {
   value       = aws_batch_job_queue.this.name
 }
 
+output "job_definition_prefix" {
+  description = "What the entries of job-definitions.json are prefixed with to make the registered names"
+  value       = "${var.name}-"
+}
+
 output "job_definition_names" {
-  description = "Job definition names, keyed by their entry in job-definitions.json"
+  description = "Registered job definition names (<name>-<entry>), keyed by their entry in job-definitions.json"
   value       = { for k, v in aws_batch_job_definition.this : k => v.name }
 }
 

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Name prefix for every resource; also the job queue name (e.g. overlord-dev)"
+  description = "Name prefix for every resource; also the job queue name and the prefix of the job definition names (e.g. overlord-dev)"
   type        = string
 }
 
@@ -75,12 +75,6 @@ variable "worker_repository_arn" {
   type        = string
 }
 
-variable "job_definition_name_prefix" {
-  description = "Prefix for the job definition names (the names themselves come from job-definitions.json)"
-  type        = string
-  default     = ""
-}
-
 variable "worker_environment" {
   description = "Extra environment variables for the worker (RESULTS_BUCKET is always set)"
   type        = map(string)
@@ -104,9 +98,9 @@ variable "input_bucket_arns" {
 }
 
 variable "create_log_group" {
-  description = "Create the account-wide /aws/batch/job log group; false when it already exists in the account/region"
+  description = "Create (and keep: prevent_destroy) the account-wide /aws/batch/job log group; false (default) lets the first task create it if missing (awslogs-create-group)"
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "log_retention_days" {

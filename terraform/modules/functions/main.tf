@@ -35,7 +35,7 @@ locals {
       description = "Overlord reconcile: repair jobs whose state-change events were lost"
       timeout     = var.reconcile_timeout
       memory_size = var.memory_size
-      concurrency = 1
+      concurrency = var.reconcile_reserved_concurrency
     }
   }
 
@@ -57,8 +57,10 @@ locals {
     DB_NAME            = var.db_name
     JOB_QUEUE          = var.job_queue_arn
     JOB_DEFINITION     = var.job_definition_name
-    RESULTS_BUCKET     = var.results_bucket_name
-    LOG_LEVEL          = var.log_level
+    # Registered name of a job-definitions.json entry = this prefix + the entry's key.
+    JOB_DEFINITION_PREFIX = var.job_definition_prefix
+    RESULTS_BUCKET        = var.results_bucket_name
+    LOG_LEVEL             = var.log_level
   }
 }
 
@@ -369,6 +371,8 @@ resource "aws_lambda_function" "this" {
   timeout       = each.value.timeout
   memory_size   = each.value.memory_size
 
+  # null: unreserved. Reservations come out of the account's concurrency quota, and
+  # Lambda refuses any that would leave fewer than 10 unreserved (new accounts: 10 in all).
   reserved_concurrent_executions = each.value.concurrency
   kms_key_arn                    = var.kms_key_arn
 

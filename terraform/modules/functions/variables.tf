@@ -39,15 +39,36 @@ variable "reconcile_timeout" {
 }
 
 variable "submitter_reserved_concurrency" {
-  description = "Reserved concurrency of the submitter (also caps SubmitJob calls and MongoDB connections)"
+  description = "Reserved concurrency of the submitter (also caps SubmitJob calls and MongoDB connections); null = unreserved (draws on the account's pool)"
   type        = number
-  default     = 10
+  default     = null
+
+  validation {
+    condition     = var.submitter_reserved_concurrency == null || try(var.submitter_reserved_concurrency >= 0, false)
+    error_message = "A number >= 0, or null for no reservation."
+  }
 }
 
 variable "recorder_reserved_concurrency" {
-  description = "Reserved concurrency of the recorder"
+  description = "Reserved concurrency of the recorder; null = unreserved (draws on the account's pool)"
   type        = number
-  default     = 5
+  default     = null
+
+  validation {
+    condition     = var.recorder_reserved_concurrency == null || try(var.recorder_reserved_concurrency >= 0, false)
+    error_message = "A number >= 0, or null for no reservation."
+  }
+}
+
+variable "reconcile_reserved_concurrency" {
+  description = "Reserved concurrency of the reconcile (1 keeps runs from overlapping); null = unreserved (draws on the account's pool)"
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.reconcile_reserved_concurrency == null || try(var.reconcile_reserved_concurrency >= 0, false)
+    error_message = "A number >= 0, or null for no reservation."
+  }
 }
 
 variable "log_level" {
@@ -72,7 +93,12 @@ variable "job_queue_arn" {
 }
 
 variable "job_definition_name" {
-  description = "Job definition the submitter uses (JOB_DEFINITION)"
+  description = "Registered name of the job definition the submitter uses by default (JOB_DEFINITION), e.g. overlord-dev-overlord-worker"
+  type        = string
+}
+
+variable "job_definition_prefix" {
+  description = "Prefix of every registered job definition name before its job-definitions.json entry (JOB_DEFINITION_PREFIX), e.g. overlord-dev-"
   type        = string
 }
 

@@ -18,6 +18,12 @@ locals {
   # Fargate tasks in public subnets need a public IP to reach ECR, S3 and Logs.
   assign_public_ip = var.create_vpc ? !local.private_egress : var.assign_public_ip
 
+  # EC2/SPOT container instances (not Fargate) talk to ECS through these three.
+  interface_endpoint_services = toset(concat(
+    var.interface_endpoint_services,
+    var.ecs_instance_endpoints ? ["ecs", "ecs-agent", "ecs-telemetry"] : [],
+  ))
+
   endpoint_route_table_ids = var.create_vpc ? aws_route_table.private[*].id : var.route_table_ids
   endpoint_subnet_ids      = var.create_vpc ? aws_subnet.private[*].id : var.subnet_ids
 }
@@ -272,7 +278,7 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 resource "aws_vpc_endpoint" "interface" {
-  for_each = var.enable_vpc_endpoints ? toset(var.interface_endpoint_services) : toset([])
+  for_each = var.enable_vpc_endpoints ? local.interface_endpoint_services : toset([])
 
   vpc_id              = local.vpc_id
   service_name        = "com.amazonaws.${data.aws_region.current.name}.${each.value}"

@@ -44,10 +44,8 @@ variable "azs" {
   type        = list(string)
   default     = []
 
-  validation {
-    condition     = length(var.azs) == 0 || (length(var.azs) >= length(var.public_subnet_cidrs) && length(var.azs) >= length(var.private_subnet_cidrs))
-    error_message = "Give one availability zone per subnet CIDR."
-  }
+  # No validation block: comparing with the subnet CIDRs would read other variables,
+  # which Terraform accepts only from 1.9; the precondition on aws_vpc.this checks it.
 }
 
 variable "public_subnet_cidrs" {
@@ -78,6 +76,12 @@ variable "interface_endpoint_services" {
   description = "Interface endpoints to create when enable_vpc_endpoints is true"
   type        = list(string)
   default     = ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "batch", "sts"]
+}
+
+variable "ecs_instance_endpoints" {
+  description = "Also create the ecs, ecs-agent and ecs-telemetry interface endpoints (with enable_vpc_endpoints), which EC2/SPOT container instances need to register with ECS without a NAT gateway"
+  type        = bool
+  default     = false
 }
 
 variable "enable_flow_log" {

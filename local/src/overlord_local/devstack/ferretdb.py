@@ -13,6 +13,7 @@ from pymongo import MongoClient
 
 from overlord_local.devstack.gotools import FERRETDB, ToolMissing, ensure
 from overlord_local.devstack.processes import free_port, stop_process, wait_until
+from overlord_local.pdeathsig import die_with_parent
 
 
 class MongoUnavailable(RuntimeError):
@@ -58,6 +59,7 @@ class FerretDB:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # a SIGKILLed dev takes it along
         )
         client: MongoClient = MongoClient(self.uri, serverSelectionTimeoutMS=500)
 

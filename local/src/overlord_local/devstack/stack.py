@@ -1,4 +1,4 @@
-"""`make dev`: the whole flow on one machine, no Docker (DESIGN §5, last row).
+"""`make dev`: the whole flow on one machine, no Docker (README, "make dev").
 
 HTTP → local gateway → submitter → local Batch (process executor) → worker →
 Batch Job State Change → event router → recorder → MongoDB, with moto server for
@@ -30,6 +30,7 @@ from overlord_local.devstack.processes import (
     stop_process,
     wait_until,
 )
+from overlord_local.pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,10 @@ class DevOptions:
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
     timeout_scale: float = 1.0
+    # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
+    fail_submit_rate: float = 0.0
+    fail_submit_kinds: str = "throttle,5xx"
+    fail_seed: int | None = None
     reconcile_every: float = 60.0
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
@@ -203,8 +208,24 @@ class DevStack:
         return router
 
     def _start_local_batch(self, on_event: Callable[[dict[str, Any]], None]) -> str:
-        from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
+        from overlord_local.localbatch import (
+            LocalBatchServer,
+            ProcessExecutor,
+            SubmitFaults,
+            Timings,
+        )
+        from overlord_local.localbatch.faults import parse_kinds
 
+        o = self.options
+        faults = None
+        if o.fail_submit_rate:
+            try:
+                faults = SubmitFaults(
+                    o.fail_submit_rate, parse_kinds(o.fail_submit_kinds), o.fail_seed
+                )
+            except ValueError as exc:
+                raise StackError(f"--fail-submit-*: {exc}") from None
+            log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
             ProcessExecutor(cwd=str(PROJECT_ROOT)),
             on_event=on_event,
@@ -213,6 +234,7 @@ class DevStack:
                 "RESULTS_BUCKET": self.options.results_bucket,
                 "LOG_LEVEL": self.options.log_level,
             },
+            submit_faults=faults,
         ).start()
         self._cleanups.callback(server.stop)
         return str(server.endpoint_url)
@@ -245,6 +267,7 @@ class DevStack:
             stderr=log_file,
             cwd=PROJECT_ROOT,
             start_new_session=True,
+            preexec_fn=die_with_parent(),  # a SIGKILLed dev takes it along
         )
         self._cleanups.callback(stop_process, proc)
         wait_until(lambda: port_open("127.0.0.1", port), 20, f"the {name} emulator")

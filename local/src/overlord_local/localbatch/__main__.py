@@ -26,6 +26,7 @@ from typing import Any
 from overlord_local.eventrouter import EventRouter, load_batch_pattern
 from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
 from overlord_local.localbatch.executors.base import Executor
+from overlord_local.localbatch.faults import DEFAULT_KINDS, KINDS, SubmitFaults, parse_kinds
 from overlord_local.localbatch.scheduler import Timings
 from overlord_local.localbatch.server import LocalBatchServer
 from overlord_local.localbatch.service import LocalBatch
@@ -94,8 +95,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME",
         help="copy this variable of the server's environment into every job (repeatable)",
     )
+    add_fault_arguments(parser)
     add("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
+
+
+def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
+    add(
+        "--fail-submit-rate",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share (0-1) of SubmitJob calls that fail on purpose (tests; default 0)",
+    )
+    add(
+        "--fail-submit-kinds",
+        default=",".join(DEFAULT_KINDS),
+        metavar="KIND,...",
+        help=f"how they fail, one chosen at random per failure: {', '.join(KINDS)} "
+        "(throttle = 429 TooManyRequestsException; 5xx = 500 before the job is created; "
+        "5xx-lost = the job is created and runs, the caller gets a 500)",
+    )
+    add("--fail-seed", type=int, default=None, metavar="N", help="seed of those random choices")
+
+
+def submit_faults(args: argparse.Namespace) -> SubmitFaults | None:
+    if not args.fail_submit_rate:
+        return None
+    try:
+        return SubmitFaults(
+            args.fail_submit_rate, parse_kinds(args.fail_submit_kinds), args.fail_seed
+        )
+    except ValueError as exc:
+        raise SystemExit(f"--fail-submit-*: {exc}") from None
 
 
 def extra_environment(args: argparse.Namespace) -> dict[str, str]:
@@ -149,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         on_event=router.put,
         timings=Timings(step=args.step_delay, timeout_scale=args.timeout_scale),
         extra_environment=extra_environment(args),
+        submit_faults=submit_faults(args),
     )
     if args.event_target:
         queue = args.event_job_queue

@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from overlord_local.localbatch.errors import ClientException, ServerException
+from overlord_local.localbatch.errors import BatchError, ClientException, ServerException
 from overlord_local.localbatch.service import LocalBatch
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
-def error_response(error: ClientException | ServerException) -> Response:
+def error_response(error: BatchError) -> Response:
     return json_response(
         {"__type": error.error_type, "message": error.message},
         status=error.status,
@@ -84,8 +84,13 @@ class BatchApi:
             method = BODY_OPERATIONS.get(values["operation"].lower())
             if method is None:
                 raise NotFound()
+            if method == "submit_job":
+                body = request.get_data()
+                return json_response(
+                    self.batch.submit_job(self._body(request), body_size=len(body))
+                )
             return json_response(getattr(self.batch, method)(self._body(request)))
-        except (ClientException, ServerException) as exc:
+        except BatchError as exc:
             log.info("%s %s → %s: %s", request.method, request.path, exc.error_type, exc.message)
             return error_response(exc)
         except HTTPException as exc:

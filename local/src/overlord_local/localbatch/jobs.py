@@ -125,6 +125,8 @@ class Job:
     is_cancelled: bool = False
     is_terminated: bool = False
     stop_reason: str | None = None  # set by TerminateJob (or shutdown) while the job runs
+    # SubmitJob's containerOverrides as sent (what ECS's override limit is counted on).
+    container_overrides: JsonDict = field(default_factory=dict)
 
     @property
     def vcpus(self) -> float:

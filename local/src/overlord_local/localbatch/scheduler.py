@@ -12,7 +12,11 @@ A failed attempt that is retried goes back to RUNNABLE.
 * ``dependsOn`` is recorded but not enforced (the project does not use it).
 * Retries and timeouts follow ``overlord_local.localbatch.retry`` (a timed-out or
   terminated attempt is never retried). The timeout counts from the attempt's
-  ``startedAt``; values below AWS's 60 s minimum are accepted for tests.
+  ``startedAt``, multiplied by ``Timings.timeout_scale`` (SubmitJob has already refused
+  values under AWS's 60 s minimum).
+* When a job is placed, the container override ECS would receive is measured
+  (``limits.ecs_container_overrides``); over 8,192 characters the job fails from
+  RUNNABLE with ECS's reason and no attempt, as on AWS.
 * CancelJob fails jobs that have not reached STARTING; later ones keep running
   (AWS's behaviour). TerminateJob also stops a STARTING/RUNNING attempt.
 * Every transition after SUBMITTED is reported through ``emit`` while the service
@@ -38,6 +42,11 @@ from overlord_local.localbatch.executors.base import (
     RunningContainer,
 )
 from overlord_local.localbatch.jobs import Attempt, Job, now_ms
+from overlord_local.localbatch.limits import (
+    MAX_CONTAINER_OVERRIDES,
+    OVERRIDES_TOO_LONG,
+    ecs_container_overrides,
+)
 from overlord_local.localbatch.resources import ComputeEnvironment, Registry
 from overlord_local.localbatch.retry import should_retry
 
@@ -75,6 +84,16 @@ def log_location(job: Job, attempt: int) -> tuple[str, str]:
     prefix = options.get("awslogs-stream-prefix", job.definition.name)
     suffix = job.job_id if attempt == 1 else f"{job.job_id}-{attempt}"
     return group, f"{prefix}/default/{suffix}"
+
+
+def batch_variables(job: Job, ce: ComputeEnvironment, attempt: int) -> dict[str, str]:
+    """The variables AWS Batch sets in every job's container."""
+    return {
+        "AWS_BATCH_JOB_ID": job.job_id,
+        "AWS_BATCH_JQ_NAME": job.queue.name,
+        "AWS_BATCH_CE_NAME": ce.name,
+        "AWS_BATCH_JOB_ATTEMPT": str(attempt),
+    }
 
 
 class Scheduler:
@@ -209,6 +228,16 @@ class Scheduler:
         """Run one attempt; True when the job reached a terminal state."""
         with self._cond:
             number = len(job.attempts) + 1
+            overrides = ecs_container_overrides(
+                job.container_overrides,
+                command=list(job.container.get("command") or []),
+                batch_variables=batch_variables(job, ce, number),
+            )
+            if len(overrides) > MAX_CONTAINER_OVERRIDES:
+                log.info("job %s: container overrides are %d long", job.job_id, len(overrides))
+                self._release(job)
+                self._fail(job, OVERRIDES_TOO_LONG)
+                return True
             group, stream = log_location(job, number)
             task_id = uuid.uuid4().hex
             task_arn = (
@@ -321,14 +350,7 @@ class Scheduler:
         env = {k: v for k, v in os.environ.items() if k.startswith(PASSTHROUGH_PREFIXES)}
         env.update(self._extra_environment)
         env.update({e["name"]: str(e.get("value", "")) for e in job.container["environment"]})
-        env.update(
-            {
-                "AWS_BATCH_JOB_ID": job.job_id,
-                "AWS_BATCH_JQ_NAME": job.queue.name,
-                "AWS_BATCH_CE_NAME": ce.name,
-                "AWS_BATCH_JOB_ATTEMPT": str(attempt.number),
-            }
-        )
+        env.update(batch_variables(job, ce, attempt.number))
         return ContainerSpec(
             job_id=job.job_id,
             attempt=attempt.number,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import fnmatch
+import json
 import logging
 import os
 import threading
@@ -23,10 +24,28 @@ from overlord_local.localbatch.arns import (
     resource_name,
     split_revision,
 )
-from overlord_local.localbatch.errors import ClientException
+from overlord_local.localbatch.errors import (
+    ClientException,
+    ServerException,
+    TooManyRequestsException,
+)
 from overlord_local.localbatch.events import state_change_event
 from overlord_local.localbatch.executors.base import Executor
+from overlord_local.localbatch.faults import (
+    SERVER_ERROR,
+    SERVER_ERROR_AFTER_CREATE,
+    THROTTLE,
+    SubmitFaults,
+)
 from overlord_local.localbatch.jobs import STATUSES, Job, build_container
+from overlord_local.localbatch.limits import (
+    MAX_TAGS,
+    check_array,
+    check_job_name,
+    check_submit_size,
+    check_tags,
+    check_timeout,
+)
 from overlord_local.localbatch.resources import Registry
 from overlord_local.localbatch.scheduler import Scheduler, Timings
 
@@ -70,7 +89,8 @@ class LocalBatch:
     ``on_event`` receives each ``Batch Job State Change`` event (it is called from
     the scheduler with the service lock held: hand it to a queue, e.g.
     ``EventRouter.put``). ``extra_environment`` is added to every container's
-    environment, after the server's own ``AWS_*`` variables.
+    environment, after the server's own ``AWS_*`` variables. ``submit_faults`` makes a
+    share of SubmitJob calls fail as AWS sometimes does (``faults``; tests only).
     """
 
     def __init__(
@@ -82,8 +102,10 @@ class LocalBatch:
         account: str = DEFAULT_ACCOUNT,
         timings: Timings | None = None,
         extra_environment: Mapping[str, str] | None = None,
+        submit_faults: SubmitFaults | None = None,
     ) -> None:
         self.arns = ArnFactory(region or default_region(), account)
+        self._faults = submit_faults
         self._lock = threading.RLock()
         self._registry = Registry(self.arns)
         self._jobs: dict[str, Job] = {}
@@ -172,6 +194,8 @@ class LocalBatch:
     # -- job definitions ---------------------------------------------------------------
     def register_job_definition(self, request: JsonDict) -> JsonDict:
         require(request, "jobDefinitionName", "type")
+        check_timeout(request.get("timeout"))
+        check_tags(request.get("tags"))
         if request["type"] != "container" or "containerProperties" not in request:
             raise ClientException(
                 "The local Batch supports container job definitions with containerProperties"
@@ -208,8 +232,24 @@ class LocalBatch:
         return {}
 
     # -- jobs ------------------------------------------------------------------------
-    def submit_job(self, request: JsonDict) -> JsonDict:
+    def submit_job(self, request: JsonDict, *, body_size: int | None = None) -> JsonDict:
+        """SubmitJob. ``body_size``: the HTTP body's length in bytes (else the request's
+        compact JSON is measured), for AWS's 30 KiB limit (``limits``)."""
+        fault = self._faults.draw() if self._faults is not None else None
+        if fault == THROTTLE:
+            log.info("SubmitJob %s: injected throttle", request.get("jobName"))
+            raise TooManyRequestsException("Too Many Requests")
+        if fault == SERVER_ERROR:
+            log.info("SubmitJob %s: injected 500 before creating", request.get("jobName"))
+            raise ServerException("Internal server error (injected fault)")
+        if body_size is None:
+            body_size = len(json.dumps(request, separators=(",", ":")).encode())
+        check_submit_size(body_size)
         require(request, "jobName", "jobQueue", "jobDefinition")
+        check_job_name(request["jobName"])
+        check_tags(request.get("tags"))
+        check_timeout(request.get("timeout"))
+        check_array(request.get("arrayProperties"))
         with self._lock:
             queue = self._registry.job_queue(request["jobQueue"])
             definition = self._registry.job_definition(request["jobDefinition"])
@@ -235,12 +275,16 @@ class LocalBatch:
                 depends_on=copy.deepcopy(request.get("dependsOn") or []),
                 propagate_tags=propagate,
                 platform_capabilities=list(body.get("platformCapabilities") or []),
+                container_overrides=copy.deepcopy(request.get("containerOverrides") or {}),
             )
             job.retry_strategy.setdefault("attempts", 1)
             job.retry_strategy.setdefault("evaluateOnExit", [])
             self._jobs[job_id] = job
         self._scheduler.submit(job)
         log.info("submitted job %s (%s) to %s", job_id, job.name, queue.name)
+        if fault == SERVER_ERROR_AFTER_CREATE:
+            log.info("SubmitJob %s: injected 500 after creating job %s", job.name, job_id)
+            raise ServerException("Internal server error (injected fault)")
         return {"jobArn": job.arn, "jobName": job.name, "jobId": job_id}
 
     def describe_jobs(self, request: JsonDict) -> JsonDict:
@@ -325,7 +369,11 @@ class LocalBatch:
 
     def tag_resource(self, arn: str, request: JsonDict) -> JsonDict:
         with self._lock:
-            self._tags_of(arn).update(request.get("tags") or {})
+            tags = self._tags_of(arn)
+            added = request.get("tags") or {}
+            if len({**tags, **added}) > MAX_TAGS:
+                check_tags({**tags, **added})
+            tags.update(added)
         return {}
 
     def untag_resource(self, arn: str, keys: list[str]) -> JsonDict:

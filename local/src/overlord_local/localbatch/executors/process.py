@@ -7,7 +7,9 @@
   stream that is shipped line by line to CloudWatch Logs.
 * ``kill`` sends SIGTERM to the whole group, then SIGKILL after ``kill_grace``
   seconds (AWS waits 30 s; the default here is shorter for a dev loop).
-  ``shutdown`` kills every live group, so the server leaves no orphans.
+  ``shutdown`` kills every live group, so the server leaves no orphans; and when the
+  server is killed outright (SIGKILL), the kernel kills each job process with it
+  (Linux, ``overlord_local.pdeathsig``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from overlord_local.localbatch.executors.base import (
 )
 from overlord_local.localbatch.executors.cwlogs import LogShipper
 from overlord_local.localbatch.executors.tracking import TrackingExecutor, default_logs_client
+from overlord_local.pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ class ProcessExecutor(TrackingExecutor):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as exc:
             raise ExecutorError(f"{CANNOT_START}: {exc}") from exc

@@ -1,0 +1,224 @@
+"""Run one task as AWS Batch asks and write its result, over a small object-store port.
+
+The result JSON goes to ``s3://RESULTS_BUCKET/results/<job_id>/<batch_job_id>.json``
+(`overlord.bucket_layout.result_key`) whatever the outcome, with ``status``
+(SUCCEEDED or FAILED), ``exit_code`` and ``output`` or ``error``.
+
+Exit codes (the process's, which Batch records as the attempt's ``exitCode``):
+
+=====  ===========================================================================
+code   meaning
+=====  ===========================================================================
+0      success; also a task that raises ``TaskExit(0, …)`` (``output`` is null)
+1      the task raised; or a ``TaskExit`` code outside 0..255 (kept in the result
+       as ``task_exit_code``: an exit status is one byte, 256 would read as 0);
+       or the task succeeded but its result could not be written
+2      bad input, never retried (the job definition's ``evaluateOnExit``): unknown
+       task, OVERLORD_JOB_ID or OVERLORD_TASK unset, parameters not valid JSON, not
+       a JSON object or not UTF-8, or refused by the task (``BadParameters``)
+3-255  chosen by the task with ``TaskExit`` (``fail`` takes it as a parameter)
+143    SIGTERM (128 + 15): Batch's attempt timeout or TerminateJob. The task is
+       ended, the result says FAILED, ``"terminated: SIGTERM"``. Batch sends
+       SIGKILL 30 s later; 137 (SIGKILL) leaves no result.
+=====  ===========================================================================
+
+Without OVERLORD_JOB_ID (or RESULTS_BUCKET) no result is written: it has no key.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any, Protocol
+
+from overlord.bucket_layout import result_key
+from overlord.logs import service_logger
+from overlord.worker_env import JOB_ID, PARAMETERS, TASK, WorkerEnvironment
+from overlord_worker import registry
+from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+STOP_SIGNALS = (signal.SIGTERM,)
+
+logger = service_logger("overlord-worker")
+
+
+class Objects(Protocol):
+    """What the worker needs of S3 (`overlord.adapters.s3.ObjectStore` implements it)."""
+
+    def get_text(self, uri: str) -> str:
+        """The text of the object at an ``s3://bucket/key`` URI."""
+        ...
+
+    def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
+        """Write `text` under `key` in the results bucket; return its URI."""
+        ...
+
+
+def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    if env.parameters_uri:
+        try:
+            text = objects.get_text(env.parameters_uri)
+        except UnicodeDecodeError:
+            raise BadParameters(f"{env.parameters_uri} is not UTF-8 text") from None
+    else:
+        text = env.parameters if env.parameters is not None else "{}"
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadParameters(f"{PARAMETERS} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise BadParameters(f"{PARAMETERS} must be a JSON object")
+    return value
+
+
+def _exit_code(chosen: int) -> int:
+    """A TaskExit code as the process's: 0..255 as chosen, anything else 1.
+
+    An exit status is one byte, so 256 would reach Batch as 0 (a success) and -1 as 255.
+    """
+    return chosen if 0 <= chosen <= 255 else EXIT_FAILED
+
+
+def _write_result(env: WorkerEnvironment, objects: Objects, result: dict[str, Any]) -> None:
+    if not env.results_bucket:
+        logger.warning("RESULTS_BUCKET not set; result not written")
+        return
+    key = result_key(env.job_id, env.batch_job_id)
+    uri = objects.put_text(key, json.dumps(result, default=str))
+    logger.info("result written", extra={"result_uri": uri})
+
+
+class Terminated(BaseException):
+    """A stop signal ended the task (a BaseException: a task's ``except Exception`` cannot
+    keep it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"terminated: {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+
+class _Termination:
+    """Signal handler: raises `Terminated` once, while armed (the task running), and
+    afterwards only notes the signal, so the result is still written."""
+
+    def __init__(self) -> None:
+        self.armed = True
+        self.received: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.received = signum
+        if self.armed:
+            self.armed = False
+            raise Terminated(signum)
+
+
+@contextmanager
+def _handling(signals: tuple[int, ...], handler: _Termination) -> Iterator[None]:
+    """`handler` for `signals` inside the block, the previous handlers after it.
+
+    Python handles signals in the main thread only; elsewhere nothing is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
+
+
+def _run(
+    env: WorkerEnvironment,
+    objects: Objects,
+    load_task: Callable[[str], Task],
+    context: TaskContext,
+    result: dict[str, Any],
+) -> int:
+    """Run the task, fill `result` with its outcome, return the exit code."""
+    try:
+        if not env.job_id or not env.task:
+            raise BadParameters(f"{JOB_ID} and {TASK} must be set")
+        task = load_task(env.task)
+        output = task(_parameters(env, objects), context)
+        result["status"], result["output"] = "SUCCEEDED", output
+        logger.info("task succeeded")
+        return EXIT_OK
+    except (UnknownTask, BadParameters) as exc:
+        result["status"], result["error"] = "FAILED", str(exc)
+        logger.error(f"bad input: {exc}")
+        return EXIT_BAD_INPUT
+    except TaskExit as exc:
+        code = _exit_code(exc.exit_code)
+        if code == EXIT_OK:
+            result["status"], result["output"], result["message"] = "SUCCEEDED", None, str(exc)
+            logger.info(f"task exited with 0: {exc}")
+        else:
+            result["status"], result["error"] = "FAILED", str(exc)
+            if code != exc.exit_code:
+                result["task_exit_code"] = exc.exit_code
+            logger.error(f"task exited with {exc.exit_code} (exit code {code}): {exc}")
+        return code
+    except Exception as exc:
+        result["status"], result["error"] = "FAILED", f"{type(exc).__name__}: {exc}"
+        logger.exception("task failed")
+        return EXIT_FAILED
+
+
+def run_task(
+    env: WorkerEnvironment,
+    objects: Objects,
+    *,
+    load_task: Callable[[str], Task] = registry.load_task,
+) -> int:
+    """Run the task `env` names, write its result through `objects`; return the exit code.
+
+    `objects` writes into `env.results_bucket`; nothing is written when that is unset.
+    While it runs (in the main thread), SIGTERM ends the task with exit code 143 and a
+    FAILED result; the previous handler is restored on return.
+    """
+    context = TaskContext(
+        job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, log=logger
+    )
+    logger.append_keys(
+        job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, task=env.task
+    )
+    result: dict[str, Any] = {
+        "job_id": env.job_id,
+        "batch_job_id": env.batch_job_id,
+        "attempt": env.attempt,
+        "task": env.task,
+        "started_at": datetime.now(UTC).isoformat(),
+    }
+    termination = _Termination()
+    with _handling(STOP_SIGNALS, termination):
+        try:
+            try:
+                code = _run(env, objects, load_task, context, result)
+            finally:
+                termination.armed = False  # from here on a signal is only noted
+        except Terminated as exc:
+            # Drop what a half-finished outcome may have set.
+            for field in ("output", "message", "task_exit_code"):
+                result.pop(field, None)
+            code, result["status"], result["error"] = exc.exit_code, "FAILED", str(exc)
+            logger.error(str(exc))
+        result["finished_at"] = datetime.now(UTC).isoformat()
+        result["exit_code"] = code
+        if env.job_id:
+            try:
+                _write_result(env, objects, result)
+            except Exception:
+                logger.exception("could not write the result")
+                code = code or EXIT_FAILED
+        if termination.received is not None and code != 128 + termination.received:
+            name = signal.Signals(termination.received).name
+            logger.warning(f"{name} received after the task had ended; its exit code stands")
+    return code

@@ -1,0 +1,147 @@
+"""What the services need from the outside world, typed, and the values they exchange.
+
+Adapters (`overlord.adapters`) implement these against MongoDB, AWS Batch, S3 and
+CloudWatch Logs; the unit tests implement them in memory (`tests/unit/fakes.py`).
+A service imports the domain and this module, never a driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from overlord.batch_events import BatchJobDetail
+from overlord.observation import RunObservation
+from overlord.schema import JobDocument, LogDocument, ResultSummary, RunDocument
+from overlord.submission import SubmitRequest
+
+# ------------------------------------------------------------------ values
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    job: JobDocument  # as it was before this claim (a retaken job still shows its old state)
+    claimed: bool  # this caller holds the claim and must submit the job to Batch
+    retaken: bool = False  # an earlier submission failed or lapsed: Batch may hold its job
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying one observation did."""
+
+    known: bool  # False: no such job in `jobs`; nothing was written
+    moved: bool = False  # the run's status moved forward
+    reached_at: datetime | None = None  # when the run reached this status; None: it never did
+
+
+@dataclass(frozen=True)
+class TerminalCopy:
+    """What a terminal observation brings along, written with the status in one update."""
+
+    result: ResultSummary | None
+    logs_copied: bool
+
+
+@dataclass(frozen=True)
+class BatchJobRef:
+    """A Batch job found by name (ListJobs' summary)."""
+
+    batch_job_id: str
+    created_at_ms: int
+    status: str
+
+
+@dataclass(frozen=True)
+class CappedObject:
+    uri: str
+    size: int
+    body: bytes | None  # None when larger than the cap
+
+
+@dataclass(frozen=True)
+class LogLine:
+    ts: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class StreamRead:
+    lines: list[LogLine]
+    truncated: bool
+    bytes_read: int
+
+
+# ------------------------------------------------------------------- ports
+
+
+class Store(Protocol):
+    """`jobs`, `runs` and `logs`. Raises errors.StoreUnavailable when MongoDB cannot be
+    reached after the adapter's own retries."""
+
+    def claim_job(
+        self, job: JobDocument, owner: str, now: datetime, lease: timedelta
+    ) -> ClaimResult: ...
+
+    def claim_new_run(
+        self, job_id: str, owner: str, now: datetime, lease: timedelta
+    ) -> JobDocument | None: ...
+
+    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None: ...
+
+    def get_job(self, job_id: str) -> JobDocument | None: ...
+
+    def stale_jobs(
+        self, statuses: Sequence[str], cutoff: datetime, limit: int
+    ) -> list[JobDocument]: ...
+
+    def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None: ...
+
+    def record_submitted_run(self, run: RunDocument, now: datetime) -> None: ...
+
+    def apply_observation(
+        self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
+    ) -> Applied: ...
+
+    def get_run(self, batch_job_id: str) -> RunDocument | None: ...
+
+    def list_runs(self, job_id: str) -> list[RunDocument]: ...
+
+    def append_logs(self, lines: Sequence[LogDocument]) -> int: ...
+
+    def list_logs(
+        self,
+        job_id: str,
+        batch_job_id: str | None,
+        offset: int,
+        limit: int,
+        kinds: Sequence[str],
+    ) -> list[LogDocument]: ...
+
+    def ping(self) -> None: ...
+
+
+class Batch(Protocol):
+    """Our job queue in AWS Batch. submit raises errors.BatchRejected (Batch said no),
+    errors.BatchThrottled (try later) or errors.BatchUnavailable (unknown outcome)."""
+
+    def submit(self, request: SubmitRequest) -> str: ...
+
+    def find_by_name(self, job_name: str) -> list[BatchJobRef]: ...
+
+    def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]: ...
+
+
+class Objects(Protocol):
+    """The results bucket."""
+
+    def put_text(self, key: str, text: str) -> str: ...
+
+    def get_capped(self, key: str, cap: int) -> CappedObject | None: ...
+
+
+class LogStreams(Protocol):
+    """The Batch log group in CloudWatch Logs."""
+
+    def read(self, stream: str, max_lines: int, max_bytes: int) -> StreamRead: ...

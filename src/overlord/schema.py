@@ -1,0 +1,252 @@
+"""The three collections: names, document shapes, indexes and internal fields.
+
+docs/design.md, "Documents", says why they look as they do.
+
+The one place that knows what a stored document looks like. The MongoDB store writes
+these shapes; the views read them; nothing else spells a collection or index name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NotRequired, TypedDict
+
+from overlord.fieldnames import escape_document
+from overlord.request import JobRequest
+from overlord.status import SUBMITTING, RunStatus, rank
+
+JOBS = "jobs"
+RUNS = "runs"
+LOGS = "logs"
+
+JSON = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
+
+# Bookkeeping the store keeps on documents; never shown to clients.
+INTERNAL_FIELDS = frozenset(
+    {"status_rank", "attempts_rank", "logs_copied", "reconciled_at", "claim"}
+)
+
+
+class LatestRun(TypedDict):
+    batch_job_id: str
+    run: int
+    status: str
+    status_rank: int
+
+
+class ResultSummary(TypedDict):
+    uri: str
+    size: int
+    summary: NotRequired[JSON]
+    truncated: NotRequired[bool]
+    error: NotRequired[str]
+
+
+class Claim(TypedDict):
+    """Who is submitting the job to Batch, and until when the claim holds."""
+
+    owner: str
+    expires_at: datetime
+
+
+class JobDocument(TypedDict):
+    _id: str  # job_id
+    task: str
+    parameters: dict[str, JSON]  # field names escaped (fieldnames.py)
+    key: str | None
+    tags: dict[str, str]  # escaped likewise
+    attempts: int
+    timeout_seconds: int | None
+    status: str
+    status_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    run_count: int
+    latest_run: LatestRun | None
+    result: ResultSummary | None
+    claim: NotRequired[Claim | None]
+    reconciled_at: NotRequired[datetime | None]
+
+
+class AttemptDocument(TypedDict):
+    attempt: int  # 1-based
+    started_at: datetime | None
+    stopped_at: datetime | None
+    exit_code: int | None
+    reason: str | None
+    log_stream: str | None
+
+
+class RunDocument(TypedDict):
+    _id: str  # batch_job_id
+    job_id: str
+    run: int | None  # None only while an event has raced ahead of the submitter
+    status: str | None
+    status_rank: int
+    status_reason: str | None
+    status_history: dict[str, datetime]  # status -> earliest time observed
+    attempts: list[AttemptDocument]
+    attempts_rank: int
+    job_queue: str | None
+    job_definition: str | None
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    updated_at: datetime
+    result_uri: str | None
+    result: ResultSummary | None
+    logs_copied: bool
+
+
+class LogKind:
+    SUBMISSION = "submission"
+    STATE = "state"
+    LOG = "log"
+    RESULT = "result"
+
+
+class LogDocument(TypedDict):
+    job_id: str
+    batch_job_id: str
+    run: NotRequired[int | None]
+    attempt: int
+    kind: str
+    seq: int
+    ts: datetime
+    message: str
+    status: NotRequired[str]
+    truncated: NotRequired[bool]
+
+
+@dataclass(frozen=True)
+class Index:
+    collection: str
+    keys: tuple[tuple[str, int], ...]  # (field, 1 | -1)
+    name: str
+    unique: bool = False
+
+
+ASC, DESC = 1, -1
+INDEXES: tuple[Index, ...] = (
+    Index(JOBS, (("status", ASC), ("updated_at", ASC)), "status_updated"),
+    Index(JOBS, (("created_at", DESC),), "created"),
+    Index(RUNS, (("job_id", ASC), ("run", ASC)), "job_run"),
+    Index(RUNS, (("status", ASC),), "status"),
+    Index(
+        LOGS,
+        (("batch_job_id", ASC), ("attempt", ASC), ("kind", ASC), ("seq", ASC)),
+        "line_identity",
+        unique=True,
+    ),
+    Index(LOGS, (("job_id", ASC), ("ts", ASC)), "job_ts"),
+)
+
+
+def new_job(request: JobRequest, now: datetime) -> JobDocument:
+    return {
+        "_id": request.job_id,
+        "task": request.task,
+        "parameters": escape_document(request.parameters),
+        "key": request.key,
+        "tags": escape_document(request.tags),
+        "attempts": request.attempts,
+        "timeout_seconds": request.timeout_seconds,
+        "status": SUBMITTING,
+        "status_reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "run_count": 0,
+        "latest_run": None,
+        "result": None,
+    }
+
+
+def new_run(
+    *,
+    batch_job_id: str,
+    job_id: str,
+    run: int | None,
+    at: datetime,
+    job_queue: str | None = None,
+    job_definition: str | None = None,
+) -> RunDocument:
+    """A run before any status is applied; `status_rank` 0 lets the first status move it."""
+    return {
+        "_id": batch_job_id,
+        "job_id": job_id,
+        "run": run,
+        "status": None,
+        "status_rank": 0,
+        "status_reason": None,
+        "status_history": {},
+        "attempts": [],
+        "attempts_rank": 0,
+        "job_queue": job_queue,
+        "job_definition": job_definition,
+        "created_at": at,
+        "started_at": None,
+        "stopped_at": None,
+        "updated_at": at,
+        "result_uri": None,
+        "result": None,
+        "logs_copied": False,
+    }
+
+
+def latest_run(batch_job_id: str, run: int, status: str) -> LatestRun:
+    return {
+        "batch_job_id": batch_job_id,
+        "run": run,
+        "status": status,
+        "status_rank": rank(status),
+    }
+
+
+def log_record(
+    *,
+    job_id: str,
+    batch_job_id: str,
+    attempt: int,
+    kind: str,
+    seq: int,
+    ts: datetime,
+    message: str,
+    run: int | None = None,
+    status: str | None = None,
+    truncated: bool = False,
+) -> LogDocument:
+    doc: LogDocument = {
+        "job_id": job_id,
+        "batch_job_id": batch_job_id,
+        "attempt": attempt,
+        "kind": kind,
+        "seq": seq,
+        "ts": ts,
+        "message": message,
+    }
+    if run is not None:
+        doc["run"] = run
+    if status is not None:
+        doc["status"] = status
+    if truncated:
+        doc["truncated"] = True
+    return doc
+
+
+def state_record(
+    job_id: str, batch_job_id: str, status: str, at: datetime, reason: str | None
+) -> LogDocument:
+    """One `state` line per status a run reached; its seq is the status rank, so it is unique."""
+    message = status if not reason else f"{status}: {reason}"
+    seq = rank(status) if status != RunStatus.FAILED else rank(status) + 1
+    return log_record(
+        job_id=job_id,
+        batch_job_id=batch_job_id,
+        attempt=0,
+        kind=LogKind.STATE,
+        seq=seq,
+        ts=at,
+        message=message,
+        status=status,
+    )
