@@ -41,7 +41,7 @@ def docker_client() -> Any:
 def image(docker_client: Any) -> str:
     found = worker_image(docker_client)
     if not found:
-        skip_or_fail("no overlord-worker image here (make images)")
+        skip_or_fail("no overlord-worker image of this commit here (make images)")
     return found
 
 
