@@ -24,7 +24,7 @@ JSON = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
 
 # Bookkeeping the store keeps on documents; never shown to clients.
 INTERNAL_FIELDS = frozenset(
-    {"status_rank", "attempts_rank", "logs_copied", "reconciled_at", "claim"}
+    {"status_rank", "attempts_rank", "logs_copied", "logs_settled", "reconciled_at", "claim"}
 )
 
 
@@ -97,6 +97,8 @@ class RunDocument(TypedDict):
     result_uri: str | None
     result: ResultSummary | None
     logs_copied: bool
+    # False until reconcile has re-read the streams after lines had time to arrive
+    logs_settled: bool
 
 
 class LogKind:
@@ -133,6 +135,7 @@ INDEXES: tuple[Index, ...] = (
     Index(JOBS, (("created_at", DESC),), "created"),
     Index(RUNS, (("job_id", ASC), ("run", ASC)), "job_run"),
     Index(RUNS, (("status", ASC),), "status"),
+    Index(RUNS, (("logs_settled", ASC), ("status", ASC)), "settling"),
     Index(
         LOGS,
         (("batch_job_id", ASC), ("attempt", ASC), ("kind", ASC), ("seq", ASC)),
@@ -191,6 +194,7 @@ def new_run(
         "result_uri": None,
         "result": None,
         "logs_copied": False,
+        "logs_settled": False,
     }
 
 

@@ -195,6 +195,14 @@ class FakeStore:
     def get_run(self, batch_job_id: str) -> RunDocument | None:
         return deepcopy(self.runs.get(batch_job_id))
 
+    def unsettled_runs(self, limit: int) -> list[RunDocument]:
+        found = [r for r in self.runs.values() if not r["logs_settled"] and r["status"] in TERMINAL]
+        return deepcopy(sorted(found, key=lambda r: r["updated_at"])[:limit])
+
+    def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
+        for batch_job_id in batch_job_ids:
+            self.runs[batch_job_id]["logs_settled"] = True
+
     def list_runs(self, job_id: str) -> list[RunDocument]:
         runs = [r for r in self.runs.values() if r["job_id"] == job_id]
         return deepcopy(sorted(runs, key=lambda r: r["run"] or 0))

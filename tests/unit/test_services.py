@@ -322,7 +322,9 @@ def test_reconcile_brings_a_run_whose_events_were_lost_to_its_true_state(
     store.jobs[sub.job_id]["updated_at"] = T0 - timedelta(hours=1)
     stopped = int((T0 + timedelta(seconds=30)).timestamp() * 1000)
     batch.details[sub.batch_job_id] = detail(sub.batch_job_id, sub.job_id, "SUCCEEDED", stopped)
-    report = reconcile.reconcile(store, batch, streams, objects, older_than_seconds=60)
+    report = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
     assert report.moved == [sub.job_id]
     assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"
     history = store.runs[sub.batch_job_id]["status_history"]
@@ -340,7 +342,9 @@ def test_reconcile_adopts_an_orphaned_claim_or_frees_it(store, batch, objects, s
             job_name=adopted_req.job_id,
         )
     )
-    report = reconcile.reconcile(store, batch, streams, objects, older_than_seconds=60)
+    report = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
     assert report.adopted == [adopted_req.job_id]
     assert report.submit_failed == [freed_req.job_id]
     assert store.jobs[adopted_req.job_id]["latest_run"]["batch_job_id"] == orphan
@@ -356,7 +360,9 @@ def _request_for(job_id: str):
 def test_reconcile_reports_runs_batch_no_longer_knows(store, batch, objects, streams):
     sub = post(store, batch, objects)
     store.jobs[sub.job_id]["updated_at"] = T0 - timedelta(hours=1)
-    report = reconcile.reconcile(store, batch, streams, objects, older_than_seconds=60)
+    report = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
     assert report.unknown_to_batch == [sub.job_id]
     assert store.jobs[sub.job_id]["reconciled_at"] is not None
 
@@ -365,3 +371,27 @@ def test_ids_are_unique_per_fake_batch():
     fake = FakeBatch()
     ids = {fake.submit(_request_for(f"job-{i}")) for i in itertools.islice(itertools.count(), 5)}
     assert len(ids) == 5
+
+
+def test_lines_that_arrive_after_the_terminal_event_are_copied_once_by_reconcile(
+    store, batch, objects, streams
+):
+    sub = post(store, batch, objects)
+    streams.streams["s"] = [LogLine(T0, "early")]
+    ended = observation(sub, "SUCCEEDED", 5, [Attempt(1, T0, T0, 0, None, "s")])
+    record.record_observation(store, streams, objects, ended)
+    streams.streams["s"].append(LogLine(T0, "late"))  # ingested after the event
+    first = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
+    again = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
+    assert (first.late_log_lines, again.late_log_lines) == (1, 0)
+    assert [x["message"] for x in store.logs.values() if x["kind"] == "log"] == ["early", "late"]
+    assert not store.runs[sub.batch_job_id]["logs_settled"]  # still within the window
+    reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=0
+    )
+    assert store.runs[sub.batch_job_id]["logs_settled"]
+    assert store.unsettled_runs(10) == []
