@@ -21,7 +21,8 @@ UV_VERSION := 0.13.9
 UV ?= .tools/uv/bin/uv
 
 .tools/uv/bin/uv:
-	$(BASE_PYTHON) -m pip install --quiet --disable-pip-version-check --target .tools/uv uv==$(UV_VERSION)
+	$(BASE_PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --target .tools/uv uv==$(UV_VERSION)
 
 # --locked: a uv.lock that no longer matches the pyprojects fails here (run `make lock`)
 $(VENV)/.installed: pyproject.toml local/pyproject.toml uv.lock | $(UV)

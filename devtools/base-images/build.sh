@@ -50,7 +50,8 @@ case "${1:-}" in
   *) echo "usage: $0 [--auto]" >&2; exit 2 ;;
 esac
 
-log() { printf '[base-images] %s\n' "$*" >&2; }
+START=$(date +%s)
+log() { printf '[base-images +%ss] %s\n' "$(( $(date +%s) - START ))" "$*" >&2; }
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 inputs_hash() { cat "$@" | sha256sum | cut -c1-12; }
 
@@ -120,81 +121,42 @@ rie_version=$(sed -n 's/^RIE_VERSION = "\([^"]*\)".*/\1/p' "$gotools")
 [ -n "$rie_module" ] && [ -n "$rie_version" ] || { log "no RIE_MODULE/RIE_VERSION in $gotools"; exit 1; }
 RIE_SOURCE="$rie_module@$rie_version"
 
+# ---- tags: a hash of each image's inputs (and of the image below it)
+printf '%s\n' "$SUITE $PACKAGES" >"$WORK/rootfs.inputs"
+ROOTFS_TAG=overlord-base/rootfs:$SUITE-$(inputs_hash "$WORK/rootfs.inputs")
+PYTHON_TAG=overlord-base/python:3-$SUITE-$(
+  printf '%s\n' "$ROOTFS_TAG" | cat - "$HERE/python/Dockerfile" "$CA_FILE" | inputs_hash -)
+LAMBDA_TAG=overlord-base/lambda-python:3-$SUITE-$(printf '%s\n' "$PYTHON_TAG" "$RIE_SOURCE" \
+  | cat - "$HERE"/lambda/Dockerfile "$HERE"/lambda/requirements.lock "$HERE"/lambda/lambda-entrypoint.sh \
+  | inputs_hash -)
+MONGO_TAG=overlord-base/mongo-ferretdb:1-$(printf '%s\n' "$PYTHON_TAG" \
+  | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/tools/ferretdb/go.mod \
+    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go | inputs_hash -)
+localstack_version=$(sed -n 's/^localstack-core==\([^ ]*\).*/\1/p' "$HERE/localstack/requirements.lock")
+LOCALSTACK_TAG=overlord-base/localstack:$localstack_version-$(printf '%s\n' "$PYTHON_TAG" \
+  | cat - "$HERE"/localstack/Dockerfile "$HERE"/localstack/requirements.lock | inputs_hash -)
+
 # ---- overlord-base/python: debootstrap + docker import, then CA certificates
-PYTHON_TAG=""
 python_base() {
-  [ -n "$PYTHON_TAG" ] && return
-  local rootfs_tag
-  printf '%s\n' "$SUITE $PACKAGES" >"$WORK/rootfs.inputs"
-  rootfs_tag=overlord-base/rootfs:$SUITE-$(inputs_hash "$WORK/rootfs.inputs")
-  if have_image "$rootfs_tag"; then
-    log "$rootfs_tag exists"
-  else
+  if have_image "$ROOTFS_TAG"; then
+    log "$ROOTFS_TAG exists"
+  elif ! have_image "$PYTHON_TAG"; then
     log "debootstrap $SUITE (minbase + $PACKAGES) from $MIRROR"
     debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOTFS" "$MIRROR" \
       >"$WORK/debootstrap.log" 2>&1 || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
     rm -rf "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
       "$ROOTFS"/usr/share/doc "$ROOTFS"/usr/share/man "$ROOTFS"/usr/share/info
-    log "docker import $rootfs_tag"
+    log "docker import $ROOTFS_TAG"
     tar --numeric-owner -C "$ROOTFS" --exclude='./proc/*' --exclude='./sys/*' --exclude='./dev/*' -c . \
       | docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-        --change 'CMD ["bash"]' - "$rootfs_tag" >/dev/null
+        --change 'CMD ["bash"]' - "$ROOTFS_TAG" >/dev/null
     rm -rf --one-file-system "$ROOTFS"
   fi
-  PYTHON_TAG=overlord-base/python:3-$SUITE-$(
-    printf '%s\n' "$rootfs_tag" | cat - "$HERE/python/Dockerfile" "$CA_FILE" | inputs_hash -)
   if have_image "$PYTHON_TAG"; then
     log "$PYTHON_TAG exists"
   else
-    build_image "$PYTHON_TAG" "$HERE/python" "$CA_FILE" -- "ROOTFS_IMAGE=$rootfs_tag"
+    build_image "$PYTHON_TAG" "$HERE/python" "$CA_FILE" -- "ROOTFS_IMAGE=$ROOTFS_TAG"
   fi
-}
-
-lambda_base() {
-  python_base
-  local tag
-  tag=overlord-base/lambda-python:3-$SUITE-$(printf '%s\n' "$PYTHON_TAG" "$RIE_SOURCE" \
-    | cat - "$HERE"/lambda/Dockerfile "$HERE"/lambda/requirements.lock "$HERE"/lambda/lambda-entrypoint.sh \
-    | inputs_hash -)
-  if have_image "$tag"; then
-    log "$tag exists"
-  else
-    go_tool aws-lambda-rie
-    build_image "$tag" "$HERE/lambda" "$HERE/lambda/requirements.lock" \
-      "$HERE/lambda/lambda-entrypoint.sh" "$BIN_DIR/aws-lambda-rie" -- "PYTHON_IMAGE=$PYTHON_TAG"
-  fi
-  echo "$tag"
-}
-
-mongo_base() {
-  python_base
-  local tag
-  tag=overlord-base/mongo-ferretdb:1-$(printf '%s\n' "$PYTHON_TAG" \
-    | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/tools/ferretdb/go.mod \
-      "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go | inputs_hash -)
-  if have_image "$tag"; then
-    log "$tag exists"
-  else
-    go_tool ferretdb
-    build_image "$tag" "$HERE/mongo" "$HERE/mongo/mongosh" "$BIN_DIR/ferretdb" -- \
-      "PYTHON_IMAGE=$PYTHON_TAG"
-  fi
-  echo "$tag"
-}
-
-localstack_base() {
-  python_base
-  local tag version
-  version=$(sed -n 's/^localstack-core==\([^ ]*\).*/\1/p' "$HERE/localstack/requirements.lock")
-  tag=overlord-base/localstack:$version-$(printf '%s\n' "$PYTHON_TAG" \
-    | cat - "$HERE"/localstack/Dockerfile "$HERE"/localstack/requirements.lock | inputs_hash -)
-  if have_image "$tag"; then
-    log "$tag exists"
-  else
-    build_image "$tag" "$HERE/localstack" "$HERE/localstack/requirements.lock" -- \
-      "PYTHON_IMAGE=$PYTHON_TAG"
-  fi
-  echo "$tag"
 }
 
 # the upstream image when --auto and it is here or can be pulled
@@ -213,29 +175,48 @@ usable_upstream() {
   return 1
 }
 
-start=$(date +%s)
-declare -A chosen
+declare -A chosen=([PYTHON_IMAGE]="" [LAMBDA_PYTHON_IMAGE]="" [MONGO_IMAGE]="" [LOCALSTACK_IMAGE]="")
+declare -A stand_in=(
+  [PYTHON_IMAGE]=$PYTHON_TAG [LAMBDA_PYTHON_IMAGE]=$LAMBDA_TAG
+  [MONGO_IMAGE]=$MONGO_TAG [LOCALSTACK_IMAGE]=$LOCALSTACK_TAG
+)
 for var in PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE; do
-  image=$(upstream "$var")
-  if usable_upstream "$image"; then
-    chosen[$var]=""
-    continue
-  fi
-  case "$var" in
-    PYTHON_IMAGE) python_base; chosen[$var]=$PYTHON_TAG ;;
-    LAMBDA_PYTHON_IMAGE) chosen[$var]=$(lambda_base) ;;
-    MONGO_IMAGE) chosen[$var]=$(mongo_base) ;;
-    LOCALSTACK_IMAGE) chosen[$var]=$(localstack_base) ;;
-  esac
+  usable_upstream "$(upstream "$var")" || chosen[$var]=${stand_in[$var]}
 done
+missing() { [ -n "${chosen[$1]}" ] && ! have_image "${chosen[$1]}"; }
+
+# The Go builds (CPU) run while debootstrap downloads (network).
+go_pids=()
+if missing LAMBDA_PYTHON_IMAGE; then go_tool aws-lambda-rie & go_pids+=($!); fi
+if missing MONGO_IMAGE; then go_tool ferretdb & go_pids+=($!); fi
+if missing LAMBDA_PYTHON_IMAGE || missing MONGO_IMAGE || missing LOCALSTACK_IMAGE \
+  || missing PYTHON_IMAGE; then
+  python_base
+fi
+for pid in "${go_pids[@]}"; do
+  wait "$pid" || { log "a Go build failed"; exit 1; }
+done
+
+if missing LAMBDA_PYTHON_IMAGE; then
+  build_image "$LAMBDA_TAG" "$HERE/lambda" "$HERE/lambda/requirements.lock" \
+    "$HERE/lambda/lambda-entrypoint.sh" "$BIN_DIR/aws-lambda-rie" -- "PYTHON_IMAGE=$PYTHON_TAG"
+fi
+if missing MONGO_IMAGE; then
+  build_image "$MONGO_TAG" "$HERE/mongo" "$HERE/mongo/mongosh" "$BIN_DIR/ferretdb" -- \
+    "PYTHON_IMAGE=$PYTHON_TAG"
+fi
+if missing LOCALSTACK_IMAGE; then
+  build_image "$LOCALSTACK_TAG" "$HERE/localstack" "$HERE/localstack/requirements.lock" -- \
+    "PYTHON_IMAGE=$PYTHON_TAG"
+fi
 
 mkdir -p "$(dirname "$ENV_FILE")"
 {
   echo "# written by devtools/base-images/build.sh; read by mk/docker.mk. Delete to use the upstream images."
   for var in PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE; do
-    [ -n "${chosen[$var]}" ] && echo "$var=${chosen[$var]}"
+    if [ -n "${chosen[$var]}" ]; then echo "$var=${chosen[$var]}"; fi
   done
 } >"$ENV_FILE.tmp"
 mv "$ENV_FILE.tmp" "$ENV_FILE"
-log "done in $(( $(date +%s) - start ))s; $ENV_FILE:"
+log "done; $ENV_FILE:"
 grep -v '^#' "$ENV_FILE" >&2 || log "(all upstream)"
