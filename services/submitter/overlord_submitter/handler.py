@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from http import HTTPStatus
 from typing import Any
 
@@ -16,8 +18,10 @@ from overlord.errors import (
     BatchUnavailable,
     InvalidRequest,
     JobNotFound,
+    ObjectStoreUnavailable,
     RunInProgress,
     StoreUnavailable,
+    UnsupportedMediaType,
 )
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
@@ -62,9 +66,40 @@ def _submitted(submission: Submission, location: str) -> Response:
     return _json(status, body, {"Location": location})
 
 
+def _json_body() -> bytes | None:
+    """The body's bytes, if declared as JSON (UTF-8: RFC 8259 §8.1); else 415.
+
+    Bytes, not Powertools' ``decoded_body``: that decodes base64 bodies as UTF-8 itself
+    and raises on anything else, which would be a 500 instead of the client's 400.
+    """
+    event = app.current_event
+    declared = event.headers.get("content-type") or ""
+    media_type, _, rest = declared.partition(";")
+    charset = rest.strip().lower().replace(" ", "")
+    if media_type.strip().lower() != "application/json" or charset not in (
+        "",
+        "charset=utf-8",
+        'charset="utf-8"',
+    ):
+        raise UnsupportedMediaType(
+            f"content-type: must be application/json (charset utf-8), not {declared[:80]!r}"
+        )
+    body = event.body
+    if body is None:
+        return None
+    if not event.is_base64_encoded:
+        # A lone surrogate in the event's text becomes bytes that are not UTF-8, so the
+        # parser refuses it as it refuses any other bad byte.
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise InvalidRequest("body: not valid base64 (isBase64Encoded)") from None
+
+
 @app.post("/jobs")
 def post_job() -> Response:
-    request = parse_job_request(app.current_event.decoded_body)
+    request = parse_job_request(_json_body())
     logger.append_keys(job_id=request.job_id)
     c = wiring.components()
     submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
@@ -110,6 +145,11 @@ def _invalid(exc: InvalidRequest) -> Response:
     return _error(status, str(exc))
 
 
+@app.exception_handler(UnsupportedMediaType)
+def _unsupported_media_type(exc: UnsupportedMediaType) -> Response:
+    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
+
+
 @app.exception_handler(JobNotFound)
 def _not_found(exc: JobNotFound) -> Response:
     return _error(HTTPStatus.NOT_FOUND, str(exc))
@@ -142,6 +182,15 @@ def _batch_throttled(exc: BatchThrottled) -> Response:
 @app.exception_handler(BatchUnavailable)
 def _batch_unavailable(exc: BatchUnavailable) -> Response:
     logger.warning("Batch unavailable", extra={"reason": str(exc)})
+    return _error(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
+    )
+
+
+@app.exception_handler(ObjectStoreUnavailable)
+def _object_store_unavailable(exc: ObjectStoreUnavailable) -> Response:
+    logger.warning("S3 unavailable", extra={"reason": str(exc)})
     return _error(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from overlord.errors import InvalidRequest, JobNotFound
 from overlord.ports import Store
-from overlord.schema import JobDocument
+from overlord.schema import JobDocument, LogKind
 from overlord.views import View, job_view, log_view, run_view
 
 MAX_LOG_PAGE = 1000
+LOG_KINDS = (LogKind.SUBMISSION, LogKind.STATE, LogKind.LOG, LogKind.RESULT)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ def _int_param(params: Mapping[str, str], name: str, default: int, low: int, hig
 
 def parse_log_query(params: Mapping[str, str]) -> LogQuery:
     kinds = tuple(k for k in (params.get("kind") or "").split(",") if k)
+    unknown = [k for k in kinds if k not in LOG_KINDS]
+    if unknown:
+        raise InvalidRequest(f"kind: {unknown[0][:40]!r} is not one of {', '.join(LOG_KINDS)}")
     return LogQuery(
         run=_int_param(params, "run", 0, 1, 10**9) if "run" in params else None,
         offset=_int_param(params, "offset", 0, 0, 10**9),
