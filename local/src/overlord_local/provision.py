@@ -37,11 +37,14 @@ TASK_FIELDS = ("name", "parameters", "runs", "vcpus", "memory", "timeout_seconds
 
 def tasks_dir() -> Path:
     """The catalogue, as overlord_local.contracts finds it (not imported, so that this module
-    runs with nothing but boto3: inside LocalStack, mounted at /opt/overlord/provision.py)."""
+    runs with nothing but boto3: inside LocalStack, mounted at /opt/overlord/provision.py).
+    Mounted as a single file it has no repository around it: the default is then only
+    computed, never read (the hook's steps need no definitions)."""
     if os.environ.get("OVERLORD_TASKS_DIR"):
         return Path(os.environ["OVERLORD_TASKS_DIR"])
-    contracts = os.environ.get("OVERLORD_CONTRACTS_DIR")
-    return Path(contracts or Path(__file__).resolve().parents[3] / "contracts") / "tasks"
+    here = Path(__file__).resolve()
+    root = here.parents[3] if len(here.parents) > 3 else here.parent
+    return Path(os.environ.get("OVERLORD_CONTRACTS_DIR") or root / "contracts") / "tasks"
 
 
 def load_tasks(directory: Path | None = None) -> dict[str, dict[str, Any]]:
