@@ -20,6 +20,7 @@ import pytest
 from pymongo.database import Database
 
 from overlord_local.devstack.running import RunningDev, start_dev
+from tests.conftest import ANY_PARAMETERS_TASK, catalogue_copy
 
 pytestmark = pytest.mark.e2e
 
@@ -61,11 +62,14 @@ class Dev:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Dev]:
     db_name = f"badinput_{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("dev-bad-input")
+    # The catalogue plus a task that takes any parameters (the `$`/`.` keys test).
+    tasks = catalogue_copy(root / "tasks", ANY_PARAMETERS_TASK)
     running = start_dev(
-        tmp_path_factory.mktemp("dev-bad-input"),
+        root / "state",
         "--reconcile-every",
         "0",
-        env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name},
+        env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name, "OVERLORD_TASKS_DIR": str(tasks)},
     )
     try:
         yield Dev(running, mongo_client[db_name], set())
@@ -219,9 +223,8 @@ def test_bad_input_is_a_4xx_naming_the_field_and_writes_nothing(
 def test_dollar_and_dot_keys_are_accepted_stored_escaped_and_read_back(dev: Dev):
     """A documented decision: user keys are data, escaped on the way into MongoDB."""
     parameters = {"$gt": 1, "a.b": {"$where": "x", "c.d": [1, {"$in": 2}]}, "%2E": "%"}
-    status, created = dev.request(
-        "POST", "/jobs", echo(parameters=parameters, key=uuid.uuid4().hex)
-    )
+    request = {"task": "anything", "parameters": parameters, "key": uuid.uuid4().hex}
+    status, created = dev.request("POST", "/jobs", body(request))
     assert status == 202, created
     dev.accepted.add(created["job_id"])
     stored = dev.db.jobs.find_one({"_id": created["job_id"]})

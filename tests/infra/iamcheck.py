@@ -197,6 +197,11 @@ def _settings(call: dict[str, Any]) -> dict[str, str]:
     return dict(call.get("settings") or {})
 
 
+def catalogue_keys(directory: Path) -> list[str]:
+    """The job definitions' contract names, one per catalogue file: overlord-<task>."""
+    return sorted(f"overlord-{p.stem}" for p in directory.glob("*.json"))
+
+
 def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[str, Any]:
     """Terraform's variables for the deployment a call ran in.
 
@@ -210,6 +215,8 @@ def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[s
     queue = s.get("JOB_QUEUE", "overlord")
     # envs/dev: job_definition_names are "<prefix>overlord-<task>", one per catalogue file.
     prefix = s.get("JOB_DEFINITION_PREFIX", "")
+    if s.get("OVERLORD_TASKS_DIR"):  # a catalogue with tasks added by a test
+        job_definition_keys = catalogue_keys(Path(s["OVERLORD_TASKS_DIR"]))
     names = [f"{prefix}{k}" for k in job_definition_keys]
     return {
         "local.partition": PARTITION,
@@ -243,7 +250,7 @@ class Policies:
 
     @cached_property
     def job_definition_keys(self) -> list[str]:
-        return sorted(f"overlord-{p.stem}" for p in tf.TASKS.glob("*.json"))
+        return catalogue_keys(tf.TASKS)
 
     def statements(self, component: str) -> list[tuple[str, tf.Doc]]:
         """The unconditional statements of the component's role (dynamic ones depend on

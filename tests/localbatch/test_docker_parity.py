@@ -13,8 +13,8 @@ import boto3
 import pytest
 
 from overlord.bucket_layout import result_key
-from overlord_local.contracts import JOB_DEFINITIONS_FILE
 from overlord_local.localbatch import DockerExecutor, LocalBatchServer, ProcessExecutor, Timings
+from overlord_local.provision import load_definitions
 from tests.conftest import skip_or_fail
 from tests.localbatch.conftest import CREDENTIALS, wait_for
 from tests.localbatch.test_docker_executor import worker_image
@@ -78,13 +78,9 @@ def start(executor: Any, logs_endpoint: str, image: str) -> tuple[LocalBatchServ
         priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": "ce"}],
     )
-    # the project's job definitions (contracts), with the image `make images` built
-    for name, definition in json.loads(JOB_DEFINITIONS_FILE.read_text()).items():
-        properties = {**definition["containerProperties"], "image": image}
-        batch.register_job_definition(
-            jobDefinitionName=name,
-            **{**definition, "containerProperties": properties},
-        )
+    # the catalogue's job definitions (contracts/tasks), with the image `make images` built
+    for definition in load_definitions(image).values():
+        batch.register_job_definition(**definition)
     return server, batch
 
 
@@ -116,7 +112,7 @@ def submit(batch: Any, case: dict[str, Any]) -> str:
     request: dict[str, Any] = {
         "jobName": job_id,
         "jobQueue": "q",
-        "jobDefinition": "overlord-worker",
+        "jobDefinition": f"overlord-{case['task']}",
         "containerOverrides": {
             "environment": [
                 {"name": "OVERLORD_JOB_ID", "value": job_id},

@@ -46,6 +46,9 @@ SETTINGS = (
     "RESULTS_BUCKET",
     "JOB_QUEUE",
     "JOB_DEFINITION_PREFIX",
+    # The task catalogue the call ran with: Terraform makes (and grants) one job
+    # definition per file of the same folder.
+    "OVERLORD_TASKS_DIR",
     "MONGODB_SECRET_ARN",
     "BATCH_LOG_GROUP",
 )
