@@ -1,10 +1,9 @@
 """Deliver events to the targets of the rules they match, at least once, off-thread.
 
-``put`` only enqueues, so the Batch state machine never waits on a target. A few
-worker threads take events off the queue and, for every matching rule, deliver to each
-target — concurrently and in no guaranteed order, as EventBridge does, which the
-recorder is built for (a single thread made the router the bottleneck under load) —
-with tenacity: up to ``max_attempts`` tries with exponential backoff
+``put`` only enqueues, so the Batch state machine never waits on a target. Worker
+threads (``workers``, one by default) take events off the queue and, for every matching
+rule, deliver to each target — with more than one, concurrently and in no guaranteed
+order, as EventBridge does — with tenacity: up to ``max_attempts`` tries with exponential backoff
 (``backoff_initial`` doubling up to ``backoff_max`` seconds). A target that still
 fails gets the event appended to the dead-letter file as one JSON line
 ``{"time", "rule", "target", "attempts", "error", "event"}`` and an ERROR log line;
@@ -60,7 +59,7 @@ class EventRouter:
         max_attempts: int = 4,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
-        workers: int = 4,
+        workers: int = 1,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
