@@ -95,6 +95,23 @@ class Stack:
             time.sleep(0.05)
 
 
+def cli_env(stack: Stack) -> dict[str, str]:
+    """The environment of an `overlord` command aimed at this stack: its URL, and its
+    credentials found by botocore's chain (the environment), as a user's would be."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OVERLORD_"))}
+    env["OVERLORD_API_URL"] = stack.url
+    if stack.credentials is not None:
+        frozen = stack.credentials.get_frozen_credentials()
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = (
+            frozen.access_key,
+            frozen.secret_key,
+        )
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+    env["AWS_REGION"] = stack.env.get("AWS_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    return env
+
+
 @pytest.fixture(scope="session", params=["in-process", "rie"])
 def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stack]:
     external = os.environ.get("OVERLORD_API_URL")

@@ -30,7 +30,7 @@ def submit(api, **extra):
 
 
 def listing(api, **query):
-    status, headers, page = api.get("/jobs", urlencode(query, doseq=True))
+    status, _, page = api.get("/jobs", urlencode(query, doseq=True))
     assert status == 200, page
     return page
 
@@ -115,7 +115,7 @@ def test_every_error_is_a_problem(api):
 def test_the_caller_is_stored_on_the_job(api, db):
     created = submit(api)
     assert db.jobs.find_one({"_id": created["job_id"]})["created_by"] == ARN
-    status, _, job = api.get(f"/jobs/{created['job_id']}")
+    _, _, job = api.get(f"/jobs/{created['job_id']}")
     assert job["created_by"] == ARN
     local = {"accessKey": "overlord-local", "userArn": None}
     _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"n": 1}}, iam=local)
