@@ -1,4 +1,4 @@
-"""Real servers for the tests (DESIGN §6): MongoDB over the wire, AWS over HTTP on moto."""
+"""Real servers for the tests: MongoDB over the wire, AWS over HTTP on moto (README, make test)."""
 
 from __future__ import annotations
 

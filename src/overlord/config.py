@@ -1,4 +1,6 @@
-"""Configuration from the environment (DESIGN §4), with defaults that suit the local stack.
+"""Configuration from the environment, with defaults that suit the local stack.
+
+README, "Configuration", lists the variables.
 
 Endpoints are not configured here: boto3 reads ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` itself, so one binary runs against AWS, LocalStack,
@@ -39,6 +41,13 @@ class Settings:
     log_level: str = "INFO"  # LOG_LEVEL
     log_group: str = BATCH_LOG_GROUP  # BATCH_LOG_GROUP
     reconcile_after_seconds: int = 900  # RECONCILE_AFTER_SECONDS
+    # LOG_SETTLE_SECONDS: reconcile re-reads an ended run's log streams this long
+    log_settle_seconds: int = 600
+    # SUBMIT_RATE_PER_SECOND, SUBMIT_MAX_WAIT_SECONDS: each submitter process paces its
+    # SubmitJob calls (AWS allows 50/s per account) and answers 503 + Retry-After when a
+    # call would wait longer than this.
+    submit_rate_per_second: float = 50.0
+    submit_max_wait_seconds: float = 5.0
     # CONTAINER_OVERRIDES_BUDGET: characters of SubmitJob container overrides (JSON) we
     # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
     # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
@@ -60,6 +69,13 @@ class Settings:
             reconcile_after_seconds=int(
                 env.get("RECONCILE_AFTER_SECONDS") or default.reconcile_after_seconds
             ),
+            submit_rate_per_second=float(
+                env.get("SUBMIT_RATE_PER_SECOND") or default.submit_rate_per_second
+            ),
+            submit_max_wait_seconds=float(
+                env.get("SUBMIT_MAX_WAIT_SECONDS") or default.submit_max_wait_seconds
+            ),
+            log_settle_seconds=int(env.get("LOG_SETTLE_SECONDS") or default.log_settle_seconds),
             container_overrides_budget=int(
                 env.get("CONTAINER_OVERRIDES_BUDGET") or default.container_overrides_budget
             ),

@@ -1,4 +1,4 @@
-"""Job identity (DESIGN §2): a hash of the RFC 8785 canonical JSON of the input.
+"""Job identity (docs/design.md, "Identity"): a hash of the RFC 8785 canonical JSON of the input.
 
 Strings are hashed as the code points the client sent: no Unicode normalisation,
 so "é" (U+00E9) and "e" + U+0301 are different inputs. Numbers follow RFC 8785

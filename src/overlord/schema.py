@@ -1,4 +1,6 @@
-"""The three collections (DESIGN §3): names, document shapes, indexes and internal fields.
+"""The three collections: names, document shapes, indexes and internal fields.
+
+docs/design.md, "Documents", says why they look as they do.
 
 The one place that knows what a stored document looks like. The MongoDB store writes
 these shapes; the views read them; nothing else spells a collection or index name.
@@ -22,7 +24,7 @@ JSON = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
 
 # Bookkeeping the store keeps on documents; never shown to clients.
 INTERNAL_FIELDS = frozenset(
-    {"status_rank", "attempts_rank", "logs_copied", "reconciled_at", "claim"}
+    {"status_rank", "attempts_rank", "logs_copied", "logs_settled", "reconciled_at", "claim"}
 )
 
 
@@ -106,6 +108,8 @@ class RunDocument(TypedDict):
     result: ResultSummary | None
     logs_copied: bool
     cancel: NotRequired[CancelRequest]
+    # False until reconcile has re-read the streams after lines had time to arrive
+    logs_settled: bool
 
 
 class LogKind:
@@ -168,6 +172,7 @@ INDEXES: tuple[Index, ...] = (
     Index(JOBS, (("task", ASC), ("created_at", DESC), ("_id", DESC)), "task_newest"),
     Index(RUNS, (("job_id", ASC), ("run", ASC)), "job_run"),
     Index(RUNS, (("status", ASC),), "status"),
+    Index(RUNS, (("logs_settled", ASC), ("status", ASC)), "settling"),
     Index(
         LOGS,
         (("batch_job_id", ASC), ("attempt", ASC), ("kind", ASC), ("seq", ASC)),
@@ -229,6 +234,7 @@ def new_run(
         "result_uri": None,
         "result": None,
         "logs_copied": False,
+        "logs_settled": False,
     }
 
 

@@ -15,6 +15,7 @@ from overlord.adapters.cloudwatch_logs import LogReader
 from overlord.adapters.mongo_store import MongoStore
 from overlord.adapters.s3 import ObjectStore
 from overlord.config import Settings
+from overlord.ratelimit import TokenBucket
 from overlord.services.submit import SubmitConfig
 
 
@@ -43,7 +44,13 @@ def components() -> Components:
     return Components(
         settings=settings,
         store=store,
-        batch=BatchGateway(settings.job_queue),
+        batch=BatchGateway(
+            settings.job_queue,
+            pace=TokenBucket(
+                settings.submit_rate_per_second, burst=settings.submit_rate_per_second
+            ),
+            max_wait_seconds=settings.submit_max_wait_seconds,
+        ),
         objects=ObjectStore(settings.results_bucket),
         logs=LogReader(settings.log_group),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -33,6 +32,16 @@ def test_echo_succeeds_with_its_line_in_logs_and_result(stack: Stack):
     assert stored["status"] == "SUCCEEDED" and stored["result"]["summary"]["status"] == "SUCCEEDED"
     status, page = stack.get(f"/jobs/{created['job_id']}/logs?kind=log")
     assert status == 200 and any(message in x["message"] for x in page["lines"])
+
+
+def test_twelve_kib_of_parameters_succeed_through_s3(stack: Stack):
+    # Inline, 12 KiB would push the container overrides past ECS's 8,192 characters and
+    # the job would be accepted, then fail to start (issue 12); they go through S3.
+    message = "x" * 12 * 1024
+    created = stack.submit({"task": "echo", "parameters": {"message": message}})
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=30)
+    assert job["status"] == "SUCCEEDED", job
+    assert job["result"]["summary"]["output"] == {"message": message}
 
 
 def test_fail_records_exit_code_and_reason(stack: Stack):

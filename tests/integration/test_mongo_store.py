@@ -187,3 +187,16 @@ def test_a_rerun_clears_the_previous_result(db):
     store.record_submitted_run(submitted_run(job["_id"], "b-2", run=2), NOW)
     assert store.get_job(job["_id"])["result"] is None
     assert store.get_run("b-1")["result"] == result
+
+
+def test_ended_runs_are_unsettled_until_marked(db):
+    store = MongoStore(db)
+    store.ensure_indexes()
+    job = new_job(message="settle")
+    store.claim_job(job, "o", NOW, LEASE)
+    store.record_submitted_run(submitted_run(job["_id"]), NOW)
+    assert store.unsettled_runs(10) == []  # still running
+    store.apply_observation(obs(job["_id"], "SUCCEEDED", 3), NOW)
+    assert [r["_id"] for r in store.unsettled_runs(10)] == ["b-1"]
+    store.mark_logs_settled(["b-1"])
+    assert store.unsettled_runs(10) == []

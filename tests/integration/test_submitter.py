@@ -204,3 +204,23 @@ def test_a_failed_submission_that_reached_batch_is_adopted_not_repeated(api, db,
     assert status == 202 and body["batch_job_id"] == reached
     assert len(batch_jobs_named(aws, job_id)) == 1
     assert db.runs.find_one({"_id": reached})["run"] == 1
+
+
+def test_a_burst_beyond_the_submit_rate_gets_503_with_retry_after(app_env, db, aws):
+    from overlord import wiring
+
+    with environment(SUBMIT_RATE_PER_SECOND="1", SUBMIT_MAX_WAIT_SECONDS="0"):
+        wiring.reset()
+        try:
+            api = Api(lambda_handler)
+            first = api.post("/jobs", {"task": "echo", "parameters": {"message": "one"}})
+            second = api.post("/jobs", {"task": "echo", "parameters": {"message": "two"}})
+        finally:
+            wiring.reset()
+    assert first[0] == 202
+    status, headers, body = second
+    assert status == 503, body
+    assert int(headers["retry-after"]) >= 1
+    job = db.jobs.find_one({"_id": {"$ne": first[2]["job_id"]}})
+    assert job["status"] == "SUBMIT_FAILED"
+    assert batch_jobs_named(aws, job["_id"]) == []

@@ -33,6 +33,7 @@ DOMAIN = (
     "overlord.errors",
     "overlord.clock",
     "overlord.ports",
+    "overlord.worker_env",
 )
 
 

@@ -37,7 +37,12 @@ def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[s
 def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     c = wiring.components()
     report = reconcile(
-        c.store, c.batch, c.logs, c.objects, older_than_seconds=c.settings.reconcile_after_seconds
+        c.store,
+        c.batch,
+        c.logs,
+        c.objects,
+        older_than_seconds=c.settings.reconcile_after_seconds,
+        settle_logs_seconds=c.settings.log_settle_seconds,
     )
     logger.info("reconciled", extra=asdict(report))
     return asdict(report)

@@ -18,6 +18,7 @@ from overlord.adapters.aws import client, submit_client
 from overlord.batch_events import BatchJobDetail
 from overlord.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
 from overlord.ports import BatchJobRef
+from overlord.ratelimit import TokenBucket
 from overlord.submission import SubmitRequest
 
 DESCRIBE_LIMIT = 100  # DescribeJobs takes at most 100 IDs
@@ -43,8 +44,22 @@ def _submit_error(exc: ClientError) -> Exception:
 
 
 class BatchGateway:
-    def __init__(self, job_queue: str) -> None:
+    def __init__(
+        self, job_queue: str, pace: TokenBucket | None = None, max_wait_seconds: float = 0
+    ) -> None:
         self.job_queue = job_queue
+        self.pace = pace
+        self.max_wait_seconds = max_wait_seconds
+
+    def submit(self, request: SubmitRequest) -> str:
+        """Submit once, paced to Batch's rate; raises BatchRejected, BatchThrottled or
+        BatchUnavailable."""
+        if self.pace is not None and not self.pace.acquire(self.max_wait_seconds):
+            raise BatchThrottled(
+                "too many submissions at once; Batch accepts a limited rate",
+                retry_after_seconds=self.pace.retry_after(),
+            )
+        return self._submit(request)
 
     @retry(
         retry=retry_if_exception_type(BatchThrottled),
@@ -52,8 +67,7 @@ class BatchGateway:
         wait=wait_exponential(multiplier=0.2, max=1),
         reraise=True,
     )
-    def submit(self, request: SubmitRequest) -> str:
-        """Submit once; raises BatchRejected, BatchThrottled or BatchUnavailable."""
+    def _submit(self, request: SubmitRequest) -> str:
         try:
             return str(submit_client("batch").submit_job(**request.as_api())["jobId"])
         except ClientError as exc:

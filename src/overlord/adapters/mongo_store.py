@@ -239,6 +239,23 @@ class MongoStore:
         return cast(RunDocument | None, self.runs.find_one({"_id": batch_job_id}))
 
     @_store_call
+    def unsettled_runs(self, limit: int) -> list[RunDocument]:
+        """Ended runs whose log streams may still receive lines; oldest first."""
+        found = (
+            self.runs.find({"logs_settled": False, "status": {"$in": sorted(TERMINAL)}})
+            .sort("updated_at", ASCENDING)
+            .limit(limit)
+        )
+        return [cast(RunDocument, r) for r in found]
+
+    @_store_call
+    def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
+        if batch_job_ids:
+            self.runs.update_many(
+                {"_id": {"$in": list(batch_job_ids)}}, {"$set": {"logs_settled": True}}
+            )
+
+    @_store_call
     def list_runs(self, job_id: str) -> list[RunDocument]:
         found = self.runs.find({"job_id": job_id}).sort("run", ASCENDING)
         return [cast(RunDocument, r) for r in found]

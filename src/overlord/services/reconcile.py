@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from overlord.batch_events import observe_described
 from overlord.clock import utcnow
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.schema import JobDocument
-from overlord.services.record import record_observation
+from overlord.services.record import copy_late_lines, record_observation
 from overlord.services.submit import record_accepted_run, unrecorded_batch_jobs
 from overlord.status import IN_FLIGHT, SUBMITTING
 
@@ -24,6 +24,7 @@ class ReconcileReport:
     adopted: list[str] = field(default_factory=list)
     submit_failed: list[str] = field(default_factory=list)
     unknown_to_batch: list[str] = field(default_factory=list)
+    late_log_lines: int = 0
 
 
 def reconcile(
@@ -33,6 +34,7 @@ def reconcile(
     objects: Objects,
     *,
     older_than_seconds: int,
+    settle_logs_seconds: int,
     limit: int = 500,
 ) -> ReconcileReport:
     now = utcnow()
@@ -56,7 +58,23 @@ def reconcile(
         if job["status"] == SUBMITTING:
             _repair_submission(store, batch, logs, objects, job, report)
     store.mark_reconciled([j["_id"] for j in stale], now)
+    report.late_log_lines = _settle_logs(
+        store, logs, now - timedelta(seconds=settle_logs_seconds), limit
+    )
     return report
+
+
+def _settle_logs(store: Store, logs: LogStreams, settled_before: datetime, limit: int) -> int:
+    """Copy lines that reached CloudWatch after their run's terminal event. A run is read
+    again on every pass until it has been over for `settle_logs_seconds`, then once more
+    and marked settled."""
+    copied, settled = 0, []
+    for run in store.unsettled_runs(limit):
+        copied += copy_late_lines(store, logs, run)
+        if run["updated_at"] <= settled_before:
+            settled.append(run["_id"])
+    store.mark_logs_settled(settled)
+    return copied
 
 
 def _repair_submission(

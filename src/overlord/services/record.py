@@ -1,10 +1,14 @@
-"""Recording what Batch reports: the same code for events and for reconcile (DESIGN §1–2)."""
+"""Recording what Batch reports: the same code for events and for reconcile.
+
+docs/design.md, "Recording", gives the rules.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from overlord import schema
 from overlord.bucket_layout import result_key
@@ -91,7 +95,9 @@ def _copy_terminal(
         if result is not None:
             lines.append(_result_line(obs, result))
     if not (run and run["logs_copied"]):
-        lines += _log_lines(logs, obs)
+        lines += _log_lines(
+            logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
+        )
     new = store.append_logs(lines)
     return TerminalCopy(result=result, logs_copied=True), new
 
@@ -125,14 +131,29 @@ def _result_line(obs: RunObservation, result: ResultSummary) -> LogDocument:
     )
 
 
-def _log_lines(logs: LogStreams, obs: RunObservation) -> list[LogDocument]:
+def copy_late_lines(store: Store, logs: LogStreams, run: RunDocument) -> int:
+    """Read an ended run's streams again and store the lines that arrived after its terminal
+    event (CloudWatch Logs ingests with a delay). Lines keep their place in the stream as
+    `seq`, so lines already copied are not stored twice."""
+    streams = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
+    lines = _log_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
+    return store.append_logs(lines)
+
+
+def _log_lines(
+    logs: LogStreams,
+    job_id: str,
+    batch_job_id: str,
+    streams: dict[int, str],
+    fallback_ts: datetime,
+) -> list[LogDocument]:
     lines: list[LogDocument] = []
-    for attempt, stream in sorted(obs.streams_by_attempt().items()):
+    for attempt, stream in sorted(streams.items()):
         read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
         lines += [
             schema.log_record(
-                job_id=obs.job_id,
-                batch_job_id=obs.batch_job_id,
+                job_id=job_id,
+                batch_job_id=batch_job_id,
                 attempt=attempt,
                 kind=schema.LogKind.LOG,
                 seq=seq,
@@ -144,12 +165,12 @@ def _log_lines(logs: LogStreams, obs: RunObservation) -> list[LogDocument]:
         if read.truncated:
             lines.append(
                 schema.log_record(
-                    job_id=obs.job_id,
-                    batch_job_id=obs.batch_job_id,
+                    job_id=job_id,
+                    batch_job_id=batch_job_id,
                     attempt=attempt,
                     kind=schema.LogKind.LOG,
                     seq=len(read.lines),
-                    ts=read.lines[-1].ts if read.lines else obs.observed_at,
+                    ts=read.lines[-1].ts if read.lines else fallback_ts,
                     message=(
                         f"[overlord] log truncated after {len(read.lines)} lines / "
                         f"{read.bytes_read} bytes (caps: {LOG_LINES_CAP} lines, "

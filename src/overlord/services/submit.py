@@ -1,4 +1,7 @@
-"""Submitting jobs: claim in MongoDB, then Batch, then record the run (DESIGN §1–2)."""
+"""Submitting jobs: claim in MongoDB, then Batch, then record the run.
+
+docs/design.md, "Submitting", gives the rules.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`make dev`: the whole flow on one machine, no Docker (DESIGN §5, last row).
+"""`make dev`: the whole flow on one machine, no Docker (README, "make dev").
 
 HTTP → local gateway → submitter → local Batch (process executor) → worker →
 Batch Job State Change → event router → recorder → MongoDB, with moto server for

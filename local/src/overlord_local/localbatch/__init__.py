@@ -1,7 +1,7 @@
 """A local AWS Batch: the REST-JSON API, a job state machine, and container executors.
 
 Production is AWS Batch; this exists for ``make dev`` / ``make up`` and tests
-(DESIGN.md §5). Start it in-process with ``LocalBatchServer`` or from the shell
+(docs/design.md, "The local stack"). Start it in-process with ``LocalBatchServer`` or from the shell
 with ``python -m overlord_local.localbatch``.
 """
 

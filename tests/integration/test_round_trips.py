@@ -1,0 +1,97 @@
+"""MongoDB commands per step of the flow, counted with pymongo's command monitoring.
+
+The budget (issue 7): a non-terminal event 2 commands, a terminal event 3, each plus its
+inserts of log lines; a new submission 3 (claim; point the job at the run; insert the
+run) plus its log lines. A regression that adds a read or a write fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from pymongo import MongoClient, monitoring
+
+from overlord.adapters.mongo_store import MongoStore
+from overlord.bucket_layout import result_key
+from overlord.clock import utcnow
+from overlord.observation import Attempt, RunObservation
+from overlord.ports import LogLine
+from overlord.request import validate_job_request
+from overlord.services import record, submit
+from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects
+
+CONFIG = submit.SubmitConfig(job_queue="q", job_definition="overlord-worker", overrides_budget=6144)
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        collection = event.command.get(event.command_name)
+        self.seen.append((event.command_name, collection if isinstance(collection, str) else ""))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def take(self) -> tuple[list[tuple[str, str]], int]:
+        """(commands other than log inserts, log inserts) since the last take."""
+        seen, self.seen = self.seen, []
+        log_inserts = [c for c in seen if c == ("insert", "logs")]
+        return [c for c in seen if c != ("insert", "logs")], len(log_inserts)
+
+
+@pytest.fixture
+def counted(mongodb_uri: str, db) -> Iterator[tuple[MongoStore, Commands]]:
+    commands = Commands()
+    client: MongoClient = MongoClient(
+        mongodb_uri, tz_aware=True, event_listeners=[commands], serverSelectionTimeoutMS=5000
+    )
+    store = MongoStore(client[db.name])
+    store.ensure_indexes()  # once per process, at start: not part of any request
+    commands.take()
+    yield store, commands
+    client.close()
+
+
+def test_commands_per_submission_and_per_event(counted) -> None:
+    store, commands = counted
+    batch, objects, streams = FakeBatch(), FakeObjects(), FakeLogStreams()
+    request = validate_job_request({"task": "echo", "parameters": {"message": "count"}})
+
+    sub = submit.submit_job(store, batch, objects, CONFIG, request)
+    submitted, log_inserts = commands.take()
+    assert len(submitted) <= 3, submitted
+    assert log_inserts == 1
+
+    now = utcnow()
+    running = RunObservation(sub.batch_job_id, sub.job_id, "RUNNING", now)
+    assert record.record_observation(store, streams, objects, running).moved
+    moved, log_inserts = commands.take()
+    assert len(moved) <= 2, moved
+    assert log_inserts == 1  # its state line
+
+    objects.put_text(result_key(sub.job_id, sub.batch_job_id), '{"ok": true}')
+    streams.streams["s"] = [LogLine(now, "hello")]
+    done = RunObservation(
+        sub.batch_job_id,
+        sub.job_id,
+        "SUCCEEDED",
+        now + timedelta(seconds=1),
+        attempts=(Attempt(1, now, now, 0, None, "s"),),
+    )
+    outcome = record.record_observation(store, streams, objects, done)
+    assert outcome.moved and outcome.log_lines == 2
+    terminal, log_inserts = commands.take()
+    assert len(terminal) <= 3, terminal
+    assert log_inserts == 2  # the copied lines (one insert for all), then the state line
+
+    again = submit.submit_job(store, batch, objects, CONFIG, request)
+    assert not again.created and again.status == "SUCCEEDED"
+    duplicate, _ = commands.take()
+    assert len(duplicate) <= 3, duplicate  # insert refused, retake refused, read

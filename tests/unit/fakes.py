@@ -1,0 +1,347 @@
+"""In-memory fakes of our own ports (overlord.ports), for fast tests of the service layer.
+
+They keep the contracts the MongoDB store keeps (a claim is exclusive, a run's status only
+moves forward, each status keeps its earliest time, log lines are unique on their
+identity), so the services can be tested without a server. The adapters themselves are
+tested against real servers in tests/integration.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from copy import deepcopy
+from datetime import datetime, timedelta
+
+from overlord import schema
+from overlord.batch_events import BatchJobDetail
+from overlord.errors import BatchRejected
+from overlord.fieldnames import escape_key
+from overlord.observation import RunObservation
+from overlord.ports import (
+    Applied,
+    BatchJobRef,
+    CappedObject,
+    ClaimResult,
+    JobFilter,
+    JobKey,
+    LogFilter,
+    LogKey,
+    LogLine,
+    StreamRead,
+    TerminalCopy,
+)
+from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
+from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
+from overlord.submission import SubmitRequest
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobDocument] = {}
+        self.runs: dict[str, RunDocument] = {}
+        self.logs: dict[tuple[str, int, str, int], LogDocument] = {}
+
+    def claim_job(
+        self, job: JobDocument, owner: str, now: datetime, lease: timedelta
+    ) -> ClaimResult:
+        existing = self.jobs.get(job["_id"])
+        claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
+        if existing is None:
+            self.jobs[job["_id"]] = {**deepcopy(job), "claim": claim}
+            return ClaimResult(deepcopy(job), claimed=True)
+        lapsed = existing["status"] == SUBMITTING and (
+            existing.get("claim") is None or existing["claim"]["expires_at"] < now  # type: ignore[index]
+        )
+        if existing["status"] == SUBMIT_FAILED or lapsed:
+            before = deepcopy(existing)
+            existing.update(status=SUBMITTING, status_reason=None, claim=claim, updated_at=now)
+            return ClaimResult(before, claimed=True, retaken=True)
+        mine = (existing.get("claim") or {}).get("owner") == owner
+        return ClaimResult(deepcopy(existing), claimed=mine, retaken=mine)
+
+    def claim_new_run(
+        self, job_id: str, owner: str, now: datetime, lease: timedelta
+    ) -> JobDocument | None:
+        job = self.jobs.get(job_id)
+        if job is None or job["status"] not in RERUNNABLE:
+            return None
+        before = deepcopy(job)
+        job.update(
+            status=SUBMITTING,
+            status_reason=None,
+            claim={"owner": owner, "expires_at": now + lease},
+            updated_at=now,
+        )
+        return before
+
+    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None and job["status"] == SUBMITTING:
+            job.update(status=SUBMIT_FAILED, status_reason=reason, claim=None, updated_at=now)
+
+    def get_job(self, job_id: str) -> JobDocument | None:
+        return deepcopy(self.jobs.get(job_id))
+
+    def stale_jobs(
+        self, statuses: Sequence[str], cutoff: datetime, limit: int
+    ) -> list[JobDocument]:
+        found = [
+            j
+            for j in self.jobs.values()
+            if j["status"] in statuses
+            and j["updated_at"] < cutoff
+            and (j.get("reconciled_at") is None or j["reconciled_at"] < cutoff)  # type: ignore[operator]
+        ]
+        return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
+
+    def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
+        for job_id in job_ids:
+            self.jobs[job_id]["reconciled_at"] = now
+
+    def record_submitted_run(self, run: RunDocument, now: datetime) -> None:
+        job = self.jobs[run["job_id"]]
+        number = run["run"]
+        assert number is not None
+        if job["run_count"] < number:
+            job.update(
+                latest_run=schema.latest_run(run["_id"], number, str(run["status"])),
+                run_count=number,
+                status=str(run["status"]),
+                status_reason=None,
+                result=None,
+                claim=None,
+                updated_at=now,
+            )
+        raced = self.runs.get(run["_id"])
+        if raced is None:
+            self.runs[run["_id"]] = deepcopy(run)
+            return
+        raced["run"] = number
+        if raced["status"]:
+            self._move_job(run["job_id"], run["_id"], raced["status"], raced["status_reason"], now)
+
+    def apply_observation(
+        self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
+    ) -> Applied:
+        run = self.runs.get(obs.batch_job_id)
+        if run is None:
+            if obs.job_id not in self.jobs:
+                return Applied(known=False)
+            run = self.runs[obs.batch_job_id] = schema.new_run(
+                batch_job_id=obs.batch_job_id,
+                job_id=obs.job_id,
+                run=None,
+                at=now,
+                job_queue=obs.job_queue,
+                job_definition=obs.job_definition,
+            )
+        new_rank = rank(obs.status)
+        attempts_rank = len(obs.attempts) * 10 + new_rank
+        history = run["status_history"]
+        if run["status_rank"] < new_rank:
+            run.update(
+                status=obs.status,
+                status_rank=new_rank,
+                status_reason=obs.status_reason,
+                updated_at=now,
+            )
+            history[obs.status] = obs.observed_at
+            self._set_attempts(run, obs, attempts_rank)
+            self._copy(run, copy)
+            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            return Applied(known=True, moved=True, reached_at=obs.observed_at)
+        if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
+            return Applied(known=True)
+        if obs.status not in history or history[obs.status] > obs.observed_at:
+            history[obs.status] = obs.observed_at
+        if run["attempts_rank"] < attempts_rank:
+            self._set_attempts(run, obs, attempts_rank)
+        self._copy(run, copy)
+        return Applied(known=True, reached_at=history[obs.status])
+
+    @staticmethod
+    def _set_attempts(run: RunDocument, obs: RunObservation, attempts_rank: int) -> None:
+        run.update(
+            attempts=[a.as_document() for a in obs.attempts],
+            attempts_rank=attempts_rank,
+            started_at=obs.started_at,
+            stopped_at=obs.stopped_at,
+        )
+
+    @staticmethod
+    def _copy(run: RunDocument, copy: TerminalCopy | None) -> None:
+        if copy is None:
+            return
+        run["logs_copied"] = copy.logs_copied
+        if copy.result is not None:
+            run["result"], run["result_uri"] = copy.result, copy.result["uri"]
+
+    def _move_job(
+        self,
+        job_id: str,
+        batch_job_id: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        copy: TerminalCopy | None = None,
+    ) -> None:
+        job = self.jobs.get(job_id)
+        latest = job["latest_run"] if job else None
+        if job is None or latest is None or latest["batch_job_id"] != batch_job_id:
+            return
+        if latest["status_rank"] >= rank(status):
+            return
+        latest.update(status=status, status_rank=rank(status))
+        job.update(status=status, status_reason=reason, updated_at=now)
+        if copy is not None and copy.result is not None:
+            job["result"] = copy.result
+
+    def get_run(self, batch_job_id: str) -> RunDocument | None:
+        return deepcopy(self.runs.get(batch_job_id))
+
+    def unsettled_runs(self, limit: int) -> list[RunDocument]:
+        found = [r for r in self.runs.values() if not r["logs_settled"] and r["status"] in TERMINAL]
+        return deepcopy(sorted(found, key=lambda r: r["updated_at"])[:limit])
+
+    def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
+        for batch_job_id in batch_job_ids:
+            self.runs[batch_job_id]["logs_settled"] = True
+
+    def list_runs(self, job_id: str) -> list[RunDocument]:
+        runs = [r for r in self.runs.values() if r["job_id"] == job_id]
+        return deepcopy(sorted(runs, key=lambda r: r["run"] or 0))
+
+    def append_logs(self, lines: Sequence[LogDocument]) -> int:
+        new = 0
+        for line in lines:
+            identity = (line["batch_job_id"], line["attempt"], line["kind"], line["seq"])
+            if identity not in self.logs:
+                self.logs[identity] = deepcopy(line)
+                new += 1
+        return new
+
+    def list_logs(
+        self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
+    ) -> list[LogDocument]:
+        def key(x: LogDocument) -> tuple[int, int, int]:
+            return (x.get("phase", 0), x["attempt"], x["seq"])
+
+        lines = [
+            x
+            for x in self.logs.values()
+            if x["batch_job_id"] == batch_job_id
+            and (where.attempt is None or x["attempt"] == where.attempt)
+            and (not where.kinds or x["kind"] in where.kinds)
+            and (after is None or key(x) > (after.phase, after.attempt, after.seq))
+        ]
+        return deepcopy(sorted(lines, key=key)[:limit])
+
+    def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
+        def matches(job: JobDocument) -> bool:
+            return (
+                (where.status is None or job["status"] == where.status)
+                and (where.task is None or job["task"] == where.task)
+                and all(job["tags"].get(escape_key(k)) == v for k, v in where.tags)
+                and (where.created_after is None or job["created_at"] > where.created_after)
+                and (where.created_before is None or job["created_at"] < where.created_before)
+                and (
+                    after is None
+                    or (job["created_at"], job["_id"]) < (after.created_at, after.job_id)
+                )
+            )
+
+        found = sorted(
+            (j for j in self.jobs.values() if matches(j)),
+            key=lambda j: (j["created_at"], j["_id"]),
+            reverse=True,
+        )
+        return deepcopy(found[:limit])
+
+    def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
+        if batch_job_id in self.runs:
+            self.runs[batch_job_id]["cancel"] = deepcopy(cancel)
+
+    def ping(self) -> None:
+        return None
+
+
+class FakeBatch:
+    """Our queue: remembers every SubmitJob; `describe` answers what a test set."""
+
+    def __init__(self) -> None:
+        self.submitted: list[SubmitRequest] = []
+        self.jobs: dict[str, BatchJobRef] = {}
+        self.names: dict[str, str] = {}
+        self.details: dict[str, BatchJobDetail] = {}
+        self.fail_next: Exception | None = None
+        self.lose_next_answer = False  # the job is created, the answer lost
+        self.stopped: list[tuple[str, str, str]] = []  # (CancelJob | TerminateJob, id, reason)
+        self.before_describe: Callable[[], None] | None = None  # Batch moves on meanwhile
+        self._ids = (f"batch-{i}" for i in itertools.count(1))
+
+    def submit(self, request: SubmitRequest) -> str:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        if not request.job_name:
+            raise BatchRejected("Batch refused the job: jobName is required")
+        batch_job_id = next(self._ids)
+        self.submitted.append(request)
+        self.jobs[batch_job_id] = BatchJobRef(batch_job_id, len(self.jobs), "SUBMITTED")
+        self.names[batch_job_id] = request.job_name
+        if self.lose_next_answer:
+            from overlord.errors import BatchUnavailable
+
+            self.lose_next_answer = False
+            raise BatchUnavailable("Batch failed: read timeout")
+        return batch_job_id
+
+    def find_by_name(self, job_name: str) -> list[BatchJobRef]:
+        found = [ref for i, ref in self.jobs.items() if self.names[i] == job_name]
+        return sorted(found, key=lambda r: r.created_at_ms, reverse=True)
+
+    def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
+        if self.before_describe is not None:
+            self.before_describe()
+        return [self.details[i] for i in batch_job_ids if i in self.details]
+
+    def cancel(self, batch_job_id: str, reason: str) -> None:
+        self.stopped.append(("CancelJob", batch_job_id, reason))
+
+    def terminate(self, batch_job_id: str, reason: str) -> None:
+        self.stopped.append(("TerminateJob", batch_job_id, reason))
+
+
+class FakeObjects:
+    def __init__(self, bucket: str = "results") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+
+    def put_text(self, key: str, text: str) -> str:
+        self.objects[key] = text.encode()
+        return f"s3://{self.bucket}/{key}"
+
+    def get_capped(self, key: str, cap: int) -> CappedObject | None:
+        body = self.objects.get(key)
+        if body is None:
+            return None
+        uri = f"s3://{self.bucket}/{key}"
+        return CappedObject(uri, len(body), body if len(body) <= cap else None)
+
+
+class FakeLogStreams:
+    def __init__(self) -> None:
+        self.streams: dict[str, list[LogLine]] = {}
+
+    def read(self, stream: str, max_lines: int, max_bytes: int) -> StreamRead:
+        lines = self.streams.get(stream, [])
+        kept: list[LogLine] = []
+        size = 0
+        for line in lines:
+            encoded = len(line.message.encode())
+            if len(kept) >= max_lines or size + encoded > max_bytes:
+                return StreamRead(kept, True, size)
+            kept.append(line)
+            size += encoded
+        return StreamRead(kept, False, size)
