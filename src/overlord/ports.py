@@ -160,6 +160,10 @@ class Store(Protocol):
 
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None: ...
 
+    def clear_cancel(self, batch_job_id: str) -> None:
+        """Batch refused the cancel that record_cancel announced."""
+        ...
+
     def ping(self) -> None: ...
 
 

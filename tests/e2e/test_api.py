@@ -115,6 +115,15 @@ def test_cancel_before_start_and_while_running(stack: Stack):
     local_only(stack)
     # Four sleepers fill the stack's capacity (1 vCPU, 0.25 each): a fifth waits.
     jobs = [stack.submit({"task": "sleep", "parameters": {"seconds": 30}}) for _ in range(5)]
+    try:
+        _cancel_each(stack, jobs)
+    finally:  # a failure must not leave the sleepers holding the stack's capacity
+        client = batch(stack)
+        for job in jobs:
+            client.terminate_job(jobId=job["batch_job_id"], reason="test cleanup")
+
+
+def _cancel_each(stack: Stack, jobs: list[dict]) -> None:
     client, deadline = batch(stack), time.monotonic() + 60
     while True:
         ids = [j["batch_job_id"] for j in jobs]

@@ -262,6 +262,9 @@ class FakeStore:
         if batch_job_id in self.runs:
             self.runs[batch_job_id]["cancel"] = deepcopy(cancel)
 
+    def clear_cancel(self, batch_job_id: str) -> None:
+        self.runs.get(batch_job_id, {}).pop("cancel", None)  # type: ignore[misc]
+
     def ping(self) -> None:
         return None
 
@@ -307,6 +310,9 @@ class FakeBatch:
         return [self.details[i] for i in batch_job_ids if i in self.details]
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
         self.stopped.append(("CancelJob", batch_job_id, reason))
 
     def terminate(self, batch_job_id: str, reason: str) -> None:

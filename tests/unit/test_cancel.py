@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from overlord.batch_events import BatchJobDetail
-from overlord.errors import JobNotFound, NoActiveRun
+from overlord.errors import BatchCallFailed, JobNotFound, NoActiveRun
 from overlord.services.cancel import cancel_job
 from tests.unit.fakes import FakeBatch, FakeObjects, FakeStore
 from tests.unit.test_services import post
@@ -72,3 +72,23 @@ def test_nothing_to_cancel(posted):
     with pytest.raises(JobNotFound):
         cancel_job(store, batch, "job-" + "0" * 32, None, None)
     assert batch.stopped == [] and "cancel" not in store.runs[sub.batch_job_id]
+
+
+def test_a_cancel_batch_refuses_is_not_left_on_the_run(posted):
+    store, batch, sub = posted
+    batch.details[sub.batch_job_id] = detail(sub, "RUNNABLE")
+    batch.fail_next = BatchCallFailed("Batch cancel_job: ServerException")
+    with pytest.raises(BatchCallFailed):
+        cancel_job(store, batch, sub.job_id, None, None)
+    assert "cancel" not in store.runs[sub.batch_job_id]
+
+
+def test_the_cancel_is_recorded_before_batch_is_asked(posted):
+    """Batch's events follow the call at once; the recorder must find the cancel there."""
+    store, batch, sub = posted
+    batch.details[sub.batch_job_id] = detail(sub, "RUNNABLE")
+    seen = []
+    original = batch.cancel
+    batch.cancel = lambda i, r: (seen.append("cancel" in store.runs[i]), original(i, r))  # type: ignore[method-assign]
+    cancel_job(store, batch, sub.job_id, None, None)
+    assert seen == [True]

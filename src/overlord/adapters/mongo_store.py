@@ -449,3 +449,7 @@ class MongoStore:
     @_store_call
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
         self.runs.update_one({"_id": batch_job_id}, {"$set": {"cancel": dict(cancel)}})
+
+    @_store_call
+    def clear_cancel(self, batch_job_id: str) -> None:
+        self.runs.update_one({"_id": batch_job_id}, {"$unset": {"cancel": ""}})

@@ -47,24 +47,34 @@ def cancel_job(
     status = _batch_status(batch, batch_job_id) or latest["status"]
     if status in TERMINAL:
         raise NoActiveRun(f"job {job_id}: run {latest['run']} has already ended ({status})")
-    if status in STARTED:
-        batch.terminate(batch_job_id, why)
-        action = TERMINATE
-    else:
-        batch.cancel(batch_job_id, why)
-        action = CANCEL
-        # It may have reached STARTING between the look and the cancel, which CancelJob
-        # then ignores: stop it the other way.
-        if _batch_status(batch, batch_job_id) in STARTED:
+    # Recorded before Batch is asked, so that the events the call sets off find it (and
+    # no write of ours races the recorder's); taken back if Batch says no.
+    action = TERMINATE if status in STARTED else CANCEL
+    _record(store, batch_job_id, caller, why, action)
+    try:
+        if action == TERMINATE:
             batch.terminate(batch_job_id, why)
-            action = TERMINATE
-    request: CancelRequest = {"at": utcnow(), "by": caller, "reason": why, "action": action}
-    store.record_cancel(batch_job_id, request)
+        else:
+            batch.cancel(batch_job_id, why)
+            # It may have reached STARTING between the look and the cancel, which
+            # CancelJob then ignores: stop it the other way.
+            if _batch_status(batch, batch_job_id) in STARTED:
+                action = TERMINATE
+                _record(store, batch_job_id, caller, why, action)
+                batch.terminate(batch_job_id, why)
+    except Exception:
+        store.clear_cancel(batch_job_id)
+        raise
     logger.info(
         "cancel requested",
         extra={"job_id": job_id, "batch_job_id": batch_job_id, "action": action, "by": caller},
     )
     return Cancelled(job_id, batch_job_id, latest["run"], action, why)
+
+
+def _record(store: Store, batch_job_id: str, caller: str | None, why: str, action: str) -> None:
+    request: CancelRequest = {"at": utcnow(), "by": caller, "reason": why, "action": action}
+    store.record_cancel(batch_job_id, request)
 
 
 def _batch_status(batch: Batch, batch_job_id: str) -> str | None:
