@@ -50,11 +50,12 @@ types: $(VENV)/.installed ## mypy on our packages
 test-fast: $(VENV)/.installed ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit -q
 
-infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt and checkov (the static parts)
+infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov and the dependency audit
 	$(PY) tests/infra/composecheck.py compose.yaml
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) tests/infra/dockerfilecheck.py
 	.ci/checks/terraform-fmt.sh
 	.ci/checks/checkov.sh
+	PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh
 
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types

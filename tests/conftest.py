@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -18,6 +20,7 @@ from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
+from tests.support import awscalls
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -35,7 +38,20 @@ def docker_engine_answers() -> bool:
         return False
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Record the product's AWS calls, in this process and its subprocesses, for the IAM
+    coverage test (tests/infra/test_iam_coverage.py, run last)."""
+    path = Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    os.environ.update(awscalls.session_environment(path))
+    awscalls.install(path)
+
+
+IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The IAM coverage test reads what every other test recorded: it goes last.
+    items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
     if docker_engine_answers():
         return
     skip = pytest.mark.skip(reason="no Docker engine answers here")

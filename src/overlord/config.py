@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -32,7 +32,9 @@ BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by
 class Settings:
     """Every setting, its environment variable and its default: the one place for them."""
 
-    mongodb_uri: str | None = None  # MONGODB_URI
+    # MONGODB_URI. It may carry a password: left out of repr, so that logging or raising
+    # with the settings cannot print it.
+    mongodb_uri: str | None = field(default=None, repr=False)
     mongodb_secret_arn: str | None = None  # MONGODB_SECRET_ARN, when MONGODB_URI is not set
     db_name: str = "overlord"  # DB_NAME
     job_queue: str = "overlord"  # JOB_QUEUE

@@ -15,9 +15,14 @@ class InvalidRequest(OverlordError):
         self.too_large = too_large
 
 
+class UnsupportedMediaType(OverlordError):
+    """The body is not declared as JSON (``Content-Type``): 415."""
+
+
 class JobNotFound(OverlordError):
     def __init__(self, job_id: str) -> None:
-        super().__init__(f"job {job_id} not found")
+        # The ID comes from the path as the client typed it: shown, but not at any length.
+        super().__init__(f"job_id: no job {job_id[:80]!r}")
         self.job_id = job_id
 
 
@@ -51,6 +56,11 @@ class BatchThrottled(BatchUnavailable):
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class ObjectStoreUnavailable(OverlordError):
+    """S3 could not be reached or refused a write after retries: 503. A submission that
+    needed it is SUBMIT_FAILED, and sending the same request again retries it."""
 
 
 class StoreUnavailable(OverlordError):

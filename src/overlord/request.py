@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import (
@@ -24,6 +25,15 @@ MAX_PARAMETERS_BYTES = 64 * 1024  # as canonical JSON
 MAX_TAGS = 50  # AWS tag limits, as Batch applies them
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
+# Far below MongoDB's 100 levels (a deeper document is refused at insert, which would
+# surface as a misleading 503) and deeper than any real parameter set.
+MAX_PARAMETERS_DEPTH = 32
+# AWS Batch sets no maximum attempt timeout, but documents that Fargate jobs cannot
+# expect to run longer than 14 days (userguide/job_timeouts.html); a larger number only
+# means "none", and an unbounded one overflows BSON's int64 at insert.
+MAX_TIMEOUT_SECONDS = 14 * 24 * 3600
+# The characters AWS allows in tag keys and values (letters, digits, spaces, _ . : / = + - @).
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 TaskName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", strict=True)]
 
@@ -36,7 +46,7 @@ class JobRequest(BaseModel):
     key: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)] | None = None
     tags: dict[str, str] = Field(default_factory=dict, strict=True)
     attempts: Annotated[int, Field(ge=1, le=10, strict=True)] = 1
-    timeout_seconds: Annotated[int, Field(ge=60, strict=True)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=60, le=MAX_TIMEOUT_SECONDS, strict=True)] | None = None
 
     # The parameters' canonical JSON, computed once: it sizes them, names the job and
     # is what the worker receives.
@@ -61,6 +71,20 @@ class JobRequest(BaseModel):
         self._job_id = job_id_from_canonical(self.task, canonical, self.key)
         return self
 
+    @field_validator("parameters")
+    @classmethod
+    def _not_too_deep(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        if _depth(parameters) > MAX_PARAMETERS_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_PARAMETERS_DEPTH} levels")
+        return parameters
+
+    @field_validator("key")
+    @classmethod
+    def _printable_key(cls, key: str | None) -> str | None:
+        if key is not None and any(unicodedata.category(c) == "Cc" for c in key):
+            raise ValueError("must not contain control characters")
+        return key
+
     @field_validator("tags")
     @classmethod
     def _tags_within_aws_limits(cls, tags: dict[str, str]) -> dict[str, str]:
@@ -73,6 +97,11 @@ class JobRequest(BaseModel):
                 raise ValueError(f"tag key {tag_key!r} uses the reserved prefix 'aws:'")
             if len(tag_value) > MAX_TAG_VALUE:
                 raise ValueError(f"tag {tag_key!r} value is longer than {MAX_TAG_VALUE} characters")
+            if not (_aws_tag_text(tag_key) and _aws_tag_text(tag_value)):
+                raise ValueError(
+                    f"tag {tag_key[:40]!r}: only letters, digits, spaces and _ . : / = + - @ "
+                    "are allowed (AWS's tag rules)"
+                )
         return tags
 
     @property
@@ -82,6 +111,65 @@ class JobRequest(BaseModel):
     @property
     def parameters_json(self) -> str:
         return self._canonical_parameters.decode()
+
+
+def _aws_tag_text(text: str) -> bool:
+    return all(c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text)
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(value, 1)]
+    while todo:
+        current, level = todo.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _is_text(value: str) -> bool:
+    """False for a string holding a lone UTF-16 surrogate (JSON's "\\ud800"): it is no
+    Unicode text, and UTF-8 (BSON, logs, Batch) cannot encode it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str, limit: int) -> str:
+    return text.encode("utf-8", "backslashreplace").decode()[:limit]
+
+
+def _reject_lone_surrogates(data: dict[str, Any]) -> None:
+    for field, value in data.items():
+        if not _is_text(field):
+            raise InvalidRequest(f"{_shown(field, 64)}: a field name that is not Unicode text")
+        todo: list[tuple[Any, str]] = [(value, field)]
+        while todo:
+            current, path = todo.pop()
+            if isinstance(current, str):
+                strings: list[str] = [current]
+            elif isinstance(current, dict):
+                strings = list(current)
+                todo.extend((child, f"{path}.{k}") for k, child in current.items())
+            elif isinstance(current, list):
+                strings = []
+                todo.extend((child, f"{path}[{i}]") for i, child in enumerate(current))
+            else:
+                continue
+            if not all(map(_is_text, strings)):
+                raise InvalidRequest(
+                    f"{_shown(field, 64)}: {_shown(path, 80)} holds a lone UTF-16 surrogate, "
+                    "which is not Unicode text"
+                )
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -102,23 +190,36 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_job_request(body: str | bytes | None) -> JobRequest:
-    """Parse and validate a request body, raising InvalidRequest with a field-naming message."""
+    """Parse and validate a request body, raising InvalidRequest with a field-naming message.
+
+    Bytes must be UTF-8 (RFC 8259 §8.1): json.loads would otherwise guess UTF-16 or 32.
+    """
     if body is not None and len(body) > MAX_BODY_BYTES:
         raise InvalidRequest(
             f"body: {len(body)} bytes, more than the limit of {MAX_BODY_BYTES}", too_large=True
         )
+    if isinstance(body, bytes):
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest(
+                f"body: not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start})"
+            ) from None
     if body is None or not body.strip():
         raise InvalidRequest("body: a JSON object is required")
     try:
         data = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise InvalidRequest(f"body: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidRequest("body: invalid JSON: nested too deeply") from None
     return validate_job_request(data)
 
 
 def validate_job_request(data: Any) -> JobRequest:
     if not isinstance(data, dict):
         raise InvalidRequest("body: must be a JSON object")
+    _reject_lone_surrogates(data)
     try:
         return JobRequest.model_validate(data)
     except ValidationError as exc:

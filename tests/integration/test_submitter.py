@@ -143,6 +143,25 @@ def test_large_parameters_travel_through_s3(api, aws):
     assert json.loads(stored["Body"].read()) == params
 
 
+def test_s3_unreachable_for_large_parameters_is_503_and_submit_failed(api, db, aws):
+    from overlord import wiring
+
+    request = {"task": "echo", "parameters": {"blob": "s3 down " * (3 * 1024)}}
+    with environment(AWS_ENDPOINT_URL_S3="http://127.0.0.1:9"):
+        wiring.reset()
+        status, _, body = api.post("/jobs", request)
+    wiring.reset()
+    assert status == 503, body
+    text = body.get("detail") or body.get("message")
+    assert "S3" in text and "send the request again" in text
+    job = db.jobs.find_one()
+    assert job["status"] == "SUBMIT_FAILED" and "S3" in job["status_reason"]
+    assert batch_jobs_named(aws, job["_id"]) == []
+
+    status, _, body = api.post("/jobs", request)
+    assert status == 202 and body["created"] is True
+
+
 def test_get_job_and_404(api):
     _, _, created = api.post("/jobs", {"task": "echo", "parameters": {"$odd.key": 1}})
     status, _, job = api.get(f"/jobs/{created['job_id']}")

@@ -84,7 +84,7 @@ def test_bad_parameters_json_exits_2(moto_endpoint):
 
 
 def test_a_task_that_raises_exits_1(moto_endpoint):
-    proc, _, _ = run_worker("checksum", {"s3_uri": f"s3://{RESULTS_BUCKET}/missing"})
+    proc, _, _ = run_worker("checksum", {"s3_uri": f"s3://{RESULTS_BUCKET}/inputs/missing"})
     assert proc.returncode == 1 and "NoSuchKey" in proc.stdout
 
 

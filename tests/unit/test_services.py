@@ -395,3 +395,14 @@ def test_lines_that_arrive_after_the_terminal_event_are_copied_once_by_reconcile
     )
     assert store.runs[sub.batch_job_id]["logs_settled"]
     assert store.unsettled_runs(10) == []
+
+
+def test_reconcile_leaves_a_live_claim_to_its_submitter(store, batch, objects, streams):
+    req = request(message="in flight")
+    store.claim_job(schema.new_job(req, T0), "busy", datetime.now(UTC), submit.CLAIM_LEASE)
+    store.jobs[req.job_id]["updated_at"] = T0 - timedelta(hours=1)
+    report = reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=600
+    )
+    assert report.submit_failed == [] and report.adopted == []
+    assert store.jobs[req.job_id]["status"] == "SUBMITTING"

@@ -46,17 +46,7 @@ def in_process(handler: Handler) -> Invoker:
 
 
 def via_url(url: str, timeout: float = 30.0) -> Invoker:
-    """One invocation at a time: the Lambda runtime emulator runs one, and a second
-    concurrent invoke makes it panic and exit (seen when a slow cold start made a client
-    time out and ask again). Requests queue here instead, as for a function with
-    reserved concurrency 1."""
-    lock = threading.Lock()
-
-    def invoke(event: dict[str, Any]) -> Any:
-        with lock:
-            return invoke_url(url, event, timeout)
-
-    return invoke
+    return lambda event: invoke_url(url, event, timeout)
 
 
 def _json_response(status: int, message: str) -> HttpResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -22,8 +24,10 @@ from overlord.errors import (
     InvalidRequest,
     JobNotFound,
     NoActiveRun,
+    ObjectStoreUnavailable,
     RunInProgress,
     StoreUnavailable,
+    UnsupportedMediaType,
 )
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
@@ -75,17 +79,48 @@ def _submitted(submission: Submission, location: str) -> Response[Any]:
     return _json(status, body, {"Location": location})
 
 
+def _json_body() -> bytes | None:
+    """The body's bytes, if declared as JSON (UTF-8: RFC 8259 §8.1); else 415.
+
+    Bytes, not Powertools' ``decoded_body``: that decodes base64 bodies as UTF-8 itself
+    and raises on anything else, which would be a 500 instead of the client's 400.
+    """
+    event = app.current_event
+    declared = event.headers.get("content-type") or ""
+    media_type, _, rest = declared.partition(";")
+    charset = rest.strip().lower().replace(" ", "")
+    if media_type.strip().lower() != "application/json" or charset not in (
+        "",
+        "charset=utf-8",
+        'charset="utf-8"',
+    ):
+        raise UnsupportedMediaType(
+            f"content-type: must be application/json (charset utf-8), not {declared[:80]!r}"
+        )
+    body = event.body
+    if body is None:
+        return None
+    if not event.is_base64_encoded:
+        # A lone surrogate in the event's text becomes bytes that are not UTF-8, so the
+        # parser refuses it as it refuses any other bad byte.
+        return body.encode("utf-8", "surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise InvalidRequest("body: not valid base64 (isBase64Encoded)") from None
+
+
 # ------------------------------------------------------------------------ routes
 
 
 @app.post(
     "/jobs",
     summary="Submit a job (the same input again returns the existing job)",
-    responses=responses({202: models.Submitted, 200: models.Submitted}, 400, 413, 502, 503),
+    responses=responses({202: models.Submitted, 200: models.Submitted}, 400, 413, 415, 502, 503),
     openapi_extensions=openapi.request_body(openapi.JOB_REQUEST),
 )
 def post_job() -> Response[Any]:
-    request = parse_job_request(app.current_event.decoded_body)
+    request = parse_job_request(_json_body())
     logger.append_keys(job_id=request.job_id)
     c = wiring.components()
     submission = submit_job(
@@ -249,6 +284,11 @@ def _invalid(exc: InvalidRequest) -> Response[Any]:
     return problem(status, str(exc))
 
 
+@app.exception_handler(UnsupportedMediaType)
+def _unsupported_media_type(exc: UnsupportedMediaType) -> Response[Any]:
+    return problem(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
+
+
 @app.exception_handler(JobNotFound)
 def _not_found(exc: JobNotFound) -> Response[Any]:
     return problem(HTTPStatus.NOT_FOUND, str(exc))
@@ -289,6 +329,15 @@ def _batch_throttled(exc: BatchThrottled) -> Response[Any]:
 @app.exception_handler(BatchUnavailable)
 def _batch_unavailable(exc: BatchUnavailable) -> Response[Any]:
     logger.warning("Batch unavailable", extra={"reason": str(exc)})
+    return problem(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
+    )
+
+
+@app.exception_handler(ObjectStoreUnavailable)
+def _object_store_unavailable(exc: ObjectStoreUnavailable) -> Response[Any]:
+    logger.warning("S3 unavailable", extra={"reason": str(exc)})
     return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",

@@ -62,8 +62,12 @@ def problem_from_validation(problems: Sequence[Any]) -> Response:
     errors = []
     for item in problems:
         loc = [str(p) for p in item.get("loc", ())]
-        # ("query", "limit") → "limit"; ("query", "kind", 0) → "kind.0"
-        field = ".".join(loc[1:] if loc and loc[0] in {"query", "path", "body"} else loc)
+        # ("query", "limit") → "limit"; ("query", "kind", 0) → "kind": a query parameter
+        # is named as the client wrote it, whichever of its repeated values is wrong.
+        if loc and loc[0] in {"query", "path"}:
+            field = loc[1] if len(loc) > 1 else ""
+        else:
+            field = ".".join(loc[1:] if loc and loc[0] == "body" else loc)
         errors.append((field or "request", str(item.get("msg", "invalid"))))
     detail = "; ".join(f"{f}: {m}" for f, m in errors) or "request: invalid"
     return problem(HTTPStatus.BAD_REQUEST, detail, errors=errors)

@@ -232,7 +232,12 @@ class MongoStore:
             return_document=ReturnDocument.AFTER,
         )
         if raced and raced.get("status"):
-            self._move_job(job_id, batch_job_id, raced["status"], raced.get("status_reason"), now)
+            # A run that finished before it was recorded brings its result to the job, as
+            # the terminal event would have.
+            copy = TerminalCopy(raced.get("result"), bool(raced.get("logs_copied")))
+            self._move_job(
+                job_id, batch_job_id, raced["status"], raced.get("status_reason"), now, copy
+            )
 
     @_store_call
     def get_run(self, batch_job_id: str) -> RunDocument | None:

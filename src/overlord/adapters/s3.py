@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from overlord.adapters.aws import client
 from overlord.bucket_layout import parse_s3_uri
+from overlord.errors import ObjectStoreUnavailable
 from overlord.ports import CappedObject
 
 # A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.
@@ -20,9 +21,19 @@ class ObjectStore:
         return f"s3://{self.bucket}/{key}"
 
     def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
-        client("s3").put_object(
-            Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
-        )
+        """Raises ObjectStoreUnavailable once botocore's own retries are spent."""
+        try:
+            client("s3").put_object(
+                Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise ObjectStoreUnavailable(f"S3 refused to store {self.uri(key)} ({code})") from None
+        except BotoCoreError as exc:
+            # Endpoint and connection errors name only the endpoint URL, never credentials.
+            raise ObjectStoreUnavailable(
+                f"S3 unreachable storing {self.uri(key)} ({type(exc).__name__})"
+            ) from None
         return self.uri(key)
 
     def get_text(self, uri: str) -> str:

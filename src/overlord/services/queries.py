@@ -75,6 +75,8 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     `next` continues while more lines exist now; `resume` is where to ask again later
     for lines not yet copied (a follower's position), or None to start over.
     """
+    # The input first, as for every other parameter: a bad cursor is a 400 for any job.
+    position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
     _job(store, job_id)
     runs = _in_run_order(store, job_id)
     if query.run is not None:
@@ -82,8 +84,8 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
         if not runs:
             raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
     after: LogKey | None = None
-    if query.cursor:
-        batch_job_id, after = cursors.parse_log_cursor(query.cursor)
+    if position is not None:
+        batch_job_id, after = position
         ids = [r["_id"] for r in runs]
         if batch_job_id not in ids:
             raise InvalidRequest("cursor: not a cursor this API returned for this list")

@@ -55,7 +55,9 @@ def reconcile(
         logger.warning("Batch no longer knows the latest run", extra={"job_id": job_id})
 
     for job in stale:
-        if job["status"] == SUBMITTING:
+        claim = job.get("claim")
+        if job["status"] == SUBMITTING and not (claim and claim["expires_at"] > now):
+            # A live claim belongs to a submitter still at work: leave it to finish.
             _repair_submission(store, batch, logs, objects, job, report)
     store.mark_reconciled([j["_id"] for j in stale], now)
     report.late_log_lines = _settle_logs(

@@ -242,10 +242,17 @@ data "aws_iam_policy_document" "submitter" {
   }
 
   statement {
-    # wildcard: batch:DescribeJobs does not support resource-level permissions
-    sid       = "AwsRequiresWildcardDescribeJobs"
-    actions   = ["batch:DescribeJobs"]
+    # wildcard: batch:DescribeJobs and batch:ListJobs do not support resource-level permissions
+    sid       = "AwsRequiresWildcardFindJobs"
+    actions   = ["batch:DescribeJobs", "batch:ListJobs"]
     resources = ["*"]
+  }
+
+  statement {
+    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after.
+    sid       = "CancelJobs"
+    actions   = ["batch:CancelJob", "batch:TerminateJob"]
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
   }
 
   statement {
@@ -264,6 +271,15 @@ data "aws_iam_policy_document" "recorder" {
     resources = ["${var.results_bucket_arn}/results/*"]
   }
 
+  # HeadObject of a result that was never written (timeout, OOM, cancel) must answer
+  # 404, not 403: S3 says 404 only to callers with s3:ListBucket on the bucket. No
+  # s3:prefix condition: a HeadObject request has no s3:prefix key to match it.
+  statement {
+    sid       = "ProbeResults"
+    actions   = ["s3:ListBucket"]
+    resources = [var.results_bucket_arn]
+  }
+
   statement {
     sid       = "ReadJobLogs"
     actions   = ["logs:GetLogEvents"]
@@ -275,9 +291,9 @@ data "aws_iam_policy_document" "reconcile" {
   source_policy_documents = [data.aws_iam_policy_document.common["reconcile"].json]
 
   statement {
-    # wildcard: batch:DescribeJobs does not support resource-level permissions
-    sid       = "AwsRequiresWildcardDescribeJobs"
-    actions   = ["batch:DescribeJobs"]
+    # wildcard: batch:DescribeJobs and batch:ListJobs do not support resource-level permissions
+    sid       = "AwsRequiresWildcardFindJobs"
+    actions   = ["batch:DescribeJobs", "batch:ListJobs"]
     resources = ["*"]
   }
 
@@ -285,6 +301,15 @@ data "aws_iam_policy_document" "reconcile" {
     sid       = "ReadResults"
     actions   = ["s3:GetObject"]
     resources = ["${var.results_bucket_arn}/results/*"]
+  }
+
+  # HeadObject of a result that was never written (timeout, OOM, cancel) must answer
+  # 404, not 403: S3 says 404 only to callers with s3:ListBucket on the bucket. No
+  # s3:prefix condition: a HeadObject request has no s3:prefix key to match it.
+  statement {
+    sid       = "ProbeResults"
+    actions   = ["s3:ListBucket"]
+    resources = [var.results_bucket_arn]
   }
 
   statement {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -62,6 +63,18 @@ def invoke_in_process(handler: Handler, event: dict[str, Any], name: str = "over
     return handler(event, LocalLambdaContext(function_name=name))
 
 
+# One emulator is one execution environment: like Lambda, it runs one invocation at a
+# time (aws-lambda-rie crashes when a second arrives mid-invocation), so callers of the
+# same URL queue.
+_one_at_a_time: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def _environment_lock(url: str) -> threading.Lock:
+    with _locks_lock:
+        return _one_at_a_time.setdefault(url, threading.Lock())
+
+
 def invoke_url(url: str, event: dict[str, Any], timeout: float = 60.0) -> Any:
     """POST the event; return the function's result or raise InvokeError.
 
@@ -76,7 +89,10 @@ def invoke_url(url: str, event: dict[str, Any], timeout: float = 60.0) -> Any:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with (
+            _environment_lock(url),
+            urllib.request.urlopen(request, timeout=timeout) as response,  # noqa: S310
+        ):
             body = response.read()
             function_error = response.headers.get("X-Amz-Function-Error")
     except urllib.error.HTTPError as exc:

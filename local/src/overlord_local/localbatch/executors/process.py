@@ -2,9 +2,9 @@
 
 * A leading ``python``/``python3`` becomes ``sys.executable``, so jobs run in the
   server's virtualenv. The image is ignored.
-* The child gets the server's environment plus the spec's (the spec wins), runs in
-  its own session (process group), and has stdout and stderr merged into one
-  stream that is shipped line by line to CloudWatch Logs.
+* The child gets the server's environment (less its MongoDB secrets) plus the
+  spec's (the spec wins), runs in its own session (process group), and has stdout
+  and stderr merged into one stream that is shipped line by line to CloudWatch Logs.
 * ``kill`` sends SIGTERM to the whole group, then SIGKILL after ``kill_grace``
   seconds (AWS waits 30 s; the default here is shorter for a dev loop).
   ``shutdown`` kills every live group, so the server leaves no orphans; and when the
@@ -96,6 +96,11 @@ class ProcessContainer:
             os.killpg(self._proc.pid, signum)
 
 
+# The server's own secrets: a Batch container on AWS never has them (the worker does not
+# talk to MongoDB), and a task that prints its environment must not show the password.
+NOT_FOR_JOBS = frozenset({"MONGODB_URI", "MONGODB_SECRET_ARN"})
+
+
 class ProcessExecutor(TrackingExecutor):
     """Executor that runs each attempt's command as a subprocess of the server."""
 
@@ -114,7 +119,8 @@ class ProcessExecutor(TrackingExecutor):
         command = resolve_command(spec.command)
         if not command:
             raise ExecutorError(f"{CANNOT_START}: the job has no command")
-        env = {**os.environ, **spec.environment}
+        inherited = {k: v for k, v in os.environ.items() if k not in NOT_FOR_JOBS}
+        env = {**inherited, **spec.environment}
         try:
             proc = subprocess.Popen(
                 command,

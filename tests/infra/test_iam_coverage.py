@@ -1,0 +1,335 @@
+"""Every AWS call the product makes is granted by its Terraform role (DESIGN §6).
+
+The session records each call product code makes (tests/conftest.py installs
+tests/support/awscalls.py, in this process and in subprocesses such as the worker);
+this module is collected last, so it sees the whole run's calls. It also drives a
+representative set itself through the real handlers and the worker against moto, so
+run alone it still checks every kind of call rather than skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import iamcheck
+import pytest
+
+from overlord import wiring
+from overlord.adapters import mongo_client
+from overlord.adapters.s3 import ObjectStore
+from overlord.worker_env import WorkerEnvironment
+from overlord_recorder.handler import lambda_handler as recorder
+from overlord_recorder.handler import reconcile_handler
+from overlord_submitter.handler import lambda_handler as submitter
+from overlord_worker.service import run_task
+from tests.conftest import JOB_QUEUE, RESULTS_BUCKET, environment
+from tests.support import awscalls
+from tests.support.api import Api
+from tests.support.events import attempt, state_event
+
+LOG_GROUP = "/aws/batch/job"
+
+# What the driven scenario must produce: (component, service, operation).
+EXPECTED = {
+    ("submitter", "batch", "SubmitJob"),
+    ("submitter", "batch", "ListJobs"),
+    ("submitter", "s3", "PutObject"),
+    ("submitter", "secretsmanager", "GetSecretValue"),
+    ("recorder", "s3", "HeadObject"),
+    ("recorder", "s3", "GetObject"),
+    ("recorder", "logs", "GetLogEvents"),
+    ("reconcile", "batch", "DescribeJobs"),
+    ("reconcile", "batch", "ListJobs"),
+    ("reconcile", "s3", "HeadObject"),
+    ("worker", "s3", "GetObject"),
+    ("worker", "s3", "PutObject"),
+}
+
+
+def recording() -> Path:
+    return Path(os.environ[awscalls.ENV_VAR])
+
+
+def _reset() -> None:
+    wiring.reset()
+
+
+def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
+    """One of each call the components make, through their real entry points."""
+    api = Api(submitter)
+    # SubmitJob, and PutObject of parameters too large for the container's environment.
+    _, _, small = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+    with environment(CONTAINER_OVERRIDES_BUDGET="10"):
+        _reset()
+        assert api.post("/jobs", {"task": "echo", "parameters": {"message": "x" * 50}})[0] == 202
+    _reset()
+
+    # A SubmitJob whose answer was lost: the retry adopts the job by name (ListJobs).
+    lost = {"task": "echo", "parameters": {"message": uuid.uuid4().hex}}
+    with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
+        _reset()
+        assert api.post("/jobs", lost)[0] == 503
+    _reset()
+    job_id = db.jobs.find_one({"status": "SUBMIT_FAILED"})["_id"]
+    aws.batch.submit_job(jobName=job_id, jobQueue=JOB_QUEUE, jobDefinition="overlord-worker")
+    assert api.post("/jobs", lost)[0] == 202
+
+    # The MongoDB URI from Secrets Manager.
+    secret = aws.secretsmanager.create_secret(
+        Name=f"overlord-iam-{uuid.uuid4().hex[:8]}", SecretString=mongodb_uri
+    )["ARN"]
+    saved = os.environ.pop("MONGODB_URI")
+    try:
+        with environment(MONGODB_SECRET_ARN=secret):
+            _reset()
+            assert api.get("/health")[0] == 200
+    finally:
+        os.environ["MONGODB_URI"] = saved
+        _reset()
+
+    # The worker: parameters from S3, result to S3.
+    run_id = small["batch_job_id"]
+    objects = ObjectStore(RESULTS_BUCKET)
+    params_uri = objects.put_text(f"params/{small['job_id']}.json", json.dumps({"message": "hi"}))
+    env = WorkerEnvironment(
+        job_id=small["job_id"],
+        task="echo",
+        parameters=None,
+        parameters_uri=params_uri,
+        results_bucket=RESULTS_BUCKET,
+        batch_job_id=run_id,
+        attempt=1,
+    )
+    assert run_task(env, objects) == 0
+
+    # The recorder: a result that exists (HeadObject, GetObject) with its log stream,
+    # and a run that ended without one (HeadObject answered 404).
+    stream = f"overlord-worker/default/{uuid.uuid4().hex}"
+    aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
+    done = [attempt(stream, 0)]
+    recorder(
+        state_event(small["job_id"], run_id, "SUCCEEDED", attempts=done, log_stream=stream),
+        lambda_context,
+    )
+    _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+    recorder(state_event(other["job_id"], other["batch_job_id"], "FAILED"), lambda_context)
+
+    # Reconcile: DescribeJobs for stale runs, ListJobs for a claim never recorded.
+    api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+    claim = {"task": "echo", "parameters": {"message": uuid.uuid4().hex}}
+    with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
+        _reset()
+        api.post("/jobs", claim)
+    db.jobs.update_many({"status": "SUBMIT_FAILED"}, {"$set": {"status": "SUBMITTING"}})
+    with environment(RECONCILE_AFTER_SECONDS="0"):
+        _reset()
+        reconcile_handler({}, lambda_context)
+    _reset()
+
+
+@pytest.fixture
+def driven_calls(app_env, aws, db, mongodb_uri, lambda_context) -> list[dict[str, Any]]:
+    """The calls recorded while `_drive` ran."""
+    path = recording()
+    start = path.stat().st_size if path.exists() else 0
+    mongo_client._secret_uri.cache_clear()
+    _drive(aws, db, mongodb_uri, lambda_context)
+    with path.open(encoding="utf-8") as f:
+        f.seek(start)
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _kinds(calls: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(c["component"], c["service"], c["operation"]) for c in calls}
+
+
+def test_the_driven_calls_are_recorded_and_granted(driven_calls):
+    missing = EXPECTED - _kinds(driven_calls)
+    assert not missing, missing
+    assert any(c["operation"] == "HeadObject" and c["status"] == 404 for c in driven_calls), (
+        "no HeadObject of a missing result was driven"
+    )
+    assert iamcheck.problems(driven_calls) == []
+
+
+def test_every_call_recorded_in_this_session_is_granted():
+    calls = awscalls.read(recording())
+    attributed = [c for c in calls if c.get("component")]
+    assert attributed, "nothing recorded"
+    assert iamcheck.problems(calls) == []
+
+
+# --------------------------------------------------------------------------- the check itself
+
+
+def _call(component: str, service: str, operation: str, **params: Any) -> dict[str, Any]:
+    return {
+        "component": component,
+        "service": service,
+        "operation": operation,
+        "region": "us-east-1",
+        "params": params,
+        "settings": {
+            "RESULTS_BUCKET": "results-bucket",
+            "JOB_QUEUE": "the-queue",
+            "JOB_DEFINITION": "overlord-dev-worker",
+            "MONGODB_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
+        },
+        "status": params.pop("status", 200),
+    }
+
+
+GRANTED = [
+    _call(
+        "submitter", "batch", "SubmitJob", jobQueue="the-queue", jobDefinition="overlord-dev-worker"
+    ),
+    _call(
+        "submitter",
+        "batch",
+        "SubmitJob",
+        jobQueue="the-queue",
+        jobDefinition="overlord-dev-worker:3",
+        tags=["team"],
+    ),
+    _call("submitter", "batch", "ListJobs", jobQueue="the-queue"),
+    _call("submitter", "batch", "CancelJob", jobId="0f6c1a5e-0000-4000-8000-000000000001"),
+    _call("submitter", "batch", "TerminateJob", jobId="0f6c1a5e-0000-4000-8000-000000000001"),
+    _call("submitter", "s3", "PutObject", Bucket="results-bucket", Key="params/job-1.json"),
+    _call(
+        "recorder", "s3", "HeadObject", Bucket="results-bucket", Key="results/j/b.json", status=404
+    ),
+    _call(
+        "recorder",
+        "logs",
+        "GetLogEvents",
+        logGroupName="/aws/batch/job",
+        logStreamName="a/default/b",
+    ),
+    _call("reconcile", "batch", "DescribeJobs", jobs=["b"]),
+    _call("worker", "s3", "GetObject", Bucket="results-bucket", Key="inputs/data.bin"),
+    _call("worker", "s3", "PutObject", Bucket="results-bucket", Key="results/j/b.json"),
+    _call(
+        "recorder",
+        "secretsmanager",
+        "GetSecretValue",
+        SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
+    ),
+]
+
+UNGRANTED = [
+    # a component calling what another component's role holds
+    (
+        _call(
+            "recorder",
+            "batch",
+            "SubmitJob",
+            jobQueue="the-queue",
+            jobDefinition="overlord-dev-worker",
+        ),
+        "batch:SubmitJob",
+    ),
+    # another queue, another job definition
+    (
+        _call(
+            "submitter",
+            "batch",
+            "SubmitJob",
+            jobQueue="other-queue",
+            jobDefinition="overlord-dev-worker",
+        ),
+        "job-queue/other-queue",
+    ),
+    (
+        _call(
+            "submitter", "batch", "SubmitJob", jobQueue="the-queue", jobDefinition="someone-elses"
+        ),
+        "job-definition/someone-elses",
+    ),
+    # outside the prefixes, or another bucket
+    (
+        _call("worker", "s3", "PutObject", Bucket="results-bucket", Key="params/job-1.json"),
+        "s3:PutObject",
+    ),
+    (_call("worker", "s3", "GetObject", Bucket="results-bucket", Key="missing"), "s3:GetObject"),
+    (_call("recorder", "s3", "GetObject", Bucket="elsewhere", Key="results/j/b.json"), "elsewhere"),
+    # the hidden requirement: a 404 needs s3:ListBucket (the worker does not hold it)
+    (
+        _call("worker", "s3", "HeadObject", Bucket="results-bucket", Key="inputs/x", status=404),
+        "s3:ListBucket",
+    ),
+    # another log group, another secret
+    (
+        _call("recorder", "logs", "GetLogEvents", logGroupName="/aws/lambda/x", logStreamName="s"),
+        "logs:GetLogEvents",
+    ),
+    (
+        _call(
+            "submitter",
+            "secretsmanager",
+            "GetSecretValue",
+            SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:other-AbCdEf",
+        ),
+        "secret:other",
+    ),
+    # only the submitter cancels
+    (_call("recorder", "batch", "TerminateJob", jobId="j-1"), "batch:TerminateJob"),
+    # a call nobody mapped yet
+    (_call("recorder", "sqs", "SendMessage", QueueUrl="q"), "no IAM mapping for sqs:SendMessage"),
+]
+
+
+@pytest.mark.parametrize("call", GRANTED, ids=lambda c: f"{c['component']}-{c['operation']}")
+def test_granted_calls_pass(call):
+    assert iamcheck.problems([call]) == []
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"), UNGRANTED, ids=lambda v: v if isinstance(v, str) else v["operation"]
+)
+def test_an_ungranted_call_fails(call, expected):
+    found = iamcheck.problems([call])
+    assert found and all(expected in f for f in found), found
+
+
+def test_a_statement_removed_from_terraform_fails(tmp_path):
+    """The defects of issue 8, reproduced against the policies as they were."""
+    modules = tmp_path / "terraform" / "modules"
+    for module in ("functions", "batch"):
+        (modules / module).mkdir(parents=True)
+        for tf_file in (iamcheck.tf.TERRAFORM / "modules" / module).glob("*.tf"):
+            (modules / module / tf_file.name).write_text(tf_file.read_text())
+    main = modules / "functions" / "main.tf"
+    text = main.read_text()
+    text = text.replace('["batch:DescribeJobs", "batch:ListJobs"]', '["batch:DescribeJobs"]')
+    text = text.replace('actions   = ["s3:ListBucket"]', 'actions   = ["s3:GetObject"]')
+    main.write_text(text)
+    old = iamcheck.Policies(tmp_path / "terraform")
+    calls = [
+        _call("submitter", "batch", "ListJobs", jobQueue="the-queue"),
+        _call("reconcile", "batch", "ListJobs", jobQueue="the-queue"),
+        _call(
+            "recorder",
+            "s3",
+            "HeadObject",
+            Bucket="results-bucket",
+            Key="results/j/b.json",
+            status=404,
+        ),
+    ]
+    assert iamcheck.problems(calls, old) == [
+        "submitter: batch:ListJobs needs batch:ListJobs on *",
+        "reconcile: batch:ListJobs needs batch:ListJobs on *",
+        "recorder: s3:HeadObject needs s3:ListBucket on arn:aws:s3:::results-bucket"
+        " (404 for a missing key)",
+    ]
+    assert iamcheck.problems(calls) == []
+
+
+def test_unresolvable_terraform_is_reported_not_ignored():
+    scope = iamcheck.Scope({}, {})
+    with pytest.raises(iamcheck.Unresolved, match=r"var\.nowhere"):
+        scope.values("${var.nowhere}/x")
