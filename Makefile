@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHON := $(abspath $(PY))
 
-.PHONY: help setup dev dev-rie test test-fast lint types checks infra-checks tools bench \
+.PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench \
         localbatch deploy clean
 
 help: ## List the targets
@@ -15,11 +15,25 @@ help: ## List the targets
 	  awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up
-$(VENV)/.installed: pyproject.toml local/pyproject.toml
-	test -x $(PY) || $(BASE_PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' -e ./local
+# The virtualenv comes from uv.lock (both distributions editable, plus the [test] extra),
+# installed by uv: pinned here and fetched once into .tools/uv (UV=uv to use your own).
+UV_VERSION := 0.13.9
+UV ?= .tools/uv/bin/uv
+
+.tools/uv/bin/uv:
+	$(BASE_PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+	  --target .tools/uv uv==$(UV_VERSION)
+
+# --locked: a uv.lock that no longer matches the pyprojects fails here (run `make lock`)
+$(VENV)/.installed: pyproject.toml local/pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet
 	touch $@
+
+LOCK_EXPORT := export --frozen --no-dev --no-emit-workspace --quiet
+lock: | $(UV) ## Refresh uv.lock and the images' requirements/*.txt (UPGRADE=1: newest versions)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+	$(UV) $(LOCK_EXPORT) --package overlord -o requirements/product.txt
+	$(UV) $(LOCK_EXPORT) --package overlord-local -o requirements/local.txt
 
 setup: $(VENV)/.installed tools ## Create the virtualenv and build the Go tools (done by dev/test too)
 
@@ -55,7 +69,7 @@ infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) tests/infra/dockerfilecheck.py
 	.ci/checks/terraform-fmt.sh
 	.ci/checks/checkov.sh
-	PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh
+	PATH=$(abspath $(dir $(UV))):$$PATH PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh
 
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import uuid
@@ -28,6 +29,10 @@ JOB_QUEUE = "overlord-test"
 JOB_DEFINITION = "overlord-worker"
 
 
+# The image testcontainers starts when a Docker engine answers (the compose stack's).
+MONGO_IMAGE = os.environ.get("OVERLORD_TEST_MONGO_IMAGE", "mongo:7.0.14")
+
+
 def docker_engine_answers() -> bool:
     try:
         import docker
@@ -36,6 +41,66 @@ def docker_engine_answers() -> bool:
         return True
     except Exception:
         return False
+
+
+def image_here_or_pulled(image: str) -> bool:
+    """Whether ``image`` is in the engine's store, pulling it if it is not (never raises)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=300)
+        try:
+            client.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            repository, _, tag = image.rpartition(":")
+            client.images.pull(repository, tag=tag)
+            return True
+    except Exception:
+        return False
+
+
+@functools.cache
+def mongo_server_choice() -> tuple[str, str]:
+    """Which MongoDB the session uses, as (kind, description); kind is uri, container or ferretdb.
+
+    testcontainers only when its image is here or can be pulled, and Ryuk's image too
+    (else Ryuk is switched off: the session removes its container itself); otherwise
+    a FerretDB process. Never fails on a pull.
+    """
+    if os.environ.get("MONGODB_URI"):
+        return "uri", "MONGODB_URI from the environment"
+    if not docker_engine_answers():
+        return "ferretdb", "FerretDB process (no Docker engine answers)"
+    if not image_here_or_pulled(MONGO_IMAGE):
+        return "ferretdb", f"FerretDB process ({MONGO_IMAGE} is neither here nor pullable)"
+    from testcontainers.core.config import testcontainers_config
+
+    ryuk = "with Ryuk"
+    if testcontainers_config.ryuk_disabled:
+        ryuk = "Ryuk off"
+    elif not image_here_or_pulled(testcontainers_config.ryuk_image):
+        testcontainers_config.ryuk_disabled = True
+        ryuk = f"Ryuk off: {testcontainers_config.ryuk_image} is neither here nor pullable"
+    return "container", f"testcontainers {MONGO_IMAGE} ({ryuk})"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # chosen by the first test that needs MongoDB; a run without one (unit tests) pulls nothing
+    if mongo_server_choice.cache_info().currsize:
+        terminalreporter.write_line(f"MongoDB used: {mongo_server_choice()[1]}")
+
+
+def docker_required() -> bool:
+    """CI (.ci/run) sets OVERLORD_REQUIRE_DOCKER=1: what docker-marked tests need (an
+    engine, the worker image) missing is then a failure, not a skip."""
+    return os.environ.get("OVERLORD_REQUIRE_DOCKER", "") not in ("", "0")
+
+
+def skip_or_fail(reason: str) -> None:
+    if docker_required():
+        pytest.fail(f"{reason} (OVERLORD_REQUIRE_DOCKER is set)")
+    pytest.skip(reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -54,6 +119,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
     if docker_engine_answers():
         return
+    if docker_required():
+        raise pytest.UsageError("OVERLORD_REQUIRE_DOCKER is set but no Docker engine answers")
     skip = pytest.mark.skip(reason="no Docker engine answers here")
     for item in items:
         if "docker" in item.keywords:
@@ -62,13 +129,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def mongodb_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """MONGODB_URI if set, else a testcontainers mongo:7, else a FerretDB process."""
-    if os.environ.get("MONGODB_URI"):
+    """MONGODB_URI if set, else a testcontainers mongo, else a FerretDB process."""
+    kind, _ = mongo_server_choice()
+    if kind == "uri":
         yield os.environ["MONGODB_URI"]
-    elif docker_engine_answers():
+    elif kind == "container":
         from testcontainers.mongodb import MongoDbContainer
 
-        with MongoDbContainer("mongo:7") as mongo:
+        with MongoDbContainer(MONGO_IMAGE) as mongo:
             yield mongo.get_connection_url()
     else:
         server = FerretDB(tmp_path_factory.mktemp("ferretdb"))

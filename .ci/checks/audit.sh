@@ -54,7 +54,7 @@ target=()
 if [ -f uv.lock ] && command -v uv >/dev/null 2>&1; then
   requirements=$(mktemp)
   trap 'rm -f "$requirements"' EXIT
-  uv export --frozen --all-extras --no-emit-project --no-hashes --format requirements-txt \
+  uv export --frozen --all-packages --all-extras --no-emit-workspace --no-hashes --format requirements-txt \
     >"$requirements"
   # Pinned and complete already: no resolver, no temporary virtualenv.
   target=(--requirement "$requirements" --no-deps --disable-pip)

@@ -107,7 +107,18 @@ def compose_config(
     args += ["config", "--format", "json"]
     run_env = {**os.environ, **(env or {})}
     # Let the file's own defaults apply, not whatever the caller's shell exports.
-    for name in ("IMAGE_TAG", "OVERLORD_NETWORK", "COMPOSE_PROFILES", "COMPOSE_FILE"):
+    # (make exports the stand-in base images of .tools/base-images.env, for instance.)
+    for name in (
+        "IMAGE_TAG",
+        "OVERLORD_NETWORK",
+        "COMPOSE_PROFILES",
+        "COMPOSE_FILE",
+        "PYTHON_IMAGE",
+        "LAMBDA_PYTHON_IMAGE",
+        "MONGO_IMAGE",
+        "LOCALSTACK_IMAGE",
+        "DOCKER_BUILD_NETWORK",
+    ):
         if not env or name not in env:
             run_env.pop(name, None)
     result = subprocess.run(args, capture_output=True, text=True, env=run_env, check=False)
@@ -166,6 +177,9 @@ def wiring_problems(model: Mapping[str, Any], project_dir: Path = ROOT) -> list[
         elif m := OUR_IMAGE.match(image):
             if m["tag"] in {"", "latest"}:
                 problems.append(f"{name}: image {image} must carry IMAGE_TAG, not latest")
+            if not svc.get("build") and svc.get("pull_policy") != "never":
+                # compose would look for our image in a registry (Docker Hub) first
+                problems.append(f"{name}: {image} has neither build nor pull_policy: never")
         else:
             tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
             if not PINNED_TAG.match(tag):

@@ -32,9 +32,8 @@ def workflow_problems(workflow: dict[str, Any]) -> list[str]:
     down = [s for s in docker.get("steps") or [] if "make down" in s.get("run", "")]
     if not down or "always()" not in str(down[-1].get("if", "")):
         problems.append("docker: `make down` does not run with if: always()")
-    for needed in ("make images", "make up", "-m e2e", "-m docker"):
-        if not any(needed in run for run in steps.get("docker", [])):
-            problems.append(f"docker: no step runs {needed!r}")
+    if not any(".ci/run" in run for run in steps.get("docker", [])):
+        problems.append("docker: no step runs .ci/run")
     mongo = ((jobs.get("tests") or {}).get("services") or {}).get("mongo") or {}
     if not str(mongo.get("image", "")).startswith("mongo:7"):
         problems.append("tests: no mongo:7 service container")
@@ -45,6 +44,32 @@ def workflow_problems(workflow: dict[str, Any]) -> list[str]:
 
 def test_workflow_is_complete() -> None:
     assert workflow_problems(yaml.safe_load(WORKFLOW.read_text())) == []
+
+
+CI_RUN = ROOT / ".ci" / "run"
+# what .ci/run must do, in this order (the GitHub docker job runs it too)
+CI_STAGES = ["engine", "setup", "base-images", "images", "test", "up", "smoke", "e2e", "down"]
+
+
+def ci_run_problems(text: str) -> list[str]:
+    stages = re.findall(r"^stage ([\w-]+) ", text, flags=re.MULTILINE)
+    problems = [] if stages == CI_STAGES else [f"stages {stages}, expected {CI_STAGES}"]
+    for needed in ("trap on_exit EXIT", "OVERLORD_E2E_API_URL", "--iptables=false"):
+        if needed not in text:
+            problems.append(f".ci/run lacks {needed!r}")
+    if 'kill "$DOCKERD_PID"' not in text:
+        problems.append(".ci/run does not stop the dockerd it started by its PID")
+    return problems
+
+
+def test_ci_run_has_every_stage() -> None:
+    assert ci_run_problems(CI_RUN.read_text()) == []
+
+
+def test_ci_run_problems_are_reported() -> None:
+    text = CI_RUN.read_text()
+    assert any("stages" in p for p in ci_run_problems(text.replace("\nstage smoke ", "\n")))
+    assert any("PID" in p for p in ci_run_problems(text.replace('kill "$DOCKERD_PID"', "")))
 
 
 def test_workflow_problems_are_reported() -> None:

@@ -87,6 +87,7 @@ BREAKAGES: dict[str, tuple[Callable[[Model], None], str]] = {
     "untagged": (_set("localstack", "image", "localstack/localstack"), "not pinned"),
     "our image latest": (_set("submitter", "image", "overlord-submitter:latest"), "IMAGE_TAG"),
     "no healthcheck": (_drop("recorder", "healthcheck"), "without a healthcheck"),
+    "our image pulled": (_drop("gateway", "pull_policy"), "neither build nor pull_policy"),
     "no socket": (
         lambda m: m["services"]["localbatch"]["volumes"].pop(0),
         "Docker socket not mounted",

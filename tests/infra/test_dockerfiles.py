@@ -157,6 +157,8 @@ def test_build_context_holds_the_wheel_inputs_only(context: set[str]) -> None:
     for needed in (
         "pyproject.toml",
         "README.md",
+        "requirements/product.txt",
+        "requirements/local.txt",
         "src/overlord/__init__.py",
         "contracts/job-definitions.json",
         "local/pyproject.toml",

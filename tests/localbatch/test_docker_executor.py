@@ -1,8 +1,12 @@
 """The Docker executor. Argument mapping is checked everywhere; running containers only
-where a Docker engine answers (``@pytest.mark.docker``, skipped otherwise)."""
+where a Docker engine answers (``@pytest.mark.docker``, skipped otherwise) and the
+worker image is there (``make images``): no test pulls an image."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,9 +16,33 @@ import pytest
 from overlord_local.localbatch import DockerExecutor, LocalBatchServer, Timings
 from overlord_local.localbatch.executors.base import OUT_OF_MEMORY, ContainerSpec
 from overlord_local.localbatch.executors.docker_executor import docker_sdk
+from tests.conftest import skip_or_fail
 from tests.localbatch.conftest import CREDENTIALS, wait_for
 
-IMAGE = "public.ecr.aws/docker/library/python:3.11-alpine"
+IMAGE = "overlord-worker:dev"  # the argument-mapping test only names it
+
+
+def worker_image(client: Any) -> str | None:
+    """The worker image to run: $OVERLORD_WORKER_IMAGE, else overlord-worker:$IMAGE_TAG
+    (what `make images` builds; make exports IMAGE_TAG, the git short hash). None when it
+    is not here: an image of another commit would test other code."""
+    name = os.environ.get("OVERLORD_WORKER_IMAGE")
+    if not name:
+        tag = os.environ.get("IMAGE_TAG")
+        if not tag:
+            with contextlib.suppress(Exception):
+                tag = subprocess.run(
+                    ["git", "rev-parse", "--short", "HEAD"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.strip()
+        name = f"overlord-worker:{tag}" if tag else None
+    with contextlib.suppress(Exception):
+        if name:
+            client.images.get(name)
+            return name
+    return None
 
 
 def test_run_arguments_map_the_spec() -> None:
@@ -47,8 +75,16 @@ def docker_client() -> Any:
         client = docker_sdk().from_env(timeout=3)
         client.ping()
     except Exception:
-        pytest.skip("no Docker engine answers")
+        skip_or_fail("no Docker engine answers")
     return client
+
+
+@pytest.fixture
+def image(docker_client: Any) -> str:
+    found = worker_image(docker_client)
+    if not found:
+        skip_or_fail("no overlord-worker image of this commit here (make images)")
+    return found
 
 
 @pytest.fixture
@@ -74,14 +110,14 @@ def docker_batch(docker_client: Any, logs_client: Any) -> Iterator[Any]:
 
 
 def run(
-    batch: Any, command: list[str], memory: str = "256", timeout: float = 120
+    batch: Any, image: str, command: list[str], memory: str = "256", timeout: float = 120
 ) -> dict[str, Any]:
     name = f"docker-{abs(hash(tuple(command)))}"
     batch.register_job_definition(
         jobDefinitionName=name,
         type="container",
         containerProperties={
-            "image": IMAGE,
+            "image": image,
             "command": command,
             "resourceRequirements": [
                 {"type": "VCPU", "value": "1"},
@@ -100,9 +136,13 @@ def run(
 
 
 @pytest.mark.docker
-def test_container_runs_and_logs(docker_batch: Any, logs_client: Any, docker_client: Any) -> None:
+def test_container_runs_and_logs(
+    docker_batch: Any, image: str, logs_client: Any, docker_client: Any
+) -> None:
     job = run(
-        docker_batch, ["python", "-c", "import os; print(os.environ['AWS_BATCH_JOB_ATTEMPT'])"]
+        docker_batch,
+        image,
+        ["python", "-c", "import os; print(os.environ['AWS_BATCH_JOB_ATTEMPT'])"],
     )
     assert job["status"] == "SUCCEEDED"
     stream = job["container"]["logStreamName"]
@@ -119,11 +159,13 @@ def test_container_runs_and_logs(docker_batch: Any, logs_client: Any, docker_cli
 
 
 @pytest.mark.docker
-def test_exit_code_and_out_of_memory(docker_batch: Any) -> None:
-    failed = run(docker_batch, ["python", "-c", "import sys; sys.exit(3)"])
+def test_exit_code_and_out_of_memory(docker_batch: Any, image: str) -> None:
+    failed = run(docker_batch, image, ["python", "-c", "import sys; sys.exit(3)"])
     assert failed["status"] == "FAILED"
     assert failed["attempts"][0]["container"]["exitCode"] == 3
 
-    oom = run(docker_batch, ["python", "-c", "b = bytearray(512 * 1024 * 1024)"], memory="32")
+    oom = run(
+        docker_batch, image, ["python", "-c", "b = bytearray(512 * 1024 * 1024)"], memory="32"
+    )
     assert oom["status"] == "FAILED"
     assert oom["attempts"][0]["container"]["reason"] == OUT_OF_MEMORY

@@ -24,10 +24,13 @@ SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
 # The same file overlord_local.contracts names; not imported, so that this module runs
 # with nothing but boto3 (inside LocalStack, mounted at /opt/overlord/provision.py).
+# Mounted as a single file (LocalStack's hook), it has no repository around it: the
+# default is then only computed, never read (the hook's steps need no definitions).
+_HERE = Path(__file__).resolve()
 DEFAULT_DEFINITIONS = (
     Path(
         os.environ.get("OVERLORD_CONTRACTS_DIR")
-        or Path(__file__).resolve().parents[3] / "contracts"
+        or (_HERE.parents[3] if len(_HERE.parents) > 3 else _HERE.parent) / "contracts"
     )
     / "job-definitions.json"
 )
