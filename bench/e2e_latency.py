@@ -22,7 +22,8 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from overlord_local.devstack.running import http, start_dev
+from overlord_local.client import ApiClient
+from overlord_local.devstack.running import start_dev
 
 TARGET_OVERHEAD_S = 1.5
 
@@ -31,14 +32,16 @@ def _seconds(start: str, stop: str) -> float:
     return (datetime.fromisoformat(stop) - datetime.fromisoformat(start)).total_seconds()
 
 
-def one_job(url: str) -> tuple[float, float]:
+def one_job(api: ApiClient) -> tuple[float, float]:
+    """Signed like any client (SigV4 against the stack's own credentials)."""
     body = {"task": "echo", "parameters": {"message": "bench"}, "key": uuid.uuid4().hex}
     started = time.perf_counter()
-    status, created = http("POST", f"{url}/jobs", body)
+    answer = api.post("/jobs", body)
+    status, created = answer.status, answer.body
     if status != 202:
         raise RuntimeError(f"POST /jobs answered {status}: {created}")
     while True:
-        _, job = http("GET", f"{url}/jobs/{created['job_id']}")
+        job = api.get(f"/jobs/{created['job_id']}").body
         if job["status"] in {"SUCCEEDED", "FAILED"}:
             break
         time.sleep(0.01)
@@ -59,9 +62,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="overlord-bench-") as tmp:
         dev = start_dev(Path(tmp), "--reconcile-every", "0", *(["--rie"] if args.rie else []))
         try:
+            api = dev.client()
             for _ in range(args.warmup):
-                one_job(dev.url)
-            samples = [one_job(dev.url) for _ in range(args.runs)]
+                one_job(api)
+            samples = [one_job(api) for _ in range(args.runs)]
         finally:
             dev.stop()
 

@@ -33,6 +33,7 @@ from typing import Any
 import boto3
 from pymongo import MongoClient
 
+from overlord_local.client import static_credentials
 from overlord_local.devstack.running import http, start_dev
 
 TERMINAL = {"SUCCEEDED", "FAILED"}
@@ -104,10 +105,12 @@ def run_load(
     bodies = workload(submissions, duplicates, seed)
     distinct = len({json.dumps(b, sort_keys=True) for b in bodies})
     report = LoadReport(submissions, clients, distinct)
+    # Signed like any client: the stack's own credentials, from its dev.env.
+    credentials = static_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
 
     def post(body: dict[str, Any]) -> tuple[int, Any]:
         try:
-            return http("POST", f"{url}/jobs", body, timeout=60)
+            return http("POST", f"{url}/jobs", body, timeout=60, credentials=credentials)
         except OSError as exc:
             return 599, {"message": f"connection: {exc}"}
 

@@ -6,11 +6,14 @@
 #   OVERLORD_API_URL  base URL of the gateway (default http://localhost:8080)
 #   LOCALSTACK_URL    LocalStack's S3 from the host (default http://localhost:4566)
 #   SMOKE_TIMEOUT     seconds to wait for SUCCEEDED (default 180)
+# Requests are signed (SigV4) with the stack's credentials (compose.yaml: test/test), as
+# the gateway checks them like the deployed API's IAM auth.
 set -euo pipefail
 
 api="${OVERLORD_API_URL:-http://localhost:8080}"
 localstack="${LOCALSTACK_URL:-http://localhost:${LOCALSTACK_PORT:-4566}}"
 deadline=$(( $(date +%s) + ${SMOKE_TIMEOUT:-180} ))
+sign=(--aws-sigv4 "aws:amz:${AWS_REGION:-us-east-1}:execute-api" --user "${AWS_ACCESS_KEY_ID:-test}:${AWS_SECRET_ACCESS_KEY:-test}")
 # A fresh message each run, so the job id (a hash of the input) is new too.
 message="smoke $(date +%s)-$$"
 body=$(printf '{"task": "echo", "parameters": {"message": "%s"}}' "$message")
@@ -27,13 +30,13 @@ print(value or "")' "$1"
 succeeded() {
   local logs uri
   echo "smoke: $job_id SUCCEEDED"
-  logs=$(curl -fsS "$api/jobs/$job_id/logs?kind=log")
+  logs=$(curl -fsS "${sign[@]}" "$api/jobs/$job_id/logs?kind=log")
   if ! grep -qF "$message" <<<"$logs"; then
     echo "smoke: no log line with \"$message\" in MongoDB: $logs" >&2
     exit 1
   fi
   echo "smoke: log line in MongoDB"
-  uri=$(curl -fsS "$api/jobs/$job_id" | json_field result.uri)
+  uri=$(curl -fsS "${sign[@]}" "$api/jobs/$job_id" | json_field result.uri)
   case "$uri" in
     s3://*) ;;
     *) echo "smoke: no result URI on the job" >&2; exit 1 ;;
@@ -48,7 +51,7 @@ succeeded() {
 }
 
 echo "POST $api/jobs $body"
-response=$(curl -fsS -X POST "$api/jobs" -H 'content-type: application/json' -d "$body")
+response=$(curl -fsS "${sign[@]}" -X POST "$api/jobs" -H 'content-type: application/json' -d "$body")
 echo "$response"
 job_id=$(json_field job_id <<<"$response")
 if [ -z "$job_id" ]; then
@@ -58,11 +61,11 @@ fi
 
 status=""
 while [ "$(date +%s)" -lt "$deadline" ]; do
-  status=$(curl -fsS "$api/jobs/$job_id" | json_field status) || status=""
+  status=$(curl -fsS "${sign[@]}" "$api/jobs/$job_id" | json_field status) || status=""
   echo "$job_id: ${status:-?}"
   case "$status" in
     SUCCEEDED) succeeded ;;
-    FAILED) echo "smoke: job FAILED" >&2; curl -fsS "$api/jobs/$job_id" >&2 || true; exit 1 ;;
+    FAILED) echo "smoke: job FAILED" >&2; curl -fsS "${sign[@]}" "$api/jobs/$job_id" >&2 || true; exit 1 ;;
   esac
   sleep 2
 done

@@ -34,6 +34,14 @@ class RunInProgress(OverlordError):
     """A new run was asked for while the job still has one in flight: 409."""
 
 
+class NoActiveRun(OverlordError):
+    """A cancel was asked for while the job has no run in flight: 409."""
+
+
+class BatchCallFailed(OverlordError):
+    """A Batch call other than SubmitJob (CancelJob, TerminateJob) failed: 502."""
+
+
 class BatchRejected(OverlordError):
     """AWS Batch refused the job (a 4xx from Batch): 502, not retried."""
 

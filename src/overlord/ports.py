@@ -14,7 +14,7 @@ from typing import Protocol
 
 from overlord.batch_events import BatchJobDetail
 from overlord.observation import RunObservation
-from overlord.schema import JobDocument, LogDocument, ResultSummary, RunDocument
+from overlord.schema import CancelRequest, JobDocument, LogDocument, ResultSummary, RunDocument
 from overlord.submission import SubmitRequest
 
 # ------------------------------------------------------------------ values
@@ -73,6 +73,40 @@ class StreamRead:
     bytes_read: int
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """What GET /jobs may select on; every field given must match."""
+
+    status: str | None = None
+    task: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()  # (key, value) pairs, original (unescaped) names
+    created_after: datetime | None = None  # exclusive
+    created_before: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """A job's place in the newest-first order: the keyset a page continues after."""
+
+    created_at: datetime
+    job_id: str
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    attempt: int | None = None
+    kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """A line's place within its run's reading order (schema.LogPhase, attempt, seq)."""
+
+    phase: int
+    attempt: int
+    seq: int
+
+
 # ------------------------------------------------------------------- ports
 
 
@@ -114,14 +148,21 @@ class Store(Protocol):
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int: ...
 
+    def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
+        """Newest first (created_at, then job_id, descending), strictly after `after`."""
+        ...
+
     def list_logs(
-        self,
-        job_id: str,
-        batch_job_id: str | None,
-        offset: int,
-        limit: int,
-        kinds: Sequence[str],
-    ) -> list[LogDocument]: ...
+        self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
+    ) -> list[LogDocument]:
+        """One run's lines in reading order (phase, attempt, seq), strictly after `after`."""
+        ...
+
+    def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None: ...
+
+    def clear_cancel(self, batch_job_id: str) -> None:
+        """Batch refused the cancel that record_cancel announced."""
+        ...
 
     def ping(self) -> None: ...
 
@@ -135,6 +176,14 @@ class Batch(Protocol):
     def find_by_name(self, job_name: str) -> list[BatchJobRef]: ...
 
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]: ...
+
+    def cancel(self, batch_job_id: str, reason: str) -> None:
+        """CancelJob: for a job that has not reached STARTING."""
+        ...
+
+    def terminate(self, batch_job_id: str, reason: str) -> None:
+        """TerminateJob: also stops a STARTING or RUNNING job."""
+        ...
 
 
 class Objects(Protocol):

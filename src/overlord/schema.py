@@ -14,7 +14,7 @@ from typing import NotRequired, TypedDict
 
 from overlord.fieldnames import escape_document
 from overlord.request import JobRequest
-from overlord.status import SUBMITTING, RunStatus, rank
+from overlord.status import SUBMITTING, TERMINAL, RunStatus, rank
 
 JOBS = "jobs"
 RUNS = "runs"
@@ -67,6 +67,7 @@ class JobDocument(TypedDict):
     result: ResultSummary | None
     claim: NotRequired[Claim | None]
     reconciled_at: NotRequired[datetime | None]
+    created_by: NotRequired[str | None]  # the caller (IAM principal, or the local access key)
 
 
 class AttemptDocument(TypedDict):
@@ -76,6 +77,15 @@ class AttemptDocument(TypedDict):
     exit_code: int | None
     reason: str | None
     log_stream: str | None
+
+
+class CancelRequest(TypedDict):
+    """A cancel asked of a run; Batch's events then bring its final state."""
+
+    at: datetime
+    by: str | None
+    reason: str
+    action: str  # "CancelJob" (not started yet) or "TerminateJob"
 
 
 class RunDocument(TypedDict):
@@ -97,6 +107,7 @@ class RunDocument(TypedDict):
     result_uri: str | None
     result: ResultSummary | None
     logs_copied: bool
+    cancel: NotRequired[CancelRequest]
     # False until reconcile has re-read the streams after lines had time to arrive
     logs_settled: bool
 
@@ -108,10 +119,33 @@ class LogKind:
     RESULT = "result"
 
 
+class LogPhase:
+    """Where a line stands in a run's reading order: the submission, the states up to
+    RUNNING, the attempts' lines, the terminal state, the result. Times cannot give this
+    order (states are dated to the second), so it is stored with each line."""
+
+    SUBMISSION = 0
+    STATE = 1
+    LOG = 2
+    END = 3
+    RESULT = 4
+
+
+def log_phase(kind: str, status: str | None) -> int:
+    if kind == LogKind.SUBMISSION:
+        return LogPhase.SUBMISSION
+    if kind == LogKind.RESULT:
+        return LogPhase.RESULT
+    if kind == LogKind.STATE:
+        return LogPhase.END if status in TERMINAL else LogPhase.STATE
+    return LogPhase.LOG
+
+
 class LogDocument(TypedDict):
     job_id: str
     batch_job_id: str
     run: NotRequired[int | None]
+    phase: int  # LogPhase; with attempt and seq, the line's place within its run
     attempt: int
     kind: str
     seq: int
@@ -132,7 +166,10 @@ class Index:
 ASC, DESC = 1, -1
 INDEXES: tuple[Index, ...] = (
     Index(JOBS, (("status", ASC), ("updated_at", ASC)), "status_updated"),
-    Index(JOBS, (("created_at", DESC),), "created"),
+    # GET /jobs: newest first, keyset on (created_at, _id), optionally by status or task.
+    Index(JOBS, (("created_at", DESC), ("_id", DESC)), "newest"),
+    Index(JOBS, (("status", ASC), ("created_at", DESC), ("_id", DESC)), "status_newest"),
+    Index(JOBS, (("task", ASC), ("created_at", DESC), ("_id", DESC)), "task_newest"),
     Index(RUNS, (("job_id", ASC), ("run", ASC)), "job_run"),
     Index(RUNS, (("status", ASC),), "status"),
     Index(RUNS, (("logs_settled", ASC), ("status", ASC)), "settling"),
@@ -143,10 +180,12 @@ INDEXES: tuple[Index, ...] = (
         unique=True,
     ),
     Index(LOGS, (("job_id", ASC), ("ts", ASC)), "job_ts"),
+    # GET /jobs/{job_id}/logs reads one run at a time in reading order.
+    Index(LOGS, (("batch_job_id", ASC), ("phase", ASC), ("attempt", ASC), ("seq", ASC)), "reading"),
 )
 
 
-def new_job(request: JobRequest, now: datetime) -> JobDocument:
+def new_job(request: JobRequest, now: datetime, created_by: str | None = None) -> JobDocument:
     return {
         "_id": request.job_id,
         "task": request.task,
@@ -163,6 +202,7 @@ def new_job(request: JobRequest, now: datetime) -> JobDocument:
         "run_count": 0,
         "latest_run": None,
         "result": None,
+        "created_by": created_by,
     }
 
 
@@ -226,6 +266,7 @@ def log_record(
         "batch_job_id": batch_job_id,
         "attempt": attempt,
         "kind": kind,
+        "phase": log_phase(kind, status),
         "seq": seq,
         "ts": ts,
         "message": message,

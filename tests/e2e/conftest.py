@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import pytest
 from pymongo.database import Database
 
-from overlord_local.devstack.running import http, start_dev
+from overlord_local.client import ApiClient, region_for
+from overlord_local.devstack.running import start_dev
 
 MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
 TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s
@@ -58,16 +60,24 @@ class Stack:
     state_dir: Path | None = None
     log: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    credentials: Any = None  # what requests are signed with (the stack's own, locally)
+    env: dict[str, str] = field(default_factory=dict)  # the stack's dev.env
 
     @property
     def local(self) -> bool:
         return self.proc is not None
 
-    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
-        return http("POST", self.url + path, body)
+    @property
+    def client(self) -> ApiClient:
+        return ApiClient(self.url, self.credentials, region_for(self.url))
 
-    def get(self, path: str) -> tuple[int, Any]:
-        return http("GET", self.url + path)
+    def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        response = self.client.post(path, body)
+        return response.status, response.body
+
+    def get(self, path: str, query: Any = None) -> tuple[int, Any]:
+        response = self.client.get(path, query)
+        return response.status, response.body
 
     def submit(self, body: dict[str, Any]) -> dict[str, Any]:
         status, result = self.post("/jobs", {**body, "key": uuid.uuid4().hex})
@@ -86,6 +96,23 @@ class Stack:
             time.sleep(0.05)
 
 
+def cli_env(stack: Stack) -> dict[str, str]:
+    """The environment of an `overlord` command aimed at this stack: its URL, and its
+    credentials found by botocore's chain (the environment), as a user's would be."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "OVERLORD_"))}
+    env["OVERLORD_API_URL"] = stack.url
+    if stack.credentials is not None:
+        frozen = stack.credentials.get_frozen_credentials()
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = (
+            frozen.access_key,
+            frozen.secret_key,
+        )
+        if frozen.token:
+            env["AWS_SESSION_TOKEN"] = frozen.token
+    env["AWS_REGION"] = stack.env.get("AWS_REGION", os.environ.get("AWS_REGION", "us-east-1"))
+    return env
+
+
 # An external stack runs in its one mode; `overlord dev` in both.
 MODES = ["external"] if os.environ.get("OVERLORD_E2E_API_URL") else ["in-process", "rie"]
 
@@ -95,7 +122,10 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
     external = os.environ.get("OVERLORD_E2E_API_URL")
     if external:
         yield Stack(
-            external.rstrip("/"), mongo_client[os.environ.get("DB_NAME", "overlord")], "external"
+            external.rstrip("/"),
+            mongo_client[os.environ.get("DB_NAME", "overlord")],
+            "external",
+            credentials=botocore.session.Session().get_credentials(),
         )
         return
     tmp = tmp_path_factory.mktemp(f"dev-{request.param}")
@@ -111,6 +141,15 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
     ]
     dev = start_dev(tmp, *args, env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name})
     try:
-        yield Stack(dev.url, mongo_client[db_name], request.param, dev.proc, tmp, dev.output)
+        yield Stack(
+            dev.url,
+            mongo_client[db_name],
+            request.param,
+            dev.proc,
+            tmp,
+            dev.output,
+            credentials=dev.credentials,
+            env=dev.env,
+        )
     finally:
         dev.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -58,13 +57,13 @@ def dev(tmp_path_factory, mongodb_uri) -> Iterator[tuple[RunningDev, str]]:
         running.stop()
 
 
-def dev_env(state_dir: Path) -> dict[str, str]:
-    lines = (state_dir / "dev.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+def call(running: RunningDev, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    """A request signed with the stack's credentials (the gateway checks SigV4)."""
+    return http(method, running.url + path, body, credentials=running.credentials)
 
 
-def local_batch(state_dir: Path) -> Any:
-    env = dev_env(state_dir)
+def local_batch(running: RunningDev) -> Any:
+    env = running.env
     return boto3.client(
         "batch",
         endpoint_url=env["AWS_ENDPOINT_URL_BATCH"],
@@ -76,17 +75,17 @@ def local_batch(state_dir: Path) -> Any:
 
 def test_an_added_task_file_is_listed_validated_sized_and_run(dev, mongo_client):
     running, db_name = dev
-    status, listed = http("GET", running.url + "/tasks")
+    status, listed = call(running, "GET", "/tasks")
     assert status == 200 and "shout" in {t["name"] for t in listed["tasks"]}
 
-    status, body = http("POST", running.url + "/jobs", {"task": "shout", "parameters": {}})
-    assert status == 400 and body["message"] == "parameters.message: is required"
+    status, body = call(running, "POST", "/jobs", {"task": "shout", "parameters": {}})
+    assert status == 400 and body["detail"] == "parameters.message: is required"
 
-    status, created = http(
-        "POST", running.url + "/jobs", {"task": "shout", "parameters": {"message": "loud"}}
+    status, created = call(
+        running, "POST", "/jobs", {"task": "shout", "parameters": {"message": "loud"}}
     )
     assert status == 202, created
-    [job] = local_batch(running.state_dir).describe_jobs(jobs=[created["batch_job_id"]])["jobs"]
+    [job] = local_batch(running).describe_jobs(jobs=[created["batch_job_id"]])["jobs"]
     assert job["jobDefinition"].endswith(":job-definition/overlord-shout:1")
     resources = {r["type"]: r["value"] for r in job["container"]["resourceRequirements"]}
     assert resources == {"VCPU": "0.5", "MEMORY": "1024"}
@@ -95,7 +94,7 @@ def test_an_added_task_file_is_listed_validated_sized_and_run(dev, mongo_client)
 
     deadline = time.monotonic() + 30
     while True:
-        status, stored = http("GET", running.url + f"/jobs/{created['job_id']}")
+        status, stored = call(running, "GET", f"/jobs/{created['job_id']}")
         if stored["status"] in ("SUCCEEDED", "FAILED") or time.monotonic() > deadline:
             break
         time.sleep(0.1)
@@ -107,12 +106,12 @@ def test_an_added_task_file_is_listed_validated_sized_and_run(dev, mongo_client)
 def test_an_image_task_needs_make_up_and_writes_nothing(dev, mongo_client):
     running, db_name = dev
     before = mongo_client[db_name].jobs.count_documents({})
-    status, body = http(
-        "POST", running.url + "/jobs", {"task": "wordcount", "parameters": {"s3_uri": "s3://b/k"}}
+    status, body = call(
+        running, "POST", "/jobs", {"task": "wordcount", "parameters": {"s3_uri": "s3://b/k"}}
     )
     assert status == 400
-    assert body["message"].startswith("task: 'wordcount' runs the container image")
-    assert "`make up` (Docker)" in body["message"]
+    assert body["detail"].startswith("task: 'wordcount' runs the container image")
+    assert "`make up` (Docker)" in body["detail"]
     assert mongo_client[db_name].jobs.count_documents({}) == before
 
 
@@ -120,7 +119,7 @@ def test_the_local_batch_fails_an_image_job_submitted_directly(dev):
     """SubmitJob straight to the local Batch (no API): the process executor cannot run the
     image, and the attempt fails as AWS fails an image it cannot pull."""
     running, _ = dev
-    batch = local_batch(running.state_dir)
+    batch = local_batch(running)
     job_id = batch.submit_job(
         jobName="direct", jobQueue="overlord", jobDefinition="overlord-wordcount"
     )["jobId"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import uuid
 import pytest
 
 from overlord_local.devstack.running import http
-from tests.e2e.conftest import MAX_VCPUS, Stack, alive, descendants
+from tests.e2e.conftest import MAX_VCPUS, Stack, alive, cli_env, descendants
 
 pytestmark = pytest.mark.e2e
 
@@ -130,7 +129,7 @@ def test_cli_submits_and_waits(stack: Stack):
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "OVERLORD_API_URL": stack.url},
+        env=cli_env(stack),
     )
     assert proc.returncode == 0, proc.stderr
     assert '"SUCCEEDED"' in proc.stdout and "from the cli" in proc.stdout

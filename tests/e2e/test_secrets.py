@@ -20,7 +20,7 @@ import pytest
 from pymongo import MongoClient
 
 from overlord_local.devstack.ferretdb import FerretDB, MongoUnavailable
-from overlord_local.devstack.running import http, start_dev
+from overlord_local.devstack.running import RunningDev, http, start_dev
 from tests.e2e.conftest import descendants
 
 pytestmark = pytest.mark.e2e
@@ -42,18 +42,22 @@ def test_the_mongodb_password_appears_in_no_log_error_or_document(tmp_path: Path
             state, "--reconcile-every", "0", env={"MONGODB_URI": uri, "DB_NAME": db_name}
         )
         try:
-            status, created = http("POST", dev.url + "/jobs", _echo("the happy path"))
+            status, created = http(
+                "POST", dev.url + "/jobs", _echo("the happy path"), credentials=dev.credentials
+            )
             answers.append(created)
             assert status == 202, created
-            _wait_until_finished(dev.url, created["job_id"], answers)
+            _wait_until_finished(dev, created["job_id"], answers)
 
             # A job's process gets what a Batch container gets, and on AWS that is no
             # MongoDB URI: the worker never talks to MongoDB.
-            status, sleeping = http("POST", dev.url + "/jobs", _sleep(3))
+            status, sleeping = http(
+                "POST", dev.url + "/jobs", _sleep(3), credentials=dev.credentials
+            )
             assert status == 202, sleeping
             job_environments = _worker_environments(dev.proc.pid)
             assert job_environments, "no worker process seen"
-            _wait_until_finished(dev.url, sleeping["job_id"], answers)
+            _wait_until_finished(dev, sleeping["job_id"], answers)
 
             client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=5000)
             documents = [
@@ -63,7 +67,13 @@ def test_the_mongodb_password_appears_in_no_log_error_or_document(tmp_path: Path
             assert len(documents) > 3  # a job, a run and its log lines were written
 
             server.stop()
-            status, failed = http("POST", dev.url + "/jobs", _echo("mongo is down"), timeout=60)
+            status, failed = http(
+                "POST",
+                dev.url + "/jobs",
+                _echo("mongo is down"),
+                timeout=60,
+                credentials=dev.credentials,
+            )
             answers.append(failed)
             assert status == 503, failed
         finally:
@@ -111,10 +121,10 @@ def _worker_environments(dev_pid: int, timeout: float = 15) -> list[bytes]:
     return []
 
 
-def _wait_until_finished(url: str, job_id: str, answers: list[Any]) -> None:
+def _wait_until_finished(dev: RunningDev, job_id: str, answers: list[Any]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        status, job = http("GET", f"{url}/jobs/{job_id}")
+        status, job = http("GET", f"{dev.url}/jobs/{job_id}", credentials=dev.credentials)
         assert status == 200, job
         answers.append(job)
         if job.get("status") in {"SUCCEEDED", "FAILED"}:

@@ -36,7 +36,7 @@ def test_mongo_lost_between_submit_and_run_record(make_flow):
     status, _, body = flow.api.post("/jobs", request)
     # The job reached Batch but could not be recorded: the client is told to retry.
     assert status == 503, body
-    assert "MongoDB" in body["message"], body
+    assert "MongoDB" in body["detail"], body
     assert len(created) == 1
     batch_job_id = created[0]
     # The Batch job runs to the end meanwhile; its events cannot be recorded either.

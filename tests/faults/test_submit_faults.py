@@ -30,7 +30,7 @@ def test_every_job_ends_once_whatever_submitjob_answers(make_flow):
                 break
             retry_after = {k.lower(): v for k, v in headers.items()}.get("retry-after")
             # Throttling, and only throttling, says when to come back.
-            assert ("throttl" in body["message"].lower()) == (retry_after is not None), body
+            assert ("throttl" in body["detail"].lower()) == (retry_after is not None), body
             if retry_after is not None:
                 throttled += 1
                 time.sleep(min(float(retry_after), 0.2))

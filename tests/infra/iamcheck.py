@@ -99,6 +99,9 @@ def required(call: dict[str, Any]) -> list[Permission]:
                 new_job = _arn("batch", region, "job/00000000-0000-0000-0000-000000000000")
                 needs.append(Permission("batch:TagResource", new_job, "SubmitJob with tags"))
             return needs
+        case "batch", "CancelJob" | "TerminateJob":
+            # Authorised against the job (arn:…:job/<job id>).
+            return [Permission(f"batch:{operation}", _arn("batch", region, f"job/{p['jobId']}"))]
         case "batch", "DescribeJobs" | "ListJobs":
             # AWS documents no resource-level permissions for these: only "*" grants them.
             return [Permission(f"batch:{operation}", "*")]

@@ -200,6 +200,8 @@ GRANTED = [
         tags=["team"],
     ),
     _call("submitter", "batch", "ListJobs", jobQueue="the-queue"),
+    _call("submitter", "batch", "CancelJob", jobId="0f6c1a5e-0000-4000-8000-000000000001"),
+    _call("submitter", "batch", "TerminateJob", jobId="0f6c1a5e-0000-4000-8000-000000000001"),
     _call("submitter", "s3", "PutObject", Bucket="results-bucket", Key="params/job-1.json"),
     _call(
         "recorder", "s3", "HeadObject", Bucket="results-bucket", Key="results/j/b.json", status=404
@@ -277,6 +279,8 @@ UNGRANTED = [
         ),
         "secret:other",
     ),
+    # only the submitter cancels
+    (_call("recorder", "batch", "TerminateJob", jobId="j-1"), "batch:TerminateJob"),
     # a call nobody mapped yet
     (_call("recorder", "sqs", "SendMessage", QueueUrl="q"), "no IAM mapping for sqs:SendMessage"),
 ]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
 from overlord.observation import Attempt, RunObservation
-from overlord.ports import TerminalCopy
+from overlord.ports import LogFilter, TerminalCopy
 from overlord.request import validate_job_request
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -139,7 +139,7 @@ def test_log_append_ignores_duplicates(db):
     assert store.append_logs(lines[:3]) == 3
     assert store.append_logs(lines) == 2
     assert db.logs.count_documents({}) == 5
-    listed = store.list_logs("j", None, 0, 100, ())
+    listed = store.list_logs("b", LogFilter(), None, 100)
     assert [x["message"] for x in listed] == [f"line {i}" for i in range(5)]
 
 

@@ -90,7 +90,7 @@ def test_bad_input_is_rejected_and_nothing_written(api, db, aws, body, status, f
     ) + len(aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="SUBMITTED")["jobSummaryList"])
     got, _, payload = api.post("/jobs", body)
     assert got == status
-    assert payload["message"].startswith(f"{field}:")
+    assert payload["detail"].startswith(f"{field}:")
     assert db.list_collection_names() == [] or db.jobs.count_documents({}) == 0
     after = len(
         aws.batch.list_jobs(jobQueue=JOB_QUEUE, jobStatus="FAILED")["jobSummaryList"]
@@ -106,7 +106,7 @@ def test_batch_refusal_marks_submit_failed_and_a_retry_submits(api, db, aws):
         wiring.reset()
         status, _, body = api.post("/jobs", request)
     assert status == 502, body
-    assert "Batch refused the job" in body["message"]
+    assert "Batch refused the job" in body["detail"]
     job = db.jobs.find_one()
     assert job["status"] == "SUBMIT_FAILED" and "no-such-queue" in job["status_reason"]
 
@@ -126,7 +126,7 @@ def test_batch_unreachable_is_503(api, db):
         status, _, body = api.post("/jobs", {"task": "echo", "parameters": {"message": "x"}})
     wiring.reset()
     assert status == 503
-    assert "unreachable" in body["message"]
+    assert "unreachable" in body["detail"]
     assert db.jobs.find_one()["status"] == "SUBMIT_FAILED"
 
 
@@ -176,7 +176,7 @@ def test_get_job_and_404(api):
 def test_rerun_needs_a_finished_job(api, db):
     _, _, created = api.post("/jobs", {"task": "echo", "parameters": {"message": "again"}})
     status, _, body = api.post(f"/jobs/{created['job_id']}/runs")
-    assert status == 409 and "SUBMITTED" in body["message"]
+    assert status == 409 and "SUBMITTED" in body["detail"]
     db.jobs.update_one({"_id": created["job_id"]}, {"$set": {"status": "SUCCEEDED"}})
     status, _, body = api.post(f"/jobs/{created['job_id']}/runs")
     assert status == 202 and body["run"] == 2 and body["batch_job_id"] != created["batch_job_id"]

@@ -72,14 +72,14 @@ def test_invalid_requests_are_400_and_write_nothing(api, db, aws, body, message)
     before = batch_job_count(aws)
     status, _, payload = api.post("/jobs", body)
     assert status == 400, payload
-    assert payload["message"].startswith(message), payload["message"]
+    assert payload["detail"].startswith(message), payload["detail"]
     assert nothing_written(db)
     assert batch_job_count(aws) == before
 
 
 def test_unknown_task_lists_every_known_one(api):
     _, _, payload = api.post("/jobs", {"task": "nope"})
-    known = payload["message"].split("known tasks: ")[1].split(", ")
+    known = payload["detail"].split("known tasks: ")[1].split(", ")
     assert known == ["anything", "checksum", "echo", "fail", "sleep", "wordcount"]
 
 
@@ -116,8 +116,8 @@ def test_image_tasks_are_refused_where_jobs_run_as_processes(app_env, db, aws):
         )
     wiring.reset()
     assert status == 400
-    assert payload["message"].startswith("task: 'wordcount' runs the container image")
-    assert "make up" in payload["message"] and "Python entry point" in payload["message"]
+    assert payload["detail"].startswith("task: 'wordcount' runs the container image")
+    assert "make up" in payload["detail"] and "Python entry point" in payload["detail"]
     assert nothing_written(db) and batch_job_count(aws) == before
     # Elsewhere (AWS, `make up`) the same request is accepted.
     status, _, payload = Api(lambda_handler).post(
@@ -141,4 +141,4 @@ def test_get_tasks_lists_the_catalogue_with_schemas(api):
     assert {"vcpus", "memory", "timeout_seconds", "attempts", "no_retry_exit_codes"} <= set(sleep)
 
     status, _, missing = api.get("/tasks/nope")
-    assert status == 404 and "known tasks: anything, checksum" in missing["message"]
+    assert status == 404 and "known tasks: anything, checksum" in missing["detail"]

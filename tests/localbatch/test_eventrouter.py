@@ -120,7 +120,23 @@ def test_put_never_waits_for_a_slow_target() -> None:
     assert not router.drain(timeout=0.05)
     release.set()
     assert router.stop(timeout=5)
-    assert seen == ["0", "1", "2", "3", "4"]
+    assert sorted(seen) == ["0", "1", "2", "3", "4"]  # EventBridge keeps no order either
+
+
+def test_deliveries_run_side_by_side() -> None:
+    together = threading.Barrier(4, timeout=5)
+    seen: list[str] = []
+
+    def waits_for_the_others(event: dict[str, Any], context: Any) -> None:
+        together.wait()  # raises BrokenBarrierError unless four deliveries are in flight
+        seen.append(event["id"])
+
+    router = EventRouter(workers=4, max_attempts=1)
+    router.add_rule({"source": ["aws.batch"]}, waits_for_the_others)
+    for i in range(4):
+        router.put({**SAMPLE, "id": str(i)})
+    assert router.stop(timeout=10)
+    assert sorted(seen) == ["0", "1", "2", "3"] and router.stats.failed == 0
 
 
 class _Emulator(BaseHTTPRequestHandler):

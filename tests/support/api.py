@@ -14,18 +14,24 @@ class Api:
         self.handler = handler
 
     def call(
-        self, method: str, path: str, body: Any = None, query: str = ""
+        self, method: str, path: str, body: Any = None, query: str = "", iam: Any = None
     ) -> tuple[int, dict[str, str], Any]:
+        """`iam`: requestContext.authorizer.iam, as API Gateway fills it for a signed call."""
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         event = http_api_event(
-            method, path, body=raw, query=query, headers={"content-type": "application/json"}
+            method,
+            path,
+            body=raw,
+            query=query,
+            headers={"content-type": "application/json"},
+            authorizer={"iam": iam} if iam else None,
         )
         response = http_response(self.handler(event, LocalLambdaContext()))
         payload = json.loads(response.body) if response.body else None
         return response.status, response.headers, payload
 
-    def post(self, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
-        return self.call("POST", path, body)
+    def post(self, path: str, body: Any = None, iam: Any = None) -> tuple[int, dict[str, str], Any]:
+        return self.call("POST", path, body, iam=iam)
 
     def get(self, path: str, query: str = "") -> tuple[int, dict[str, str], Any]:
         return self.call("GET", path, query=query)

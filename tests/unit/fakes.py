@@ -9,24 +9,29 @@ tested against real servers in tests/integration.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import datetime, timedelta
 
 from overlord import schema
 from overlord.batch_events import BatchJobDetail
 from overlord.errors import BatchRejected
+from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
 from overlord.ports import (
     Applied,
     BatchJobRef,
     CappedObject,
     ClaimResult,
+    JobFilter,
+    JobKey,
+    LogFilter,
+    LogKey,
     LogLine,
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 from overlord.submission import SubmitRequest
 
@@ -217,22 +222,48 @@ class FakeStore:
         return new
 
     def list_logs(
-        self,
-        job_id: str,
-        batch_job_id: str | None,
-        offset: int,
-        limit: int,
-        kinds: Sequence[str],
+        self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
     ) -> list[LogDocument]:
+        def key(x: LogDocument) -> tuple[int, int, int]:
+            return (x.get("phase", 0), x["attempt"], x["seq"])
+
         lines = [
             x
             for x in self.logs.values()
-            if x["job_id"] == job_id
-            and (batch_job_id is None or x["batch_job_id"] == batch_job_id)
-            and (not kinds or x["kind"] in kinds)
+            if x["batch_job_id"] == batch_job_id
+            and (where.attempt is None or x["attempt"] == where.attempt)
+            and (not where.kinds or x["kind"] in where.kinds)
+            and (after is None or key(x) > (after.phase, after.attempt, after.seq))
         ]
-        lines.sort(key=lambda x: (x["ts"], x["attempt"], x["kind"], x["seq"]))
-        return deepcopy(lines[offset : offset + limit])
+        return deepcopy(sorted(lines, key=key)[:limit])
+
+    def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
+        def matches(job: JobDocument) -> bool:
+            return (
+                (where.status is None or job["status"] == where.status)
+                and (where.task is None or job["task"] == where.task)
+                and all(job["tags"].get(escape_key(k)) == v for k, v in where.tags)
+                and (where.created_after is None or job["created_at"] > where.created_after)
+                and (where.created_before is None or job["created_at"] < where.created_before)
+                and (
+                    after is None
+                    or (job["created_at"], job["_id"]) < (after.created_at, after.job_id)
+                )
+            )
+
+        found = sorted(
+            (j for j in self.jobs.values() if matches(j)),
+            key=lambda j: (j["created_at"], j["_id"]),
+            reverse=True,
+        )
+        return deepcopy(found[:limit])
+
+    def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
+        if batch_job_id in self.runs:
+            self.runs[batch_job_id]["cancel"] = deepcopy(cancel)
+
+    def clear_cancel(self, batch_job_id: str) -> None:
+        self.runs.get(batch_job_id, {}).pop("cancel", None)  # type: ignore[misc]
 
     def ping(self) -> None:
         return None
@@ -248,6 +279,8 @@ class FakeBatch:
         self.details: dict[str, BatchJobDetail] = {}
         self.fail_next: Exception | None = None
         self.lose_next_answer = False  # the job is created, the answer lost
+        self.stopped: list[tuple[str, str, str]] = []  # (CancelJob | TerminateJob, id, reason)
+        self.before_describe: Callable[[], None] | None = None  # Batch moves on meanwhile
         self._ids = (f"batch-{i}" for i in itertools.count(1))
 
     def submit(self, request: SubmitRequest) -> str:
@@ -272,7 +305,18 @@ class FakeBatch:
         return sorted(found, key=lambda r: r.created_at_ms, reverse=True)
 
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
+        if self.before_describe is not None:
+            self.before_describe()
         return [self.details[i] for i in batch_job_ids if i in self.details]
+
+    def cancel(self, batch_job_id: str, reason: str) -> None:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.stopped.append(("CancelJob", batch_job_id, reason))
+
+    def terminate(self, batch_job_id: str, reason: str) -> None:
+        self.stopped.append(("TerminateJob", batch_job_id, reason))
 
 
 class FakeObjects:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
 import threading
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from overlord_local.devstack.running import http
+from overlord_local import client_commands
 from overlord_local.devstack.stack import DEFAULT_STATE_DIR
 
 # The local stack's own loggers, as opposed to the hosted handlers' (which log JSON as
@@ -28,26 +26,7 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-
-def _api_url() -> str:
-    """OVERLORD_API_URL, else the running dev stack's, else the default port."""
-    if os.environ.get("OVERLORD_API_URL"):
-        return os.environ["OVERLORD_API_URL"].rstrip("/")
-    env_file = DEFAULT_STATE_DIR / "dev.env"
-    if env_file.exists():
-        for line in env_file.read_text().splitlines():
-            if line.startswith("OVERLORD_API_URL="):
-                return line.split("=", 1)[1]
-    return "http://127.0.0.1:8080"
-
-
-def _call(method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    try:
-        return http(method, _api_url() + path, body)
-    except OSError as exc:
-        err.print(f"[red]cannot reach {_api_url()}: {exc}[/] — is `make dev` running?")
-        raise typer.Exit(1) from None
+client_commands.register(app)
 
 
 @app.command()
@@ -69,6 +48,9 @@ def dev(
         typer.Option(help="throttle (429), 5xx (500, no job), 5xx-lost (500, the job runs anyway)"),
     ] = "throttle,5xx",
     fail_seed: Annotated[int | None, typer.Option(help="seed of the injected failures")] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="accept unsigned requests (no SigV4 check)")
+    ] = False,
 ) -> None:
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
     from overlord_local.devstack.ferretdb import MongoUnavailable
@@ -86,6 +68,7 @@ def dev(
             fail_submit_kinds=fail_submit_kinds,
             fail_seed=fail_seed,
             reconcile_every=reconcile_every,
+            auth=not no_auth,
         )
     )
     stop = threading.Event()
@@ -106,13 +89,29 @@ def dev(
     console.print(
         f"  environment for other shells: {stack.env_file}  (set -a; . {stack.env_file}; set +a)"
     )
+    if no_auth:
+        err.print(
+            "[bold red]!! --no-auth: the API accepts UNSIGNED requests from anyone who can "
+            "reach it. The deployed API never does. !![/]"
+        )
+        sign = ""
+    else:
+        console.print(
+            "  every request but /health must be signed with SigV4 by the credentials in "
+            f"{stack.env_file}"
+        )
+        sign = (
+            ' --aws-sigv4 "aws:amz:us-east-1:execute-api"'
+            ' --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"'
+        )
     console.print("Try:")
     console.print(
-        f"  curl -sX POST {url}/jobs -H 'content-type: application/json' "
+        f"  curl -sX POST {url}/jobs{sign} -H 'content-type: application/json' "
         """-d '{"task":"echo","parameters":{"message":"hello"}}'""",
         soft_wrap=True,
+        markup=False,
     )
-    console.print(f"  curl -s {url}/jobs/<job_id>")
+    console.print(f"  curl -s{sign} {url}/jobs/<job_id>", soft_wrap=True, markup=False)
     console.print("  .venv/bin/overlord submit echo -p message=hello --wait")
     console.print("Ctrl-C stops everything.")
     try:
@@ -131,86 +130,6 @@ def _log_plainly(name: str) -> None:
     stack_logger.handlers = [handler]
     stack_logger.propagate = False
     stack_logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
-
-
-def _parse_param(text: str) -> tuple[str, Any]:
-    key, sep, raw = text.partition("=")
-    if not sep:
-        raise typer.BadParameter(f"{text!r}: expected key=value")
-    try:
-        return key, json.loads(raw)
-    except ValueError:
-        return key, raw
-
-
-@app.command()
-def submit(
-    task: str,
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="key=value (value parsed as JSON if it is)"),
-    ] = None,
-    parameters: Annotated[str | None, typer.Option(help="the whole parameters as JSON")] = None,
-    attempts: int = 1,
-    timeout_seconds: Annotated[int | None, typer.Option()] = None,
-    wait: Annotated[bool, typer.Option(help="wait until the job finishes")] = False,
-) -> None:
-    """Submit a job and print its ID."""
-    params = json.loads(parameters) if parameters else dict(_parse_param(p) for p in param or [])
-    body: dict[str, Any] = {"task": task, "parameters": params, "attempts": attempts}
-    if timeout_seconds:
-        body["timeout_seconds"] = timeout_seconds
-    status, result = _call("POST", "/jobs", body)
-    if status >= 400:
-        err.print(f"[red]{status}: {result.get('message') if result else ''}[/]")
-        raise typer.Exit(1)
-    console.print_json(data=result)
-    if wait:
-        _wait(result["job_id"])
-
-
-def _wait(job_id: str, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    with console.status(f"{job_id}: waiting") as progress:
-        while time.monotonic() < deadline:
-            _, job = _call("GET", f"/jobs/{job_id}")
-            progress.update(f"{job_id}: {job['status']}")
-            if job["status"] in {"SUCCEEDED", "FAILED", "SUBMIT_FAILED"}:
-                break
-            time.sleep(0.5)
-    console.print_json(
-        data={"job_id": job_id, "status": job["status"], "result": job.get("result")}
-    )
-    if job["status"] != "SUCCEEDED":
-        raise typer.Exit(1)
-
-
-@app.command()
-def get(job_id: str) -> None:
-    """Show a job with its latest run."""
-    status, job = _call("GET", f"/jobs/{job_id}")
-    console.print_json(data=job)
-    if status != 200:
-        raise typer.Exit(1)
-
-
-@app.command()
-def logs(job_id: str, run: Annotated[str | None, typer.Option(help="a run ID")] = None) -> None:
-    """Print a job's log lines."""
-    offset: int | None = 0
-    while offset is not None:
-        query = f"?offset={offset}" + (f"&run={run}" if run else "")
-        status, page = _call("GET", f"/jobs/{job_id}/logs{query}")
-        if status != 200:
-            err.print(f"[red]{status}: {page.get('message')}[/]")
-            raise typer.Exit(1)
-        for line in page["lines"]:
-            console.print(
-                f"{line['ts']} [{line['kind']}:{line['attempt']}] {line['message']}",
-                markup=False,
-                highlight=False,
-            )
-        offset = page["next_offset"]
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 Each HTTP request becomes the event API Gateway would send (`devstack.apigw`), the
 submitter runs in this process or behind a Lambda invoke URL, and its result goes
-back as HTTP. Like API Gateway: unknown routes are 404 without invoking anything,
+back as HTTP. Like an HTTP API whose routes use AWS_IAM authorization, every request
+but `GET /health` must be signed with SigV4 by the stack's credentials (`sigv4.py`);
+anything else is 403 `{"message":"Forbidden"}` and reaches no handler, and a verified
+caller's identity is passed in `requestContext.authorizer.iam`.
+Like API Gateway: unknown routes are 404 without invoking anything,
 bodies over 10 MB are 413 (sent once the body is read, so the client sees it), a
 ``Content-Length`` that is not a plain non-negative number is 400 (and the connection
 is closed, since the body's end is unknown), and a function error is a 500.
 
     python -m overlord_local.gateway --port 8080 --submitter-url http://submitter:8080/2015-03-31/functions/function/invocations
+
+It verifies signatures against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
+AWS_REGION, default us-east-1) from its environment; `--no-auth` turns that off.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import signal
 import threading
@@ -24,10 +32,12 @@ from typing import Any
 
 from overlord_local.devstack.apigw import HttpResponse, http_api_event, http_response, match_route
 from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
+from overlord_local.sigv4 import Forbidden, Identity, Verifier
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 _DIGITS = re.compile(r"[0-9]+")
+OPEN_ROUTES = frozenset({"GET /health"})  # for readiness probes; AWS_IAM on AWS all the same
 Invoker = Callable[[dict[str, Any]], Any]
 
 
@@ -65,9 +75,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_json_response(413, "Request Entity Too Large"))
             return
         body = self.rfile.read(length) if length else None
-        if match_route(self.command, path) is None:
+        matched = match_route(self.command, path)
+        if matched is None:
             self._send(_json_response(404, "Not Found"))
             return
+        identity: Identity | None = None
+        verifier = self.server.verifier
+        if verifier is not None and matched[0] not in OPEN_ROUTES:
+            try:
+                identity = verifier.verify(
+                    self.command, path, query, dict(self.headers.items()), body
+                )
+            except Forbidden as exc:
+                log.info("403 %s %s: %s", self.command, path, exc)
+                self._send(_json_response(403, "Forbidden"))
+                return
         event = http_api_event(
             self.command,
             path,
@@ -75,6 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=query,
             headers=dict(self.headers.items()),
             source_ip=self.client_address[0],
+            authorizer=identity.as_authorizer() if identity else None,
         )
         try:
             response = http_response(self.server.invoke(event))
@@ -106,9 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, invoke: Invoker) -> None:
+    def __init__(
+        self, host: str, port: int, invoke: Invoker, verifier: Verifier | None = None
+    ) -> None:
+        """`verifier` None: no authentication (overlord dev --no-auth)."""
         super().__init__((host, port), _Handler)
         self.invoke = invoke
+        self.verifier = verifier
         self._thread: threading.Thread | None = None
 
     @property
@@ -131,9 +158,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--submitter-url", required=True, help="the submitter's Lambda invoke URL")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--no-auth", action="store_true", help="accept unsigned requests (no SigV4 check)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
-    server = GatewayServer(args.host, args.port, via_url(args.submitter_url))
+    verifier = None
+    if args.no_auth:
+        log.warning("NO AUTHENTICATION: the gateway accepts unsigned requests (--no-auth)")
+    else:
+        access_key = os.environ.get("AWS_ACCESS_KEY_ID")
+        secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if not access_key or not secret_key:
+            parser.error("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are needed (or --no-auth)")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        verifier = Verifier(access_key, secret_key, region or "us-east-1")
+    server = GatewayServer(args.host, args.port, via_url(args.submitter_url), verifier)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     log.info("gateway on http://%s:%d -> %s", args.host, server.port, args.submitter_url)
     try:

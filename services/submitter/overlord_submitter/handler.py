@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import AwareDatetime, ValidationError
 
 from overlord import wiring
 from overlord.errors import (
+    BatchCallFailed,
     BatchRejected,
     BatchThrottled,
     BatchUnavailable,
     InvalidRequest,
     JobNotFound,
+    NoActiveRun,
     ObjectStoreUnavailable,
     RunInProgress,
     StoreUnavailable,
@@ -26,25 +32,25 @@ from overlord.errors import (
 )
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
-from overlord.request import parse_job_request
+from overlord.ports import JobFilter, LogFilter
+from overlord.request import describe_validation_error, parse_job_request
 from overlord.services import queries
+from overlord.services.cancel import cancel_job
 from overlord.services.submit import Submission, start_new_run, submit_job
+from overlord_submitter import models, openapi
+from overlord_submitter.problems import problem, problem_from_validation, responses
 
 logger = service_logger("overlord-submitter")
-app = APIGatewayHttpResolver()
+app = APIGatewayHttpResolver(enable_validation=True)
 
 
-def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response:
+def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
         body=body,
         headers=headers or {},
     )
-
-
-def _error(status: HTTPStatus, message: str) -> Response:
-    return _json(status, {"error": status.phrase, "message": message})
 
 
 def _known_job_id(job_id: str) -> str:
@@ -54,7 +60,14 @@ def _known_job_id(job_id: str) -> str:
     return job_id
 
 
-def _submitted(submission: Submission, location: str) -> Response:
+def _caller() -> str | None:
+    """Who signed the request: the IAM principal API Gateway verified (its ARN), or the
+    access key where no ARN is known (the local gateway); None without IAM auth."""
+    iam = app.current_event.request_context.authorizer.iam
+    return iam.user_arn or iam.access_key or None
+
+
+def _submitted(submission: Submission, location: str) -> Response[Any]:
     """202 for a run this request started, 200 for an existing job."""
     body = {
         "job_id": submission.job_id,
@@ -98,125 +111,263 @@ def _json_body() -> bytes | None:
         raise InvalidRequest("body: not valid base64 (isBase64Encoded)") from None
 
 
-@app.post("/jobs")
-def post_job() -> Response:
+# ------------------------------------------------------------------------ routes
+
+
+@app.post(
+    "/jobs",
+    summary="Submit a job (the same input again returns the existing job)",
+    responses=responses({202: models.Submitted, 200: models.Submitted}, 400, 413, 415, 502, 503),
+    openapi_extensions=openapi.request_body(openapi.JOB_REQUEST),
+)
+def post_job() -> Response[Any]:
     request = parse_job_request(_json_body())
     logger.append_keys(job_id=request.job_id)
     c = wiring.components()
-    submission = submit_job(c.store, c.batch, c.objects, c.submit_config, request)
+    submission = submit_job(
+        c.store, c.batch, c.objects, c.submit_config, request, created_by=_caller()
+    )
     return _submitted(submission, f"/jobs/{request.job_id}")
 
 
-@app.get("/jobs/<job_id>")
-def get_job(job_id: str) -> Response:
+@app.get(
+    "/jobs",
+    summary="List jobs, newest first",
+    responses=responses({200: models.JobPage}, 400, 503),
+)
+def list_jobs(
+    status: Annotated[models.JobStatus | None, Query()] = None,
+    task: Annotated[str | None, Query(max_length=64)] = None,
+    tag: Annotated[
+        list[str] | None, Query(description="key:value, repeatable; every one must match")
+    ] = None,
+    created_after: Annotated[AwareDatetime | None, Query()] = None,
+    created_before: Annotated[AwareDatetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_JOB_PAGE)] = queries.DEFAULT_JOB_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1024, description="`next` of a page")] = None,
+) -> Response[Any]:
+    where = JobFilter(
+        status=status.value if status else None,
+        task=task,
+        tags=tuple(_tag(t) for t in tag or ()),
+        created_after=_utc(created_after),
+        created_before=_utc(created_before),
+    )
+    c = wiring.components()
+    return _json(HTTPStatus.OK, queries.list_jobs(c.store, where, cursor, limit))
+
+
+def _tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition(":")
+    if not sep or not key:
+        raise InvalidRequest(f"tag: {text[:40]!r} is not key:value")
+    return key, value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value else None
+
+
+@app.get(
+    "/jobs/<job_id>",
+    summary="A job with its latest run",
+    responses=responses({200: models.JobWithRun}, 404, 503),
+)
+def get_job(job_id: str) -> Response[Any]:
     c = wiring.components()
     return _json(HTTPStatus.OK, queries.job_with_latest_run(c.store, _known_job_id(job_id)))
 
 
-@app.post("/jobs/<job_id>/runs")
-def post_run(job_id: str) -> Response:
+@app.post(
+    "/jobs/<job_id>/runs",
+    summary="Run a finished job again",
+    responses=responses({202: models.Submitted}, 404, 409, 502, 503),
+)
+def post_run(job_id: str) -> Response[Any]:
     c = wiring.components()
     submission = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
     return _submitted(submission, f"/jobs/{job_id}/runs")
 
 
-@app.get("/jobs/<job_id>/runs")
-def get_runs(job_id: str) -> Response:
+@app.get(
+    "/jobs/<job_id>/runs",
+    summary="Every run of a job",
+    responses=responses({200: models.RunList}, 404, 503),
+)
+def get_runs(job_id: str) -> Response[Any]:
     c = wiring.components()
     return _json(HTTPStatus.OK, queries.runs_of(c.store, _known_job_id(job_id)))
 
 
-@app.get("/jobs/<job_id>/logs")
-def get_logs(job_id: str) -> Response:
+@app.post(
+    "/jobs/<job_id>/cancel",
+    summary="Cancel the job's active run (CancelJob before it starts, TerminateJob after)",
+    responses=responses({202: models.CancelAccepted}, 400, 404, 409, 502, 503),
+    openapi_extensions=openapi.request_body(models.CancelBody, required=False),
+)
+def post_cancel(job_id: str) -> Response[Any]:
+    body = _cancel_body(app.current_event.decoded_body)
     c = wiring.components()
-    params = app.current_event.query_string_parameters or {}
-    page = queries.parse_log_query(params)
-    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), page))
+    done = cancel_job(c.store, c.batch, _known_job_id(job_id), body.reason, _caller())
+    return _json(
+        HTTPStatus.ACCEPTED,
+        {
+            "job_id": done.job_id,
+            "batch_job_id": done.batch_job_id,
+            "run": done.run,
+            "action": done.action,
+            "reason": done.reason,
+        },
+    )
 
 
-@app.get("/tasks")
-def get_tasks() -> Response:
+def _cancel_body(body: str | None) -> models.CancelBody:
+    if body is None or not body.strip():
+        return models.CancelBody()
+    try:
+        return models.CancelBody.model_validate_json(body)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc)) from None
+
+
+@app.get(
+    "/jobs/<job_id>/logs",
+    summary="A job's lines in reading order (submission, states, each attempt, result)",
+    responses=responses({200: models.LogPage}, 400, 404, 503),
+)
+def get_logs(
+    job_id: str,
+    run: Annotated[int | None, Query(ge=1, le=10**9, description="the run number")] = None,
+    attempt: Annotated[int | None, Query(ge=0, le=10**4)] = None,
+    kind: Annotated[list[models.LogKindName] | None, Query(description="repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LOG_PAGE)] = queries.DEFAULT_LOG_PAGE,
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+) -> Response[Any]:
+    query = queries.LogQuery(
+        run=run,
+        where=LogFilter(attempt=attempt, kinds=tuple(k.value for k in kind or ())),
+        cursor=cursor,
+        limit=limit,
+    )
+    c = wiring.components()
+    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query))
+
+
+@app.get(
+    "/tasks",
+    summary="The task catalogue: each task's parameters (JSON Schema), runtime and resources",
+    responses=responses({200: models.TaskList}),
+)
+def get_tasks() -> Response[Any]:
     return _json(HTTPStatus.OK, queries.tasks(wiring.components().catalogue))
 
 
-@app.get("/tasks/<name>")
-def get_task(name: str) -> Response:
+@app.get("/tasks/<name>", summary="One task", responses=responses({200: models.Task}, 404))
+def get_task(name: str) -> Response[Any]:
     return _json(HTTPStatus.OK, queries.task(wiring.components().catalogue, name))
 
 
-@app.get("/health")
-def health() -> Response:
+@app.get(
+    "/health", summary="200 when MongoDB answers", responses=responses({200: models.Health}, 503)
+)
+def health() -> Response[Any]:
     wiring.components().store.ping()
     return _json(HTTPStatus.OK, {"status": "ok"})
 
 
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[Any]:
+    return _json(HTTPStatus.OK, openapi.document(app))
+
+
+@app.get("/docs", include_in_schema=False)
+def docs() -> Response[Any]:
+    return Response(status_code=HTTPStatus.OK, content_type="text/html", body=openapi.swagger(app))
+
+
+# ------------------------------------------------------------------------ errors
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_parameters(exc: RequestValidationError) -> Response[Any]:
+    return problem_from_validation(exc.errors())
+
+
 @app.exception_handler(InvalidRequest)
-def _invalid(exc: InvalidRequest) -> Response:
+def _invalid(exc: InvalidRequest) -> Response[Any]:
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.BAD_REQUEST
-    return _error(status, str(exc))
+    return problem(status, str(exc))
 
 
 @app.exception_handler(UnsupportedMediaType)
-def _unsupported_media_type(exc: UnsupportedMediaType) -> Response:
-    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
+def _unsupported_media_type(exc: UnsupportedMediaType) -> Response[Any]:
+    return problem(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
 
 
 @app.exception_handler(JobNotFound)
-def _not_found(exc: JobNotFound) -> Response:
-    return _error(HTTPStatus.NOT_FOUND, str(exc))
+def _not_found(exc: JobNotFound) -> Response[Any]:
+    return problem(HTTPStatus.NOT_FOUND, str(exc))
 
 
 @app.exception_handler(TaskNotFound)
-def _task_not_found(exc: TaskNotFound) -> Response:
-    return _error(HTTPStatus.NOT_FOUND, str(exc))
+def _task_not_found(exc: TaskNotFound) -> Response[Any]:
+    return problem(HTTPStatus.NOT_FOUND, str(exc))
 
 
-@app.exception_handler(RunInProgress)
-def _conflict(exc: RunInProgress) -> Response:
-    return _error(HTTPStatus.CONFLICT, str(exc))
+@app.not_found
+def _no_route(exc: Exception) -> Response[Any]:
+    return problem(HTTPStatus.NOT_FOUND, f"path: no route {app.current_event.path}")
+
+
+@app.exception_handler([RunInProgress, NoActiveRun])
+def _conflict(exc: RunInProgress | NoActiveRun) -> Response[Any]:
+    return problem(HTTPStatus.CONFLICT, str(exc))
 
 
 @app.exception_handler(BatchRejected)
-def _batch_rejected(exc: BatchRejected) -> Response:
-    logger.warning("Batch refused the job", extra={"reason": str(exc)})
-    return _error(HTTPStatus.BAD_GATEWAY, f"{exc}; the job is marked SUBMIT_FAILED")
+def _batch_rejected(exc: BatchRejected) -> Response[Any]:
+    logger.warning("Batch refused the request", extra={"reason": str(exc)})
+    return problem(HTTPStatus.BAD_GATEWAY, f"{exc}; the job is marked SUBMIT_FAILED")
+
+
+@app.exception_handler(BatchCallFailed)
+def _batch_call_failed(exc: BatchCallFailed) -> Response[Any]:
+    logger.warning("Batch call failed", extra={"reason": str(exc)})
+    return problem(HTTPStatus.BAD_GATEWAY, f"{exc}; nothing was changed, ask again")
 
 
 @app.exception_handler(BatchThrottled)
-def _batch_throttled(exc: BatchThrottled) -> Response:
+def _batch_throttled(exc: BatchThrottled) -> Response[Any]:
     logger.warning("Batch throttled the submission", extra={"reason": str(exc)})
-    return _json(
+    return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        {
-            "error": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
-            "message": f"{exc}; send the request again after Retry-After seconds",
-        },
-        {"Retry-After": str(exc.retry_after_seconds)},
+        f"{exc}; send the request again after Retry-After seconds",
+        headers={"Retry-After": str(exc.retry_after_seconds)},
     )
 
 
 @app.exception_handler(BatchUnavailable)
-def _batch_unavailable(exc: BatchUnavailable) -> Response:
+def _batch_unavailable(exc: BatchUnavailable) -> Response[Any]:
     logger.warning("Batch unavailable", extra={"reason": str(exc)})
-    return _error(
+    return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
     )
 
 
 @app.exception_handler(ObjectStoreUnavailable)
-def _object_store_unavailable(exc: ObjectStoreUnavailable) -> Response:
+def _object_store_unavailable(exc: ObjectStoreUnavailable) -> Response[Any]:
     logger.warning("S3 unavailable", extra={"reason": str(exc)})
-    return _error(
+    return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
     )
 
 
 @app.exception_handler(StoreUnavailable)
-def _store_unavailable(exc: StoreUnavailable) -> Response:
+def _store_unavailable(exc: StoreUnavailable) -> Response[Any]:
     logger.error("MongoDB unavailable", extra={"reason": str(exc)})
-    return _error(
+    return problem(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "the job store (MongoDB) is unavailable; send the request again to retry",
     )

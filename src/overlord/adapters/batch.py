@@ -16,7 +16,7 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from overlord.adapters.aws import client, submit_client
 from overlord.batch_events import BatchJobDetail
-from overlord.errors import BatchRejected, BatchThrottled, BatchUnavailable
+from overlord.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
 from overlord.ports import BatchJobRef
 from overlord.ratelimit import TokenBucket
 from overlord.submission import SubmitRequest
@@ -87,6 +87,20 @@ class BatchGateway:
                 ) from None
             found += [BatchJobDetail.model_validate(j) for j in jobs]
         return found
+
+    def cancel(self, batch_job_id: str, reason: str) -> None:
+        self._stop("cancel_job", batch_job_id, reason)
+
+    def terminate(self, batch_job_id: str, reason: str) -> None:
+        self._stop("terminate_job", batch_job_id, reason)
+
+    @staticmethod
+    def _stop(operation: str, batch_job_id: str, reason: str) -> None:
+        """CancelJob / TerminateJob; both are idempotent, so botocore's retries are safe."""
+        try:
+            getattr(client("batch"), operation)(jobId=batch_job_id, reason=reason)
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchCallFailed(f"Batch {operation}: {_error_message(exc)}") from None
 
     def find_by_name(self, job_name: str) -> list[BatchJobRef]:
         """Batch jobs in our queue with this name (any status), newest first."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
@@ -28,9 +28,10 @@ from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_ex
 
 from overlord import schema
 from overlord.errors import StoreUnavailable
+from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
-from overlord.ports import Applied, ClaimResult, TerminalCopy
-from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.ports import Applied, ClaimResult, JobFilter, JobKey, LogFilter, LogKey, TerminalCopy
+from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 
 DUPLICATE_KEY = 11000
@@ -399,24 +400,61 @@ class MongoStore:
 
     @_store_call
     def list_logs(
-        self,
-        job_id: str,
-        batch_job_id: str | None,
-        offset: int,
-        limit: int,
-        kinds: Sequence[str],
+        self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
     ) -> list[LogDocument]:
-        query: dict[str, Any] = {"job_id": job_id}
-        if batch_job_id:
-            query["batch_job_id"] = batch_job_id
-        if kinds:
-            query["kind"] = {"$in": list(kinds)}
+        query: dict[str, Any] = {"batch_job_id": batch_job_id}
+        if where.attempt is not None:
+            query["attempt"] = where.attempt
+        if where.kinds:
+            query["kind"] = {"$in": list(where.kinds)}
+        if after is not None:
+            query["$or"] = [
+                {"phase": {"$gt": after.phase}},
+                {"phase": after.phase, "attempt": {"$gt": after.attempt}},
+                {"phase": after.phase, "attempt": after.attempt, "seq": {"$gt": after.seq}},
+            ]
         cursor = (
             self.logs.find(query, {"_id": 0})
-            .sort(
-                [("ts", ASCENDING), ("attempt", ASCENDING), ("kind", ASCENDING), ("seq", ASCENDING)]
-            )
-            .skip(offset)
+            .sort([("phase", ASCENDING), ("attempt", ASCENDING), ("seq", ASCENDING)])
             .limit(limit)
         )
         return [cast(LogDocument, x) for x in cursor]
+
+    # ------------------------------------------------------------------ listing
+    @_store_call
+    def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
+        query: dict[str, Any] = {}
+        if where.status is not None:
+            query["status"] = where.status
+        if where.task is not None:
+            query["task"] = where.task
+        for key, value in where.tags:
+            # Stored names are escaped (fieldnames.py): the same escaping finds them, and
+            # a key with `.` or `$` cannot turn into a path or an operator.
+            query[f"tags.{escape_key(key)}"] = value
+        created: dict[str, datetime] = {}
+        if where.created_after is not None:
+            created["$gt"] = where.created_after
+        if where.created_before is not None:
+            created["$lt"] = where.created_before
+        if created:
+            query["created_at"] = created
+        if after is not None:
+            query["$or"] = [
+                {"created_at": {"$lt": after.created_at}},
+                {"created_at": after.created_at, "_id": {"$lt": after.job_id}},
+            ]
+        cursor = (
+            self.jobs.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [cast(JobDocument, j) for j in cursor]
+
+    @_store_call
+    def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
+        self.runs.update_one({"_id": batch_job_id}, {"$set": {"cancel": dict(cancel)}})
+
+    @_store_call
+    def clear_cancel(self, batch_job_id: str) -> None:
+        self.runs.update_one({"_id": batch_job_id}, {"$unset": {"cancel": ""}})

@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from overlord import cursors
 from overlord.catalogue import Catalogue
 from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.ports import Store
-from overlord.schema import JobDocument, LogKind
+from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
+from overlord.schema import JobDocument, LogDocument, RunDocument
 from overlord.views import View, job_view, log_view, run_view
 
+MAX_JOB_PAGE = 100
+DEFAULT_JOB_PAGE = 20
 MAX_LOG_PAGE = 1000
-LOG_KINDS = (LogKind.SUBMISSION, LogKind.STATE, LogKind.LOG, LogKind.RESULT)
+DEFAULT_LOG_PAGE = 200
 
 
 @dataclass(frozen=True)
 class LogQuery:
-    run: int | None = None  # the run number; None: every run
-    offset: int = 0
-    limit: int = 200
-    kinds: tuple[str, ...] = ()
-
-
-def _int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"{name}: must be an integer") from None
-    if not low <= value <= high:
-        raise InvalidRequest(f"{name}: must be between {low} and {high}")
-    return value
-
-
-def parse_log_query(params: Mapping[str, str]) -> LogQuery:
-    kinds = tuple(k for k in (params.get("kind") or "").split(",") if k)
-    unknown = [k for k in kinds if k not in LOG_KINDS]
-    if unknown:
-        raise InvalidRequest(f"kind: {unknown[0][:40]!r} is not one of {', '.join(LOG_KINDS)}")
-    return LogQuery(
-        run=_int_param(params, "run", 0, 1, 10**9) if "run" in params else None,
-        offset=_int_param(params, "offset", 0, 0, 10**9),
-        limit=_int_param(params, "limit", 200, 1, MAX_LOG_PAGE),
-        kinds=kinds,
-    )
+    run: int | None = None  # the run number; None: every run, in run order
+    where: LogFilter = field(default_factory=LogFilter)
+    cursor: str | None = None
+    limit: int = DEFAULT_LOG_PAGE
 
 
 def _job(store: Store, job_id: str) -> JobDocument:
@@ -66,22 +42,70 @@ def job_with_latest_run(store: Store, job_id: str) -> View:
     return view
 
 
+def list_jobs(store: Store, where: JobFilter, cursor: str | None, limit: int) -> View:
+    """Newest first; `next` continues after this page's last job, or is None at the end."""
+    after = cursors.parse_job_cursor(cursor) if cursor else None
+    found = store.list_jobs(where, after, limit + 1)
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        last = page[-1]
+        next_cursor = cursors.job_cursor(JobKey(last["created_at"], last["_id"]))
+    return {"jobs": [job_view(j) for j in page], "next": next_cursor}
+
+
 def runs_of(store: Store, job_id: str) -> View:
     _job(store, job_id)
-    return {"job_id": job_id, "runs": [run_view(r) for r in store.list_runs(job_id)]}
+    return {"job_id": job_id, "runs": [run_view(r) for r in _in_run_order(store, job_id)]}
+
+
+def _in_run_order(store: Store, job_id: str) -> list[RunDocument]:
+    """Numbered runs by number; a run an event recorded before the submitter did, last."""
+    runs = store.list_runs(job_id)
+    return sorted(runs, key=lambda r: (r["run"] is None, r["run"] or 0, r["created_at"]))
+
+
+def _line_key(line: LogDocument) -> LogKey:
+    return LogKey(phase=line.get("phase", 0), attempt=line["attempt"], seq=line["seq"])
 
 
 def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
+    """A job's lines in reading order: run by run, and in each run the submission, the
+    states in status order, each attempt's lines, the terminal state, the result.
+
+    `next` continues while more lines exist now; `resume` is where to ask again later
+    for lines not yet copied (a follower's position), or None to start over.
+    """
+    # The input first, as for every other parameter: a bad cursor is a 400 for any job.
+    position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
     _job(store, job_id)
-    batch_job_id = None
+    runs = _in_run_order(store, job_id)
     if query.run is not None:
-        runs = [r for r in store.list_runs(job_id) if r["run"] == query.run]
+        runs = [r for r in runs if r["run"] == query.run]
         if not runs:
             raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
-        batch_job_id = runs[0]["_id"]
-    lines = store.list_logs(job_id, batch_job_id, query.offset, query.limit, query.kinds)
-    next_offset = query.offset + len(lines) if len(lines) == query.limit else None
-    return {"job_id": job_id, "lines": [log_view(x) for x in lines], "next_offset": next_offset}
+    after: LogKey | None = None
+    if position is not None:
+        batch_job_id, after = position
+        ids = [r["_id"] for r in runs]
+        if batch_job_id not in ids:
+            raise InvalidRequest("cursor: not a cursor this API returned for this list")
+        runs = runs[ids.index(batch_job_id) :]
+    found: list[tuple[RunDocument, LogDocument]] = []
+    for index, run in enumerate(runs):
+        wanted = query.limit + 1 - len(found)
+        if wanted <= 0:
+            break
+        start = after if index == 0 else None
+        found += [(run, x) for x in store.list_logs(run["_id"], query.where, start, wanted)]
+    page = found[: query.limit]
+    last = cursors.log_cursor(page[-1][0]["_id"], _line_key(page[-1][1])) if page else None
+    return {
+        "job_id": job_id,
+        "lines": [log_view(line, run["run"]) for run, line in page],
+        "next": last if len(found) > query.limit else None,
+        "resume": last or query.cursor,
+    }
 
 
 def tasks(catalogue: Catalogue) -> View:

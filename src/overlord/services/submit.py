@@ -94,11 +94,16 @@ def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
 
 
 def submit_job(
-    store: Store, batch: Batch, objects: Objects, config: SubmitConfig, request: JobRequest
+    store: Store,
+    batch: Batch,
+    objects: Objects,
+    config: SubmitConfig,
+    request: JobRequest,
+    created_by: str | None = None,
 ) -> Submission:
     request = admit(config, request)
     now = utcnow()
-    job = schema.new_job(request, now)
+    job = schema.new_job(request, now, created_by)
     owner = uuid.uuid4().hex
     claim = store.claim_job(job, owner, now, CLAIM_LEASE)
     if not claim.claimed:

@@ -2,13 +2,17 @@ locals {
   # Every route goes to the submitter; it routes internally (powertools resolver).
   routes = toset([
     "POST /jobs",
+    "GET /jobs",
     "GET /jobs/{job_id}",
     "POST /jobs/{job_id}/runs",
     "GET /jobs/{job_id}/runs",
     "GET /jobs/{job_id}/logs",
+    "POST /jobs/{job_id}/cancel",
     "GET /tasks",
     "GET /tasks/{name}",
     "GET /health",
+    "GET /openapi.json",
+    "GET /docs",
   ])
 }
 

@@ -248,6 +248,13 @@ data "aws_iam_policy_document" "submitter" {
   }
 
   statement {
+    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after.
+    sid       = "CancelJobs"
+    actions   = ["batch:CancelJob", "batch:TerminateJob"]
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+  }
+
+  statement {
     sid       = "LargeParameters"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.results_bucket_arn}/params/*"]

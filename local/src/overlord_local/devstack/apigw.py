@@ -16,13 +16,17 @@ from urllib.parse import parse_qsl
 # The routes deployed in terraform/modules/api; path parameters in API Gateway's syntax.
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/jobs"),
+    ("GET", "/jobs"),
     ("GET", "/jobs/{job_id}"),
     ("POST", "/jobs/{job_id}/runs"),
     ("GET", "/jobs/{job_id}/runs"),
     ("GET", "/jobs/{job_id}/logs"),
+    ("POST", "/jobs/{job_id}/cancel"),
     ("GET", "/tasks"),
     ("GET", "/tasks/{name}"),
     ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
 )
 
 _TEXT_TYPES = re.compile(r"^(text/|application/(json|xml|x-www-form-urlencoded|javascript))")
@@ -52,6 +56,7 @@ def http_api_event(
     headers: dict[str, str] | None = None,
     query: str = "",
     source_ip: str = "127.0.0.1",
+    authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     matched = match_route(method, path)
     route_key, path_parameters = matched if matched else ("$default", {})
@@ -83,6 +88,8 @@ def http_api_event(
         },
         "isBase64Encoded": False,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if query:
         # API Gateway joins repeated keys with commas.
         params: dict[str, str] = {}

@@ -5,32 +5,30 @@ Used by the end-to-end tests and the benchmarks, so both measure the real thing.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+from overlord_local.client import ApiClient, read_env_file, static_credentials
 from overlord_local.devstack.processes import PROJECT_ROOT, free_port
 
 
-def http(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
-    """One JSON request; HTTP errors are returned, connection errors raised."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(  # noqa: S310 - a local http URL
-        url, data=data, method=method, headers={"content-type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+def http(
+    method: str, url: str, body: Any = None, timeout: float = 30, credentials: Any = None
+) -> tuple[int, Any]:
+    """One JSON request, SigV4-signed with `credentials` when given (else unsigned);
+    HTTP errors are returned, connection errors raised."""
+    parts = urlsplit(url)
+    client = ApiClient(f"{parts.scheme}://{parts.netloc}", credentials, timeout=timeout)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    response = client.request(method, parts.path, query=query, body=body)
+    return response.status, response.body
 
 
 @dataclass
@@ -42,6 +40,21 @@ class RunningDev:
     @property
     def output(self) -> Path:
         return self.state_dir / "dev.out"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What the stack wrote to dev.env (its URL, endpoints and credentials)."""
+        return read_env_file(self.state_dir / "dev.env")
+
+    @property
+    def credentials(self) -> Any:
+        env = self.env
+        return static_credentials(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+
+    def client(self, timeout: float = 30) -> ApiClient:
+        return ApiClient(
+            self.url, self.credentials, self.env.get("AWS_REGION", "us-east-1"), timeout
+        )
 
     def stop(self, timeout: float = 30) -> None:
         if self.proc.poll() is None:

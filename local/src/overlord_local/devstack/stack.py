@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -35,12 +36,22 @@ from overlord_local.pdeathsig import die_with_parent
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".overlord"
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "overlord-local",
-    "AWS_SECRET_ACCESS_KEY": "overlord-local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
+REGION = "us-east-1"
+ACCESS_KEY_ID = "overlord-local"
+
+
+def stack_credentials() -> dict[str, str]:
+    """The stack's own credentials, a new secret at each start: the gateway accepts
+    requests signed with them only, and moto and the handlers use them too (never the
+    caller's real AWS credentials). Written to dev.env (mode 600) for other shells."""
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(30),
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    }
+
+
 # The product's functions, by name only (as their images' CMD names them): the local
 # stack hosts them as Lambda does and imports none of the product's modules.
 SUBMITTER_HANDLER = "overlord_submitter.handler.lambda_handler"
@@ -83,6 +94,7 @@ class DevOptions:
     reconcile_every: float = 60.0
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
+    auth: bool = True  # the gateway checks SigV4 (False: overlord dev --no-auth)
 
 
 @dataclass
@@ -113,8 +125,7 @@ class DevStack:
 
         mongodb_uri = os.environ.get("MONGODB_URI") or self._start_ferretdb()
         aws_endpoint = os.environ.get("AWS_ENDPOINT_URL") or self._start_moto()
-        for key, value in DUMMY_CREDENTIALS.items():
-            os.environ.setdefault(key, value)
+        credentials = stack_credentials()
         self._export(
             MONGODB_URI=mongodb_uri,
             DB_NAME=o.db_name,
@@ -125,7 +136,7 @@ class DevStack:
             LOG_LEVEL=o.log_level,
             RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
             AWS_ENDPOINT_URL=aws_endpoint,
-            **{k: os.environ[k] for k in DUMMY_CREDENTIALS},
+            **credentials,
         )
         router = self._start_router()
         self._export(AWS_ENDPOINT_URL_BATCH=self._start_local_batch(router.put))
@@ -139,6 +150,7 @@ class DevStack:
 
         from overlord_local.eventrouter import load_batch_pattern
         from overlord_local.gateway import GatewayServer, in_process, via_url
+        from overlord_local.sigv4 import Verifier
 
         if o.rie:
             submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))
@@ -149,7 +161,11 @@ class DevStack:
         router.add_rule(load_batch_pattern(queue_arn), recorder, name="batch-state-change")
 
         try:
-            gateway = GatewayServer(o.host, o.port, submitter).start()
+            verifier = Verifier(
+                credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"], REGION
+            )
+            gateway = GatewayServer(o.host, o.port, submitter, verifier if o.auth else None)
+            gateway.start()
         except OSError as exc:
             raise StackError(f"cannot listen on {o.host}:{o.port}: {exc}") from None
         self._cleanups.callback(gateway.stop)
@@ -292,7 +308,11 @@ class DevStack:
 
     def _write_env_file(self) -> None:
         path = self.options.state_dir / "dev.env"
-        path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
+        # It holds the stack's secret key: readable by its owner only.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))
         self._cleanups.callback(path.unlink, missing_ok=True)
 
     # ----------------------------------------------------------------- stop

@@ -1,8 +1,9 @@
 """Deliver events to the targets of the rules they match, at least once, off-thread.
 
-``put`` only enqueues, so the Batch state machine never waits on a target. One
-worker thread takes events in order and, for every matching rule, delivers to each
-target with tenacity: up to ``max_attempts`` tries with exponential backoff
+``put`` only enqueues, so the Batch state machine never waits on a target. Worker
+threads (``workers``, one by default) take events off the queue and, for every matching
+rule, deliver to each target — with more than one, concurrently and in no guaranteed
+order, as EventBridge does — with tenacity: up to ``max_attempts`` tries with exponential backoff
 (``backoff_initial`` doubling up to ``backoff_max`` seconds). A target that still
 fails gets the event appended to the dead-letter file as one JSON line
 ``{"time", "rule", "target", "attempts", "error", "event"}`` and an ERROR log line;
@@ -58,6 +59,7 @@ class EventRouter:
         max_attempts: int = 4,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
+        workers: int = 1,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
@@ -68,8 +70,10 @@ class EventRouter:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
 
     def add_rule(
         self, pattern: dict[str, Any], *targets: Target | Handler | str, name: str | None = None
@@ -102,18 +106,23 @@ class EventRouter:
     def stop(self, timeout: float | None = 10.0) -> bool:
         """Drain (up to ``timeout``) and stop the worker; True when nothing was left behind."""
         drained = self.drain(timeout)
-        if self._thread is not None:
+        with self._start_lock:
+            threads, self._threads = self._threads, []
+        for _ in threads:
             self._queue.put(_STOP)
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in threads:
+            thread.join(timeout)
         return drained
 
     # -- worker side -----------------------------------------------------------------
     def _ensure_started(self) -> None:
         with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name="eventrouter", daemon=True)
-                self._thread.start()
+            while len(self._threads) < self.workers:
+                thread = threading.Thread(
+                    target=self._work, name=f"eventrouter-{len(self._threads)}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def _work(self) -> None:
         while True:
@@ -133,7 +142,8 @@ class EventRouter:
         """Deliver one event synchronously (the worker's job; public for tests and replay)."""
         matched = [rule for rule in self.rules if matches(rule.pattern, event)]
         if not matched:
-            self.stats.unmatched += 1
+            with self._stats_lock:
+                self.stats.unmatched += 1
             log.debug("event %s matched no rule", event.get("id"))
         for rule in matched:
             for target in rule.targets:
@@ -156,10 +166,12 @@ class EventRouter:
         try:
             retrying(target.deliver, event)
         except Exception as exc:
-            self.stats.failed += 1
+            with self._stats_lock:
+                self.stats.failed += 1
             self._dead_letter(rule, target, event, exc)
         else:
-            self.stats.delivered += 1
+            with self._stats_lock:
+                self.stats.delivered += 1
 
     def _dead_letter(self, rule: Rule, target: Target, event: Event, error: Exception) -> None:
         record = {
@@ -170,7 +182,8 @@ class EventRouter:
             "error": f"{type(error).__name__}: {error}",
             "event": event,
         }
-        self.stats.dead_letters.append(record)
+        with self._stats_lock:
+            self.stats.dead_letters.append(record)
         log.error(
             "event %s to %s dead-lettered after %d attempts: %s",
             event.get("id"),

@@ -1,0 +1,375 @@
+"""`overlord submit | status | list | runs | logs | rerun | cancel`: the API from a shell.
+
+Every request is signed with SigV4 (overlord_local.client). Exit codes: 0 the job
+succeeded (or the command did what it was asked), 1 the job failed or was cancelled,
+2 a usage error, an API refusal or no connection, with a message saying which.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from overlord_local.client import ApiClient, NoCredentials, Query, from_environment
+from overlord_local.devstack.stack import DEFAULT_STATE_DIR
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+FINISHED = {"SUCCEEDED", "FAILED", "SUBMIT_FAILED"}
+USAGE, FAILED = 2, 1
+POLL_SECONDS = 0.5
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="json for scripts; table (or text) for people")
+]
+
+
+def _fail(message: str, code: int = USAGE) -> typer.Exit:
+    err.print(f"[red]overlord: {message}[/]", soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _client() -> ApiClient:
+    try:
+        return from_environment(DEFAULT_STATE_DIR / "dev.env")
+    except NoCredentials as exc:
+        raise _fail(str(exc)) from None
+
+
+def _call(api: ApiClient, method: str, path: str, *, query: Query = None, body: Any = None) -> Any:
+    try:
+        answer = api.request(method, path, query=query, body=body)
+    except OSError as exc:
+        raise _fail(f"cannot reach {api.base_url}: {exc} (is `make dev` running?)") from None
+    if answer.status == 403:
+        raise _fail(f"403 from {api.base_url}: the request's SigV4 signature was refused")
+    if answer.status >= 400:
+        raise _fail(f"{answer.status}: {answer.detail}")
+    return answer.body
+
+
+def _json(data: Any) -> None:
+    console.print_json(data=data)
+
+
+def _kv(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise typer.BadParameter(f"{text!r}: expected key=value", param_hint=option)
+    return key, value
+
+
+def _parameters(param: list[str] | None, parameters_file: str | None) -> dict[str, Any]:
+    if parameters_file:
+        try:
+            text = sys.stdin.read() if parameters_file == "-" else Path(parameters_file).read_text()
+            loaded = json.loads(text)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--parameters-file") from None
+        if not isinstance(loaded, dict):
+            raise typer.BadParameter("must hold a JSON object", param_hint="--parameters-file")
+        params: dict[str, Any] = loaded
+    else:
+        params = {}
+    for item in param or []:
+        key, raw = _kv(item, "--param")
+        try:
+            params[key] = json.loads(raw)  # numbers, booleans, objects as JSON ...
+        except ValueError:
+            params[key] = raw  # ... anything else as a string
+    return params
+
+
+# ----------------------------------------------------------------------- following
+
+
+def _elapsed(start: float) -> str:
+    return f"+{time.monotonic() - start:5.1f}s"
+
+
+def _print_line(line: dict[str, Any], start: float) -> None:
+    kind = line["kind"]
+    if kind == "state":
+        console.print(f"[dim]{_elapsed(start)}[/] [bold]{line['message']}[/]")
+    elif kind == "log":
+        console.print(f"[dim]{_elapsed(start)}[/]   {line['message']}", markup=False)
+    else:
+        console.print(f"[dim]{_elapsed(start)}   {line['message']}[/]")
+
+
+def follow(api: ApiClient, job_id: str, run: int | None, *, wait: bool) -> dict[str, Any]:
+    """Print lines as they arrive (states as the run moves, then its log lines and
+    result); with `wait`, until the job has finished. Returns the job as last seen."""
+    start = time.monotonic()
+    cursor: str | None = None
+    with console.status(f"{job_id}: …") as spinner:
+        while True:
+            job = _call(api, "GET", f"/jobs/{job_id}")
+            while True:  # every line there is now
+                page = _call(
+                    api,
+                    "GET",
+                    f"/jobs/{job_id}/logs",
+                    query={"run": run, "cursor": cursor, "limit": 1000},
+                )
+                for line in page["lines"]:
+                    _print_line(line, start)
+                cursor = page["resume"]
+                if not page["next"]:
+                    break
+            spinner.update(f"{job_id}: {job['status']}  {time.monotonic() - start:.1f}s")
+            if not wait or job["status"] in FINISHED:
+                return dict(job)
+            time.sleep(POLL_SECONDS)
+
+
+def _outcome(job: dict[str, Any]) -> int:
+    latest = job.get("latest_run") or {}
+    cancel = latest.get("cancel")
+    status = job["status"]
+    if status == "SUCCEEDED":
+        console.print(f"[green]SUCCEEDED[/] {job['job_id']}")
+        result = (job.get("result") or {}).get("summary")
+        if result is not None:
+            _json(result)
+        return 0
+    if cancel:
+        console.print(
+            f"[yellow]CANCELLED[/] {job['job_id']} by {cancel.get('by') or '?'} "
+            f"({cancel['action']}): {cancel['reason']}",
+            markup=True,
+        )
+    else:
+        reason = job.get("status_reason") or latest.get("status_reason") or ""
+        console.print(f"[red]{status}[/] {job['job_id']}: {reason}")
+    result = (job.get("result") or {}).get("summary")
+    if result is not None:
+        _json(result)
+    return FAILED
+
+
+def _finish(api: ApiClient, job_id: str, run: int | None) -> None:
+    job = follow(api, job_id, run, wait=True)
+    raise typer.Exit(_outcome(job))
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def submit(
+    task: Annotated[str, typer.Argument(help="the task's name, e.g. echo")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="key=value, repeatable (value parsed as JSON if it is)"),
+    ] = None,
+    parameters_file: Annotated[
+        str | None, typer.Option(help="a JSON object file with the parameters, or - for stdin")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="makes an otherwise identical job new")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
+    attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
+    timeout_seconds: Annotated[int | None, typer.Option(min=60)] = None,
+    wait: Annotated[bool, typer.Option(help="follow the job until it finishes")] = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Submit a job; print its ID (and with --wait, its progress and result)."""
+    body: dict[str, Any] = {"task": task, "parameters": _parameters(param, parameters_file)}
+    if key is not None:
+        body["key"] = key
+    if tag:
+        body["tags"] = dict(_kv(t, "--tag") for t in tag)
+    if attempts is not None:
+        body["attempts"] = attempts
+    if timeout_seconds is not None:
+        body["timeout_seconds"] = timeout_seconds
+    api = _client()
+    created = _call(api, "POST", "/jobs", body=body)
+    if output is Output.json:
+        _json(created)
+    else:
+        verb = "submitted" if created["created"] else "exists"
+        console.print(f"{created['job_id']} {verb} ({created['status']})")
+    if wait:
+        _finish(api, created["job_id"], None)
+
+
+def status(job_id: str, output: OutputOption = Output.table) -> None:
+    """A job and its latest run."""
+    job = _call(_client(), "GET", f"/jobs/{job_id}")
+    if output is Output.json:
+        _json(job)
+        return
+    latest = job.get("latest_run") or {}
+    console.print(f"[bold]{job['job_id']}[/]  {job['task']}  [bold]{job['status']}[/]")
+    if job.get("status_reason"):
+        console.print(f"  reason: {job['status_reason']}", markup=False)
+    console.print(f"  created {job['created_at']} by {job.get('created_by') or '?'}")
+    console.print(f"  runs: {job['run_count']}  parameters: {json.dumps(job['parameters'])}")
+    for step in latest.get("status_history", []):
+        console.print(f"    {step['at']}  {step['status']}")
+    if job.get("result"):
+        _json(job["result"])
+
+
+def list_jobs(
+    status: Annotated[str | None, typer.Option(help="e.g. SUCCEEDED")] = None,
+    task: Annotated[str | None, typer.Option()] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
+    created_after: Annotated[str | None, typer.Option(help="ISO 8601 with a zone")] = None,
+    created_before: Annotated[str | None, typer.Option(help="ISO 8601 with a zone")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100, help="jobs per page")] = 20,
+    all_pages: Annotated[
+        bool, typer.Option("--all", help="every page, not only the first")
+    ] = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Jobs, newest first."""
+    api = _client()
+    tags = [":".join(_kv(t, "--tag")) for t in tag or []]
+    query: dict[str, Any] = {
+        "status": status,
+        "task": task,
+        "tag": tags,
+        "created_after": created_after,
+        "created_before": created_before,
+        "limit": limit,
+    }
+    jobs: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = _call(api, "GET", "/jobs", query={**query, "cursor": cursor})
+        jobs += page["jobs"]
+        cursor = page["next"]
+        if not (all_pages and cursor):
+            break
+    if output is Output.json:
+        _json({"jobs": jobs, "next": cursor})
+        return
+    table = Table(box=None)
+    table.add_column("JOB ID", no_wrap=True, min_width=36)  # whole: people copy it
+    for name in ("TASK", "STATUS", "CREATED", "RUNS"):
+        table.add_column(name)
+    for job in jobs:
+        table.add_row(
+            job["job_id"], job["task"], job["status"], job["created_at"], str(job["run_count"])
+        )
+    console.print(table)
+    if cursor:
+        console.print("[dim]more: --all, or --created-before with the last CREATED[/]")
+
+
+def runs(job_id: str, output: OutputOption = Output.table) -> None:
+    """Every run of a job."""
+    found = _call(_client(), "GET", f"/jobs/{job_id}/runs")
+    if output is Output.json:
+        _json(found)
+        return
+    table = Table(
+        "RUN", "BATCH JOB", "STATUS", "STARTED", "STOPPED", "ATTEMPTS", "REASON", box=None
+    )
+    for run in found["runs"]:
+        table.add_row(
+            str(run["run"]),
+            run["batch_job_id"],
+            str(run["status"]),
+            run["started_at"] or "",
+            run["stopped_at"] or "",
+            str(len(run["attempts"])),
+            run["status_reason"] or "",
+        )
+    console.print(table)
+
+
+def logs(
+    job_id: str,
+    run: Annotated[int | None, typer.Option(help="a run number (default: every run)")] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="submission|state|log|result")] = None,
+    follow_: Annotated[
+        bool, typer.Option("--follow", "-f", help="keep printing until the job finishes")
+    ] = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """A job's lines in reading order."""
+    api = _client()
+    if follow_:
+        if output is Output.json:
+            raise _fail("--follow prints text; use it without --output json")
+        _finish(api, job_id, run)
+    cursor = None
+    while True:
+        page = _call(
+            api,
+            "GET",
+            f"/jobs/{job_id}/logs",
+            query={"run": run, "kind": kind or [], "cursor": cursor, "limit": 1000},
+        )
+        for line in page["lines"]:
+            if output is Output.json:
+                console.print(json.dumps(line), markup=False, soft_wrap=True)
+            else:
+                console.print(
+                    f"{line['ts']} [{line['kind']} run {line['run']} attempt {line['attempt']}] "
+                    f"{line['message']}",
+                    markup=False,
+                    soft_wrap=True,
+                )
+        cursor = page["next"]
+        if not cursor:
+            return
+
+
+def rerun(
+    job_id: str,
+    wait: Annotated[bool, typer.Option(help="follow the new run until it finishes")] = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Run a finished job again."""
+    api = _client()
+    started = _call(api, "POST", f"/jobs/{job_id}/runs")
+    if output is Output.json:
+        _json(started)
+    else:
+        console.print(f"{job_id} run {started['run']} submitted ({started['batch_job_id']})")
+    if wait:
+        _finish(api, job_id, started["run"])
+
+
+def cancel(
+    job_id: str,
+    reason: Annotated[str | None, typer.Option(help="kept on the run and sent to Batch")] = None,
+    wait: Annotated[bool, typer.Option(help="wait until Batch has stopped it")] = False,
+    output: OutputOption = Output.table,
+) -> None:
+    """Cancel the job's active run (CancelJob before it starts, TerminateJob after)."""
+    api = _client()
+    done = _call(api, "POST", f"/jobs/{job_id}/cancel", body={"reason": reason} if reason else None)
+    if output is Output.json:
+        _json(done)
+    else:
+        console.print(f"{job_id} run {done['run']}: {done['action']} sent ({done['reason']})")
+    if wait:
+        _finish(api, job_id, done["run"])
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(submit)
+    app.command()(status)
+    app.command("list")(list_jobs)
+    app.command()(runs)
+    app.command()(logs)
+    app.command()(rerun)
+    app.command()(cancel)
