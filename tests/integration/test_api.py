@@ -119,7 +119,7 @@ def test_the_caller_is_stored_on_the_job(api, db):
     _, _, job = api.get(f"/jobs/{created['job_id']}")
     assert job["created_by"] == ARN
     local = {"accessKey": "overlord-local", "userArn": None}
-    _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"n": 1}}, iam=local)
+    _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"message": "n"}}, iam=local)
     assert db.jobs.find_one({"_id": other["job_id"]})["created_by"] == "overlord-local"
 
 
