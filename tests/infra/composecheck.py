@@ -44,7 +44,6 @@ LAMBDA_ENV = {
     "MONGODB_URI",
     "DB_NAME",
     "JOB_QUEUE",
-    "JOB_DEFINITION",
     "RESULTS_BUCKET",
     "LOG_LEVEL",
     "AWS_ENDPOINT_URL",
