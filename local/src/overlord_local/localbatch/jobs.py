@@ -1,12 +1,18 @@
 """A submitted job and its attempts, rendered as AWS's ``JobDetail`` / ``JobSummary``.
 
 Plain data: the scheduler mutates it under the service lock, the API reads snapshots.
+
+An array job is a parent ``Job`` with ``array`` (its size, its children and their
+``statusSummary``) and N children ``<parent>:<index>`` with ``parent`` and
+``array_index``. A child is an ordinary job that shares the parent's read-only parts
+(container, retry strategy, timeout, parameters), so making 10,000 of them is cheap.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +133,38 @@ class Job:
     stop_reason: str | None = None  # set by TerminateJob (or shutdown) while the job runs
     # SubmitJob's containerOverrides as sent (what ECS's override limit is counted on).
     container_overrides: JsonDict = field(default_factory=dict)
+    array: ArrayState | None = None  # set on an array parent
+    parent: Job | None = None  # set on an array child
+    array_index: int | None = None  # set on an array child
+
+    def make_children(self, size: int, arn_of: Callable[[str], str]) -> list[Job]:
+        """Turn this job into an array parent of ``size`` children (all SUBMITTED)."""
+        children = [
+            Job(
+                job_id=f"{self.job_id}:{index}",
+                arn=arn_of(f"{self.job_id}:{index}"),
+                name=self.name,
+                queue=self.queue,
+                definition=self.definition,
+                container=self.container,
+                retry_strategy=self.retry_strategy,
+                timeout=self.timeout,
+                tags=dict(self.tags),
+                parameters=self.parameters,
+                depends_on=self.depends_on,
+                propagate_tags=self.propagate_tags,
+                platform_capabilities=self.platform_capabilities,
+                created_at=self.created_at,
+                container_overrides=self.container_overrides,
+                parent=self,
+                array_index=index,
+            )
+            for index in range(size)
+        ]
+        summary = dict.fromkeys(STATUSES, 0)
+        summary["SUBMITTED"] = size
+        self.array = ArrayState(size, children, summary, self.created_at)
+        return children
 
     @property
     def vcpus(self) -> float:
@@ -194,6 +232,10 @@ class Job:
             detail["stoppedAt"] = self.stopped_at
         if self.timeout:
             detail["timeout"] = copy.deepcopy(self.timeout)
+        if self.array is not None:
+            detail["arrayProperties"] = self.array.describe()
+        elif self.array_index is not None:
+            detail["arrayProperties"] = {"index": self.array_index}
         return detail
 
     def summarize(self) -> JsonDict:
@@ -223,4 +265,34 @@ class Job:
             if latest.reason:
                 container["reason"] = latest.reason
             summary["container"] = container
+        if self.array is not None:
+            summary["arrayProperties"] = self.array.describe()
+        elif self.array_index is not None:
+            summary["arrayProperties"] = {"index": self.array_index}
         return summary
+
+
+@dataclass
+class ArrayState:
+    """An array parent's children and their count per status (kept as they move)."""
+
+    size: int
+    children: list[Job]
+    summary: dict[str, int]
+    summary_updated_at: int
+
+    def moved(self, old: str, new: str) -> None:
+        self.summary[old] -= 1
+        self.summary[new] += 1
+        self.summary_updated_at = now_ms()
+
+    @property
+    def done(self) -> bool:
+        return self.summary["SUCCEEDED"] + self.summary["FAILED"] == self.size
+
+    def describe(self) -> JsonDict:
+        return {
+            "size": self.size,
+            "statusSummary": dict(self.summary),
+            "statusSummaryLastUpdatedAt": self.summary_updated_at,
+        }
