@@ -11,6 +11,7 @@ An array job is a parent ``Job`` with ``array`` (its size, its children and thei
 from __future__ import annotations
 
 import copy
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,9 +137,25 @@ class Job:
     array: ArrayState | None = None  # set on an array parent
     parent: Job | None = None  # set on an array child
     array_index: int | None = None  # set on an array child
+    # The parts of the detail fixed at SubmitJob, pickled once: a fresh copy for each
+    # DescribeJobs/event is then ~15x cheaper than deepcopy (10,000 children × 5 events).
+    _fixed: bytes | None = field(default=None, repr=False)
+
+    def fixed_parts(self) -> tuple[JsonDict, JsonDict, list[JsonDict], JsonDict | None]:
+        """Fresh copies of (container, retryStrategy, dependsOn, timeout)."""
+        if self._fixed is None:
+            self._fixed = pickle.dumps(
+                (self.container, self.retry_strategy, self.depends_on, self.timeout),
+                pickle.HIGHEST_PROTOCOL,
+            )
+        # Bytes this process pickled itself from JSON data, never input from outside.
+        parts: tuple[JsonDict, JsonDict, list[JsonDict], JsonDict | None]
+        parts = pickle.loads(self._fixed)  # noqa: S301
+        return parts
 
     def make_children(self, size: int, arn_of: Callable[[str], str]) -> list[Job]:
         """Turn this job into an array parent of ``size`` children (all SUBMITTED)."""
+        self.fixed_parts()
         children = [
             Job(
                 job_id=f"{self.job_id}:{index}",
@@ -158,6 +175,7 @@ class Job:
                 container_overrides=self.container_overrides,
                 parent=self,
                 array_index=index,
+                _fixed=self._fixed,
             )
             for index in range(size)
         ]
@@ -196,7 +214,7 @@ class Job:
 
     def describe(self) -> JsonDict:
         """This job as DescribeJobs' ``JobDetail`` (and the event's ``detail``)."""
-        container = copy.deepcopy(self.container)
+        container, retry_strategy, depends_on, timeout = self.fixed_parts()
         latest = self.current or (self.attempts[-1] if self.attempts else None)
         if latest is not None and latest.started_at is not None:
             container["logStreamName"] = latest.log_stream_name
@@ -213,8 +231,8 @@ class Job:
             "status": self.status,
             "attempts": [a.describe() for a in self.attempts],
             "createdAt": self.created_at,
-            "retryStrategy": copy.deepcopy(self.retry_strategy),
-            "dependsOn": copy.deepcopy(self.depends_on),
+            "retryStrategy": retry_strategy,
+            "dependsOn": depends_on,
             "jobDefinition": self.definition.arn,
             "parameters": dict(self.parameters),
             "container": container,
@@ -230,8 +248,8 @@ class Job:
             detail["startedAt"] = self.started_at
         if self.stopped_at is not None:
             detail["stoppedAt"] = self.stopped_at
-        if self.timeout:
-            detail["timeout"] = copy.deepcopy(self.timeout)
+        if timeout:
+            detail["timeout"] = timeout
         if self.array is not None:
             detail["arrayProperties"] = self.array.describe()
         elif self.array_index is not None:
