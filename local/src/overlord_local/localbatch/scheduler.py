@@ -276,9 +276,14 @@ class Scheduler:
                     if ce is not None:
                         # STARTING here, so children start in the order they waited.
                         waiting.popleft()
-                        begun = self._begin_attempt(child, ce)
-                        if begun is not None:
-                            self._start_child(child, *begun)
+                        try:
+                            begun = self._begin_attempt(child, ce)
+                            if begun is not None:
+                                self._start_child(child, *begun)
+                        except Exception:  # that child only; the others go on
+                            log.exception("job %s: could not start", child.job_id)
+                            self._release(child)
+                            self._fail(child, "ServerException: local scheduler error")
                         continue
                 self._cond.wait(self._timings.capacity_recheck)
 
