@@ -14,7 +14,14 @@ from typing import Protocol
 
 from overlord.batch_events import BatchJobDetail
 from overlord.observation import RunObservation
-from overlord.schema import CancelRequest, JobDocument, LogDocument, ResultSummary, RunDocument
+from overlord.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    ResultSummary,
+    RunDocument,
+)
 from overlord.submission import SubmitRequest
 
 # ------------------------------------------------------------------ values
@@ -125,6 +132,12 @@ class Store(Protocol):
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None: ...
 
     def get_job(self, job_id: str) -> JobDocument | None: ...
+
+    def save_items(self, items: ItemsDocument) -> None:
+        """Store an array job's items; the same job's items again change nothing."""
+        ...
+
+    def get_items(self, job_id: str) -> ItemsDocument | None: ...
 
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int

@@ -14,24 +14,41 @@ JOB_ID = "OVERLORD_JOB_ID"
 TASK = "OVERLORD_TASK"
 PARAMETERS = "OVERLORD_PARAMETERS"  # the parameters as JSON, when small enough
 PARAMETERS_URI = "OVERLORD_PARAMETERS_URI"  # else an s3:// URI of that JSON
+# An array job: the list of every child's parameters (a child picks its own by index).
+ITEMS = "OVERLORD_ITEMS"
+ITEMS_URI = "OVERLORD_ITEMS_URI"
 RESULTS_BUCKET = "RESULTS_BUCKET"  # set on the job definition
-# Set by AWS Batch (and the local Batch) in every job's container.
+# Set by AWS Batch (and the local Batch) in every job's container; the array index only
+# in an array job's children (`<parent>:<index>` is then their AWS_BATCH_JOB_ID).
 BATCH_JOB_ID = "AWS_BATCH_JOB_ID"
 BATCH_JOB_ATTEMPT = "AWS_BATCH_JOB_ATTEMPT"
+BATCH_JOB_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
 
 
 def job_environment(
-    job_id: str, task: str, *, parameters: str | None = None, parameters_uri: str | None = None
+    job_id: str,
+    task: str,
+    *,
+    parameters: str | None = None,
+    parameters_uri: str | None = None,
+    items: str | None = None,
+    items_uri: str | None = None,
 ) -> dict[str, str]:
-    """The variables the submitter sets for one job (exactly one of the two parameter forms)."""
-    if (parameters is None) == (parameters_uri is None):
-        raise ValueError("give the parameters inline or as a URI, not both or neither")
-    env = {JOB_ID: job_id, TASK: task}
-    if parameters is not None:
-        env[PARAMETERS] = parameters
-    else:
-        env[PARAMETERS_URI] = str(parameters_uri)
-    return env
+    """The variables the submitter sets for one job: exactly one of the four input forms
+    (a single job's parameters or an array job's items, inline or as a URI)."""
+    given = {
+        name: value
+        for name, value in (
+            (PARAMETERS, parameters),
+            (PARAMETERS_URI, parameters_uri),
+            (ITEMS, items),
+            (ITEMS_URI, items_uri),
+        )
+        if value is not None
+    }
+    if len(given) != 1:
+        raise ValueError("give the parameters or the items, inline or as a URI: exactly one")
+    return {JOB_ID: job_id, TASK: task, **given}
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,14 @@ class WorkerEnvironment:
     results_bucket: str | None
     batch_job_id: str
     attempt: int
+    items: str | None = None
+    items_uri: str | None = None
+    # The child's index as Batch set it (None: not an array child); the worker checks it.
+    array_index: str | None = None
+
+    @property
+    def is_array(self) -> bool:
+        return self.items is not None or self.items_uri is not None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerEnvironment:
@@ -55,4 +80,7 @@ class WorkerEnvironment:
             results_bucket=env.get(RESULTS_BUCKET) or None,
             batch_job_id=env.get(BATCH_JOB_ID, "local"),
             attempt=int(attempt) if attempt.isdigit() else 1,
+            items=env.get(ITEMS),
+            items_uri=env.get(ITEMS_URI) or None,
+            array_index=env.get(BATCH_JOB_ARRAY_INDEX),
         )

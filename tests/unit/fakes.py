@@ -31,7 +31,7 @@ from overlord.ports import (
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
+from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 from overlord.submission import SubmitRequest
 
@@ -41,6 +41,7 @@ class FakeStore:
         self.jobs: dict[str, JobDocument] = {}
         self.runs: dict[str, RunDocument] = {}
         self.logs: dict[tuple[str, int, str, int], LogDocument] = {}
+        self.items: dict[str, ItemsDocument] = {}
 
     def claim_job(
         self, job: JobDocument, owner: str, now: datetime, lease: timedelta
@@ -82,6 +83,12 @@ class FakeStore:
 
     def get_job(self, job_id: str) -> JobDocument | None:
         return deepcopy(self.jobs.get(job_id))
+
+    def save_items(self, items: ItemsDocument) -> None:
+        self.items.setdefault(items["_id"], deepcopy(items))
+
+    def get_items(self, job_id: str) -> ItemsDocument | None:
+        return deepcopy(self.items.get(job_id))
 
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int

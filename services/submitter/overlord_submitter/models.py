@@ -90,7 +90,8 @@ class Run(_Open):
 class Job(_Open):
     job_id: str
     task: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None = Field(description="null for an array job")
+    items_count: int | None = Field(None, description="an array job: how many items (children)")
     key: str | None
     tags: dict[str, str]
     attempts: int

@@ -103,7 +103,11 @@ class BatchGateway:
             raise BatchCallFailed(f"Batch {operation}: {_error_message(exc)}") from None
 
     def find_by_name(self, job_name: str) -> list[BatchJobRef]:
-        """Batch jobs in our queue with this name (any status), newest first."""
+        """Batch jobs in our queue with this name (any status), newest first.
+
+        An array job's children (`<parent>:<index>`, named like their parent) are left
+        out: they are never a submission of ours. AWS lists them only under `arrayJobId`;
+        moto lists them with the queue as well."""
         found: list[BatchJobRef] = []
         paginator = client("batch").get_paginator("list_jobs")
         try:
@@ -113,6 +117,7 @@ class BatchGateway:
                 found += [
                     BatchJobRef(j["jobId"], int(j.get("createdAt", 0)), j.get("status", ""))
                     for j in page["jobSummaryList"]
+                    if ":" not in j["jobId"]
                 ]
         except (ClientError, BotoCoreError) as exc:
             raise BatchUnavailable(f"Batch could not list jobs: {_error_message(exc)}") from None

@@ -31,7 +31,7 @@ from overlord.errors import StoreUnavailable
 from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
 from overlord.ports import Applied, ClaimResult, JobFilter, JobKey, LogFilter, LogKey, TerminalCopy
-from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
+from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 
 DUPLICATE_KEY = 11000
@@ -69,6 +69,7 @@ class MongoStore:
         self.jobs: Collection[dict[str, Any]] = db[schema.JOBS]
         self.runs: Collection[dict[str, Any]] = db[schema.RUNS]
         self.logs: Collection[dict[str, Any]] = db[schema.LOGS]
+        self.items: Collection[dict[str, Any]] = db[schema.ITEMS]
         self._indexes_ready = False
         self._lock = threading.Lock()
 
@@ -173,6 +174,16 @@ class MongoStore:
     @_store_call
     def get_job(self, job_id: str) -> JobDocument | None:
         return cast(JobDocument | None, self.jobs.find_one({"_id": job_id}))
+
+    @_store_call
+    def save_items(self, items: ItemsDocument) -> None:
+        # The job ID is the hash of the items: a document already there holds the same.
+        with contextlib.suppress(DuplicateKeyError):
+            self.items.insert_one(dict(items))
+
+    @_store_call
+    def get_items(self, job_id: str) -> ItemsDocument | None:
+        return cast(ItemsDocument | None, self.items.find_one({"_id": job_id}))
 
     @_store_call
     def stale_jobs(

@@ -97,7 +97,7 @@ def _repair_submission(
         report.submit_failed.append(job_id)
         return
     newest = candidates[0].batch_job_id
-    record_accepted_run(store, job, newest, verb="adopted")
+    record_accepted_run(store, job, newest, verb="adopted", array_size=job.get("items_count"))
     for detail in batch.describe([newest]):
         record_observation(store, logs, objects, observe_described(detail, utcnow()))
     report.adopted.append(job_id)

@@ -19,7 +19,7 @@ from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord.request import JobRequest
 from overlord.schema import JobDocument
 from overlord.status import SUBMIT_FAILED, RunStatus, rank
-from overlord.submission import SubmitRequest, parameters_json, submit_request
+from overlord.submission import SubmitRequest, items_json, parameters_json, submit_request
 from overlord.worker_env import job_environment
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,10 @@ def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
     can run here, the parameters match its schema, and `attempts` / `timeout_seconds`
     only tighten the task's own (which fill them in when absent)."""
     task = runnable_task(config, request.task)
-    task.check_parameters(request.parameters)
+    if request.items is not None:
+        task.check_items(request.items)
+    else:
+        task.check_parameters(request.parameters)
     if request.attempts is not None and request.attempts > task.attempts:
         raise InvalidRequest(
             f"attempts: {request.attempts} is more than task {task.name!r} allows ({task.attempts})"
@@ -108,7 +111,16 @@ def submit_job(
     claim = store.claim_job(job, owner, now, CLAIM_LEASE)
     if not claim.claimed:
         return _submission(claim.job, created=False)
-    return _submit_claimed(store, batch, objects, config, claim.job, claim.retaken)
+    items = schema.new_items(request) if request.is_array else None
+    return _submit_claimed(
+        store,
+        batch,
+        objects,
+        config,
+        claim.job,
+        claim.retaken,
+        _Input(request.input_json, items),
+    )
 
 
 def start_new_run(
@@ -124,7 +136,9 @@ def start_new_run(
         raise RunInProgress(
             f"job {job_id} is {existing['status']}; a new run can start once it has finished"
         )
-    return _submit_claimed(store, batch, objects, config, job, job["status"] == SUBMIT_FAILED)
+    return _submit_claimed(
+        store, batch, objects, config, job, job["status"] == SUBMIT_FAILED, _Input(None, None)
+    )
 
 
 def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[BatchJobRef]:
@@ -139,16 +153,41 @@ def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[
     return [ref for ref in batch.find_by_name(job["_id"]) if ref.batch_job_id not in known]
 
 
-def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> SubmitRequest:
-    """Parameters inline when the whole override fits Batch's budget, else through S3."""
-    text = parameters_json(job)
+@dataclass(frozen=True)
+class _Input:
+    """What a submission sends the worker. From a request: its canonical JSON (computed
+    once, in JobRequest) and, for an array job, the items to store. For a re-run: both
+    None, read back from the job (and its stored items)."""
+
+    json: str | None
+    items: schema.ItemsDocument | None
+
+
+def _input_json(store: Store, job: JobDocument, given: _Input) -> str:
+    if given.json is not None:
+        return given.json
+    if "items_count" not in job:
+        return parameters_json(job)
+    stored = store.get_items(job["_id"])
+    if stored is None:
+        raise OverlordError(f"job {job['_id']}: its items are missing from the store")
+    return items_json(stored)
+
+
+def _request_for(
+    objects: Objects, config: SubmitConfig, job: JobDocument, text: str
+) -> SubmitRequest:
+    """The input inline when the whole override fits Batch's budget, else through S3."""
     task = runnable_task(config, job["task"])
+    array = "items_count" in job
     inline = submit_request(
         job,
         task,
         job_queue=config.job_queue,
         definition_prefix=config.definition_prefix,
-        environment=job_environment(job["_id"], job["task"], parameters=text),
+        environment=job_environment(
+            job["_id"], job["task"], **{"items" if array else "parameters": text}
+        ),
     )
     if inline.overrides_size() <= config.overrides_budget:
         return inline
@@ -158,7 +197,9 @@ def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> Su
         task,
         job_queue=config.job_queue,
         definition_prefix=config.definition_prefix,
-        environment=job_environment(job["_id"], job["task"], parameters_uri=uri),
+        environment=job_environment(
+            job["_id"], job["task"], **{"items_uri" if array else "parameters_uri": uri}
+        ),
     )
 
 
@@ -169,6 +210,7 @@ def _submit_claimed(
     config: SubmitConfig,
     job: JobDocument,
     taken_over: bool,
+    given: _Input,
 ) -> Submission:
     job_id = job["_id"]
     try:
@@ -178,7 +220,11 @@ def _submit_claimed(
         if adopted:
             batch_job_id = adopted[0].batch_job_id
         else:
-            batch_job_id = batch.submit(_request_for(objects, config, job))
+            if given.items is not None:
+                # Before Batch: a re-run reads them back (S3's copy under params/ expires).
+                store.save_items(given.items)
+            text = _input_json(store, job, given)
+            batch_job_id = batch.submit(_request_for(objects, config, job, text))
     except OverlordError as exc:
         store.mark_submit_failed(job_id, str(exc), utcnow())
         raise
@@ -195,6 +241,7 @@ def _submit_claimed(
         verb=verb,
         job_queue=config.job_queue,
         job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
+        array_size=job.get("items_count"),
     )
     return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
 
@@ -207,6 +254,7 @@ def record_accepted_run(
     verb: str,
     job_queue: str | None = None,
     job_definition: str | None = None,
+    array_size: int | None = None,
 ) -> int:
     """Batch holds a job for this claim (submitted or adopted): record it as the next run.
 
@@ -227,8 +275,12 @@ def record_accepted_run(
     )
     run["status"], run["status_rank"] = submitted, rank(submitted)
     run["status_history"] = {submitted: now}
+    if array_size is not None:
+        run["array"] = {"size": array_size}
     store.record_submitted_run(run, now)
     where = f" in {job_queue}" if job_queue else ""
+    if array_size is not None:
+        where += f", an array of {array_size}"
     store.append_logs(
         [
             schema.log_record(

@@ -1,0 +1,83 @@
+"""Array jobs through the real handlers: MongoDB (FerretDB or mongo) and moto over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from overlord_submitter.handler import lambda_handler
+from tests.conftest import JOB_QUEUE
+from tests.support.api import Api
+
+
+@pytest.fixture
+def api(app_env):
+    return Api(lambda_handler)
+
+
+def echo_items(n: int, prefix: str = "item") -> list[dict[str, str]]:
+    return [{"message": f"{prefix} {i}"} for i in range(n)]
+
+
+def test_post_items_is_one_array_submit_job_and_the_items_are_stored(api, db, aws):
+    items = echo_items(3)
+    status, _, body = api.post("/jobs", {"task": "echo", "items": items})
+    assert status == 202, body
+    [described] = aws.batch.describe_jobs(jobs=[body["batch_job_id"]])["jobs"]
+    assert described["jobName"] == body["job_id"]
+    assert described["arrayProperties"]["size"] == 3
+    env = {e["name"]: e["value"] for e in described["container"]["environment"]}
+    assert json.loads(env["OVERLORD_ITEMS"]) == items
+    named = aws.batch.list_jobs(
+        jobQueue=JOB_QUEUE, filters=[{"name": "JOB_NAME", "values": [body["job_id"]]}]
+    )["jobSummaryList"]
+    assert body["batch_job_id"] in {j["jobId"] for j in named}  # one SubmitJob (moto lists
+    # the children under the queue too, each `<parent>:<index>`)
+    assert {j["jobId"] for j in named} - {body["batch_job_id"]} <= {
+        f"{body['batch_job_id']}:{i}" for i in range(3)
+    }
+
+    job = db.jobs.find_one({"_id": body["job_id"]})
+    assert job["items_count"] == 3 and job["parameters"] is None
+    assert "items" not in job
+    assert db["items"].find_one({"_id": body["job_id"]})["items"] == items
+    run = db.runs.find_one({"_id": body["batch_job_id"]})
+    assert run["array"] == {"size": 3} and run["run"] == 1
+
+    again = api.post("/jobs", {"task": "echo", "items": items})
+    assert again[0] == 200 and again[2]["job_id"] == body["job_id"]
+
+
+def test_bad_items_are_400_naming_the_item_and_write_nothing(api, db, aws):
+    status, _, body = api.post(
+        "/jobs", {"task": "sleep", "items": [{"seconds": 1}, {"seconds": 2}, {"seconds": "x"}]}
+    )
+    assert status == 400, body
+    assert body["detail"].startswith("items[2].seconds: 'x' is not of type")
+    assert body["errors"][0]["field"] == "items[2].seconds"
+    assert db.jobs.count_documents({}) == 0 and db["items"].count_documents({}) == 0
+
+
+def test_a_lost_array_submission_adopts_the_parent_never_a_child(api, db, aws):
+    """moto lists an array's children under the queue too, named like the parent, and a
+    child can be the newest of them: adoption must pick the parent."""
+    from overlord import wiring
+    from tests.conftest import environment
+
+    request = {"task": "echo", "items": echo_items(3, "answer lost")}
+    with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
+        wiring.reset()
+        assert api.post("/jobs", request)[0] == 503
+    wiring.reset()
+    job_id = db.jobs.find_one()["_id"]
+    reached = aws.batch.submit_job(
+        jobName=job_id,
+        jobQueue=JOB_QUEUE,
+        jobDefinition="overlord-echo",
+        arrayProperties={"size": 3},
+    )["jobId"]
+
+    status, _, body = api.post("/jobs", request)
+    assert status == 202 and body["batch_job_id"] == reached
+    assert db.runs.find_one({"_id": reached})["array"] == {"size": 3}
