@@ -16,7 +16,9 @@ code   meaning
 2      bad input, never retried (the job definition's ``evaluateOnExit``): unknown
        task, OVERLORD_JOB_ID or OVERLORD_TASK unset, parameters not valid JSON, not
        a JSON object or not UTF-8, not matching the task's schema in the catalogue,
-       or refused by the task (``BadParameters``)
+       or refused by the task (``BadParameters``); for an array child also the items
+       not a JSON list, AWS_BATCH_JOB_ARRAY_INDEX missing or outside the list, or
+       its item not an object
 3-255  chosen by the task with ``TaskExit`` (``fail`` takes it as a parameter)
 143    SIGTERM (128 + 15): Batch's attempt timeout or TerminateJob. The task is
        ended, the result says FAILED, ``"terminated: SIGTERM"``. Batch sends
@@ -24,6 +26,10 @@ code   meaning
 =====  ===========================================================================
 
 Without OVERLORD_JOB_ID (or RESULTS_BUCKET) no result is written: it has no key.
+
+An array job's child (OVERLORD_ITEMS or OVERLORD_ITEMS_URI, the whole list) runs the item
+at AWS_BATCH_JOB_ARRAY_INDEX as its parameters; its result is its own object, keyed by
+its Batch job ID `<parent>:<index>`, and says which `index` it ran.
 """
 
 from __future__ import annotations
@@ -39,7 +45,14 @@ from typing import Any, Protocol
 
 from overlord.bucket_layout import result_key
 from overlord.logs import service_logger
-from overlord.worker_env import JOB_ID, PARAMETERS, TASK, WorkerEnvironment
+from overlord.worker_env import (
+    BATCH_JOB_ARRAY_INDEX,
+    ITEMS,
+    JOB_ID,
+    PARAMETERS,
+    TASK,
+    WorkerEnvironment,
+)
 from overlord_worker import registry
 from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
 
@@ -61,14 +74,19 @@ class Objects(Protocol):
         ...
 
 
-def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
-    if env.parameters_uri:
+def _text(objects: Objects, uri: str | None, inline: str | None, default: str) -> str:
+    if uri:
         try:
-            text = objects.get_text(env.parameters_uri)
+            return objects.get_text(uri)
         except UnicodeDecodeError:
-            raise BadParameters(f"{env.parameters_uri} is not UTF-8 text") from None
-    else:
-        text = env.parameters if env.parameters is not None else "{}"
+            raise BadParameters(f"{uri} is not UTF-8 text") from None
+    return inline if inline is not None else default
+
+
+def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    if env.is_array:
+        return _item(env, objects)
+    text = _text(objects, env.parameters_uri, env.parameters, "{}")
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -76,6 +94,30 @@ def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadParameters(f"{PARAMETERS} must be a JSON object")
     return value
+
+
+def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    """An array child's parameters: the item at its index."""
+    index = env.index
+    if index is None:
+        raise BadParameters(
+            f"{BATCH_JOB_ARRAY_INDEX} must be set to a child's index, not "
+            f"{env.array_index!r} ({ITEMS} is for an array job's children)"
+        )
+    try:
+        items = json.loads(_text(objects, env.items_uri, env.items, "[]"))
+    except ValueError as exc:
+        raise BadParameters(f"{ITEMS} is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise BadParameters(f"{ITEMS} must be a JSON list")
+    if index >= len(items):
+        raise BadParameters(
+            f"{BATCH_JOB_ARRAY_INDEX} is {index}, beyond the {len(items)} items of {ITEMS}"
+        )
+    item = items[index]
+    if not isinstance(item, dict):
+        raise BadParameters(f"items[{index}] must be a JSON object")
+    return item
 
 
 def _exit_code(chosen: int) -> int:
@@ -186,7 +228,11 @@ def run_task(
     FAILED result; the previous handler is restored on return.
     """
     context = TaskContext(
-        job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, log=logger
+        job_id=env.job_id,
+        batch_job_id=env.batch_job_id,
+        attempt=env.attempt,
+        log=logger,
+        index=env.index,
     )
     logger.append_keys(
         job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, task=env.task
@@ -198,6 +244,9 @@ def run_task(
         "task": env.task,
         "started_at": datetime.now(UTC).isoformat(),
     }
+    if env.is_array:
+        logger.append_keys(index=env.index)
+        result["index"] = env.index
     termination = _Termination()
     with _handling(STOP_SIGNALS, termination):
         try:

@@ -69,16 +69,28 @@ class WorkerEnvironment:
     def is_array(self) -> bool:
         return self.items is not None or self.items_uri is not None
 
+    @property
+    def index(self) -> int | None:
+        """The array index as a number; None when unset or not one."""
+        text = self.array_index
+        return int(text) if text is not None and text.isascii() and text.isdigit() else None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerEnvironment:
         attempt = env.get(BATCH_JOB_ATTEMPT, "1")
+        batch_job_id = env.get(BATCH_JOB_ID, "local")
+        index = env.get(BATCH_JOB_ARRAY_INDEX)
+        if index is not None and not batch_job_id.endswith(f":{index}"):
+            # A child's job ID is `<parent>:<index>` (and so its result key); should a
+            # Batch give children the parent's ID, they would overwrite one result.
+            batch_job_id = f"{batch_job_id}:{index}"
         return cls(
             job_id=env.get(JOB_ID, ""),
             task=env.get(TASK, ""),
             parameters=env.get(PARAMETERS),
             parameters_uri=env.get(PARAMETERS_URI) or None,
             results_bucket=env.get(RESULTS_BUCKET) or None,
-            batch_job_id=env.get(BATCH_JOB_ID, "local"),
+            batch_job_id=batch_job_id,
             attempt=int(attempt) if attempt.isdigit() else 1,
             items=env.get(ITEMS),
             items_uri=env.get(ITEMS_URI) or None,
