@@ -60,6 +60,14 @@ class BatchJobRef:
     status: str
 
 
+@dataclass(frozen=True, order=True)
+class ChildState:
+    """One recorded child of an array run."""
+
+    index: int
+    status: str | None
+
+
 @dataclass(frozen=True)
 class CappedObject:
     uri: str
@@ -157,7 +165,13 @@ class Store(Protocol):
 
     def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None: ...
 
-    def list_runs(self, job_id: str) -> list[RunDocument]: ...
+    def list_runs(self, job_id: str) -> list[RunDocument]:
+        """The job's own runs (an array run's children are not among them)."""
+        ...
+
+    def children(self, parent: str) -> list[ChildState]:
+        """An array run's children recorded so far, by index."""
+        ...
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int: ...
 
@@ -189,6 +203,10 @@ class Batch(Protocol):
     def find_by_name(self, job_name: str) -> list[BatchJobRef]: ...
 
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]: ...
+
+    def list_children(self, parent: str, status: str) -> list[str]:
+        """The batch_job_ids of an array job's children in `status` (ListJobs by arrayJobId)."""
+        ...
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
         """CancelJob: for a job that has not reached STARTING."""

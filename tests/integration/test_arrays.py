@@ -81,3 +81,79 @@ def test_a_lost_array_submission_adopts_the_parent_never_a_child(api, db, aws):
     status, _, body = api.post("/jobs", request)
     assert status == 202 and body["batch_job_id"] == reached
     assert db.runs.find_one({"_id": reached})["array"] == {"size": 3}
+
+
+def test_array_events_shuffled_thrice_give_the_documents_of_one_ordered_delivery(
+    api, db, aws, lambda_context
+):
+    import random
+    import uuid
+
+    from overlord_recorder.handler import lambda_handler as recorder
+    from tests.integration.test_recorder import put_logs, put_result
+    from tests.support.events import array_events
+
+    _, _, body = api.post("/jobs", {"task": "echo", "items": echo_items(3, uuid.uuid4().hex)})
+    job_id, parent = body["job_id"], body["batch_job_id"]
+    streams = [f"overlord-echo/default/{uuid.uuid4().hex}" for _ in range(3)]
+    for index, stream in enumerate(streams):
+        put_logs(aws, stream, [f"child {index} line"])
+        put_result(aws, job_id, f"{parent}:{index}", {"index": index})
+    events = array_events(job_id, parent, streams, failing=frozenset({1}))
+    as_submitted = {name: list(db[name].find()) for name in ("jobs", "runs", "logs")}
+
+    def documents():
+        volatile = {"updated_at", "_id"}
+        return {
+            name: sorted(
+                (
+                    {
+                        k: v
+                        for k, v in d.items()
+                        if k not in volatile or (name == "runs" and k == "_id")
+                    }
+                    for d in db[name].find({"_id" if name == "jobs" else "job_id": job_id})
+                ),
+                key=repr,
+            )
+            for name in ("jobs", "runs", "logs")
+        }
+
+    outcomes = [recorder(e, lambda_context) for e in events]
+    assert all(o["recorded"] for o in outcomes)
+    ordered = documents()
+    for name, docs in as_submitted.items():
+        db[name].delete_many({})
+        db[name].insert_many(docs)
+    shuffled = events * 3
+    random.Random(5).shuffle(shuffled)
+    for event in shuffled:
+        recorder(event, lambda_context)
+    again = documents()
+    for name in ordered:
+        for before, after in zip(ordered[name], again[name], strict=True):
+            assert after == before, {
+                k: (before.get(k), after.get(k))
+                for k in before | after
+                if before.get(k) != after.get(k)
+            }
+
+    job = db.jobs.find_one({"_id": job_id})
+    assert job["status"] == "FAILED" and job["latest_run"]["batch_job_id"] == parent
+    run = db.runs.find_one({"_id": parent})
+    assert run["array"]["size"] == 3
+    assert run["array"]["status_summary"]["FAILED"] == 1
+    children = {c["index"]: c for c in db.runs.find({"parent": parent})}
+    assert {i: c["status"] for i, c in children.items()} == {
+        0: "SUCCEEDED",
+        1: "FAILED",
+        2: "SUCCEEDED",
+    }
+    assert children[1]["_id"] == f"{parent}:1" and children[1]["job_id"] == job_id
+    assert children[2]["result"]["summary"] == {"index": 2}
+    lines = [x["message"] for x in db.logs.find({"batch_job_id": f"{parent}:1", "kind": "log"})]
+    assert lines == ["child 1 line"]
+    # The job's runs are the parent's only.
+    assert [r["_id"] for r in db.runs.find({"job_id": job_id, "parent": {"$exists": False}})] == [
+        parent
+    ]

@@ -22,6 +22,7 @@ from overlord.ports import (
     Applied,
     BatchJobRef,
     CappedObject,
+    ChildState,
     ClaimResult,
     JobFilter,
     JobKey,
@@ -139,9 +140,12 @@ class FakeStore:
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                at=now,
+                # Batch's creation time: the same document whichever event comes first.
+                at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
+                parent=obs.parent,
+                index=obs.index,
             )
         new_rank = rank(obs.status)
         attempts_rank = len(obs.attempts) * 10 + new_rank
@@ -156,7 +160,16 @@ class FakeStore:
             history[obs.status] = obs.observed_at
             self._set_attempts(run, obs, attempts_rank)
             self._copy(run, copy)
-            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            if obs.array_size is not None:
+                run["array"] = {
+                    "size": obs.array_size,
+                    "status_summary": obs.status_summary,
+                    "status_summary_at": obs.status_summary_at,
+                }
+            if not obs.is_child:
+                self._move_job(
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
             return Applied(known=True)
@@ -216,8 +229,15 @@ class FakeStore:
             self.runs[batch_job_id]["logs_settled"] = True
 
     def list_runs(self, job_id: str) -> list[RunDocument]:
-        runs = [r for r in self.runs.values() if r["job_id"] == job_id]
+        runs = [r for r in self.runs.values() if r["job_id"] == job_id and "parent" not in r]
         return deepcopy(sorted(runs, key=lambda r: r["run"] or 0))
+
+    def children(self, parent: str) -> list[ChildState]:
+        return sorted(
+            ChildState(r["index"], r["status"])  # type: ignore[typeddict-item]
+            for r in self.runs.values()
+            if r.get("parent") == parent
+        )
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
         new = 0
@@ -288,6 +308,8 @@ class FakeBatch:
         self.lose_next_answer = False  # the job is created, the answer lost
         self.stopped: list[tuple[str, str, str]] = []  # (CancelJob | TerminateJob, id, reason)
         self.before_describe: Callable[[], None] | None = None  # Batch moves on meanwhile
+        self.listed: list[tuple[str, str]] = []  # list_children calls: (parent, status)
+        self.described: list[str] = []  # every batch_job_id asked of describe
         self._ids = (f"batch-{i}" for i in itertools.count(1))
 
     def submit(self, request: SubmitRequest) -> str:
@@ -314,7 +336,14 @@ class FakeBatch:
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
         if self.before_describe is not None:
             self.before_describe()
+        self.described += batch_job_ids
         return [self.details[i] for i in batch_job_ids if i in self.details]
+
+    def list_children(self, parent: str, status: str) -> list[str]:
+        self.listed.append((parent, status))
+        return [
+            i for i, d in self.details.items() if i.startswith(f"{parent}:") and d.status == status
+        ]
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
         if self.fail_next is not None:

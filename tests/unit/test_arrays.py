@@ -118,3 +118,133 @@ def test_a_rerun_of_an_array_job_reads_its_items_back(store, batch, objects, str
     first_sent, rerun_sent = batch.submitted
     assert rerun_sent.environment == first_sent.environment
     assert rerun_sent.array_size == 3
+
+
+# --------------------------------------------------------------- record, reconcile
+
+
+def child_detail(parent: str, job_id: str, index: int, status: str):
+    from overlord.batch_events import BatchJobDetail
+
+    return BatchJobDetail.model_validate(
+        {
+            "jobId": f"{parent}:{index}",
+            "jobName": job_id,
+            "status": status,
+            "arrayProperties": {"index": index},
+        }
+    )
+
+
+def parent_detail(parent: str, job_id: str, status: str, summary: dict[str, int]):
+    from overlord.batch_events import BatchJobDetail
+
+    return BatchJobDetail.model_validate(
+        {
+            "jobId": parent,
+            "jobName": job_id,
+            "status": status,
+            "arrayProperties": {"size": sum(summary.values()), "statusSummary": summary},
+        }
+    )
+
+
+def test_details_of_a_child_and_a_parent_are_observed_as_such():
+    from overlord.batch_events import observe
+
+    child = observe(child_detail("p", "job-x", 7, "RUNNING"), T0)
+    assert (child.parent, child.index, child.array_size) == ("p", 7, None)
+    parent = observe(parent_detail("p", "job-x", "PENDING", {"RUNNING": 2}), T0)
+    assert (parent.parent, parent.index, parent.array_size) == (None, None, 2)
+    assert parent.status_summary == {"RUNNING": 2}
+
+
+def test_child_events_move_their_own_runs_and_never_the_job(store, batch, objects, streams):
+    from overlord.batch_events import observe
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects)
+    event = observe(child_detail(sub.batch_job_id, sub.job_id, 0, "SUCCEEDED"), T0)
+    assert record.record_observation(store, streams, objects, event).moved
+    assert store.runs[f"{sub.batch_job_id}:0"]["status"] == "SUCCEEDED"
+    job = store.jobs[sub.job_id]
+    assert job["status"] == "SUBMITTED" and job["latest_run"]["status"] == "SUBMITTED"
+
+
+def stale(store, job_id):
+    from datetime import timedelta
+
+    store.jobs[job_id]["updated_at"] = T0 - timedelta(hours=1)
+
+
+def run_reconcile(store, batch, streams, objects, settle=600):
+    from overlord.services import reconcile
+
+    return reconcile.reconcile(
+        store, batch, streams, objects, older_than_seconds=60, settle_logs_seconds=settle
+    )
+
+
+def test_reconcile_describes_a_stale_parent_and_repairs_children_whose_events_were_lost(
+    store, batch, objects, streams
+):
+    from overlord.batch_events import observe
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects)
+    parent = sub.batch_job_id
+    # Child 0's ending was recorded; 1 and 2 ended in Batch with no event reaching us.
+    record.record_observation(
+        store, streams, objects, observe(child_detail(parent, sub.job_id, 0, "SUCCEEDED"), T0)
+    )
+    for index, status in enumerate(["SUCCEEDED", "FAILED", "RUNNING"]):
+        batch.details[f"{parent}:{index}"] = child_detail(parent, sub.job_id, index, status)
+    batch.details[parent] = parent_detail(
+        parent, sub.job_id, "PENDING", {"SUCCEEDED": 1, "FAILED": 1, "RUNNING": 1}
+    )
+    stale(store, sub.job_id)
+    report = run_reconcile(store, batch, streams, objects)
+    assert report.children_repaired == 2
+    assert {c.index: c.status for c in store.children(parent)} == {
+        0: "SUCCEEDED",
+        1: "FAILED",
+        2: "RUNNING",
+    }
+    assert batch.described == [parent, f"{parent}:1", f"{parent}:2"]  # not child 0 again
+    assert store.jobs[sub.job_id]["status"] == "PENDING"
+
+    # The counts now agree: the next pass asks Batch about no child.
+    batch.listed.clear()
+    stale(store, sub.job_id)
+    store.jobs[sub.job_id]["reconciled_at"] = None
+    assert run_reconcile(store, batch, streams, objects).children_repaired == 0
+    assert batch.listed == []
+
+
+def test_an_ended_array_whose_last_child_events_were_lost_is_repaired_while_settling(
+    store, batch, objects, streams
+):
+    from overlord.batch_events import observe
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects)
+    parent = sub.batch_job_id
+    for index in range(3):
+        batch.details[f"{parent}:{index}"] = child_detail(parent, sub.job_id, index, "SUCCEEDED")
+    ended = observe(parent_detail(parent, sub.job_id, "SUCCEEDED", {"SUCCEEDED": 3}), T0)
+    record.record_observation(store, streams, objects, ended)  # the parent's event came
+    assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"
+    report = run_reconcile(store, batch, streams, objects, settle=0)
+    assert report.children_repaired == 3
+    assert {c.status for c in store.children(parent)} == {"SUCCEEDED"}
+    assert store.runs[parent]["logs_settled"]
+
+
+def test_a_childs_detail_without_array_properties_is_known_by_its_id():
+    from overlord.batch_events import BatchJobDetail, observe
+
+    detail = BatchJobDetail.model_validate({"jobId": "p-1:12", "jobName": "j", "status": "FAILED"})
+    observed = observe(detail, T0)
+    assert (observed.parent, observed.index) == ("p-1", 12)
+    plain = BatchJobDetail.model_validate({"jobId": "p-1", "jobName": "j", "status": "FAILED"})
+    assert observe(plain, T0).parent is None

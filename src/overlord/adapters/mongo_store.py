@@ -30,7 +30,16 @@ from overlord import schema
 from overlord.errors import StoreUnavailable
 from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
-from overlord.ports import Applied, ClaimResult, JobFilter, JobKey, LogFilter, LogKey, TerminalCopy
+from overlord.ports import (
+    Applied,
+    ChildState,
+    ClaimResult,
+    JobFilter,
+    JobKey,
+    LogFilter,
+    LogKey,
+    TerminalCopy,
+)
 from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 
@@ -232,14 +241,16 @@ class MongoStore:
         try:
             self.runs.insert_one(dict(run))
         except DuplicateKeyError:
-            self._adopt_raced_run(run["_id"], run["job_id"], run_number, now)
+            self._adopt_raced_run(run, run_number, now)
 
-    def _adopt_raced_run(
-        self, batch_job_id: str, job_id: str, run_number: int, now: datetime
-    ) -> None:
+    def _adopt_raced_run(self, run: RunDocument, run_number: int, now: datetime) -> None:
+        batch_job_id, job_id = run["_id"], run["job_id"]
+        numbered: dict[str, Any] = {"run": run_number}
+        if "array" in run:
+            numbered["array.size"] = run["array"]["size"]
         raced = self.runs.find_one_and_update(
             {"_id": batch_job_id},
-            {"$set": {"run": run_number}},
+            {"$set": numbered},
             return_document=ReturnDocument.AFTER,
         )
         if raced and raced.get("status"):
@@ -273,8 +284,18 @@ class MongoStore:
 
     @_store_call
     def list_runs(self, job_id: str) -> list[RunDocument]:
-        found = self.runs.find({"job_id": job_id}).sort("run", ASCENDING)
+        """The job's runs; an array run's children are not runs of the job."""
+        found = self.runs.find({"job_id": job_id, "parent": {"$exists": False}}).sort(
+            "run", ASCENDING
+        )
         return [cast(RunDocument, r) for r in found]
+
+    @_store_call
+    def children(self, parent: str) -> list[ChildState]:
+        """An array run's recorded children, by index (the read path: on FerretDB this
+        scans `runs`; on MongoDB it uses the `children` index)."""
+        found = self.runs.find({"parent": parent}, {"_id": 0, "index": 1, "status": 1})
+        return sorted(ChildState(c["index"], c["status"]) for c in found)
 
     @_store_call
     def apply_observation(
@@ -297,11 +318,15 @@ class MongoStore:
         }
         if copy is not None:
             forward.update(self._copy_fields(copy))
+        forward.update(self._array_fields(obs))
         moved = self.runs.update_one(
             {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}}, {"$set": forward}
         )
         if moved.matched_count:
-            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            if not obs.is_child:  # a child moves its own run only; the job follows the parent
+                self._move_job(
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         return self._apply_late(obs, now, copy)
 
@@ -317,9 +342,12 @@ class MongoStore:
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                at=now,
+                # Batch's creation time: the same document whichever event comes first.
+                at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
+                parent=obs.parent,
+                index=obs.index,
             )
             # insert_one, not an upsert with $setOnInsert: FerretDB 1.24 drops its nulls.
             with contextlib.suppress(DuplicateKeyError):  # a concurrent insert won: fine
@@ -357,6 +385,17 @@ class MongoStore:
             "attempts_rank": len(obs.attempts) * 10 + rank(obs.status),
             "started_at": obs.started_at,
             "stopped_at": obs.stopped_at,
+        }
+
+    @staticmethod
+    def _array_fields(obs: RunObservation) -> dict[str, Any]:
+        """A parent's size, and Batch's count of its children as of this (forward) status."""
+        if obs.array_size is None:
+            return {}
+        return {
+            "array.size": obs.array_size,
+            "array.status_summary": obs.status_summary,
+            "array.status_summary_at": obs.status_summary_at,
         }
 
     @staticmethod
