@@ -157,3 +157,74 @@ def test_array_events_shuffled_thrice_give_the_documents_of_one_ordered_delivery
     assert [r["_id"] for r in db.runs.find({"job_id": job_id, "parent": {"$exists": False}})] == [
         parent
     ]
+
+
+def test_get_shows_counts_failed_indices_and_a_childs_run_logs_and_result(
+    api, db, aws, lambda_context
+):
+    import uuid
+
+    from overlord_recorder.handler import lambda_handler as recorder
+    from tests.integration.test_recorder import put_logs, put_result
+    from tests.support.events import array_events
+
+    _, _, body = api.post("/jobs", {"task": "echo", "items": echo_items(3, uuid.uuid4().hex)})
+    job_id, parent = body["job_id"], body["batch_job_id"]
+    status, _, before = api.get(f"/jobs/{job_id}")
+    assert status == 200 and before["array"] == {
+        "size": 3,
+        "counts": {"SUBMITTED": 3},
+        "failed_indices": [],
+    }
+    streams = [f"overlord-echo/default/{uuid.uuid4().hex}" for _ in range(3)]
+    for index, stream in enumerate(streams):
+        put_logs(aws, stream, [f"child {index} line"])
+        put_result(aws, job_id, f"{parent}:{index}", {"index": index})
+    for event in array_events(job_id, parent, streams, failing=frozenset({2})):
+        recorder(event, lambda_context)
+
+    status, _, job = api.get(f"/jobs/{job_id}")
+    assert status == 200 and job["status"] == "FAILED"
+    assert job["array"] == {
+        "size": 3,
+        "counts": {"FAILED": 1, "SUCCEEDED": 2},
+        "failed_indices": [2],
+    }
+    assert job["latest_run"]["array"]["status_summary"]["FAILED"] == 1
+    status, _, child = api.get(f"/jobs/{job_id}", query="index=2")
+    assert status == 200
+    assert child["child"]["batch_job_id"] == f"{parent}:2"
+    assert child["child"]["status"] == "FAILED" and child["child"]["index"] == 2
+    assert child["child"]["result"]["summary"] == {"index": 2}
+
+    status, _, logs = api.get(f"/jobs/{job_id}/logs", query="index=2")
+    assert status == 200
+    assert [x["message"] for x in logs["lines"] if x["kind"] == "log"] == ["child 2 line"]
+    assert {x["batch_job_id"] for x in logs["lines"]} == {f"{parent}:2"}
+    assert all(x["run"] == 1 for x in logs["lines"])
+    _, _, runs = api.get(f"/jobs/{job_id}/runs")
+    assert [r["batch_job_id"] for r in runs["runs"]] == [parent]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "start"),
+    [
+        ("", "index=3", "index: 3 is outside job"),
+        ("/logs", "index=3", "index: 3 is outside job"),
+        ("", "index=-1", "index:"),
+        ("/logs", "index=x", "index:"),
+        ("", "index=10000", "index:"),
+    ],
+)
+def test_a_misused_index_is_400_naming_it(api, db, path, query, start):
+    _, _, body = api.post("/jobs", {"task": "echo", "items": echo_items(3)})
+    status, _, problem = api.get(f"/jobs/{body['job_id']}{path}", query=query)
+    assert status == 400 and problem["detail"].startswith(start), problem
+
+
+@pytest.mark.parametrize("path", ["", "/logs"])
+def test_an_index_on_a_single_job_is_400(api, db, path):
+    _, _, body = api.post("/jobs", {"task": "echo", "parameters": {"message": "one"}})
+    status, _, problem = api.get(f"/jobs/{body['job_id']}{path}", query="index=0")
+    assert status == 400 and problem["detail"].startswith("index: job"), problem
+    assert "not an array job" in problem["detail"]

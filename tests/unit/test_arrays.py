@@ -248,3 +248,85 @@ def test_a_childs_detail_without_array_properties_is_known_by_its_id():
     assert (observed.parent, observed.index) == ("p-1", 12)
     plain = BatchJobDetail.model_validate({"jobId": "p-1", "jobName": "j", "status": "FAILED"})
     assert observe(plain, T0).parent is None
+
+
+# ---------------------------------------------------------------------- read side
+
+
+def recorded_array(store, batch, objects, streams, ends=("SUCCEEDED", "FAILED", None)):
+    """An array of three whose children reached `ends` (None: no event yet), each with a
+    line of its own."""
+    from overlord.batch_events import observe
+    from overlord.observation import Attempt
+    from overlord.ports import LogLine
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects)
+    for index, end in enumerate(ends):
+        if end is None:
+            continue
+        streams.streams[f"s/{index}"] = [LogLine(T0, f"child {index} line")]
+        event = observe(child_detail(sub.batch_job_id, sub.job_id, index, end), T0)
+        event = event.__class__(
+            **{**event.__dict__, "attempts": (Attempt(1, T0, T0, 0, None, f"s/{index}"),)}
+        )
+        record.record_observation(store, streams, objects, event)
+    return sub
+
+
+def test_get_job_counts_the_children_and_names_the_failed(store, batch, objects, streams):
+    from overlord.services import queries
+
+    sub = recorded_array(store, batch, objects, streams)
+    view = queries.job_with_latest_run(store, sub.job_id)
+    assert view["array"] == {
+        "size": 3,
+        "counts": {"FAILED": 1, "SUBMITTED": 1, "SUCCEEDED": 1},
+        "failed_indices": [1],
+    }
+    assert view["items_count"] == 3
+    child = queries.job_with_latest_run(store, sub.job_id, index=1)["child"]
+    assert child["batch_job_id"] == f"{sub.batch_job_id}:1" and child["status"] == "FAILED"
+    assert child["index"] == 1 and child["parent"] == sub.batch_job_id
+    pending = queries.job_with_latest_run(store, sub.job_id, index=2)["child"]
+    assert pending == {"batch_job_id": f"{sub.batch_job_id}:2", "index": 2, "status": None}
+
+
+def test_logs_by_index_are_that_childs_lines(store, batch, objects, streams):
+    from overlord.services import queries
+
+    sub = recorded_array(store, batch, objects, streams)
+    page = queries.logs_of(store, sub.job_id, queries.LogQuery(index=1, limit=2))
+    assert {x["batch_job_id"] for x in page["lines"]} == {f"{sub.batch_job_id}:1"}
+    assert all(x["run"] == 1 for x in page["lines"])
+    rest = queries.logs_of(store, sub.job_id, queries.LogQuery(index=1, cursor=page["next"]))
+    messages = [x["message"] for x in page["lines"] + rest["lines"]]
+    assert "child 1 line" in messages and "FAILED" in messages
+    assert not any("child 0" in m for m in messages)
+    whole = queries.logs_of(store, sub.job_id, queries.LogQuery())
+    assert {x["batch_job_id"] for x in whole["lines"]} == {sub.batch_job_id}  # the parent's
+
+
+@pytest.mark.parametrize("index", [3, 10_000])
+def test_an_index_beyond_the_items_is_400_naming_index(store, batch, objects, streams, index):
+    from overlord.services import queries
+
+    sub = recorded_array(store, batch, objects, streams)
+    for call in (
+        lambda: queries.job_with_latest_run(store, sub.job_id, index=index),
+        lambda: queries.logs_of(store, sub.job_id, queries.LogQuery(index=index)),
+    ):
+        with pytest.raises(InvalidRequest, match=r"^index: 3|^index: 10000"):
+            call()
+
+
+def test_an_index_on_a_single_job_is_400_naming_index(store, batch, objects):
+    from overlord.services import queries
+
+    req = validate_job_request({"task": "echo", "parameters": {"message": "one"}})
+    sub = submit.submit_job(store, batch, objects, CONFIG, req)
+    with pytest.raises(InvalidRequest, match=r"^index: job .* is not an array job"):
+        queries.job_with_latest_run(store, sub.job_id, index=0)
+    with pytest.raises(InvalidRequest, match=r"^index: job .* is not an array job"):
+        queries.logs_of(store, sub.job_id, queries.LogQuery(index=0))
+    assert "array" not in queries.job_with_latest_run(store, sub.job_id)

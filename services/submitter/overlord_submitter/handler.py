@@ -33,7 +33,7 @@ from overlord.errors import (
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
 from overlord.ports import JobFilter, LogFilter
-from overlord.request import describe_validation_error, parse_job_request
+from overlord.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
 from overlord.services.submit import Submission, start_new_run, submit_job
@@ -42,6 +42,8 @@ from overlord_submitter.problems import problem, problem_from_validation, respon
 
 logger = service_logger("overlord-submitter")
 app = APIGatewayHttpResolver(enable_validation=True)
+MAX_INDEX = MAX_ITEMS - 1
+INDEX_DOC = "an array job's child (0-based, below its items_count)"
 
 
 def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -170,12 +172,16 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @app.get(
     "/jobs/<job_id>",
-    summary="A job with its latest run",
-    responses=responses({200: models.JobWithRun}, 404, 503),
+    summary="A job with its latest run (an array job: its children's counts; ?index=: a child)",
+    responses=responses({200: models.JobWithRun}, 400, 404, 503),
 )
-def get_job(job_id: str) -> Response[Any]:
+def get_job(
+    job_id: str,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
+) -> Response[Any]:
     c = wiring.components()
-    return _json(HTTPStatus.OK, queries.job_with_latest_run(c.store, _known_job_id(job_id)))
+    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index)
+    return _json(HTTPStatus.OK, view)
 
 
 @app.post(
@@ -242,12 +248,14 @@ def get_logs(
     kind: Annotated[list[models.LogKindName] | None, Query(description="repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LOG_PAGE)] = queries.DEFAULT_LOG_PAGE,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
 ) -> Response[Any]:
     query = queries.LogQuery(
         run=run,
         where=LogFilter(attempt=attempt, kinds=tuple(k.value for k in kind or ())),
         cursor=cursor,
         limit=limit,
+        index=index,
     )
     c = wiring.components()
     return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query))

@@ -70,6 +70,14 @@ class CancelInfo(_Open):
     action: Literal["CancelJob", "TerminateJob"]
 
 
+class ArrayRun(_Open):
+    """An array run's size and Batch's last count of its children (statusSummary)."""
+
+    size: int
+    status_summary: dict[str, int] | None = None
+    status_summary_at: str | None = None
+
+
 class Run(_Open):
     batch_job_id: str
     job_id: str
@@ -85,6 +93,9 @@ class Run(_Open):
     result_uri: str | None
     result: ResultSummary | None
     cancel: CancelInfo | None = None
+    array: ArrayRun | None = Field(None, description="an array job's run (the parent)")
+    parent: str | None = Field(None, description="a child: its parent run's batch_job_id")
+    index: int | None = Field(None, description="a child: its index in the items")
 
 
 class Job(_Open):
@@ -105,8 +116,26 @@ class Job(_Open):
     created_by: str | None = None
 
 
+class ArraySummary(BaseModel):
+    size: int
+    counts: dict[str, int] = Field(
+        description="children of the latest run by status (not heard of yet: SUBMITTED)"
+    )
+    failed_indices: list[int]
+
+
+class ChildPending(BaseModel):
+    """A child no event has told us of yet."""
+
+    batch_job_id: str | None
+    index: int
+    status: None
+
+
 class JobWithRun(Job):
     latest_run: Run | LatestRunRef | None
+    array: ArraySummary | None = Field(None, description="an array job")
+    child: Run | ChildPending | None = Field(None, description="with ?index=: that child")
 
 
 class JobSummary(Job):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from overlord import cursors
 from overlord.catalogue import Catalogue
 from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
+from overlord.ports import ChildState, JobFilter, JobKey, LogFilter, LogKey, Store
 from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.status import RunStatus
 from overlord.views import View, job_view, log_view, run_view
 
 MAX_JOB_PAGE = 100
@@ -23,6 +25,7 @@ class LogQuery:
     where: LogFilter = field(default_factory=LogFilter)
     cursor: str | None = None
     limit: int = DEFAULT_LOG_PAGE
+    index: int | None = None  # an array job: that child's lines (of each run asked for)
 
 
 def _job(store: Store, job_id: str) -> JobDocument:
@@ -32,14 +35,57 @@ def _job(store: Store, job_id: str) -> JobDocument:
     return job
 
 
-def job_with_latest_run(store: Store, job_id: str) -> View:
+def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> View:
+    """The job and its latest run; for an array job also `array` (its children counted
+    by status, and the indices that failed), and with `index` that child's run."""
     job = _job(store, job_id)
+    _check_index(job, index)
     view = job_view(job)
     latest = job["latest_run"]
     run = store.get_run(latest["batch_job_id"]) if latest else None
     if run is not None:
         view["latest_run"] = run_view(run)
+    if "items_count" in job:
+        parent = latest["batch_job_id"] if latest else None
+        view["array"] = array_view(job["items_count"], store.children(parent) if parent else [])
+        if index is not None:
+            view["child"] = _child_view(store, parent, index)
     return view
+
+
+def array_view(size: int, children: list[ChildState]) -> View:
+    """Counts per status over all `size` children (those not heard of yet are SUBMITTED,
+    as Batch creates them), and the indices of the failed ones, ascending."""
+    counts = Counter(c.status or RunStatus.SUBMITTED.value for c in children)
+    unheard = size - len(children)
+    if unheard > 0:
+        counts[RunStatus.SUBMITTED.value] += unheard
+    failed = [c.index for c in children if c.status == RunStatus.FAILED]
+    return {"size": size, "counts": dict(sorted(counts.items())), "failed_indices": failed}
+
+
+def _child_view(store: Store, parent: str | None, index: int) -> View:
+    child = store.get_run(f"{parent}:{index}") if parent else None
+    if child is None:  # no event for it yet
+        return {
+            "batch_job_id": f"{parent}:{index}" if parent else None,
+            "index": index,
+            "status": None,
+        }
+    return run_view(child)
+
+
+def _check_index(job: JobDocument, index: int | None) -> None:
+    """`?index=` names a child: only of an array job, and within its items."""
+    if index is None:
+        return
+    size = job.get("items_count")
+    if size is None:
+        raise InvalidRequest(f"index: job {job['_id']} is not an array job (it has no items)")
+    if not 0 <= index < size:
+        raise InvalidRequest(
+            f"index: {index} is outside job {job['_id']}'s items (0 to {size - 1})"
+        )
 
 
 def list_jobs(store: Store, where: JobFilter, cursor: str | None, limit: int) -> View:
@@ -71,38 +117,45 @@ def _line_key(line: LogDocument) -> LogKey:
 
 def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     """A job's lines in reading order: run by run, and in each run the submission, the
-    states in status order, each attempt's lines, the terminal state, the result.
+    states in status order, each attempt's lines, the terminal state, the result. With
+    `index` (an array job), the lines of that child of each run instead.
 
     `next` continues while more lines exist now; `resume` is where to ask again later
     for lines not yet copied (a follower's position), or None to start over.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
     position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
-    _job(store, job_id)
+    _check_index(_job(store, job_id), query.index)
     runs = _in_run_order(store, job_id)
     if query.run is not None:
         runs = [r for r in runs if r["run"] == query.run]
         if not runs:
             raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
+    # (batch_job_id whose lines are read, its run number)
+    sources = [
+        (r["_id"] if query.index is None else f"{r['_id']}:{query.index}", r["run"]) for r in runs
+    ]
     after: LogKey | None = None
     if position is not None:
         batch_job_id, after = position
-        ids = [r["_id"] for r in runs]
+        ids = [source for source, _ in sources]
         if batch_job_id not in ids:
             raise InvalidRequest("cursor: not a cursor this API returned for this list")
-        runs = runs[ids.index(batch_job_id) :]
-    found: list[tuple[RunDocument, LogDocument]] = []
-    for index, run in enumerate(runs):
+        sources = sources[ids.index(batch_job_id) :]
+    found: list[tuple[str, int | None, LogDocument]] = []
+    for position_in_list, (source, run_number) in enumerate(sources):
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        start = after if index == 0 else None
-        found += [(run, x) for x in store.list_logs(run["_id"], query.where, start, wanted)]
+        start = after if position_in_list == 0 else None
+        found += [
+            (source, run_number, x) for x in store.list_logs(source, query.where, start, wanted)
+        ]
     page = found[: query.limit]
-    last = cursors.log_cursor(page[-1][0]["_id"], _line_key(page[-1][1])) if page else None
+    last = cursors.log_cursor(page[-1][0], _line_key(page[-1][2])) if page else None
     return {
         "job_id": job_id,
-        "lines": [log_view(line, run["run"]) for run, line in page],
+        "lines": [log_view(line, run_number) for _, run_number, line in page],
         "next": last if len(found) > query.limit else None,
         "resume": last or query.cursor,
     }
