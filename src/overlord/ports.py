@@ -10,19 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from overlord.batch_events import BatchJobDetail
-from overlord.observation import RunObservation
-from overlord.schema import (
-    CancelRequest,
-    ItemsDocument,
-    JobDocument,
-    LogDocument,
-    ResultSummary,
-    RunDocument,
-)
-from overlord.submission import SubmitRequest
+if TYPE_CHECKING:
+    # Annotations only: importing them here would cost every importer of the ports'
+    # values (the worker's S3 adapter, in each array child) Powertools' event models.
+    from overlord.batch_events import BatchJobDetail
+    from overlord.observation import RunObservation
+    from overlord.schema import (
+        CancelRequest,
+        ItemsDocument,
+        JobDocument,
+        LogDocument,
+        ResultSummary,
+        RunDocument,
+    )
+    from overlord.submission import SubmitRequest
 
 # ------------------------------------------------------------------ values
 
