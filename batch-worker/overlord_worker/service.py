@@ -34,6 +34,7 @@ its Batch job ID `<parent>:<index>`, and says which `index` it ran.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -47,6 +48,8 @@ from overlord.bucket_layout import result_key
 from overlord.logs import service_logger
 from overlord.worker_env import (
     BATCH_JOB_ARRAY_INDEX,
+    ITEM_INDEX,
+    ITEM_INDICES,
     ITEMS,
     JOB_ID,
     PARAMETERS,
@@ -96,14 +99,36 @@ def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
     return value
 
 
-def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
-    """An array child's parameters: the item at its index."""
-    index = env.index
-    if index is None:
+def _item_index(env: WorkerEnvironment, objects: Objects) -> int:
+    """Which item this job runs: its array index, mapped through a re-run's list of
+    items when there is one; a re-run of one item names it."""
+    if env.item_index is not None:
+        if not (env.item_index.isascii() and env.item_index.isdigit()):
+            raise BadParameters(f"{ITEM_INDEX} must be an item's index, not {env.item_index!r}")
+        return int(env.item_index)
+    position = env.index
+    if position is None:
         raise BadParameters(
             f"{BATCH_JOB_ARRAY_INDEX} must be set to a child's index, not "
             f"{env.array_index!r} ({ITEMS} is for an array job's children)"
         )
+    if env.item_indices is None and env.item_indices_uri is None:
+        return position
+    try:
+        indices = json.loads(_text(objects, env.item_indices_uri, env.item_indices, "[]"))
+    except ValueError as exc:
+        raise BadParameters(f"{ITEM_INDICES} is not valid JSON: {exc}") from None
+    if not (isinstance(indices, list) and position < len(indices)):
+        raise BadParameters(f"{ITEM_INDICES} has no entry {position}")
+    item = indices[position]
+    if not (isinstance(item, int) and item >= 0):
+        raise BadParameters(f"{ITEM_INDICES}[{position}] is not an item's index")
+    return item
+
+
+def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    """An array child's parameters: the item at its index."""
+    index = _item_index(env, objects)
     try:
         items = json.loads(_text(objects, env.items_uri, env.items, "[]"))
     except ValueError as exc:
@@ -227,12 +252,18 @@ def run_task(
     While it runs (in the main thread), SIGTERM ends the task with exit code 143 and a
     FAILED result; the previous handler is restored on return.
     """
+    # The item an array job's child runs (a re-run maps its array index to it); a
+    # problem with it is reported by _run as bad input.
+    item: int | None = None
+    if env.is_array:
+        with contextlib.suppress(BadParameters, ValueError, LookupError, OSError):
+            item = _item_index(env, objects)
     context = TaskContext(
         job_id=env.job_id,
         batch_job_id=env.batch_job_id,
         attempt=env.attempt,
         log=logger,
-        index=env.index,
+        index=item,
     )
     logger.append_keys(
         job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, task=env.task
@@ -245,8 +276,8 @@ def run_task(
         "started_at": datetime.now(UTC).isoformat(),
     }
     if env.is_array:
-        logger.append_keys(index=env.index)
-        result["index"] = env.index
+        logger.append_keys(index=item)
+        result["index"] = item
     termination = _Termination()
     with _handling(STOP_SIGNALS, termination):
         try:

@@ -137,8 +137,16 @@ class Store(Protocol):
     ) -> ClaimResult: ...
 
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
-    ) -> JobDocument | None: ...
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
+    ) -> JobDocument | None:
+        """Claim a finished job for another run (of the `selection` of its items, or all),
+        returned as it was; None while a run is in flight."""
+        ...
 
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None: ...
 

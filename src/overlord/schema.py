@@ -27,7 +27,15 @@ JSON = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
 
 # Bookkeeping the store keeps on documents; never shown to clients.
 INTERNAL_FIELDS = frozenset(
-    {"status_rank", "attempts_rank", "logs_copied", "logs_settled", "reconciled_at", "claim"}
+    {
+        "status_rank",
+        "attempts_rank",
+        "logs_copied",
+        "logs_settled",
+        "reconciled_at",
+        "claim",
+        "selection",
+    }
 )
 
 
@@ -70,6 +78,9 @@ class JobDocument(TypedDict):
     latest_run: LatestRun | None
     result: ResultSummary | None
     claim: NotRequired[Claim | None]
+    # The items the run being submitted runs (a re-run of the failed ones), kept until
+    # it is recorded: a submission whose answer was lost is adopted with them.
+    selection: NotRequired[list[int] | None]
     reconciled_at: NotRequired[datetime | None]
     created_by: NotRequired[str | None]  # the caller (IAM principal, or the local access key)
 
@@ -85,6 +96,8 @@ class ArrayRun(TypedDict):
     """On an array job's parent run: its size and Batch's last count of its children."""
 
     size: int
+    # A re-run of some items (arrays.py): child i ran item indices[i]; absent: item i.
+    indices: NotRequired[list[int]]
     # Batch's arrayProperties.statusSummary (status -> children), as of the parent's
     # latest status event; GET /jobs/{id} counts the recorded children instead.
     status_summary: NotRequired[dict[str, int] | None]
@@ -137,6 +150,8 @@ class RunDocument(TypedDict):
     array: NotRequired[ArrayRun]
     parent: NotRequired[str]
     index: NotRequired[int]
+    # A re-run of one item of an array job: a plain Batch job running that item.
+    item: NotRequired[int]
 
 
 class LogKind:

@@ -84,6 +84,7 @@ def submit_request(
     job_queue: str,
     definition_prefix: str,
     environment: dict[str, str],
+    array_size: int | None = None,
 ) -> SubmitRequest:
     """To the task's own job definition (`definition_prefix` + its contract name)."""
     return SubmitRequest(
@@ -95,5 +96,5 @@ def submit_request(
         evaluate_on_exit=exit_rules(task),
         timeout_seconds=job["timeout_seconds"],
         tags=unescape_document(job["tags"]),
-        array_size=job.get("items_count"),
+        array_size=array_size,
     )

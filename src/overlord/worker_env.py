@@ -17,6 +17,11 @@ PARAMETERS_URI = "OVERLORD_PARAMETERS_URI"  # else an s3:// URI of that JSON
 # An array job: the list of every child's parameters (a child picks its own by index).
 ITEMS = "OVERLORD_ITEMS"
 ITEMS_URI = "OVERLORD_ITEMS_URI"
+# A re-run of some items (overlord.arrays): child i runs items[indices[i]] (a JSON list,
+# inline or as a URI); a re-run of one item is a plain job running items[index].
+ITEM_INDICES = "OVERLORD_ITEM_INDICES"
+ITEM_INDICES_URI = "OVERLORD_ITEM_INDICES_URI"
+ITEM_INDEX = "OVERLORD_ITEM_INDEX"
 RESULTS_BUCKET = "RESULTS_BUCKET"  # set on the job definition
 # Set by AWS Batch (and the local Batch) in every job's container; the array index only
 # in an array job's children (`<parent>:<index>` is then their AWS_BATCH_JOB_ID).
@@ -33,6 +38,9 @@ def job_environment(
     parameters_uri: str | None = None,
     items: str | None = None,
     items_uri: str | None = None,
+    item_indices: str | None = None,
+    item_indices_uri: str | None = None,
+    item_index: int | None = None,
 ) -> dict[str, str]:
     """The variables the submitter sets for one job: exactly one of the four input forms
     (a single job's parameters or an array job's items, inline or as a URI)."""
@@ -48,7 +56,14 @@ def job_environment(
     }
     if len(given) != 1:
         raise ValueError("give the parameters or the items, inline or as a URI: exactly one")
-    return {JOB_ID: job_id, TASK: task, **given}
+    env = {JOB_ID: job_id, TASK: task, **given}
+    if item_indices is not None:
+        env[ITEM_INDICES] = item_indices
+    if item_indices_uri is not None:
+        env[ITEM_INDICES_URI] = item_indices_uri
+    if item_index is not None:
+        env[ITEM_INDEX] = str(item_index)
+    return env
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,9 @@ class WorkerEnvironment:
     items_uri: str | None = None
     # The child's index as Batch set it (None: not an array child); the worker checks it.
     array_index: str | None = None
+    item_indices: str | None = None
+    item_indices_uri: str | None = None
+    item_index: str | None = None
 
     @property
     def is_array(self) -> bool:
@@ -95,4 +113,7 @@ class WorkerEnvironment:
             items=env.get(ITEMS),
             items_uri=env.get(ITEMS_URI) or None,
             array_index=env.get(BATCH_JOB_ARRAY_INDEX),
+            item_indices=env.get(ITEM_INDICES),
+            item_indices_uri=env.get(ITEM_INDICES_URI) or None,
+            item_index=env.get(ITEM_INDEX),
         )

@@ -75,3 +75,38 @@ def test_cli_submits_items_and_follows_the_children(stack: Stack, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "SUCCEEDED" in proc.stdout + proc.stderr
+
+
+def test_a_rerun_of_the_failed_items_runs_only_them(stack: Stack):
+    """checksum fails on an object that is not there yet: once it is, re-running only
+    the failed items brings every item to SUCCEEDED."""
+    import boto3
+
+    if not stack.local:
+        pytest.skip("writes to the stack's S3 with its own credentials")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    bucket = stack.env["RESULTS_BUCKET"]
+    prefix = f"e2e-inputs/{uuid.uuid4().hex}"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/0", Body=b"zero")
+    items = [{"s3_uri": f"s3://{bucket}/{prefix}/{i}"} for i in range(3)]
+    created = stack.submit({"task": "checksum", "items": items, "attempts": 1})
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=60)
+    assert job["status"] == "FAILED" and job["array"]["failed_indices"] == [1, 2], job
+
+    for index in (1, 2):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{index}", Body=b"now here")
+    status, rerun = stack.post(f"/jobs/{created['job_id']}/runs", {"only": "failed"})
+    assert status == 202 and rerun["run"] == 2, rerun
+    job = stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=60)
+    assert job["status"] == "SUCCEEDED", job
+    assert job["array"] == {"size": 3, "counts": {"SUCCEEDED": 3}, "failed_indices": []}
+    assert job["latest_run"]["array"] == {**job["latest_run"]["array"], "indices": [1, 2]}
+    status, child = stack.get(f"/jobs/{created['job_id']}", {"index": 2})
+    assert child["child"]["batch_job_id"] == f"{rerun['batch_job_id']}:1"
+    assert child["child"]["result"]["summary"]["output"]["size"] == len(b"now here")

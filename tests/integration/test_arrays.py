@@ -228,3 +228,38 @@ def test_an_index_on_a_single_job_is_400(api, db, path):
     status, _, problem = api.get(f"/jobs/{body['job_id']}{path}", query="index=0")
     assert status == 400 and problem["detail"].startswith("index: job"), problem
     assert "not an array job" in problem["detail"]
+
+
+def test_a_rerun_of_only_the_failed_items_through_the_api(api, db, aws, lambda_context):
+    import uuid
+
+    from overlord_recorder.handler import lambda_handler as recorder
+    from tests.support.events import array_events
+
+    _, _, body = api.post("/jobs", {"task": "echo", "items": echo_items(4, uuid.uuid4().hex)})
+    job_id, parent = body["job_id"], body["batch_job_id"]
+    streams = [f"overlord-echo/default/{uuid.uuid4().hex}" for _ in range(4)]
+    for event in array_events(job_id, parent, streams, failing=frozenset({1, 2})):
+        recorder(event, lambda_context)
+
+    status, _, problem = api.post(f"/jobs/{job_id}/runs", {"only": "everything"})
+    assert status == 400 and problem["detail"].startswith("only:"), problem
+    status, _, rerun = api.post(f"/jobs/{job_id}/runs", {"only": "failed"})
+    assert status == 202, rerun
+    assert rerun["run"] == 2
+    [described] = aws.batch.describe_jobs(jobs=[rerun["batch_job_id"]])["jobs"]
+    assert described["arrayProperties"]["size"] == 2
+    env = {e["name"]: e["value"] for e in described["container"]["environment"]}
+    assert json.loads(env["OVERLORD_ITEM_INDICES"]) == [1, 2]
+    run = db.runs.find_one({"_id": rerun["batch_job_id"]})
+    assert run["array"] == {"size": 2, "indices": [1, 2]}
+    assert "selection" not in db.jobs.find_one({"_id": job_id})
+
+    for event in array_events(job_id, rerun["batch_job_id"], streams[:2]):
+        recorder(event, lambda_context)
+    status, _, job = api.get(f"/jobs/{job_id}", query="index=2")
+    assert job["status"] == "SUCCEEDED"
+    assert job["array"] == {"size": 4, "counts": {"SUCCEEDED": 4}, "failed_indices": []}
+    assert job["child"]["batch_job_id"] == f"{rerun['batch_job_id']}:1"
+    status, _, problem = api.post(f"/jobs/{job_id}/runs", {"only": "failed"})
+    assert status == 409 and problem["detail"].startswith("only: no item"), problem

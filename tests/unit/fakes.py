@@ -63,7 +63,12 @@ class FakeStore:
         return ClaimResult(deepcopy(existing), claimed=mine, retaken=mine)
 
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
     ) -> JobDocument | None:
         job = self.jobs.get(job_id)
         if job is None or job["status"] not in RERUNNABLE:
@@ -73,6 +78,7 @@ class FakeStore:
             status=SUBMITTING,
             status_reason=None,
             claim={"owner": owner, "expires_at": now + lease},
+            selection=selection,
             updated_at=now,
         )
         return before
@@ -121,11 +127,17 @@ class FakeStore:
                 claim=None,
                 updated_at=now,
             )
+            job.pop("selection", None)
         raced = self.runs.get(run["_id"])
         if raced is None:
             self.runs[run["_id"]] = deepcopy(run)
             return
         raced["run"] = number
+        for field in ("array", "item"):
+            if field in run:
+                raced[field] = (
+                    {**raced.get(field, {}), **run[field]} if field == "array" else run[field]
+                )  # type: ignore[literal-required]
         if raced["status"]:
             self._move_job(run["job_id"], run["_id"], raced["status"], raced["status_reason"], now)
 
@@ -161,7 +173,8 @@ class FakeStore:
             self._set_attempts(run, obs, attempts_rank)
             self._copy(run, copy)
             if obs.array_size is not None:
-                run["array"] = {
+                run["array"] = {  # as the store's dotted $set: other fields stay
+                    **run.get("array", {}),  # type: ignore[typeddict-item]
                     "size": obs.array_size,
                     "status_summary": obs.status_summary,
                     "status_summary_at": obs.status_summary_at,

@@ -330,3 +330,142 @@ def test_an_index_on_a_single_job_is_400_naming_index(store, batch, objects):
     with pytest.raises(InvalidRequest, match=r"^index: job .* is not an array job"):
         queries.logs_of(store, sub.job_id, queries.LogQuery(index=0))
     assert "array" not in queries.job_with_latest_run(store, sub.job_id)
+
+
+# ------------------------------------------------------------ re-run of the failed
+
+
+def end_run(store, streams, objects, sub, run_id, outcomes, job_id=None):
+    """Events for every child of array run `run_id` (outcomes[i] for child i), then the
+    parent's ending with Batch's count."""
+    from overlord.batch_events import observe
+    from overlord.services import record
+
+    job_id = job_id or sub.job_id
+    for index, status in enumerate(outcomes):
+        event = observe(child_detail(run_id, job_id, index, status), T0)
+        record.record_observation(store, streams, objects, event)
+    summary = {s: outcomes.count(s) for s in set(outcomes)}
+    final = "FAILED" if "FAILED" in outcomes else "SUCCEEDED"
+    event = observe(parent_detail(run_id, job_id, final, summary), T0)
+    record.record_observation(store, streams, objects, event)
+
+
+def test_rerunning_the_failed_items_runs_only_them_and_the_job_counts_latest_outcomes(
+    store, batch, objects, streams
+):
+    from overlord.batch_events import BatchJobDetail, observe
+    from overlord.services import queries, record
+
+    sub = post_array(store, batch, objects, array_request(5))
+    end_run(
+        store, streams, objects, sub, sub.batch_job_id, ["SUCCEEDED", "FAILED"] * 2 + ["SUCCEEDED"]
+    )
+    assert queries.job_with_latest_run(store, sub.job_id)["array"]["failed_indices"] == [1, 3]
+
+    second = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    sent = batch.submitted[-1]
+    assert sent.as_api()["arrayProperties"] == {"size": 2}
+    assert sent.environment["OVERLORD_ITEM_INDICES"] == "[1,3]"
+    assert json.loads(sent.environment["OVERLORD_ITEMS"])[3] == {"message": "item 3"}
+    assert store.runs[second.batch_job_id]["array"] == {"size": 2, "indices": [1, 3]}
+    assert "selection" not in store.jobs[sub.job_id]  # kept only until the run is recorded
+
+    # Child 0 of run 2 is item 1: it succeeds now; child 1 (item 3) fails again.
+    end_run(store, streams, objects, sub, second.batch_job_id, ["SUCCEEDED", "FAILED"])
+    view = queries.job_with_latest_run(store, sub.job_id, index=1)
+    assert view["status"] == "FAILED"
+    assert view["array"] == {
+        "size": 5,
+        "counts": {"FAILED": 1, "SUCCEEDED": 4},
+        "failed_indices": [3],
+    }
+    assert view["child"]["batch_job_id"] == f"{second.batch_job_id}:0"
+    lines = queries.logs_of(store, sub.job_id, queries.LogQuery(index=1))["lines"]
+    assert {(x["run"], x["batch_job_id"]) for x in lines} == {
+        (1, f"{sub.batch_job_id}:1"),
+        (2, f"{second.batch_job_id}:0"),
+    }
+    with pytest.raises(InvalidRequest, match=r"^index: run 2 of job .* did not run item 0"):
+        queries.logs_of(store, sub.job_id, queries.LogQuery(index=0, run=2))
+
+    # One failed item left: Batch has no array of one, so it runs as a plain job.
+    third = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    sent = batch.submitted[-1]
+    assert "arrayProperties" not in sent.as_api()
+    assert sent.environment["OVERLORD_ITEM_INDEX"] == "3"
+    assert store.runs[third.batch_job_id]["item"] == 3
+    done = BatchJobDetail.model_validate(
+        {"jobId": third.batch_job_id, "jobName": sub.job_id, "status": "SUCCEEDED"}
+    )
+    record.record_observation(store, streams, objects, observe(done, T0))
+    view = queries.job_with_latest_run(store, sub.job_id, index=3)
+    assert view["status"] == "SUCCEEDED"
+    assert view["array"]["counts"] == {"SUCCEEDED": 5} and view["array"]["failed_indices"] == []
+    assert view["child"]["batch_job_id"] == third.batch_job_id
+
+    from overlord.errors import NothingToRerun
+
+    with pytest.raises(NothingToRerun, match=r"^only: no item of job"):
+        submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+
+
+def test_failed_only_is_refused_for_a_single_job_and_while_children_are_unrecorded(
+    store, batch, objects, streams
+):
+    from overlord.batch_events import observe
+    from overlord.errors import RunInProgress
+    from overlord.services import record
+
+    single = submit.submit_job(
+        store,
+        batch,
+        objects,
+        CONFIG,
+        validate_job_request({"task": "echo", "parameters": {"message": "x"}}),
+    )
+    with pytest.raises(InvalidRequest, match=r"^only: job .* is not an array job"):
+        submit.start_new_run(store, batch, objects, CONFIG, single.job_id, only_failed=True)
+
+    sub = post_array(store, batch, objects)
+    with pytest.raises(RunInProgress):
+        submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    # The parent ended with two failed children; one child's event has not come yet.
+    event = observe(child_detail(sub.batch_job_id, sub.job_id, 0, "FAILED"), T0)
+    record.record_observation(store, streams, objects, event)
+    ended = parent_detail(sub.batch_job_id, sub.job_id, "FAILED", {"FAILED": 2, "SUCCEEDED": 1})
+    record.record_observation(store, streams, objects, observe(ended, T0))
+    with pytest.raises(RunInProgress, match="Batch counts 2 failed children of run 1, 1 recorded"):
+        submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    assert store.jobs[sub.job_id]["status"] == "FAILED" and len(batch.submitted) == 2
+
+
+def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch, objects, streams):
+    from overlord.bucket_layout import selection_key
+
+    sub = post_array(store, batch, objects, array_request(3000))
+    outcomes = ["FAILED", "SUCCEEDED"] * 1500
+    end_run(store, streams, objects, sub, sub.batch_job_id, outcomes)
+    second = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    sent = batch.submitted[-1]
+    assert sent.array_size == 1500 and sent.overrides_size() <= CONFIG.overrides_budget
+    uri = sent.environment["OVERLORD_ITEM_INDICES_URI"]
+    assert uri.endswith(selection_key(sub.job_id, 2))
+    assert json.loads(objects.objects[selection_key(sub.job_id, 2)]) == list(range(0, 3000, 2))
+    assert store.runs[second.batch_job_id]["array"]["indices"][:3] == [0, 2, 4]
+
+
+def test_a_lost_answer_to_a_partial_rerun_is_adopted_with_its_items(store, batch, objects, streams):
+    from overlord.errors import BatchUnavailable
+
+    sub = post_array(store, batch, objects, array_request(4))
+    end_run(store, streams, objects, sub, sub.batch_job_id, ["FAILED", "SUCCEEDED"] * 2)
+    batch.lose_next_answer = True
+    with pytest.raises(BatchUnavailable):
+        submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    assert store.jobs[sub.job_id]["selection"] == [0, 2]
+    # The client sends the original request again: the lost Batch job is adopted as what
+    # it is, a run of items 0 and 2.
+    again = post_array(store, batch, objects, array_request(4))
+    assert again.created and again.run == 2 and len(batch.submitted) == 2
+    assert store.runs[again.batch_job_id]["array"] == {"size": 2, "indices": [0, 2]}

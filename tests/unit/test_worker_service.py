@@ -363,3 +363,39 @@ def test_a_childs_job_id_carries_its_index_even_if_batch_gave_the_parents():
     assert Env.from_env(given).batch_job_id == "parent-1:4"
     given["AWS_BATCH_JOB_ID"] = "parent-1:4"
     assert Env.from_env(given).batch_job_id == "parent-1:4"
+
+
+def test_a_rerun_child_maps_its_array_index_to_the_item_it_runs():
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    env = child(item_indices="[0, 2]", array_index="1", batch_job_id="parent-1:1")
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [{"message": "two"}]
+    result = json.loads(objects.texts[CHILD_RESULT_URI])
+    assert result["index"] == 2 and result["output"] == {"index": 2}
+
+
+def test_a_rerun_of_one_item_is_a_plain_job_naming_it():
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    env = child(item_index="2", array_index=None, batch_job_id="rerun-1")
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [{"message": "two"}]
+    assert json.loads(objects.texts[f"s3://{BUCKET}/results/job-1/rerun-1.json"])["index"] == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"item_indices": "[0]", "array_index": "1"}, "OVERLORD_ITEM_INDICES has no entry 1"),
+        ({"item_indices": "[0, -1]", "array_index": "1"}, "OVERLORD_ITEM_INDICES[1] is not"),
+        ({"item_index": "x"}, "OVERLORD_ITEM_INDEX must be an item's index"),
+    ],
+)
+def test_an_unusable_rerun_selection_is_bad_input(overrides, message):
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    assert run_task(child(**overrides), objects, load_task=only(task)) == 2
+    assert seen == []
+    [text] = objects.texts.values()
+    assert message in json.loads(text)["error"]

@@ -35,6 +35,20 @@ class CancelBody(BaseModel):
     )
 
 
+class RunBody(BaseModel):
+    """POST /jobs/{job_id}/runs (the body is optional: without it, every item runs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    only: Literal["failed"] | None = Field(
+        None,
+        description=(
+            "an array job: re-run only the items whose latest outcome is FAILED (a new "
+            "run of those items; GET /jobs/{id} then counts each item by its latest run)"
+        ),
+    )
+
+
 class ResultSummary(_Open):
     uri: str
     size: int

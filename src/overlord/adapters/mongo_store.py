@@ -147,10 +147,15 @@ class MongoStore:
 
     @_store_call
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
     ) -> JobDocument | None:
         """Claim a finished job for another run, returned as it was before the claim;
-        None when a run is still in flight."""
+        None when a run is still in flight. `selection`: the items it runs (None: all)."""
         claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
         found = self.jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": sorted(RERUNNABLE)}},
@@ -159,6 +164,7 @@ class MongoStore:
                     "status": SUBMITTING,
                     "status_reason": None,
                     "claim": claim,
+                    "selection": selection,
                     "updated_at": now,
                 }
             },
@@ -235,7 +241,8 @@ class MongoStore:
                     "result": None,
                     "claim": None,
                     "updated_at": now,
-                }
+                },
+                "$unset": {"selection": ""},
             },
         )
         try:
@@ -248,6 +255,10 @@ class MongoStore:
         numbered: dict[str, Any] = {"run": run_number}
         if "array" in run:
             numbered["array.size"] = run["array"]["size"]
+            if "indices" in run["array"]:
+                numbered["array.indices"] = run["array"]["indices"]
+        if "item" in run:
+            numbered["item"] = run["item"]
         raced = self.runs.find_one_and_update(
             {"_id": batch_job_id},
             {"$set": numbered},

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from overlord import cursors
+from overlord import arrays, cursors
 from overlord.catalogue import Catalogue
 from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.ports import ChildState, JobFilter, JobKey, LogFilter, LogKey, Store
+from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
 from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.services.submit import run_children
 from overlord.status import RunStatus
 from overlord.views import View, job_view, log_view, run_view
 
@@ -36,8 +37,9 @@ def _job(store: Store, job_id: str) -> JobDocument:
 
 
 def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> View:
-    """The job and its latest run; for an array job also `array` (its children counted
-    by status, and the indices that failed), and with `index` that child's run."""
+    """The job and its latest run; for an array job also `array` (its items counted by
+    their latest outcome, and the items that failed), and with `index` that item's run
+    (the child of the latest run that ran it)."""
     job = _job(store, job_id)
     _check_index(job, index)
     view = job_view(job)
@@ -46,33 +48,36 @@ def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> 
     if run is not None:
         view["latest_run"] = run_view(run)
     if "items_count" in job:
-        parent = latest["batch_job_id"] if latest else None
-        view["array"] = array_view(job["items_count"], store.children(parent) if parent else [])
+        runs = _in_run_order(store, job_id)
+        outcomes = arrays.latest_outcomes([(r, run_children(store, r)) for r in runs])
+        view["array"] = array_view(job["items_count"], outcomes)
         if index is not None:
-            view["child"] = _child_view(store, parent, index)
+            view["child"] = _child_view(store, runs, index)
     return view
 
 
-def array_view(size: int, children: list[ChildState]) -> View:
-    """Counts per status over all `size` children (those not heard of yet are SUBMITTED,
-    as Batch creates them), and the indices of the failed ones, ascending."""
-    counts = Counter(c.status or RunStatus.SUBMITTED.value for c in children)
-    unheard = size - len(children)
+def array_view(size: int, outcomes: dict[int, str | None]) -> View:
+    """Counts per status over all `size` items (those no run has told us of yet are
+    SUBMITTED, as Batch creates its children), and the failed items, ascending."""
+    counts = Counter(status or RunStatus.SUBMITTED.value for status in outcomes.values())
+    unheard = size - len(outcomes)
     if unheard > 0:
         counts[RunStatus.SUBMITTED.value] += unheard
-    failed = [c.index for c in children if c.status == RunStatus.FAILED]
+    failed = sorted(item for item, status in outcomes.items() if status == RunStatus.FAILED)
     return {"size": size, "counts": dict(sorted(counts.items())), "failed_indices": failed}
 
 
-def _child_view(store: Store, parent: str | None, index: int) -> View:
-    child = store.get_run(f"{parent}:{index}") if parent else None
-    if child is None:  # no event for it yet
-        return {
-            "batch_job_id": f"{parent}:{index}" if parent else None,
-            "index": index,
-            "status": None,
-        }
-    return run_view(child)
+def _child_view(store: Store, runs: list[RunDocument], index: int) -> View | None:
+    """The run of item `index` in the latest run that ran it; a stub before any event."""
+    for run in reversed(runs):
+        source = arrays.source_of(run, index)
+        if source is None:
+            continue
+        child = store.get_run(source)
+        if child is None:
+            return {"batch_job_id": source, "index": index, "status": None}
+        return run_view(child)
+    return None
 
 
 def _check_index(job: JobDocument, index: int | None) -> None:
@@ -131,10 +136,17 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
         runs = [r for r in runs if r["run"] == query.run]
         if not runs:
             raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
-    # (batch_job_id whose lines are read, its run number)
-    sources = [
-        (r["_id"] if query.index is None else f"{r['_id']}:{query.index}", r["run"]) for r in runs
+    # (batch_job_id whose lines are read, its run number); with `index`, the runs that
+    # ran that item (a re-run of the failed ones ran only some).
+    found_in = [
+        (r["_id"] if query.index is None else arrays.source_of(r, query.index), r["run"])
+        for r in runs
     ]
+    if query.index is not None and query.run is not None and found_in[0][0] is None:
+        raise InvalidRequest(
+            f"index: run {query.run} of job {job_id} did not run item {query.index}"
+        )
+    sources = [(source, number) for source, number in found_in if source is not None]
     after: LogKey | None = None
     if position is not None:
         batch_job_id, after = position

@@ -13,7 +13,7 @@ from overlord.clock import utcnow
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.schema import JobDocument, RunDocument
 from overlord.services.record import copy_late_lines, record_observation
-from overlord.services.submit import record_accepted_run, unrecorded_batch_jobs
+from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
 from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, moves_forward
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
@@ -173,7 +173,8 @@ def _repair_submission(
         report.submit_failed.append(job_id)
         return
     newest = candidates[0].batch_job_id
-    record_accepted_run(store, job, newest, verb="adopted", array_size=job.get("items_count"))
+    shape = shape_of(job, job.get("selection"))
+    record_accepted_run(store, job, newest, verb="adopted", shape=shape)
     for detail in batch.describe([newest]):
         record_observation(store, logs, objects, observe_described(detail, utcnow()))
     report.adopted.append(job_id)
