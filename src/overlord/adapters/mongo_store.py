@@ -41,7 +41,7 @@ from overlord.ports import (
     TerminalCopy,
 )
 from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
+from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 
 DUPLICATE_KEY = 11000
 P = ParamSpec("P")
@@ -319,6 +319,10 @@ class MongoStore:
         `copy` (result, logs copied) is written with a terminal status, in the same update.
         """
         new_rank = rank(obs.status)
+        if obs.is_child and new_rank <= rank(RunStatus.RUNNABLE):
+            created = self._create_child(obs, now)
+            if created is not None:
+                return created
         forward: dict[str, Any] = {
             "status": obs.status,
             "status_rank": new_rank,
@@ -340,6 +344,33 @@ class MongoStore:
                 )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         return self._apply_late(obs, now, copy)
+
+    def _create_child(self, obs: RunObservation, now: datetime) -> Applied | None:
+        """An array child's first event (one of its earliest statuses) creates its run with
+        that status in one insert: thousands of children would otherwise each pay the
+        update that finds nothing and the reads of the slow path. None: it exists already
+        (a duplicate or a late event), so the usual path applies."""
+        if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
+            return Applied(known=False)
+        doc = schema.new_run(
+            batch_job_id=obs.batch_job_id,
+            job_id=obs.job_id,
+            run=None,
+            at=obs.created_at or now,
+            job_queue=obs.job_queue,
+            job_definition=obs.job_definition,
+            parent=obs.parent,
+            index=obs.index,
+        )
+        # What the forward update below would set on that document.
+        doc["status"], doc["status_rank"] = obs.status, rank(obs.status)
+        doc["status_reason"], doc["updated_at"] = obs.status_reason, now
+        doc["status_history"] = {obs.status: obs.observed_at}
+        try:
+            self.runs.insert_one({**doc, **self._attempts_fields(obs)})
+        except DuplicateKeyError:
+            return None
+        return Applied(known=True, moved=True, reached_at=obs.observed_at)
 
     def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
         """The run is missing, or already at or past this status: a duplicate or a late event."""
