@@ -6,6 +6,8 @@ object put into the stack's S3 is counted, the job SUCCEEDED with the counts as 
 result and the program's log line among its logs. Under `overlord dev` (no Docker)
 the same request is refused with a 400 that says it needs `make up`.
 
+Named to run before test_flow.py, whose last test stops each mode's `overlord dev`.
+
 S3 is reached as botocore finds it: the stack's own endpoint locally (dev.env), and for
 an external stack AWS_ENDPOINT_URL_S3 (LocalStack's published port; .ci/run sets it)
 or AWS itself; RESULTS_BUCKET names the bucket (compose.yaml's default otherwise).
