@@ -110,8 +110,8 @@ go_tool() {  # go_tool NAME: a static binary in $BIN_DIR
   mkdir -p "$BIN_DIR"
   case "$1" in
     ferretdb)
-      log "building ferretdb (CGO_ENABLED=0)"
-      (cd "$ROOT/tools/ferretdb" && CGO_ENABLED=0 go build -o "$BIN_DIR/ferretdb" .) ;;
+      log "building ferretdb (CGO_ENABLED=0, with tools/ferretdb/patches)"
+      CGO_ENABLED=0 "$ROOT/tools/ferretdb/build.sh" "$BIN_DIR/ferretdb" ;;
     aws-lambda-rie)
       log "building aws-lambda-rie (CGO_ENABLED=0)"
       CGO_ENABLED=0 GOBIN=$BIN_DIR go install "$RIE_SOURCE" ;;
@@ -135,7 +135,8 @@ LAMBDA_TAG=overlord-base/lambda-python:3-$SUITE-$(printf '%s\n' "$PYTHON_TAG" "$
   | inputs_hash -)
 MONGO_TAG=overlord-base/mongo-ferretdb:1-$(printf '%s\n' "$PYTHON_TAG" \
   | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/tools/ferretdb/go.mod \
-    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go | inputs_hash -)
+    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go "$ROOT"/tools/ferretdb/build.sh \
+    "$ROOT"/tools/ferretdb/patches/*.patch | inputs_hash -)
 GOLANG_TAG=overlord-base/golang:1.24-$SUITE-$(printf '%s\n' "$PYTHON_TAG" \
   | cat - "$HERE"/golang/Dockerfile | inputs_hash -)
 STATIC_TAG=overlord-base/static:$SUITE-$(printf '%s\n' "$PYTHON_TAG" \

@@ -49,7 +49,18 @@ def test_workflow_is_complete() -> None:
 
 CI_RUN = ROOT / ".ci" / "run"
 # what .ci/run must do, in this order (the GitHub docker job runs it too)
-CI_STAGES = ["engine", "setup", "base-images", "images", "test", "up", "smoke", "e2e", "down"]
+CI_STAGES = [
+    "engine",
+    "setup",
+    "base-images",
+    "images",
+    "test",
+    "bench",  # make bench --quick: every row of the table, small (docs/performance.md)
+    "up",
+    "smoke",
+    "e2e",
+    "down",
+]
 
 
 def ci_run_problems(text: str) -> list[str]:
