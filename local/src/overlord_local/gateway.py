@@ -137,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 is below the bench's 16 concurrent clients.
+    request_queue_size = 128
 
     def __init__(
         self, host: str, port: int, invoke: Invoker, verifier: Verifier | None = None
