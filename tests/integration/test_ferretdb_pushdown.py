@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,7 +44,15 @@ LEASE = timedelta(seconds=60)
 # Store methods whose filters are not keyed by `_id`, and why that is acceptable:
 # reads of the API (list and the runs/log lines of one job) and the reconcile sweep
 # (once a tick). Nothing on the submit or record path. docs/performance.md.
-SCANNING_READS = {"list_jobs", "list_runs", "list_logs", "stale_jobs", "unsettled_runs"}
+# `children`: an array run's children, for GET /jobs/{id}'s counts and reconcile's check.
+SCANNING_READS = {
+    "list_jobs",
+    "list_runs",
+    "list_logs",
+    "stale_jobs",
+    "unsettled_runs",
+    "children",
+}
 
 FILTERED_COMMANDS = {
     "find": ("find", "filter"),
@@ -185,6 +193,23 @@ def exercise_the_store(store: MongoStore, filters: Filters) -> None:
     call("clear_cancel", "b-3")
     call("mark_reconciled", [job_id, raced["_id"]], NOW)
     call("mark_logs_settled", ["b-1", "b-2"])
+    # an array job: its items, its parent run, children's first, later, duplicate and
+    # terminal events, the parent's, a re-run of some items
+    array = validate_job_request({"task": "echo", "items": [{"message": "a"}, {"message": "b"}]})
+    call("claim_job", dict(schema.new_job(array, NOW)), "f", NOW, LEASE)
+    call("save_items", schema.new_items(array))
+    call("save_items", schema.new_items(array))
+    call("get_items", array.job_id)
+    parent = submitted_run(array.job_id, "p-1")
+    parent["array"] = {"size": 2}
+    call("record_submitted_run", parent, NOW)
+    for status, step in (("PENDING", 0), ("RUNNABLE", 1), ("PENDING", 0), ("SUCCEEDED", 5)):
+        child = replace(observation(array.job_id, "p-1:0", status, step), parent="p-1", index=0)
+        call("apply_observation", child, NOW)
+    ended = replace(observation(array.job_id, "p-1", "FAILED", 6), array_size=2)
+    call("apply_observation", ended, NOW, TerminalCopy(result=None, logs_copied=True))
+    call("children", "p-1")
+    call("claim_new_run", array.job_id, "g", NOW, LEASE, [1])
     # the reads
     call("list_jobs", JobFilter(status="SUCCEEDED"), None, 10)
     call("list_runs", job_id)
