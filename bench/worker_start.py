@@ -33,13 +33,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(url: str, seconds: float = 30) -> None:
-    import urllib.request
-
+def wait_for(port: int, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            urllib.request.urlopen(url, timeout=1).close()
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             if time.monotonic() > deadline:
@@ -85,7 +83,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(endpoint + "/moto-api/")
+        wait_for(port)
         aws = {
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
