@@ -4,9 +4,13 @@ Each run is what the local Batch starts for an array child (and AWS Batch for an
 attempt): a fresh interpreter with the job's variables, writing its result to S3 on a
 moto server (its own process, so that its CPU is not counted). Printed: the median and
 the minimum of the wall time and of the CPU time (user + system) of one run, end to end;
-and of an interpreter that only starts (``python -c pass``), the floor.
+and of an interpreter that only starts (``python -c pass``), the floor. With
+``--compare TREE`` the runs alternate with runs of another tree's code (its ``src`` and
+``batch-worker`` first on PYTHONPATH), e.g. the code before a change, so that both see
+the same load of a shared machine:
 
-    .venv/bin/python bench/worker_start.py [--runs 20] [--array]
+    git archive arrays src batch-worker contracts | tar -x -C /tmp/before
+    .venv/bin/python bench/worker_start.py [--runs 20] [--array] [--compare /tmp/before]
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument(
         "--array", action="store_true", help="run as an array child (items + index)"
     )
+    parser.add_argument("--compare", metavar="TREE", help="also run this tree's worker")
     args = parser.parse_args()
 
     port = free_port()
@@ -113,9 +118,19 @@ def main() -> None:
 
         measure(worker, job_env(0))  # warm the file cache and the bytecode
         python = [measure([sys.executable, "-c", "pass"], base) for _ in range(args.runs)]
-        runs = [measure(worker, job_env(i)) for i in range(args.runs)]
+        runs, others = [], []
+        for i in range(args.runs):
+            runs.append(measure(worker, job_env(i)))
+            if args.compare:
+                env = job_env(i)
+                tree = os.path.abspath(args.compare)
+                code = os.pathsep.join([f"{tree}/src", f"{tree}/batch-worker"])
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
+                others.append(measure(worker, env))
         report("python -c pass", python)
         report("python -m overlord_worker", runs)
+        if args.compare:
+            report(f"  of {args.compare}", others)
     finally:
         moto.terminate()
         moto.wait()
