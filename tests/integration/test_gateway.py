@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -116,3 +119,31 @@ def test_a_body_over_the_limit_is_413_once_read(gateway, seen):
     answer = raw_request(gateway, head, body)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert seen == []
+
+
+def test_one_invocation_at_a_time_per_handler():
+    """A Lambda execution environment runs one invocation at a time, and the submitter's
+    module state relies on it (Powertools' resolver keeps the current route in its
+    module-level `app.context`; two at once answered 500 with KeyError '_route')."""
+    inside, most = 0, 0
+    guard = threading.Lock()
+
+    def slow_handler(event, context):
+        nonlocal inside, most
+        with guard:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.05)
+        with guard:
+            inside -= 1
+        return {"statusCode": 200, "body": "{}"}
+
+    server = GatewayServer("127.0.0.1", 0, in_process(slow_handler)).start()
+    try:
+        url = f"http://127.0.0.1:{server.port}/jobs"
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: http("POST", url, {})[0], range(16)))
+    finally:
+        server.stop()
+    assert statuses == [200] * 16
+    assert most == 1

@@ -42,7 +42,16 @@ Invoker = Callable[[dict[str, Any]], Any]
 
 
 def in_process(handler: Handler) -> Invoker:
-    return lambda event: invoke_in_process(handler, event, "overlord-submitter")
+    """Invoke the handler here, one request at a time as one Lambda execution environment
+    does: the handler's module state relies on it (Powertools' resolver keeps the current
+    route in its module-level `app.context`; two at once answered 500)."""
+    one_at_a_time = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with one_at_a_time:
+            return invoke_in_process(handler, event, "overlord-submitter")
+
+    return invoke
 
 
 def via_url(url: str, timeout: float = 30.0) -> Invoker:
@@ -128,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog of 5 is below the bench's 16 concurrent clients.
+    request_queue_size = 128
 
     def __init__(
         self, host: str, port: int, invoke: Invoker, verifier: Verifier | None = None
