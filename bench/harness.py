@@ -122,6 +122,20 @@ class Stack:
     def db(self) -> Database[dict[str, Any]]:
         return self.mongo[self.env["DB_NAME"]]
 
+    def wait_ended(self, job_ids: list[str], timeout: float = 120) -> None:
+        """Until the recorder has these jobs ended (SUCCEEDED, FAILED) in MongoDB."""
+        jobs = self.db[schema.JOBS]
+        deadline = time.monotonic() + timeout
+        ended = {"SUCCEEDED", "FAILED"}
+        for first in range(0, len(job_ids), 100):
+            chunk = job_ids[first : first + 100]
+            while jobs.count_documents(
+                {"_id": {"$in": chunk}, "status": {"$in": sorted(ended)}}
+            ) < len(chunk):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"jobs not ended after {timeout:.0f} s")
+                time.sleep(0.2)
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the dev process and by its FerretDB (Linux /proc; empty
         elsewhere): what bounds a row that saturates the stack."""

@@ -5,7 +5,8 @@ from overlord_local.devstack import ferretdb, gotools
 
 @pytest.fixture
 def nothing_installed(monkeypatch, tmp_path):
-    monkeypatch.delenv("FERRETDB_BIN", raising=False)
+    for tool in gotools.TOOLS.values():
+        monkeypatch.delenv(tool.env_var, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no go, no ferretdb
     monkeypatch.setenv("OVERLORD_TOOLS_BIN", str(tmp_path / "bin"))
 
