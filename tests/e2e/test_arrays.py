@@ -92,7 +92,7 @@ def test_a_rerun_of_the_failed_items_runs_only_them(stack: Stack):
         aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
     )
     bucket = stack.env["RESULTS_BUCKET"]
-    prefix = f"e2e-inputs/{uuid.uuid4().hex}"
+    prefix = f"inputs/e2e-{uuid.uuid4().hex}"  # where the worker role may read (Terraform)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/0", Body=b"zero")
     items = [{"s3_uri": f"s3://{bucket}/{prefix}/{i}"} for i in range(3)]
     created = stack.submit({"task": "checksum", "items": items, "attempts": 1})
