@@ -11,6 +11,9 @@ shows as a missing run number, status or history entry).
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import random
 import threading
 import time
@@ -28,6 +31,7 @@ from overlord.services.submit import CLAIM_LEASE, record_accepted_run
 from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.provision import LOG_GROUP
 from overlord_recorder.handler import lambda_handler as recorder
+from overlord_recorder.handler import logger as recorder_logger
 from tests.conftest import RESULTS_BUCKET
 from tests.support.events import attempt, state_event
 
@@ -236,3 +240,35 @@ def run_in_threads(calls: list[Callable[[], None]], threads: int) -> list[BaseEx
     for w in workers:
         w.join()
     return failures
+
+
+def test_concurrent_invocations_each_log_their_own_event(runs):
+    """In `make dev` the recorder runs in-process on several router threads: each line it
+    logs carries the keys of its own event, not those of an event another thread is
+    recording (Powertools' append_keys is process-wide; in Lambda one invocation at a
+    time runs per process, so only the local stack would mix them)."""
+    events = []
+    for _ in range(4):
+        job, batch_job_id = runs.new()
+        runs.record_submission(job, batch_job_id)
+        events += retried_run_events(job["_id"], batch_job_id)
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(recorder_logger.registered_formatter)
+    std_logger = logging.getLogger(recorder_logger.name)
+    level = std_logger.level
+    std_logger.addHandler(handler)
+    std_logger.setLevel(logging.INFO)
+    try:
+        failures = run_in_threads([lambda e=e: deliver(e) for e in events], threads=8)
+    finally:
+        std_logger.removeHandler(handler)
+        std_logger.setLevel(level)
+    assert not failures, failures
+    logged = [
+        line
+        for text in written.getvalue().splitlines()
+        if (line := json.loads(text)).get("message") == "recorded event"
+    ]
+    delivered = sorted((e["id"], e["detail"]["jobId"], e["detail"]["jobName"]) for e in events)
+    assert sorted((x["event_id"], x["batch_job_id"], x["job_id"]) for x in logged) == delivered
