@@ -169,3 +169,42 @@ def test_exit_code_and_out_of_memory(docker_batch: Any, image: str) -> None:
     )
     assert oom["status"] == "FAILED"
     assert oom["attempts"][0]["container"]["reason"] == OUT_OF_MEMORY
+
+
+@pytest.mark.docker
+def test_array_children_run_as_containers_with_their_index(
+    docker_batch: Any, image: str, logs_client: Any
+) -> None:
+    docker_batch.register_job_definition(
+        jobDefinitionName="docker-array",
+        type="container",
+        containerProperties={
+            "image": image,
+            "command": [
+                "python",
+                "-c",
+                "import os; print(os.environ['AWS_BATCH_JOB_ARRAY_INDEX'])",
+            ],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": "1"},
+                {"type": "MEMORY", "value": "256"},
+            ],
+        },
+    )
+    parent_id = docker_batch.submit_job(
+        jobName="d", jobQueue="q", jobDefinition="docker-array", arrayProperties={"size": 3}
+    )["jobId"]
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = docker_batch.describe_jobs(jobs=[parent_id])["jobs"][0]
+        return job if job["status"] in ("SUCCEEDED", "FAILED") else None
+
+    assert wait_for(done, 180)["status"] == "SUCCEEDED"
+    for index in range(3):
+        stream = f"docker-array/default/{parent_id}-{index}"
+
+        def messages(s: str = stream) -> list[str]:
+            response = logs_client.get_log_events(logGroupName="/aws/batch/job", logStreamName=s)
+            return [e["message"] for e in response["events"]]
+
+        assert wait_for(lambda m=messages, i=index: m() == [str(i)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -294,3 +295,49 @@ def test_stopping_the_server_leaves_no_process(
     assert job_pid != os.getpid()
     batch_server.stop()
     assert not process_alive(job_pid)
+
+
+def test_a_command_that_cannot_be_found_fails_to_start(
+    batch: Any, make_queue: Any, make_definition: Any, wait_terminal: Any
+) -> None:
+    queue = make_queue()
+    for command in (["no-such-command-here"], ["./no/such/script.sh"]):
+        name = make_definition(command)
+        job = wait_terminal(
+            batch.submit_job(jobName="x", jobQueue=queue, jobDefinition=name)["jobId"]
+        )
+        assert job["status"] == "FAILED"
+        [attempt] = job["attempts"]
+        assert attempt["statusReason"] == "Task failed to start"
+        assert attempt["container"]["reason"].startswith("CannotStartContainerError")
+        assert command[0] in attempt["container"]["reason"]
+        assert "exitCode" not in attempt["container"]
+
+
+def test_logs_go_to_the_definitions_group_created_on_first_use(
+    batch: Any, make_queue: Any, make_definition: Any, wait_terminal: Any, logs_client: Any
+) -> None:
+    queue = make_queue()
+    group = f"/test/{uuid.uuid4().hex}"
+    name = make_definition(
+        ["python", "-c", "import os; print(os.environ['AWS_BATCH_JOB_ID'])"],
+        containerProperties={
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": group, "awslogs-stream-prefix": "p"},
+            }
+        },
+    )
+
+    def lines(stream: str) -> list[str]:
+        try:
+            events = logs_client.get_log_events(logGroupName=group, logStreamName=stream)
+        except logs_client.exceptions.ResourceNotFoundException:
+            return []
+        return [e["message"] for e in events["events"]]
+
+    for _ in range(2):  # the first makes the group, the second only its stream
+        job_id = batch.submit_job(jobName="g", jobQueue=queue, jobDefinition=name)["jobId"]
+        assert wait_terminal(job_id)["status"] == "SUCCEEDED"
+        stream = f"p/default/{job_id}"
+        assert wait_for(lambda s=stream, j=job_id: lines(s) == [j])

@@ -70,12 +70,17 @@ def test_array_sizes_outside_2_to_10000_are_refused(
     assert "between 2 and 10000" in message
 
 
-def test_array_jobs_of_a_valid_size_are_refused_as_not_supported_here(
-    batch: Any, target: dict[str, str]
+@pytest.mark.parametrize("size", [2, 10_000])
+def test_array_sizes_from_2_to_10000_are_accepted(
+    batch: Any, target: dict[str, str], size: int
 ) -> None:
-    assert "array jobs" in refused(batch, jobName="arr", arrayProperties={"size": 2}, **target)
+    job_id = batch.submit_job(jobName="arr", arrayProperties={"size": size}, **target)["jobId"]
+    [parent] = batch.describe_jobs(jobs=[job_id])["jobs"]
+    assert parent["arrayProperties"]["size"] == size
+    batch.terminate_job(jobId=job_id, reason="only checking the size")
     # Without a size it is not an array job.
-    assert batch.submit_job(jobName="arr", arrayProperties={}, **target)["jobId"]
+    plain = batch.submit_job(jobName="arr", arrayProperties={}, **target)["jobId"]
+    assert "arrayProperties" not in batch.describe_jobs(jobs=[plain])["jobs"][0]
 
 
 def test_a_request_body_over_30_kib_is_refused(batch: Any, target: dict[str, str]) -> None:

@@ -16,6 +16,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from overlord_local.client import ApiClient, NoCredentials, Query, from_environment
@@ -94,6 +101,35 @@ def _parameters(param: list[str] | None, parameters_file: str | None) -> dict[st
     return params
 
 
+def _items(source: str) -> list[Any]:
+    """--items: a JSON list, or JSON Lines (one item per line); ``-`` reads stdin. Each
+    item is checked by the API against the task's schema (its errors say ``items[i]``)."""
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--items") from None
+    if text.lstrip().startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{source}: not a JSON list: {exc}", param_hint="--items"
+            ) from None
+    else:
+        items = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except ValueError as exc:
+                    raise typer.BadParameter(
+                        f"{source} line {number}: not JSON: {exc}", param_hint="--items"
+                    ) from None
+    if not items:
+        raise typer.BadParameter(f"{source}: holds no items", param_hint="--items")
+    return list(items)
+
+
 # ----------------------------------------------------------------------- following
 
 
@@ -111,7 +147,9 @@ def _print_line(line: dict[str, Any], start: float) -> None:
         console.print(f"[dim]{_elapsed(start)}   {line['message']}[/]")
 
 
-def follow(api: ApiClient, job_id: str, run: int | None, *, wait: bool) -> dict[str, Any]:
+def follow(
+    api: ApiClient, job_id: str, run: int | None, *, wait: bool, index: int | None = None
+) -> dict[str, Any]:
     """Print lines as they arrive (states as the run moves, then its log lines and
     result); with `wait`, until the job has finished. Returns the job as last seen."""
     start = time.monotonic()
@@ -124,7 +162,7 @@ def follow(api: ApiClient, job_id: str, run: int | None, *, wait: bool) -> dict[
                     api,
                     "GET",
                     f"/jobs/{job_id}/logs",
-                    query={"run": run, "cursor": cursor, "limit": 1000},
+                    query={"run": run, "index": index, "cursor": cursor, "limit": 1000},
                 )
                 for line in page["lines"]:
                     _print_line(line, start)
@@ -154,17 +192,57 @@ def _outcome(job: dict[str, Any]) -> int:
             markup=True,
         )
     else:
-        reason = job.get("status_reason") or latest.get("status_reason") or ""
-        console.print(f"[red]{status}[/] {job['job_id']}: {reason}")
+        reason = job.get("status_reason") or latest.get("status_reason")
+        console.print(f"[red]{status}[/] {job['job_id']}" + (f": {reason}" if reason else ""))
     result = (job.get("result") or {}).get("summary")
     if result is not None:
         _json(result)
     return FAILED
 
 
-def _finish(api: ApiClient, job_id: str, run: int | None) -> None:
-    job = follow(api, job_id, run, wait=True)
+def _finish(api: ApiClient, job_id: str, run: int | None, index: int | None = None) -> None:
+    job = follow(api, job_id, run, wait=True, index=index)
     raise typer.Exit(_outcome(job))
+
+
+def follow_array(api: ApiClient, job_id: str, size: int) -> dict[str, Any]:
+    """A progress bar (on stderr) of the array's children done, from GET /jobs/{id}'s
+    ``array.counts``, until the job has finished. Returns the job as last seen."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err) as progress:
+        bar = progress.add_task(job_id, total=size, detail="")
+        while True:
+            job: dict[str, Any] = _call(api, "GET", f"/jobs/{job_id}")
+            array = job.get("array") or {}
+            counts = array.get("counts") or {}
+            failed = counts.get("FAILED", 0)
+            running = counts.get("STARTING", 0) + counts.get("RUNNING", 0)
+            progress.update(
+                bar,
+                total=array.get("size") or size,
+                completed=counts.get("SUCCEEDED", 0) + failed,
+                detail=f"{failed} failed, {running} running  {job['status']}",
+            )
+            if job["status"] in FINISHED:
+                return job
+            time.sleep(POLL_SECONDS)
+
+
+def _array_outcome(job: dict[str, Any]) -> int:
+    array = job.get("array") or {}
+    failed = array.get("failed_indices") or []
+    code = _outcome(job)
+    if failed:
+        shown = ", ".join(str(i) for i in failed[:20]) + (", …" if len(failed) > 20 else "")
+        console.print(f"  {len(failed)} of {array.get('size', '?')} failed: {shown}")
+        console.print(f"  one child's lines: overlord logs {job['job_id']} --index {failed[0]}")
+    return code
 
 
 # ------------------------------------------------------------------------ commands
@@ -179,15 +257,40 @@ def submit(
     parameters_file: Annotated[
         str | None, typer.Option(help="a JSON object file with the parameters, or - for stdin")
     ] = None,
+    items: Annotated[
+        str | None,
+        typer.Option(
+            help="an array job: a file of parameter objects, one per child, as a JSON list "
+            "or JSON Lines (- for stdin)"
+        ),
+    ] = None,
     key: Annotated[str | None, typer.Option(help="makes an otherwise identical job new")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="key=value, repeatable")] = None,
     attempts: Annotated[int | None, typer.Option(min=1, max=10)] = None,
     timeout_seconds: Annotated[int | None, typer.Option(min=60)] = None,
-    wait: Annotated[bool, typer.Option(help="follow the job until it finishes")] = False,
+    wait: Annotated[
+        bool | None,
+        typer.Option(
+            "--wait/--no-wait",
+            help="follow the job until it finishes (default: only with --items, as a "
+            "progress bar of children done)",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOption = Output.table,
 ) -> None:
-    """Submit a job; print its ID (and with --wait, its progress and result)."""
-    body: dict[str, Any] = {"task": task, "parameters": _parameters(param, parameters_file)}
+    """Submit a job, or an array job with --items; print its ID (and while it runs, its
+    progress and then its result)."""
+    if items is not None and (param or parameters_file):
+        raise typer.BadParameter(
+            "give --items or parameters (--param/--parameters-file), not both",
+            param_hint="--items",
+        )
+    body: dict[str, Any] = {"task": task}
+    if items is not None:
+        body["items"] = _items(items)
+    else:
+        body["parameters"] = _parameters(param, parameters_file)
     if key is not None:
         body["key"] = key
     if tag:
@@ -202,9 +305,18 @@ def submit(
         _json(created)
     else:
         verb = "submitted" if created["created"] else "exists"
-        console.print(f"{created['job_id']} {verb} ({created['status']})")
-    if wait:
-        _finish(api, created["job_id"], None)
+        size = f", {len(body['items'])} children" if items is not None else ""
+        console.print(f"{created['job_id']} {verb} ({created['status']}{size})")
+    if items is None:
+        if wait:
+            _finish(api, created["job_id"], None)
+        return
+    if wait is not False:
+        job = follow_array(api, created["job_id"], len(body["items"]))
+        if output is Output.json:
+            _json(job)
+            raise typer.Exit(0 if job["status"] == "SUCCEEDED" else FAILED)
+        raise typer.Exit(_array_outcome(job))
 
 
 def status(job_id: str, output: OutputOption = Output.table) -> None:
@@ -298,6 +410,9 @@ def logs(
     job_id: str,
     run: Annotated[int | None, typer.Option(help="a run number (default: every run)")] = None,
     kind: Annotated[list[str] | None, typer.Option(help="submission|state|log|result")] = None,
+    index: Annotated[
+        int | None, typer.Option(min=0, help="an array job's child (its item's index)")
+    ] = None,
     follow_: Annotated[
         bool, typer.Option("--follow", "-f", help="keep printing until the job finishes")
     ] = False,
@@ -308,14 +423,20 @@ def logs(
     if follow_:
         if output is Output.json:
             raise _fail("--follow prints text; use it without --output json")
-        _finish(api, job_id, run)
+        _finish(api, job_id, run, index)
     cursor = None
     while True:
         page = _call(
             api,
             "GET",
             f"/jobs/{job_id}/logs",
-            query={"run": run, "kind": kind or [], "cursor": cursor, "limit": 1000},
+            query={
+                "run": run,
+                "index": index,
+                "kind": kind or [],
+                "cursor": cursor,
+                "limit": 1000,
+            },
         )
         for line in page["lines"]:
             if output is Output.json:

@@ -1,12 +1,19 @@
 """A submitted job and its attempts, rendered as AWS's ``JobDetail`` / ``JobSummary``.
 
 Plain data: the scheduler mutates it under the service lock, the API reads snapshots.
+
+An array job is a parent ``Job`` with ``array`` (its size, its children and their
+``statusSummary``) and N children ``<parent>:<index>`` with ``parent`` and
+``array_index``. A child is an ordinary job that shares the parent's read-only parts
+(container, retry strategy, timeout, parameters), so making 10,000 of them is cheap.
 """
 
 from __future__ import annotations
 
 import copy
+import pickle
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,6 +134,55 @@ class Job:
     stop_reason: str | None = None  # set by TerminateJob (or shutdown) while the job runs
     # SubmitJob's containerOverrides as sent (what ECS's override limit is counted on).
     container_overrides: JsonDict = field(default_factory=dict)
+    array: ArrayState | None = None  # set on an array parent
+    parent: Job | None = None  # set on an array child
+    array_index: int | None = None  # set on an array child
+    # The parts of the detail fixed at SubmitJob, pickled once: a fresh copy for each
+    # DescribeJobs/event is then ~15x cheaper than deepcopy (10,000 children × 5 events).
+    _fixed: bytes | None = field(default=None, repr=False)
+
+    def fixed_parts(self) -> tuple[JsonDict, JsonDict, list[JsonDict], JsonDict | None]:
+        """Fresh copies of (container, retryStrategy, dependsOn, timeout)."""
+        if self._fixed is None:
+            self._fixed = pickle.dumps(
+                (self.container, self.retry_strategy, self.depends_on, self.timeout),
+                pickle.HIGHEST_PROTOCOL,
+            )
+        # Bytes this process pickled itself from JSON data, never input from outside.
+        parts: tuple[JsonDict, JsonDict, list[JsonDict], JsonDict | None]
+        parts = pickle.loads(self._fixed)  # noqa: S301
+        return parts
+
+    def make_children(self, size: int, arn_of: Callable[[str], str]) -> list[Job]:
+        """Turn this job into an array parent of ``size`` children (all SUBMITTED)."""
+        self.fixed_parts()
+        children = [
+            Job(
+                job_id=f"{self.job_id}:{index}",
+                arn=arn_of(f"{self.job_id}:{index}"),
+                name=self.name,
+                queue=self.queue,
+                definition=self.definition,
+                container=self.container,
+                retry_strategy=self.retry_strategy,
+                timeout=self.timeout,
+                tags=dict(self.tags),
+                parameters=self.parameters,
+                depends_on=self.depends_on,
+                propagate_tags=self.propagate_tags,
+                platform_capabilities=self.platform_capabilities,
+                created_at=self.created_at,
+                container_overrides=self.container_overrides,
+                parent=self,
+                array_index=index,
+                _fixed=self._fixed,
+            )
+            for index in range(size)
+        ]
+        summary = dict.fromkeys(STATUSES, 0)
+        summary["SUBMITTED"] = size
+        self.array = ArrayState(size, children, summary, self.created_at)
+        return children
 
     @property
     def vcpus(self) -> float:
@@ -158,7 +214,7 @@ class Job:
 
     def describe(self) -> JsonDict:
         """This job as DescribeJobs' ``JobDetail`` (and the event's ``detail``)."""
-        container = copy.deepcopy(self.container)
+        container, retry_strategy, depends_on, timeout = self.fixed_parts()
         latest = self.current or (self.attempts[-1] if self.attempts else None)
         if latest is not None and latest.started_at is not None:
             container["logStreamName"] = latest.log_stream_name
@@ -175,8 +231,8 @@ class Job:
             "status": self.status,
             "attempts": [a.describe() for a in self.attempts],
             "createdAt": self.created_at,
-            "retryStrategy": copy.deepcopy(self.retry_strategy),
-            "dependsOn": copy.deepcopy(self.depends_on),
+            "retryStrategy": retry_strategy,
+            "dependsOn": depends_on,
             "jobDefinition": self.definition.arn,
             "parameters": dict(self.parameters),
             "container": container,
@@ -192,8 +248,12 @@ class Job:
             detail["startedAt"] = self.started_at
         if self.stopped_at is not None:
             detail["stoppedAt"] = self.stopped_at
-        if self.timeout:
-            detail["timeout"] = copy.deepcopy(self.timeout)
+        if timeout:
+            detail["timeout"] = timeout
+        if self.array is not None:
+            detail["arrayProperties"] = self.array.describe()
+        elif self.array_index is not None:
+            detail["arrayProperties"] = {"index": self.array_index}
         return detail
 
     def summarize(self) -> JsonDict:
@@ -223,4 +283,34 @@ class Job:
             if latest.reason:
                 container["reason"] = latest.reason
             summary["container"] = container
+        if self.array is not None:
+            summary["arrayProperties"] = self.array.describe()
+        elif self.array_index is not None:
+            summary["arrayProperties"] = {"index": self.array_index}
         return summary
+
+
+@dataclass
+class ArrayState:
+    """An array parent's children and their count per status (kept as they move)."""
+
+    size: int
+    children: list[Job]
+    summary: dict[str, int]
+    summary_updated_at: int
+
+    def moved(self, old: str, new: str) -> None:
+        self.summary[old] -= 1
+        self.summary[new] += 1
+        self.summary_updated_at = now_ms()
+
+    @property
+    def done(self) -> bool:
+        return self.summary["SUCCEEDED"] + self.summary["FAILED"] == self.size
+
+    def describe(self) -> JsonDict:
+        return {
+            "size": self.size,
+            "statusSummary": dict(self.summary),
+            "statusSummaryLastUpdatedAt": self.summary_updated_at,
+        }

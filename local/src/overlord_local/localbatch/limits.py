@@ -9,8 +9,8 @@ Refused by SubmitJob itself, ``ClientException`` (HTTP 400), nothing created:
 * more than 50 tags,
 * ``timeout.attemptDurationSeconds`` under 60 (also in RegisterJobDefinition); the local
   ``timeout_scale`` applies afterwards, to a value that passed this check,
-* ``arrayProperties.size`` outside 2–10,000. A valid array job is refused too, saying
-  the local Batch does not run array jobs (it would otherwise run as one plain job).
+* ``arrayProperties.size`` outside 2–10,000 (a size in range makes an array job,
+  ``scheduler``).
 
 Not refused by SubmitJob: container overrides over 8,192 characters. That limit is
 ECS's (RunTask), and AWS Batch only meets it when it places the job, so on AWS the
@@ -80,15 +80,16 @@ def check_timeout(timeout: Mapping[str, Any] | None) -> None:
         )
 
 
-def check_array(array_properties: Mapping[str, Any] | None) -> None:
+def check_array(array_properties: Mapping[str, Any] | None) -> int | None:
+    """The array size asked for (None: not an array job)."""
     size = (array_properties or {}).get("size")
     if size is None:
-        return
-    if not isinstance(size, int) or size not in ARRAY_SIZES:
+        return None
+    if isinstance(size, bool) or not isinstance(size, int) or size not in ARRAY_SIZES:
         raise ClientException(
             f"{_PREFIX}arrayProperties.size must be between 2 and 10000, got {size}"
         )
-    raise ClientException("The local Batch does not run array jobs (arrayProperties.size)")
+    return size
 
 
 def ecs_container_overrides(

@@ -21,6 +21,15 @@ A failed attempt that is retried goes back to RUNNABLE.
   (AWS's behaviour). TerminateJob also stops a STARTING/RUNNING attempt.
 * Every transition after SUBMITTED is reported through ``emit`` while the service
   lock is held, so events of one job come out in order; ``emit`` must not block.
+
+Array jobs (``Job.array``) have no thread per child: one dispatcher thread per array
+moves all children to PENDING, then RUNNABLE (one step each, in chunks so that the API
+is not locked out for long), then starts children in index order as capacity allows;
+only a child in STARTING/RUNNING has a thread (so at most maxvCpus / vCPUs of them). A
+retried child goes back to the dispatcher's queue. The parent never runs: it moves
+SUBMITTED → PENDING when its first child becomes RUNNABLE and ends when the last child
+ends, SUCCEEDED if every child succeeded, else FAILED. Its ``statusSummary`` is
+counted as the children move. CancelJob/TerminateJob on the parent reach every child.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import logging
 import os
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -56,6 +66,8 @@ CONTAINER_EXITED = "Essential container in task exited"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 FAILED_TO_START = "Task failed to start"
 SERVER_STOPPED = "Local Batch server stopped"
+# Children moved per hold of the service lock (each move builds an event).
+CHUNK = 500
 PASSTHROUGH_PREFIXES = ("AWS_",)
 
 
@@ -82,18 +94,23 @@ def log_location(job: Job, attempt: int) -> tuple[str, str]:
     options = (job.container.get("logConfiguration") or {}).get("options") or {}
     group = options.get("awslogs-group", BATCH_LOG_GROUP)
     prefix = options.get("awslogs-stream-prefix", job.definition.name)
-    suffix = job.job_id if attempt == 1 else f"{job.job_id}-{attempt}"
+    # A child's ID has a colon, which CloudWatch Logs refuses in a stream name.
+    name = job.job_id.replace(":", "-")
+    suffix = name if attempt == 1 else f"{name}-{attempt}"
     return group, f"{prefix}/default/{suffix}"
 
 
 def batch_variables(job: Job, ce: ComputeEnvironment, attempt: int) -> dict[str, str]:
     """The variables AWS Batch sets in every job's container."""
-    return {
+    variables = {
         "AWS_BATCH_JOB_ID": job.job_id,
         "AWS_BATCH_JQ_NAME": job.queue.name,
         "AWS_BATCH_CE_NAME": ce.name,
         "AWS_BATCH_JOB_ATTEMPT": str(attempt),
     }
+    if job.array_index is not None:
+        variables["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
+    return variables
 
 
 class Scheduler:
@@ -119,33 +136,58 @@ class Scheduler:
         self._threads: dict[str, threading.Thread] = {}
         self._jobs: dict[str, Job] = {}
         self._handles: dict[str, RunningContainer] = {}
+        # Children of each array waiting for capacity, by parent job ID.
+        self._runnable: dict[str, deque[Job]] = {}
 
     # -- public -----------------------------------------------------------------
     def submit(self, job: Job) -> None:
-        thread = threading.Thread(target=self._run, args=(job,), name=f"job:{job.job_id}")
+        target = self._run if job.array is None else self._run_array
+        thread = threading.Thread(target=target, args=(job,), name=f"job:{job.job_id}")
         thread.daemon = True
         with self._cond:
             self._threads[job.job_id] = thread
             self._jobs[job.job_id] = job
+            for child in job.array.children if job.array is not None else ():
+                self._jobs[child.job_id] = child
         thread.start()
 
     def cancel(self, job: Job, reason: str) -> None:
         with self._cond:
-            if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
-                job.is_cancelled = True
-                self._fail(job, reason)
+            if job.array is not None:
+                if not job.terminal:
+                    job.is_cancelled = True
+                for child in job.array.children:
+                    self._cancel(child, reason)
+            else:
+                self._cancel(job, reason)
 
     def terminate(self, job: Job, reason: str) -> None:
         with self._cond:
             if job.terminal:
                 return
-            job.is_terminated = True
-            if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
-                self._fail(job, reason)
-                return
-            job.stop_reason = reason
-            handle = self._handles.get(job.job_id)
+            if job.array is not None:
+                job.is_terminated = True
+                for child in job.array.children:
+                    self._terminate(child, reason)
+            else:
+                self._terminate(job, reason)
+
+    def _cancel(self, job: Job, reason: str) -> None:
+        if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+            job.is_cancelled = True
+            self._fail(job, reason)
+
+    def _terminate(self, job: Job, reason: str) -> None:
+        if job.terminal:
+            return
+        job.is_terminated = True
+        if job.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+            self._fail(job, reason)
+            return
+        job.stop_reason = reason
+        handle = self._handles.get(job.job_id)
         if handle is not None:
+            # kill waits out the grace period: not with the lock held.
             threading.Thread(target=handle.kill, daemon=True).start()
 
     def capacity_changed(self) -> None:
@@ -185,6 +227,111 @@ class Scheduler:
                 self._threads.pop(job.job_id, None)
                 self._handles.pop(job.job_id, None)
 
+    # -- the array walk ---------------------------------------------------------------
+    def _run_array(self, parent: Job) -> None:
+        assert parent.array is not None
+        children = parent.array.children
+        try:
+            for status in ("PENDING", "RUNNABLE"):
+                if not self._pause():
+                    self._stop_unstarted_children(children)
+                    return
+                for start in range(0, len(children), CHUNK):
+                    with self._cond:
+                        for child in children[start : start + CHUNK]:
+                            if not child.terminal:
+                                self._set_status(child, status)
+            with self._cond:
+                waiting = self._runnable.setdefault(parent.job_id, deque())
+                waiting.extend(c for c in children if c.status == "RUNNABLE")
+            self._dispatch(parent, waiting)
+        except Exception:
+            log.exception("array job %s: the local scheduler failed", parent.job_id)
+            with self._cond:
+                for child in children:
+                    if child.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+                        self._fail(child, "ServerException: local scheduler error")
+        finally:
+            with self._cond:
+                self._threads.pop(parent.job_id, None)
+                self._runnable.pop(parent.job_id, None)
+
+    def _dispatch(self, parent: Job, waiting: deque[Job]) -> None:
+        """Start waiting children, first in first out, as capacity frees up, until every
+        child has ended (a running child may still be retried and come back)."""
+        array = parent.array
+        assert array is not None
+        with self._cond:
+            while True:
+                while waiting and waiting[0].terminal:  # cancelled while waiting
+                    waiting.popleft()
+                if self._stopping.is_set():
+                    self._stop_unstarted_children(list(waiting))
+                    return
+                if array.done:
+                    return
+                if waiting and parent.queue.enabled:
+                    child = waiting[0]
+                    ce = self._place(child)
+                    if ce is not None:
+                        # STARTING here, so children start in the order they waited.
+                        waiting.popleft()
+                        try:
+                            begun = self._begin_attempt(child, ce)
+                            if begun is not None:
+                                self._start_child(child, *begun)
+                        except Exception:  # that child only; the others go on
+                            log.exception("job %s: could not start", child.job_id)
+                            self._release(child)
+                            self._fail(child, "ServerException: local scheduler error")
+                        continue
+                self._cond.wait(self._timings.capacity_recheck)
+
+    def _place(self, job: Job) -> ComputeEnvironment | None:
+        """Reserve room for ``job`` on the first compute environment that has it."""
+        for ce in self._registry.compute_environments_of(job.queue):
+            if ce.fits(job.vcpus):
+                ce.used_vcpus += job.vcpus
+                job.compute_environment = ce.name
+                return ce
+        return None
+
+    def _start_child(self, child: Job, attempt: Attempt, spec: ContainerSpec) -> None:
+        thread = threading.Thread(
+            target=self._run_child,
+            args=(child, attempt, spec),
+            name=f"job:{child.job_id}",
+            daemon=True,
+        )
+        self._threads[child.job_id] = thread
+        thread.start()
+
+    def _run_child(self, child: Job, attempt: Attempt, spec: ContainerSpec) -> None:
+        try:
+            if not self._attempt(child, attempt, spec):
+                assert child.parent is not None
+                with self._cond:  # retried: back in the array's queue
+                    waiting = self._runnable.get(child.parent.job_id)
+                    if waiting is not None and not child.terminal:
+                        waiting.append(child)
+                        self._cond.notify_all()
+        except Exception:
+            log.exception("job %s: the local scheduler failed", child.job_id)
+            with self._cond:
+                if not child.terminal:
+                    self._release(child)
+                    self._fail(child, "ServerException: local scheduler error")
+        finally:
+            with self._cond:
+                self._threads.pop(child.job_id, None)
+                self._handles.pop(child.job_id, None)
+
+    def _stop_unstarted_children(self, children: list[Job]) -> None:
+        with self._cond:
+            for child in children:
+                if child.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
+                    self._fail(child, SERVER_STOPPED)
+
     def _pause(self) -> bool:
         """Wait one step; False when the server is stopping."""
         return not self._stopping.wait(self._timings.step)
@@ -208,11 +355,9 @@ class Scheduler:
                     self._fail(job, SERVER_STOPPED)
                     return None
                 if job.queue.enabled:
-                    for ce in self._registry.compute_environments_of(job.queue):
-                        if ce.fits(job.vcpus):
-                            ce.used_vcpus += job.vcpus
-                            job.compute_environment = ce.name
-                            return ce
+                    ce = self._place(job)
+                    if ce is not None:
+                        return ce
                 self._cond.wait(self._timings.capacity_recheck)
 
     def _release(self, job: Job) -> None:
@@ -227,26 +372,36 @@ class Scheduler:
     def _run_attempt(self, job: Job, ce: ComputeEnvironment) -> bool:
         """Run one attempt; True when the job reached a terminal state."""
         with self._cond:
-            number = len(job.attempts) + 1
-            overrides = ecs_container_overrides(
-                job.container_overrides,
-                command=list(job.container.get("command") or []),
-                batch_variables=batch_variables(job, ce, number),
-            )
-            if len(overrides) > MAX_CONTAINER_OVERRIDES:
-                log.info("job %s: container overrides are %d long", job.job_id, len(overrides))
-                self._release(job)
-                self._fail(job, OVERRIDES_TOO_LONG)
-                return True
-            group, stream = log_location(job, number)
-            task_id = uuid.uuid4().hex
-            task_arn = (
-                f"arn:aws:ecs:{self._arns.region}:{self._arns.account}:task/{ce.name}/{task_id}"
-            )
-            attempt = Attempt(number=number, log_stream_name=stream, task_arn=task_arn)
-            job.current = attempt
-            self._set_status(job, "STARTING")
-            spec = self._spec(job, ce, attempt, group)
+            begun = self._begin_attempt(job, ce)
+        return True if begun is None else self._attempt(job, *begun)
+
+    def _begin_attempt(
+        self, job: Job, ce: ComputeEnvironment
+    ) -> tuple[Attempt, ContainerSpec] | None:
+        """(Lock held.) Move the placed job to STARTING; None when it failed instead
+        (ECS would refuse its container overrides)."""
+        number = len(job.attempts) + 1
+        overrides = ecs_container_overrides(
+            job.container_overrides,
+            command=list(job.container.get("command") or []),
+            batch_variables=batch_variables(job, ce, number),
+        )
+        if len(overrides) > MAX_CONTAINER_OVERRIDES:
+            log.info("job %s: container overrides are %d long", job.job_id, len(overrides))
+            self._release(job)
+            self._fail(job, OVERRIDES_TOO_LONG)
+            return None
+        group, stream = log_location(job, number)
+        task_id = uuid.uuid4().hex
+        task_arn = f"arn:aws:ecs:{self._arns.region}:{self._arns.account}:task/{ce.name}/{task_id}"
+        attempt = Attempt(number=number, log_stream_name=stream, task_arn=task_arn)
+        job.current = attempt
+        self._set_status(job, "STARTING")
+        return attempt, self._spec(job, ce, attempt, group)
+
+    def _attempt(self, job: Job, attempt: Attempt, spec: ContainerSpec) -> bool:
+        """Start the STARTING attempt's container and see it end; True when terminal."""
+        number = attempt.number
         self._pause()
         with self._cond:
             if job.stop_reason:
@@ -327,11 +482,34 @@ class Scheduler:
 
     # -- helpers (lock held) ---------------------------------------------------------
     def _set_status(self, job: Job, status: str) -> None:
-        job.status = status
+        old, job.status = job.status, status
         try:
             self._emit(job)
         except Exception:
             log.exception("job %s: emitting the %s event failed", job.job_id, status)
+        if job.parent is not None:
+            self._child_moved(job.parent, job, old, status)
+
+    def _child_moved(self, parent: Job, child: Job, old: str, new: str) -> None:
+        """Count the move in the parent's summary; move the parent when AWS would."""
+        array = parent.array
+        assert array is not None
+        array.moved(old, new)
+        if new == "RUNNING" and parent.started_at is None:
+            parent.started_at = child.started_at
+        if parent.terminal:
+            return
+        if new == "RUNNABLE" and parent.status == "SUBMITTED":
+            self._set_status(parent, "PENDING")
+        elif array.done:
+            parent.stopped_at = now_ms()
+            failed = array.summary["FAILED"]
+            if failed:
+                parent.status_reason = f"{failed} of {array.size} array child jobs failed"
+                self._set_status(parent, "FAILED")
+            else:
+                self._set_status(parent, "SUCCEEDED")
+            self._cond.notify_all()
 
     def _fail(self, job: Job, reason: str | None) -> None:
         job.status_reason = reason

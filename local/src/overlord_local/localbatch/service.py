@@ -249,7 +249,7 @@ class LocalBatch:
         check_job_name(request["jobName"])
         check_tags(request.get("tags"))
         check_timeout(request.get("timeout"))
-        check_array(request.get("arrayProperties"))
+        array_size = check_array(request.get("arrayProperties"))
         with self._lock:
             queue = self._registry.job_queue(request["jobQueue"])
             definition = self._registry.job_definition(request["jobDefinition"])
@@ -280,8 +280,17 @@ class LocalBatch:
             job.retry_strategy.setdefault("attempts", 1)
             job.retry_strategy.setdefault("evaluateOnExit", [])
             self._jobs[job_id] = job
+            if array_size is not None:
+                for child in job.make_children(array_size, self.arns.job):
+                    self._jobs[child.job_id] = child
         self._scheduler.submit(job)
-        log.info("submitted job %s (%s) to %s", job_id, job.name, queue.name)
+        log.info(
+            "submitted job %s (%s) to %s%s",
+            job_id,
+            job.name,
+            queue.name,
+            f" with {array_size} array children" if array_size else "",
+        )
         if fault == SERVER_ERROR_AFTER_CREATE:
             log.info("SubmitJob %s: injected 500 after creating job %s", job.name, job_id)
             raise ServerException("Internal server error (injected fault)")
@@ -299,24 +308,40 @@ class LocalBatch:
             return {"jobs": [j.describe() for j in jobs if j is not None]}
 
     def list_jobs(self, request: JsonDict) -> JsonDict:
-        if not request.get("jobQueue"):
+        """ListJobs of a queue (array parents, not their children) or, with
+        ``arrayJobId``, of an array's children in index order (``filters`` do not apply
+        to children, as AWS documents; ``jobStatus`` does)."""
+        given = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
+        if len(given) != 1:
             raise ClientException(
-                "jobQueue is required (array and multi-node jobs are not supported)"
+                "Specify exactly one of jobQueue, arrayJobId or multiNodeJobId"
+                + (f", not {' and '.join(given)}" if given else "")
             )
+        if given == ["multiNodeJobId"]:
+            raise ClientException("The local Batch does not run multi-node parallel jobs")
         status = request.get("jobStatus") or "RUNNING"
         if status not in STATUSES:
             raise ClientException(f"Invalid jobStatus {status}")
         filters = request.get("filters") or []
         with self._lock:
+            if request.get("arrayJobId"):
+                parent = self._jobs.get(request["arrayJobId"])
+                if parent is None or parent.array is None:
+                    raise ClientException(f"Array job {request['arrayJobId']} does not exist")
+                children = [j for j in parent.array.children if j.status == status]
+                found, token = paginate(children, request, 100)
+                page = [j.summarize() for j in found]
+                return {"jobSummaryList": page, **({"nextToken": token} if token else {})}
             queue = self._registry.job_queue(request["jobQueue"])
-            jobs = [j for j in self._jobs.values() if j.queue is queue]
+            jobs = [j for j in self._jobs.values() if j.queue is queue and j.parent is None]
             if filters:
                 for item in filters:
                     jobs = [j for j in jobs if self._filter_match(j, item)]
             else:
                 jobs = [j for j in jobs if j.status == status]
             jobs.sort(key=lambda j: j.created_at, reverse=True)
-            page, token = paginate([j.summarize() for j in jobs], request, 100)
+            found, token = paginate(jobs, request, 100)
+            page = [j.summarize() for j in found]
         return {"jobSummaryList": page, **({"nextToken": token} if token else {})}
 
     @staticmethod

@@ -26,12 +26,19 @@ _CLOSE = object()
 
 
 def ensure_stream(client: Any, group: str, stream: str) -> None:
-    for call, kwargs in (
-        (client.create_log_group, {"logGroupName": group}),
-        (client.create_log_stream, {"logGroupName": group, "logStreamName": stream}),
-    ):
-        with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
-            call(**kwargs)
+    """Create the stream, and its group only when missing: one call per attempt, not two
+    (an array of 10,000 children makes 10,000 streams in one group)."""
+    exists = client.exceptions.ResourceAlreadyExistsException
+    try:
+        with contextlib.suppress(exists):
+            client.create_log_stream(logGroupName=group, logStreamName=stream)
+        return
+    except client.exceptions.ResourceNotFoundException:
+        pass
+    with contextlib.suppress(exists):
+        client.create_log_group(logGroupName=group)
+    with contextlib.suppress(exists):
+        client.create_log_stream(logGroupName=group, logStreamName=stream)
 
 
 class LogShipper:

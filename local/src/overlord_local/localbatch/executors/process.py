@@ -11,7 +11,10 @@
   seconds (AWS waits 30 s; the default here is shorter for a dev loop).
   ``shutdown`` kills every live group, so the server leaves no orphans; and when the
   server is killed outright (SIGKILL), the kernel kills each job process with it
-  (Linux, ``overlord_local.pdeathsig``).
+  (Linux, ``overlord_local.pdeathsig``: through ``setpriv`` where it is installed, which
+  keeps ``subprocess`` on its cheap ``vfork`` path, else a ``preexec_fn``). The command
+  is looked up on the job's PATH first, so a missing one still fails to start
+  (CannotStartContainerError) rather than running ``setpriv`` to exit 127.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +40,7 @@ from overlord_local.localbatch.executors.base import (
 )
 from overlord_local.localbatch.executors.cwlogs import LogShipper
 from overlord_local.localbatch.executors.tracking import TrackingExecutor, default_logs_client
-from overlord_local.pdeathsig import die_with_parent
+from overlord_local.pdeathsig import die_with_parent, exec_prefix
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +136,9 @@ class ProcessExecutor(TrackingExecutor):
             raise ExecutorError(f"{CANNOT_START}: the job has no command")
         inherited = {k: v for k, v in os.environ.items() if k not in NOT_FOR_JOBS}
         env = {**inherited, **spec.environment}
+        prefix = exec_prefix()
+        if prefix is not None:
+            command = [*prefix, self._executable(command[0], env), *command[1:]]
         try:
             proc = subprocess.Popen(
                 command,
@@ -141,7 +148,7 @@ class ProcessExecutor(TrackingExecutor):
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),
+                preexec_fn=None if prefix is not None else die_with_parent(),
             )
         except OSError as exc:
             raise ExecutorError(f"{CANNOT_START}: {exc}") from exc
@@ -150,3 +157,14 @@ class ProcessExecutor(TrackingExecutor):
         self._track(container, still_running=lambda c: c._proc.poll() is None)
         log.info("job %s attempt %d: started pid %d", spec.job_id, spec.attempt, proc.pid)
         return container
+
+    def _executable(self, name: str, env: dict[str, str]) -> str:
+        """``name`` as ``Popen`` would find it (the job's PATH, or relative to its cwd)."""
+        if os.sep in name:
+            path = os.path.join(self._cwd or os.getcwd(), name)
+            found = path if os.access(path, os.X_OK) and os.path.isfile(path) else None
+        else:
+            found = shutil.which(name, path=env.get("PATH", os.defpath))
+        if found is None:
+            raise ExecutorError(f"{CANNOT_START}: [Errno 2] No such file or directory: {name!r}")
+        return found
