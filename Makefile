@@ -75,8 +75,10 @@ test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, in
 	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
 	$(MAKE) --no-print-directory infra-checks
 
-bench: $(VENV)/.installed tools ## End-to-end latency benchmark on the local stack
-	$(PY) bench/e2e_latency.py
+# BENCH_ARGS=--quick: every row small, in seconds (what CI runs); --preload N: the second
+# pass's extra jobs (10,000). docs/performance.md holds the last full table.
+bench: $(VENV)/.installed tools ## Overlord's overhead as ratios on the local stack (docs/performance.md)
+	$(PY) -m bench.table $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- deploy
 ENV ?= dev

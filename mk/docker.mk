@@ -25,16 +25,17 @@ BASE_IMAGES_ENV ?= .tools/base-images.env
 
 # compose.yaml reads these
 export IMAGE_TAG OVERLORD_API_PORT DOCKER_BUILD_NETWORK \
-       PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE
+       PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE \
+       GOLANG_IMAGE DISTROLESS_STATIC_IMAGE
 
 .PHONY: base-images images up down smoke logs ps
 
 base-images: ## Build the base images from Debian's archive and PyPI (no registry needed)
 	devtools/base-images/build.sh $(BASE_IMAGES_FLAGS)
 
-# One place builds every image: compose.yaml's build sections (the worker is in
-# profile "build"), tagged overlord-<name>:$(IMAGE_TAG).
-images: ## Build the four images through compose (DOCKER_BUILD_FLAGS for more flags)
+# One place builds every image: compose.yaml's build sections (the worker and the
+# example image task wordcount are in profile "build"), tagged overlord-<name>:$(IMAGE_TAG).
+images: ## Build our images (4 + the example task) through compose (DOCKER_BUILD_FLAGS for more flags)
 	$(COMPOSE) --profile build build $(DOCKER_BUILD_FLAGS)
 
 up: images ## Build the images, start the local stack (compose.yaml) and wait until it is healthy

@@ -27,6 +27,7 @@ class TaskContext:
     batch_job_id: str
     attempt: int
     log: Any  # a logging.Logger-like object writing JSON lines
+    index: int | None = None  # an array job's child: the index of its item
 
 
 Task = Callable[[dict[str, Any], TaskContext], Any]
@@ -63,8 +64,9 @@ def load_task(name: str, tasks: Catalogue | None = None) -> Task:
     function: Task = EntryPoint(name, entry.python, "overlord.tasks").load()
 
     def checked(parameters: dict[str, Any], context: TaskContext) -> Any:
+        where = "parameters" if context.index is None else f"items[{context.index}]"
         try:
-            entry.check_parameters(parameters)
+            entry.check_parameters(parameters, where)
         except catalogue.InvalidParameters as exc:
             raise BadParameters(str(exc)) from None
         return function(entry.with_defaults(parameters), context)

@@ -16,7 +16,9 @@ code   meaning
 2      bad input, never retried (the job definition's ``evaluateOnExit``): unknown
        task, OVERLORD_JOB_ID or OVERLORD_TASK unset, parameters not valid JSON, not
        a JSON object or not UTF-8, not matching the task's schema in the catalogue,
-       or refused by the task (``BadParameters``)
+       or refused by the task (``BadParameters``); for an array child also the items
+       not a JSON list, AWS_BATCH_JOB_ARRAY_INDEX missing or outside the list, or
+       its item not an object
 3-255  chosen by the task with ``TaskExit`` (``fail`` takes it as a parameter)
 143    SIGTERM (128 + 15): Batch's attempt timeout or TerminateJob. The task is
        ended, the result says FAILED, ``"terminated: SIGTERM"``. Batch sends
@@ -24,10 +26,15 @@ code   meaning
 =====  ===========================================================================
 
 Without OVERLORD_JOB_ID (or RESULTS_BUCKET) no result is written: it has no key.
+
+An array job's child (OVERLORD_ITEMS or OVERLORD_ITEMS_URI, the whole list) runs the item
+at AWS_BATCH_JOB_ARRAY_INDEX as its parameters; its result is its own object, keyed by
+its Batch job ID `<parent>:<index>`, and says which `index` it ran.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -39,7 +46,16 @@ from typing import Any, Protocol
 
 from overlord.bucket_layout import result_key
 from overlord.logs import service_logger
-from overlord.worker_env import JOB_ID, PARAMETERS, TASK, WorkerEnvironment
+from overlord.worker_env import (
+    BATCH_JOB_ARRAY_INDEX,
+    ITEM_INDEX,
+    ITEM_INDICES,
+    ITEMS,
+    JOB_ID,
+    PARAMETERS,
+    TASK,
+    WorkerEnvironment,
+)
 from overlord_worker import registry
 from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
 
@@ -61,14 +77,19 @@ class Objects(Protocol):
         ...
 
 
-def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
-    if env.parameters_uri:
+def _text(objects: Objects, uri: str | None, inline: str | None, default: str) -> str:
+    if uri:
         try:
-            text = objects.get_text(env.parameters_uri)
+            return objects.get_text(uri)
         except UnicodeDecodeError:
-            raise BadParameters(f"{env.parameters_uri} is not UTF-8 text") from None
-    else:
-        text = env.parameters if env.parameters is not None else "{}"
+            raise BadParameters(f"{uri} is not UTF-8 text") from None
+    return inline if inline is not None else default
+
+
+def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    if env.is_array:
+        return _item(env, objects)
+    text = _text(objects, env.parameters_uri, env.parameters, "{}")
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -76,6 +97,52 @@ def _parameters(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadParameters(f"{PARAMETERS} must be a JSON object")
     return value
+
+
+def _item_index(env: WorkerEnvironment, objects: Objects) -> int:
+    """Which item this job runs: its array index, mapped through a re-run's list of
+    items when there is one; a re-run of one item names it."""
+    if env.item_index is not None:
+        if not (env.item_index.isascii() and env.item_index.isdigit()):
+            raise BadParameters(f"{ITEM_INDEX} must be an item's index, not {env.item_index!r}")
+        return int(env.item_index)
+    position = env.index
+    if position is None:
+        raise BadParameters(
+            f"{BATCH_JOB_ARRAY_INDEX} must be set to a child's index, not "
+            f"{env.array_index!r} ({ITEMS} is for an array job's children)"
+        )
+    if env.item_indices is None and env.item_indices_uri is None:
+        return position
+    try:
+        indices = json.loads(_text(objects, env.item_indices_uri, env.item_indices, "[]"))
+    except ValueError as exc:
+        raise BadParameters(f"{ITEM_INDICES} is not valid JSON: {exc}") from None
+    if not (isinstance(indices, list) and position < len(indices)):
+        raise BadParameters(f"{ITEM_INDICES} has no entry {position}")
+    item = indices[position]
+    if not (isinstance(item, int) and item >= 0):
+        raise BadParameters(f"{ITEM_INDICES}[{position}] is not an item's index")
+    return item
+
+
+def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
+    """An array child's parameters: the item at its index."""
+    index = _item_index(env, objects)
+    try:
+        items = json.loads(_text(objects, env.items_uri, env.items, "[]"))
+    except ValueError as exc:
+        raise BadParameters(f"{ITEMS} is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise BadParameters(f"{ITEMS} must be a JSON list")
+    if index >= len(items):
+        raise BadParameters(
+            f"{BATCH_JOB_ARRAY_INDEX} is {index}, beyond the {len(items)} items of {ITEMS}"
+        )
+    item = items[index]
+    if not isinstance(item, dict):
+        raise BadParameters(f"items[{index}] must be a JSON object")
+    return item
 
 
 def _exit_code(chosen: int) -> int:
@@ -185,8 +252,18 @@ def run_task(
     While it runs (in the main thread), SIGTERM ends the task with exit code 143 and a
     FAILED result; the previous handler is restored on return.
     """
+    # The item an array job's child runs (a re-run maps its array index to it); a
+    # problem with it is reported by _run as bad input.
+    item: int | None = None
+    if env.is_array:
+        with contextlib.suppress(BadParameters, ValueError, LookupError, OSError):
+            item = _item_index(env, objects)
     context = TaskContext(
-        job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, log=logger
+        job_id=env.job_id,
+        batch_job_id=env.batch_job_id,
+        attempt=env.attempt,
+        log=logger,
+        index=item,
     )
     logger.append_keys(
         job_id=env.job_id, batch_job_id=env.batch_job_id, attempt=env.attempt, task=env.task
@@ -198,6 +275,9 @@ def run_task(
         "task": env.task,
         "started_at": datetime.now(UTC).isoformat(),
     }
+    if env.is_array:
+        logger.append_keys(index=item)
+        result["index"] = item
     termination = _Termination()
     with _handling(STOP_SIGNALS, termination):
         try:

@@ -1,26 +1,30 @@
 #!/usr/bin/env bash
-# Base images without a container registry: stand-ins for the four upstream images
-# the stack is built on, made from Debian's archive (debootstrap) and PyPI, for
-# machines that cannot pull from Docker Hub / public.ecr.aws (air-gapped or behind a
-# proxy that only lets package indexes through). `make base-images` runs it.
+# Base images without a container registry: stand-ins for the upstream images the
+# stack and the example image tasks are built on, made from Debian's archive
+# (debootstrap, apt) and PyPI, for machines that cannot pull from Docker Hub /
+# public.ecr.aws / gcr.io (air-gapped or behind a proxy that only lets package
+# indexes through). `make base-images` runs it.
 #
-#   upstream (the default everywhere)        stand-in built here
-#   python:3.12.x-slim-bookworm              overlord-base/python      Debian trixie minbase, python3.13
-#   public.ecr.aws/lambda/python:3.12.x      overlord-base/lambda-python  + awslambdaric, aws-lambda-rie
-#   mongo:7.0.x                              overlord-base/mongo-ferretdb FerretDB (tools/ferretdb), mongosh ping
-#   localstack/localstack:4.14.0             overlord-base/localstack  localstack-core[runtime] from a lock
+#   upstream (the default everywhere)          stand-in built here
+#   python:3.12.x-slim-bookworm                overlord-base/python      Debian trixie minbase, python3.13
+#   public.ecr.aws/lambda/python:3.12.x        overlord-base/lambda-python  + awslambdaric, aws-lambda-rie
+#   mongo:7.0.x                                overlord-base/mongo-ferretdb FerretDB (tools/ferretdb), mongosh ping
+#   localstack/localstack:4.14.0               overlord-base/localstack  localstack-core[runtime] from a lock
+#   golang:1.22.x-bookworm                     overlord-base/golang      + Debian's golang-go (Go 1.24)
+#   gcr.io/distroless/static-debian12:nonroot  overlord-base/static      scratch + CA certificates, nonroot user
 #
 # Nothing is ever tagged with an upstream name: the Dockerfiles and compose.yaml take
 # the base images from variables (PYTHON_IMAGE, LAMBDA_PYTHON_IMAGE, MONGO_IMAGE,
-# LOCALSTACK_IMAGE) whose defaults are the upstream names; this script writes the
-# stand-ins' names to $BASE_IMAGES_ENV (default .tools/base-images.env), which
-# mk/docker.mk reads. `rm .tools/base-images.env` goes back to the upstream images.
+# LOCALSTACK_IMAGE, GOLANG_IMAGE, DISTROLESS_STATIC_IMAGE) whose defaults are the
+# upstream names; this script writes the stand-ins' names to $BASE_IMAGES_ENV
+# (default .tools/base-images.env), which mk/docker.mk reads.
+# `rm .tools/base-images.env` goes back to the upstream images.
 #
 # Tags carry a hash of their inputs (Dockerfile, lock, Go sources, CA certificates,
 # the image below), so an image that already exists is reused and a changed input
 # builds a new one.
 #
-#   devtools/base-images/build.sh          build all four stand-ins, write the env file
+#   devtools/base-images/build.sh          build all the stand-ins, write the env file
 #   devtools/base-images/build.sh --auto   per image: the upstream one when it is present
 #                                          or can be pulled, else the stand-in
 #
@@ -106,8 +110,8 @@ go_tool() {  # go_tool NAME: a static binary in $BIN_DIR
   mkdir -p "$BIN_DIR"
   case "$1" in
     ferretdb)
-      log "building ferretdb (CGO_ENABLED=0)"
-      (cd "$ROOT/tools/ferretdb" && CGO_ENABLED=0 go build -o "$BIN_DIR/ferretdb" .) ;;
+      log "building ferretdb (CGO_ENABLED=0, with tools/ferretdb/patches)"
+      CGO_ENABLED=0 "$ROOT/tools/ferretdb/build.sh" "$BIN_DIR/ferretdb" ;;
     aws-lambda-rie)
       log "building aws-lambda-rie (CGO_ENABLED=0)"
       CGO_ENABLED=0 GOBIN=$BIN_DIR go install "$RIE_SOURCE" ;;
@@ -131,7 +135,12 @@ LAMBDA_TAG=overlord-base/lambda-python:3-$SUITE-$(printf '%s\n' "$PYTHON_TAG" "$
   | inputs_hash -)
 MONGO_TAG=overlord-base/mongo-ferretdb:1-$(printf '%s\n' "$PYTHON_TAG" \
   | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/tools/ferretdb/go.mod \
-    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go | inputs_hash -)
+    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go "$ROOT"/tools/ferretdb/build.sh \
+    "$ROOT"/tools/ferretdb/patches/*.patch | inputs_hash -)
+GOLANG_TAG=overlord-base/golang:1.24-$SUITE-$(printf '%s\n' "$PYTHON_TAG" \
+  | cat - "$HERE"/golang/Dockerfile | inputs_hash -)
+STATIC_TAG=overlord-base/static:$SUITE-$(printf '%s\n' "$PYTHON_TAG" \
+  | cat - "$HERE"/static/Dockerfile | inputs_hash -)
 localstack_version=$(sed -n 's/^localstack-core==\([^ ]*\).*/\1/p' "$HERE/localstack/requirements.lock")
 LOCALSTACK_TAG=overlord-base/localstack:$localstack_version-$(printf '%s\n' "$PYTHON_TAG" \
   | cat - "$HERE"/localstack/Dockerfile "$HERE"/localstack/requirements.lock | inputs_hash -)
@@ -175,12 +184,16 @@ usable_upstream() {
   return 1
 }
 
-declare -A chosen=([PYTHON_IMAGE]="" [LAMBDA_PYTHON_IMAGE]="" [MONGO_IMAGE]="" [LOCALSTACK_IMAGE]="")
+VARIABLES=(PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE GOLANG_IMAGE
+  DISTROLESS_STATIC_IMAGE)
+declare -A chosen=()
 declare -A stand_in=(
   [PYTHON_IMAGE]=$PYTHON_TAG [LAMBDA_PYTHON_IMAGE]=$LAMBDA_TAG
   [MONGO_IMAGE]=$MONGO_TAG [LOCALSTACK_IMAGE]=$LOCALSTACK_TAG
+  [GOLANG_IMAGE]=$GOLANG_TAG [DISTROLESS_STATIC_IMAGE]=$STATIC_TAG
 )
-for var in PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE; do
+for var in "${VARIABLES[@]}"; do
+  chosen[$var]=""
   usable_upstream "$(upstream "$var")" || chosen[$var]=${stand_in[$var]}
 done
 missing() { [ -n "${chosen[$1]}" ] && ! have_image "${chosen[$1]}"; }
@@ -189,8 +202,11 @@ missing() { [ -n "${chosen[$1]}" ] && ! have_image "${chosen[$1]}"; }
 go_pids=()
 if missing LAMBDA_PYTHON_IMAGE; then go_tool aws-lambda-rie & go_pids+=($!); fi
 if missing MONGO_IMAGE; then go_tool ferretdb & go_pids+=($!); fi
-if missing LAMBDA_PYTHON_IMAGE || missing MONGO_IMAGE || missing LOCALSTACK_IMAGE \
-  || missing PYTHON_IMAGE; then
+needs_python=""
+for var in "${VARIABLES[@]}"; do
+  if missing "$var"; then needs_python=1; fi  # every stand-in builds on the Python one
+done
+if [ -n "$needs_python" ]; then
   python_base
 fi
 for pid in "${go_pids[@]}"; do
@@ -209,11 +225,17 @@ if missing LOCALSTACK_IMAGE; then
   build_image "$LOCALSTACK_TAG" "$HERE/localstack" "$HERE/localstack/requirements.lock" -- \
     "PYTHON_IMAGE=$PYTHON_TAG"
 fi
+if missing GOLANG_IMAGE; then
+  build_image "$GOLANG_TAG" "$HERE/golang" -- "PYTHON_IMAGE=$PYTHON_TAG"
+fi
+if missing DISTROLESS_STATIC_IMAGE; then
+  build_image "$STATIC_TAG" "$HERE/static" -- "PYTHON_IMAGE=$PYTHON_TAG"
+fi
 
 mkdir -p "$(dirname "$ENV_FILE")"
 {
   echo "# written by devtools/base-images/build.sh; read by mk/docker.mk. Delete to use the upstream images."
-  for var in PYTHON_IMAGE LAMBDA_PYTHON_IMAGE MONGO_IMAGE LOCALSTACK_IMAGE; do
+  for var in "${VARIABLES[@]}"; do
     if [ -n "${chosen[$var]}" ]; then echo "$var=${chosen[$var]}"; fi
   done
 } >"$ENV_FILE.tmp"

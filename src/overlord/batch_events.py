@@ -43,6 +43,15 @@ class ContainerDetail(_Lenient):
     log_stream_name: str | None = Field(None, alias="logStreamName")
 
 
+class ArrayPropertiesDetail(_Lenient):
+    """A parent's `size` and `statusSummary`, or a child's `index` (never both)."""
+
+    size: int | None = None
+    index: int | None = None
+    status_summary: dict[str, int] | None = Field(None, alias="statusSummary")
+    status_summary_at: int | None = Field(None, alias="statusSummaryLastUpdatedAt")
+
+
 class BatchJobDetail(_Lenient):
     batch_job_id: str = Field(alias="jobId")
     job_name: str = Field(alias="jobName")  # our job_id, for the jobs we submit
@@ -55,6 +64,7 @@ class BatchJobDetail(_Lenient):
     stopped_at: int | None = Field(None, alias="stoppedAt")
     attempts: list[AttemptDetail] = Field(default_factory=list)
     container: ContainerDetail | None = None
+    array_properties: ArrayPropertiesDetail | None = Field(None, alias="arrayProperties")
 
 
 class BatchJobStateChange(EventBridgeModel):
@@ -75,6 +85,13 @@ def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
         )
         for i, a in enumerate(detail.attempts, start=1)
     )
+    array = detail.array_properties or ArrayPropertiesDetail()
+    parent, _, suffix = detail.batch_job_id.rpartition(":")
+    if array.index is None and parent and suffix.isdigit():
+        # AWS documents a child's ID as `<parent>:<index>`; a detail that leaves out
+        # arrayProperties (moto's does) is still a child's.
+        array = array.model_copy(update={"index": int(suffix)})
+    child = array.index is not None
     return RunObservation(
         batch_job_id=detail.batch_job_id,
         job_id=detail.job_name,
@@ -88,6 +105,11 @@ def observe(detail: BatchJobDetail, observed_at: datetime) -> RunObservation:
         stopped_at=from_epoch_ms(detail.stopped_at),
         attempts=attempts,
         log_stream=detail.container.log_stream_name if detail.container else None,
+        parent=parent if child else None,
+        index=array.index,
+        array_size=None if child else array.size,
+        status_summary=None if child or array.size is None else array.status_summary,
+        status_summary_at=None if child else from_epoch_ms(array.status_summary_at),
     )
 
 

@@ -11,6 +11,12 @@ def parameters_key(job_id: str) -> str:
     return f"{PARAMETERS_PREFIX}{job_id}.json"
 
 
+def selection_key(job_id: str, run: int) -> str:
+    """The items a re-run of some of an array job's items runs, when too many for the
+    container's environment."""
+    return f"{PARAMETERS_PREFIX}{job_id}/run-{run}-items.json"
+
+
 def result_key(job_id: str, batch_job_id: str) -> str:
     """The worker's result for one run (each attempt overwrites the previous one)."""
     return f"{RESULTS_PREFIX}{job_id}/{batch_job_id}.json"

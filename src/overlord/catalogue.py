@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +42,8 @@ WORKER_COMMAND = ("python", "-m", "overlord_worker")
 DEFINITION_PREFIX = "overlord-"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
+# A 400 for 10,000 bad items names the first few and counts the rest.
+MAX_ITEMS_REPORTED = 20
 
 
 class CatalogueError(Exception):
@@ -149,14 +151,37 @@ class Task:
     def _validator(self) -> Draft202012Validator:
         return Draft202012Validator(self.parameters)
 
-    def check_parameters(self, parameters: Any) -> None:
-        """Raise InvalidParameters naming each failing path (``parameters.seconds: …``)."""
-        problems: dict[str, None] = {}  # ordered, without repeats
-        for error in sorted(self._validator.iter_errors(parameters), key=_error_order):
-            for problem in _problems(error):
-                problems[problem] = None
+    def check_parameters(self, parameters: Any, where: str = "parameters") -> None:
+        """Raise InvalidParameters naming each failing path (``parameters.seconds: …``;
+        `where` names the input, e.g. ``items[3]``)."""
+        problems = self.parameter_problems(parameters, where)
         if problems:
             raise InvalidParameters("; ".join(problems))
+
+    def check_items(self, items: Sequence[Any]) -> None:
+        """Each item as parameters; the message names the first failing items
+        (``items[3].seconds: …``) and how many more failed."""
+        problems: list[str] = []
+        failed = 0
+        for index, item in enumerate(items):
+            if self._validator.is_valid(item):  # the fast path: no error objects built
+                continue
+            failed += 1
+            if failed <= MAX_ITEMS_REPORTED:
+                problems += self.parameter_problems(item, f"items[{index}]")
+        if failed > MAX_ITEMS_REPORTED:
+            problems.append(
+                f"items: {failed - MAX_ITEMS_REPORTED} more items fail the task's schema"
+            )
+        if problems:
+            raise InvalidParameters("; ".join(problems))
+
+    def parameter_problems(self, parameters: Any, where: str = "parameters") -> list[str]:
+        problems: dict[str, None] = {}  # ordered, without repeats
+        for error in sorted(self._validator.iter_errors(parameters), key=_error_order):
+            for problem in _problems(error, where):
+                problems[problem] = None
+        return list(problems)
 
     def with_defaults(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters with the schema's top-level ``default`` values filled in."""
@@ -190,18 +215,18 @@ def _error_order(error: ValidationError_) -> list[str]:
     return [str(p) for p in error.absolute_path]
 
 
-def _path(path: Iterable[Any]) -> str:
-    return "parameters" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+def _path(path: Iterable[Any], where: str) -> str:
+    return where + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
-def _problems(error: ValidationError_) -> list[str]:
+def _problems(error: ValidationError_, where: str) -> list[str]:
     """Messages that start with the path at fault, also for a missing or an unexpected
     property (which jsonschema reports on the object holding it)."""
     path = list(error.absolute_path)
     instance = error.instance
     if error.validator == "required" and isinstance(instance, dict):
         missing = [p for p in error.validator_value if p not in instance]
-        return [f"{_path([*path, p])}: is required" for p in missing]
+        return [f"{_path([*path, p], where)}: is required" for p in missing]
     if error.validator == "additionalProperties" and isinstance(instance, dict):
         known = error.schema.get("properties") or {}
         patterns = error.schema.get("patternProperties") or {}
@@ -209,8 +234,8 @@ def _problems(error: ValidationError_) -> list[str]:
             k for k in instance if k not in known and not any(re.search(p, k) for p in patterns)
         ]
         if extra:
-            return [f"{_path([*path, k])}: is not a parameter of this task" for k in extra]
-    return [f"{_path(path)}: {error.message}"]
+            return [f"{_path([*path, k], where)}: is not a parameter of this task" for k in extra]
+    return [f"{_path(path, where)}: {error.message}"]
 
 
 def _field(loc: tuple[int | str, ...]) -> str:

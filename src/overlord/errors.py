@@ -34,6 +34,10 @@ class RunInProgress(OverlordError):
     """A new run was asked for while the job still has one in flight: 409."""
 
 
+class NothingToRerun(OverlordError):
+    """A re-run of an array job's failed items, when none failed: 409."""
+
+
 class NoActiveRun(OverlordError):
     """A cancel was asked for while the job has no run in flight: 409."""
 

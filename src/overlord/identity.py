@@ -30,25 +30,53 @@ def canonical_json(value: Any) -> bytes:
         raise NotCanonicalizable(str(exc)) from exc
 
 
-def identity_document(task: str, parameters: dict[str, Any], key: str | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"task": task, "parameters": parameters}
+def identity_document(
+    task: str,
+    parameters: dict[str, Any] | None,
+    key: str | None,
+    items: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """What a job's ID is the hash of: the task with its parameters, or with its items (an
+    array job: the whole list, in order), plus the client's key when there is one."""
+    doc: dict[str, Any] = {"task": task}
+    if items is not None:
+        doc["items"] = items
+    else:
+        doc["parameters"] = parameters
     if key is not None:
         doc["key"] = key
     return doc
 
 
-def job_id_for(task: str, parameters: dict[str, Any], key: str | None = None) -> str:
-    digest = hashlib.sha256(canonical_json(identity_document(task, parameters, key))).hexdigest()
+def job_id_for(
+    task: str,
+    parameters: dict[str, Any] | None = None,
+    key: str | None = None,
+    *,
+    items: list[dict[str, Any]] | None = None,
+) -> str:
+    document = identity_document(task, parameters, key, items)
+    digest = hashlib.sha256(canonical_json(document)).hexdigest()
     return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
 
 
-def job_id_from_canonical(task: str, canonical_parameters: bytes, key: str | None = None) -> str:
-    """`job_id_for`, given the parameters already in canonical form (they are the bulk of
-    the input, so a request canonicalises them once). RFC 8785 orders members by key:
-    "key" < "parameters" < "task"."""
-    parts = [b'{"key":', canonical_json(key), b","] if key is not None else [b"{"]
-    parts += [b'"parameters":', canonical_parameters, b',"task":', canonical_json(task), b"}"]
-    digest = hashlib.sha256(b"".join(parts)).hexdigest()
+def canonical_list(canonical_elements: list[bytes]) -> bytes:
+    """RFC 8785's form of a list whose elements are already in canonical form."""
+    return b"[" + b",".join(canonical_elements) + b"]"
+
+
+def job_id_from_canonical(
+    task: str, canonical_input: bytes, key: str | None = None, *, field: str = "parameters"
+) -> str:
+    """`job_id_for`, given the input (`field`: "parameters" or "items") already in canonical
+    form: it is the bulk of the request, so a request canonicalises it once. RFC 8785
+    orders members by name ("items" < "key" < "parameters" < "task"; all ASCII, so UTF-16
+    order is byte order)."""
+    members = {field: canonical_input, "task": canonical_json(task)}
+    if key is not None:
+        members["key"] = canonical_json(key)
+    body = b",".join(b'"' + name.encode() + b'":' + members[name] for name in sorted(members))
+    digest = hashlib.sha256(b"{" + body + b"}").hexdigest()
     return JOB_ID_PREFIX + digest[:JOB_ID_HEX_DIGITS]
 
 

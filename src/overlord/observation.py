@@ -46,6 +46,21 @@ class RunObservation:
     stopped_at: datetime | None = None
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     log_stream: str | None = None  # the current (latest) attempt's stream
+    # An array job's child: its parent's batch_job_id and its index.
+    parent: str | None = None
+    index: int | None = None
+    # An array job's parent: its size and Batch's count of children by status.
+    array_size: int | None = None
+    status_summary: dict[str, int] | None = None
+    status_summary_at: datetime | None = None
+
+    @property
+    def is_child(self) -> bool:
+        return self.parent is not None
+
+    @property
+    def is_array_parent(self) -> bool:
+        return self.array_size is not None
 
     def streams_by_attempt(self) -> dict[int, str]:
         """Log stream of each attempt; a job that never got an attempt may still name one."""

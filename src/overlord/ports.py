@@ -10,12 +10,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from overlord.batch_events import BatchJobDetail
-from overlord.observation import RunObservation
-from overlord.schema import CancelRequest, JobDocument, LogDocument, ResultSummary, RunDocument
-from overlord.submission import SubmitRequest
+if TYPE_CHECKING:
+    # Annotations only: importing them here would cost every importer of the ports'
+    # values (the worker's S3 adapter, in each array child) Powertools' event models.
+    from overlord.batch_events import BatchJobDetail
+    from overlord.observation import RunObservation
+    from overlord.schema import (
+        CancelRequest,
+        ItemsDocument,
+        JobDocument,
+        LogDocument,
+        ResultSummary,
+        RunDocument,
+    )
+    from overlord.submission import SubmitRequest
 
 # ------------------------------------------------------------------ values
 
@@ -51,6 +61,14 @@ class BatchJobRef:
     batch_job_id: str
     created_at_ms: int
     status: str
+
+
+@dataclass(frozen=True, order=True)
+class ChildState:
+    """One recorded child of an array run."""
+
+    index: int
+    status: str | None
 
 
 @dataclass(frozen=True)
@@ -119,12 +137,26 @@ class Store(Protocol):
     ) -> ClaimResult: ...
 
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
-    ) -> JobDocument | None: ...
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
+    ) -> JobDocument | None:
+        """Claim a finished job for another run (of the `selection` of its items, or all),
+        returned as it was; None while a run is in flight."""
+        ...
 
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None: ...
 
     def get_job(self, job_id: str) -> JobDocument | None: ...
+
+    def save_items(self, items: ItemsDocument) -> None:
+        """Store an array job's items; the same job's items again change nothing."""
+        ...
+
+    def get_items(self, job_id: str) -> ItemsDocument | None: ...
 
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int
@@ -144,7 +176,13 @@ class Store(Protocol):
 
     def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None: ...
 
-    def list_runs(self, job_id: str) -> list[RunDocument]: ...
+    def list_runs(self, job_id: str) -> list[RunDocument]:
+        """The job's own runs (an array run's children are not among them)."""
+        ...
+
+    def children(self, parent: str) -> list[ChildState]:
+        """An array run's children recorded so far, by index."""
+        ...
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
         """New lines only (unique on their identity); of two state lines for one status,
@@ -179,6 +217,10 @@ class Batch(Protocol):
     def find_by_name(self, job_name: str) -> list[BatchJobRef]: ...
 
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]: ...
+
+    def list_children(self, parent: str, status: str) -> list[str]:
+        """The batch_job_ids of an array job's children in `status` (ListJobs by arrayJobId)."""
+        ...
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
         """CancelJob: for a job that has not reached STARTING."""

@@ -18,10 +18,23 @@ from pydantic import (
 )
 
 from overlord.errors import InvalidRequest
-from overlord.identity import NotCanonicalizable, canonical_json, job_id_from_canonical
+from overlord.identity import (
+    NotCanonicalizable,
+    canonical_json,
+    canonical_list,
+    job_id_from_canonical,
+)
 
-MAX_BODY_BYTES = 256 * 1024
-MAX_PARAMETERS_BYTES = 64 * 1024  # as canonical JSON
+MAX_BODY_BYTES = 256 * 1024  # a single job's request
+# An array request (`items`). The binding limit is Lambda's, not API Gateway's (10 MB):
+# a synchronous invocation carries at most 6 MB, and the event holds the body as a JSON
+# string, so its quotes and backslashes are escaped once more. 4 MiB leaves room for
+# 40 % of escapes plus the headers; 10,000 items of up to ~400 bytes each fit.
+MAX_ARRAY_BODY_BYTES = 4 * 1024 * 1024
+MAX_PARAMETERS_BYTES = 64 * 1024  # as canonical JSON; also each item's limit
+MAX_ITEMS_BYTES = MAX_ARRAY_BODY_BYTES  # the whole list as canonical JSON
+# AWS Batch's array sizes (arrayProperties.size); one item is a job with `parameters`.
+MIN_ITEMS, MAX_ITEMS = 2, 10_000
 MAX_TAGS = 50  # AWS tag limits, as Batch applies them
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
@@ -39,23 +52,48 @@ TaskName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$
 
 
 class JobRequest(BaseModel):
+    """A single job (`parameters`) or an array job (`items`: one parameter object per
+    child); exactly one of the two, `parameters` ({}) when neither is sent."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: TaskName
-    parameters: dict[str, Any] = Field(default_factory=dict, strict=True)
+    parameters: dict[str, Any] = Field(
+        default_factory=dict, strict=True, description="one job's input, checked by the task"
+    )
+    # The count is checked in `_two_to_ten_thousand` (messages of our own); the schema
+    # states it for OpenAPI's readers.
+    items: list[dict[str, Any]] | None = Field(
+        None,
+        strict=True,
+        description=(
+            "an array job: one parameters object per child (2 to 10,000), instead of "
+            "parameters; child i runs items[i]"
+        ),
+        json_schema_extra={"minItems": MIN_ITEMS, "maxItems": MAX_ITEMS},
+    )
     key: Annotated[str, StringConstraints(min_length=1, max_length=256, strict=True)] | None = None
     tags: dict[str, str] = Field(default_factory=dict, strict=True)
     # Absent: the task's own; present: at most the task's (services.submit.admit).
     attempts: Annotated[int, Field(ge=1, le=10, strict=True)] | None = None
     timeout_seconds: Annotated[int, Field(ge=60, le=MAX_TIMEOUT_SECONDS, strict=True)] | None = None
 
-    # The parameters' canonical JSON, computed once: it sizes them, names the job and
-    # is what the worker receives.
-    _canonical_parameters: bytes = PrivateAttr(b"")
+    # The input's canonical JSON, computed once: it sizes it, names the job and is what
+    # the worker receives (the parameters object, or the items list).
+    _canonical_input: bytes = PrivateAttr(b"")
     _job_id: str = PrivateAttr("")
 
     @model_validator(mode="after")
     def _canonical_form(self) -> JobRequest:
+        if self.items is not None:
+            if "parameters" in self.model_fields_set:
+                raise InvalidRequest(
+                    "items: send either parameters (one job) or items (an array job), not both"
+                )
+            canonical = _canonical_items(self.items)
+            self._canonical_input = canonical
+            self._job_id = job_id_from_canonical(self.task, canonical, self.key, field="items")
+            return self
         try:
             canonical = canonical_json(self.parameters)
         except NotCanonicalizable as exc:
@@ -68,9 +106,30 @@ class JobRequest(BaseModel):
                 f"{MAX_PARAMETERS_BYTES}",
                 too_large=True,
             )
-        self._canonical_parameters = canonical
+        self._canonical_input = canonical
         self._job_id = job_id_from_canonical(self.task, canonical, self.key)
         return self
+
+    @field_validator("items")
+    @classmethod
+    def _two_to_ten_thousand(
+        cls, items: list[dict[str, Any]] | None
+    ) -> list[dict[str, Any]] | None:
+        if items is None:
+            return None
+        if len(items) < MIN_ITEMS:
+            raise ValueError(
+                f"{len(items)} item(s); an array job has {MIN_ITEMS} to {MAX_ITEMS} "
+                "(send one job's input as parameters)"
+            )
+        if len(items) > MAX_ITEMS:
+            raise ValueError(
+                f"{len(items)} items, more than AWS Batch's array size limit of {MAX_ITEMS}"
+            )
+        for index, item in enumerate(items):
+            if _depth(item) > MAX_PARAMETERS_DEPTH:
+                raise ValueError(f"[{index}] is nested deeper than {MAX_PARAMETERS_DEPTH} levels")
+        return items
 
     @field_validator("parameters")
     @classmethod
@@ -110,8 +169,44 @@ class JobRequest(BaseModel):
         return self._job_id
 
     @property
+    def is_array(self) -> bool:
+        return self.items is not None
+
+    @property
+    def input_json(self) -> str:
+        """The canonical JSON of the parameters object, or of the items list."""
+        return self._canonical_input.decode()
+
+    @property
     def parameters_json(self) -> str:
-        return self._canonical_parameters.decode()
+        return self.input_json
+
+
+def _canonical_items(items: list[dict[str, Any]]) -> bytes:
+    """The list's canonical JSON, built from each item's (so each is sized on its own)."""
+    parts = []
+    total = 2 + len(items) - 1  # the brackets and the commas
+    for index, item in enumerate(items):
+        try:
+            part = canonical_json(item)
+        except NotCanonicalizable as exc:
+            raise InvalidRequest(
+                f"items[{index}]: not representable as canonical JSON: {exc}"
+            ) from None
+        if len(part) > MAX_PARAMETERS_BYTES:
+            raise InvalidRequest(
+                f"items[{index}]: {len(part)} bytes as canonical JSON, more than the limit of "
+                f"{MAX_PARAMETERS_BYTES} for one item",
+                too_large=True,
+            )
+        total += len(part)
+        parts.append(part)
+    if total > MAX_ITEMS_BYTES:
+        raise InvalidRequest(
+            f"items: {total} bytes as canonical JSON, more than the limit of {MAX_ITEMS_BYTES}",
+            too_large=True,
+        )
+    return canonical_list(parts)
 
 
 def _aws_tag_text(text: str) -> bool:
@@ -174,7 +269,9 @@ def _reject_lone_surrogates(data: dict[str, Any]) -> None:
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "body"
+    """`items[3].seconds`: list positions in brackets, as the schema checks write them."""
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return path.removeprefix(".") or "body"
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -194,10 +291,14 @@ def parse_job_request(body: str | bytes | None) -> JobRequest:
     """Parse and validate a request body, raising InvalidRequest with a field-naming message.
 
     Bytes must be UTF-8 (RFC 8259 §8.1): json.loads would otherwise guess UTF-16 or 32.
+    A body may be up to MAX_ARRAY_BODY_BYTES when it is an array request (`items`), else
+    up to MAX_BODY_BYTES: only parsing tells which.
     """
-    if body is not None and len(body) > MAX_BODY_BYTES:
+    size = len(body.encode("utf-8", "surrogatepass")) if isinstance(body, str) else len(body or b"")
+    if size > MAX_ARRAY_BODY_BYTES:
         raise InvalidRequest(
-            f"body: {len(body)} bytes, more than the limit of {MAX_BODY_BYTES}", too_large=True
+            f"body: {size} bytes, more than the limit of {MAX_ARRAY_BODY_BYTES} (an array request)",
+            too_large=True,
         )
     if isinstance(body, bytes):
         try:
@@ -214,6 +315,12 @@ def parse_job_request(body: str | bytes | None) -> JobRequest:
         raise InvalidRequest(f"body: invalid JSON: {exc}") from None
     except RecursionError:
         raise InvalidRequest("body: invalid JSON: nested too deeply") from None
+    if size > MAX_BODY_BYTES and not (isinstance(data, dict) and "items" in data):
+        raise InvalidRequest(
+            f"body: {size} bytes, more than the limit of {MAX_BODY_BYTES} "
+            f"(an array request, with items, may have up to {MAX_ARRAY_BODY_BYTES})",
+            too_large=True,
+        )
     return validate_job_request(data)
 
 

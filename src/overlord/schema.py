@@ -19,12 +19,23 @@ from overlord.status import SUBMITTING, TERMINAL, RunStatus, rank
 JOBS = "jobs"
 RUNS = "runs"
 LOGS = "logs"
+# An array job's items, one document per job (`_id` = job_id): kept out of `jobs` so that
+# listing and scanning jobs never loads up to 4 MiB of items per array job.
+ITEMS = "items"
 
 JSON = str | int | float | bool | None | list["JSON"] | dict[str, "JSON"]
 
 # Bookkeeping the store keeps on documents; never shown to clients.
 INTERNAL_FIELDS = frozenset(
-    {"status_rank", "attempts_rank", "logs_copied", "logs_settled", "reconciled_at", "claim"}
+    {
+        "status_rank",
+        "attempts_rank",
+        "logs_copied",
+        "logs_settled",
+        "reconciled_at",
+        "claim",
+        "selection",
+    }
 )
 
 
@@ -53,7 +64,8 @@ class Claim(TypedDict):
 class JobDocument(TypedDict):
     _id: str  # job_id
     task: str
-    parameters: dict[str, JSON]  # field names escaped (fieldnames.py)
+    parameters: dict[str, JSON] | None  # field names escaped (fieldnames.py); None: an array job
+    items_count: NotRequired[int]  # an array job: how many items (`items` holds them)
     key: str | None
     tags: dict[str, str]  # escaped likewise
     attempts: int
@@ -66,8 +78,30 @@ class JobDocument(TypedDict):
     latest_run: LatestRun | None
     result: ResultSummary | None
     claim: NotRequired[Claim | None]
+    # The items the run being submitted runs (a re-run of the failed ones), kept until
+    # it is recorded: a submission whose answer was lost is adopted with them.
+    selection: NotRequired[list[int] | None]
     reconciled_at: NotRequired[datetime | None]
     created_by: NotRequired[str | None]  # the caller (IAM principal, or the local access key)
+
+
+class ItemsDocument(TypedDict):
+    """An array job's input: one parameters object per child, in index order."""
+
+    _id: str  # job_id
+    items: list[dict[str, JSON]]  # field names escaped (fieldnames.py)
+
+
+class ArrayRun(TypedDict):
+    """On an array job's parent run: its size and Batch's last count of its children."""
+
+    size: int
+    # A re-run of some items (arrays.py): child i ran item indices[i]; absent: item i.
+    indices: NotRequired[list[int]]
+    # Batch's arrayProperties.statusSummary (status -> children), as of the parent's
+    # latest status event; GET /jobs/{id} counts the recorded children instead.
+    status_summary: NotRequired[dict[str, int] | None]
+    status_summary_at: NotRequired[datetime | None]
 
 
 class AttemptDocument(TypedDict):
@@ -110,6 +144,14 @@ class RunDocument(TypedDict):
     cancel: NotRequired[CancelRequest]
     # False until reconcile has re-read the streams after lines had time to arrive
     logs_settled: bool
+    # Array jobs. The parent run (what `latest_run` points to) has `array`; each child is a
+    # run document of its own, `_id` = Batch's `<parent>:<index>`, with `parent` (the
+    # parent's batch_job_id) and `index`, and `run` None (its parent's number applies).
+    array: NotRequired[ArrayRun]
+    parent: NotRequired[str]
+    index: NotRequired[int]
+    # A re-run of one item of an array job: a plain Batch job running that item.
+    item: NotRequired[int]
 
 
 class LogKind:
@@ -178,6 +220,8 @@ INDEXES: tuple[Index, ...] = (
     Index(RUNS, (("job_id", ASC), ("run", ASC)), "job_run"),
     Index(RUNS, (("status", ASC),), "status"),
     Index(RUNS, (("logs_settled", ASC), ("status", ASC)), "settling"),
+    # An array run's children by status (GET /jobs/{id}'s counts, reconcile's repair).
+    Index(RUNS, (("parent", ASC), ("status", ASC)), "children"),
     Index(
         LOGS,
         (("batch_job_id", ASC), ("attempt", ASC), ("kind", ASC), ("seq", ASC)),
@@ -191,10 +235,10 @@ INDEXES: tuple[Index, ...] = (
 
 
 def new_job(request: JobRequest, now: datetime, created_by: str | None = None) -> JobDocument:
-    return {
+    job: JobDocument = {
         "_id": request.job_id,
         "task": request.task,
-        "parameters": escape_document(request.parameters),
+        "parameters": None if request.is_array else escape_document(request.parameters),
         "key": request.key,
         "tags": escape_document(request.tags),
         # The submit service fills both in from the task (`services.submit.admit`).
@@ -209,6 +253,14 @@ def new_job(request: JobRequest, now: datetime, created_by: str | None = None) -
         "result": None,
         "created_by": created_by,
     }
+    if request.items is not None:
+        job["items_count"] = len(request.items)
+    return job
+
+
+def new_items(request: JobRequest) -> ItemsDocument:
+    assert request.items is not None, "an array request"
+    return {"_id": request.job_id, "items": escape_document(request.items)}
 
 
 def new_run(
@@ -219,9 +271,13 @@ def new_run(
     at: datetime,
     job_queue: str | None = None,
     job_definition: str | None = None,
+    parent: str | None = None,
+    index: int | None = None,
 ) -> RunDocument:
-    """A run before any status is applied; `status_rank` 0 lets the first status move it."""
-    return {
+    """A run before any status is applied; `status_rank` 0 lets the first status move it.
+
+    `parent` and `index`: a child of an array run."""
+    doc: RunDocument = {
         "_id": batch_job_id,
         "job_id": job_id,
         "run": run,
@@ -242,6 +298,9 @@ def new_run(
         "logs_copied": False,
         "logs_settled": False,
     }
+    if parent is not None and index is not None:
+        doc["parent"], doc["index"] = parent, index
+    return doc
 
 
 def latest_run(batch_job_id: str, run: int, status: str) -> LatestRun:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from overlord.catalogue import Task, job_definition
 from overlord.fieldnames import unescape_document
 from overlord.identity import canonical_json
-from overlord.schema import JobDocument
+from overlord.schema import ItemsDocument, JobDocument
 
 # ECS caps a task's container overrides at 8,192 characters, and AWS Batch adds its own
 # variables (AWS_BATCH_JOB_ID, _JQ_NAME, _CE_NAME, _JOB_ATTEMPT, ...) to the same budget:
@@ -30,7 +30,11 @@ def exit_rules(task: Task) -> list[dict[str, str]]:
 
 
 def parameters_json(job: JobDocument) -> str:
-    return canonical_json(unescape_document(job["parameters"])).decode()
+    return canonical_json(unescape_document(job["parameters"] or {})).decode()
+
+
+def items_json(items: ItemsDocument) -> str:
+    return canonical_json(unescape_document(items["items"])).decode()
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SubmitRequest:
     evaluate_on_exit: list[dict[str, str]] = field(default_factory=list)
     timeout_seconds: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    array_size: int | None = None  # an array job: this many children
 
     def container_overrides(self) -> dict[str, list[dict[str, str]]]:
         return {"environment": [{"name": k, "value": v} for k, v in self.environment.items()]}
@@ -67,6 +72,8 @@ class SubmitRequest:
             request["tags"] = self.tags
         if self.timeout_seconds:
             request["timeout"] = {"attemptDurationSeconds": self.timeout_seconds}
+        if self.array_size is not None:
+            request["arrayProperties"] = {"size": self.array_size}
         return request
 
 
@@ -77,6 +84,7 @@ def submit_request(
     job_queue: str,
     definition_prefix: str,
     environment: dict[str, str],
+    array_size: int | None = None,
 ) -> SubmitRequest:
     """To the task's own job definition (`definition_prefix` + its contract name)."""
     return SubmitRequest(
@@ -88,4 +96,5 @@ def submit_request(
         evaluate_on_exit=exit_rules(task),
         timeout_seconds=job["timeout_seconds"],
         tags=unescape_document(job["tags"]),
+        array_size=array_size,
     )

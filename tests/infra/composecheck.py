@@ -55,7 +55,22 @@ LAMBDA_ENV = {
 }
 # What every job container needs from the local Batch (--pass-env).
 JOB_ENV = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RESULTS_BUCKET"}
-OUR_IMAGE = re.compile(r"^overlord-(submitter|recorder|worker|devtools):(?P<tag>.+)$")
+# The base images compose.yaml takes from the environment (defaults: the upstream ones;
+# devtools/base-images/build.sh writes stand-ins' names for them).
+BASE_IMAGE_VARIABLES = (
+    "PYTHON_IMAGE",
+    "LAMBDA_PYTHON_IMAGE",
+    "MONGO_IMAGE",
+    "LOCALSTACK_IMAGE",
+    "GOLANG_IMAGE",
+    "DISTROLESS_STATIC_IMAGE",
+)
+# ours: submitter, recorder, worker, devtools, and the image tasks compose builds
+OUR_IMAGE = re.compile(r"^overlord-(?P<name>[a-z0-9][\w-]*):(?P<tag>.+)$")
+# Image tasks built here: examples/tasks/<task>/Dockerfile, with a catalogue file
+# contracts/tasks/<task>.json.
+TASK_SOURCES = Path("examples") / "tasks"
+CATALOGUE = Path("contracts") / "tasks"
 # A third-party tag names at least major.minor (mongo:7.0.14, not mongo:7 or :latest).
 PINNED_TAG = re.compile(r"^v?\d+\.\d+")
 
@@ -112,10 +127,7 @@ def compose_config(
         "OVERLORD_NETWORK",
         "COMPOSE_PROFILES",
         "COMPOSE_FILE",
-        "PYTHON_IMAGE",
-        "LAMBDA_PYTHON_IMAGE",
-        "MONGO_IMAGE",
-        "LOCALSTACK_IMAGE",
+        *BASE_IMAGE_VARIABLES,
         "DOCKER_BUILD_NETWORK",
     ):
         if not env or name not in env:
@@ -143,6 +155,45 @@ def _option(command: list[str], name: str) -> str | None:
     if name in command and command.index(name) + 1 < len(command):
         return command[command.index(name) + 1]
     return None
+
+
+def _options(command: list[str], name: str) -> list[str]:
+    """Every value of a repeatable option."""
+    return [command[i + 1] for i, c in enumerate(command[:-1]) if c == name]
+
+
+def task_image_sources(project_dir: Path = ROOT) -> list[str]:
+    """The image tasks whose image is built from this repository (examples/tasks/<task>)."""
+    return sorted(p.parent.name for p in (project_dir / TASK_SOURCES).glob("*/Dockerfile"))
+
+
+def _task_image_problems(
+    services: Mapping[str, Any], boot: Mapping[str, Any], project_dir: Path
+) -> list[str]:
+    """Each image task built here is built by `make images` (a build-only service of its
+    name) and run under that build's tag (the bootstrap's --task-image)."""
+    problems: list[str] = []
+    overrides = dict(v.partition("=")[::2] for v in _options(_command(boot), "--task-image"))
+    catalogue = {p.stem for p in (project_dir / CATALOGUE).glob("*.json")}
+    for task in sorted(set(overrides) - catalogue):
+        problems.append(f"bootstrap: --task-image names {task!r}, not a task of {CATALOGUE}")
+    for task in task_image_sources(project_dir):
+        source = project_dir / TASK_SOURCES / task
+        svc = services.get(task) or {}
+        context = (svc.get("build") or {}).get("context")
+        if not context or Path(project_dir, context).resolve() != source.resolve():
+            problems.append(f"{task}: no service {task!r} builds {TASK_SOURCES / task}")
+            continue
+        if "build" not in (svc.get("profiles") or []):
+            problems.append(f"{task}: an image task's service must be build-only (profile build)")
+        if task not in catalogue:
+            problems.append(f"{task}: {TASK_SOURCES / task} has no {CATALOGUE / task}.json")
+        if overrides.get(task) != svc.get("image"):
+            problems.append(
+                f"bootstrap: --task-image {task}={overrides.get(task)} is not the {task} "
+                f"service's image {svc.get('image')}"
+            )
+    return problems
 
 
 def _binds(service: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -262,6 +313,8 @@ def wiring_problems(model: Mapping[str, Any], project_dir: Path = ROOT) -> list[
             problems.append("bootstrap: --worker-image is not the worker service's image")
         if "AWS_ENDPOINT_URL_BATCH" not in _env(boot):
             problems.append("bootstrap: AWS_ENDPOINT_URL_BATCH not set (local Batch)")
+    if boot:
+        problems += _task_image_problems(services, boot, project_dir)
     return problems
 
 

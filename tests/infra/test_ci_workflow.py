@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from dockerfilecheck import DOCKERFILES
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -48,7 +49,18 @@ def test_workflow_is_complete() -> None:
 
 CI_RUN = ROOT / ".ci" / "run"
 # what .ci/run must do, in this order (the GitHub docker job runs it too)
-CI_STAGES = ["engine", "setup", "base-images", "images", "test", "up", "smoke", "e2e", "down"]
+CI_STAGES = [
+    "engine",
+    "setup",
+    "base-images",
+    "images",
+    "test",
+    "bench",  # make bench --quick: every row of the table, small (docs/performance.md)
+    "up",
+    "smoke",
+    "e2e",
+    "down",
+]
 
 
 def ci_run_problems(text: str) -> list[str]:
@@ -70,6 +82,15 @@ def test_ci_run_problems_are_reported() -> None:
     text = CI_RUN.read_text()
     assert any("stages" in p for p in ci_run_problems(text.replace("\nstage smoke ", "\n")))
     assert any("PID" in p for p in ci_run_problems(text.replace('kill "$DOCKERD_PID"', "")))
+
+
+def checkov_dockerfiles(workflow: dict[str, Any]) -> set[str]:
+    runs = " ".join(s.get("run", "") for s in workflow["jobs"]["checkov"]["steps"])
+    return set(re.findall(r"--file (\S+)", runs))
+
+
+def test_checkov_scans_every_dockerfile() -> None:
+    assert checkov_dockerfiles(yaml.safe_load(WORKFLOW.read_text())) == set(DOCKERFILES)
 
 
 def test_workflow_problems_are_reported() -> None:

@@ -46,12 +46,16 @@ def test_image_tag_comes_from_the_environment(compose: list[str]) -> None:
     images = {name: svc["image"] for name, svc in tagged["services"].items()}
     for name in ("submitter", "recorder", "worker", "localbatch", "gateway", "bootstrap"):
         assert images[name].endswith(":abc1234"), images[name]
-    assert "--worker-image" in tagged["services"]["bootstrap"]["command"]
-    assert "overlord-worker:abc1234" in tagged["services"]["bootstrap"]["command"]
+    assert images["wordcount"] == "overlord-wordcount:abc1234"
+    command = tagged["services"]["bootstrap"]["command"]
+    assert command[command.index("--worker-image") + 1] == "overlord-worker:abc1234"
+    # the example image task runs this build's image, not the catalogue's :dev
+    assert command[command.index("--task-image") + 1] == "wordcount=overlord-wordcount:abc1234"
 
 
-def test_worker_is_build_only(compose: list[str]) -> None:
-    assert "worker" not in compose_config(COMPOSE_FILE, compose=compose, profiles=())["services"]
+def test_worker_and_task_images_are_build_only(compose: list[str]) -> None:
+    started = compose_config(COMPOSE_FILE, compose=compose, profiles=())["services"]
+    assert "worker" not in started and "wordcount" not in started
 
 
 def test_compose_rejects_a_schema_violation(compose: list[str], tmp_path: Path) -> None:
@@ -146,6 +150,17 @@ BREAKAGES: dict[str, tuple[Callable[[Model], None], str]] = {
     "stale worker image": (
         _set("worker", "image", "overlord-worker:other"),
         "--worker-image",
+    ),
+    "task image not built": (lambda m: m["services"].pop("wordcount"), "no service 'wordcount'"),
+    "task image started by up": (_drop("wordcount", "profiles"), "build-only"),
+    "task image latest": (_set("wordcount", "image", "overlord-wordcount:latest"), "IMAGE_TAG"),
+    "stale task image": (
+        _set("wordcount", "image", "overlord-wordcount:other"),
+        "--task-image wordcount=overlord-wordcount:dev is not",
+    ),
+    "task image of no task": (
+        lambda m: m["services"]["bootstrap"]["command"].extend(["--task-image", "nope=x:1.0"]),
+        "'nope', not a task",
     ),
     "missing mount source": (
         lambda m: m["services"]["localstack"]["volumes"][0].__setitem__(

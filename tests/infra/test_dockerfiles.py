@@ -9,6 +9,7 @@ from dockerfilecheck import (
     DOCKERFILES,
     HANDLERS,
     ROOT,
+    context_dir,
     context_files,
     dockerfile_problems,
     dockerignore_patterns,
@@ -17,6 +18,7 @@ from dockerfilecheck import (
     handler_defined,
     lambda_cmd,
     missing_copy_sources,
+    task_command,
 )
 
 GOOD_WORKER = """\
@@ -39,6 +41,20 @@ CMD ["overlord_submitter.handler.lambda_handler"]
 """
 
 
+GOOD_TASK = """\
+ARG GOLANG_IMAGE=golang:1.22.12-bookworm
+ARG DISTROLESS_STATIC_IMAGE=gcr.io/distroless/static-debian12:nonroot
+FROM ${GOLANG_IMAGE} AS build
+COPY go.mod go.sum main.go ./
+RUN CGO_ENABLED=0 go build -o /wordcount .
+FROM ${DISTROLESS_STATIC_IMAGE}
+COPY --from=build /wordcount /wordcount
+USER 65532:65532
+CMD ["/wordcount"]
+"""
+TASK_COMMAND = ["/wordcount"]
+
+
 def _hadolint_or_skip() -> str:
     found = find_hadolint()
     if not found:
@@ -48,7 +64,21 @@ def _hadolint_or_skip() -> str:
 
 @pytest.mark.parametrize(("rel", "kind"), sorted(DOCKERFILES.items()))
 def test_project_dockerfiles_follow_the_rules(rel: str, kind: str) -> None:
-    assert dockerfile_problems((ROOT / rel).read_text(), kind) == []
+    command = task_command(rel) if kind == "task" else None
+    assert dockerfile_problems((ROOT / rel).read_text(), kind, command) == []
+
+
+def test_image_tasks_built_here_are_checked() -> None:
+    # found by their place, so that an added example is checked without listing it
+    assert DOCKERFILES["examples/tasks/wordcount/Dockerfile"] == "task"
+    assert task_command("examples/tasks/wordcount/Dockerfile") == TASK_COMMAND
+    assert context_dir("examples/tasks/wordcount/Dockerfile") == ROOT / "examples/tasks/wordcount"
+
+
+def test_an_image_task_without_a_catalogue_file_is_reported(tmp_path: Path) -> None:
+    assert task_command("examples/tasks/nope/Dockerfile", tmp_path) is None
+    problems = dockerfile_problems(GOOD_TASK, "task", None)
+    assert any("no runs.command" in p for p in problems), problems
 
 
 @pytest.mark.parametrize("rel", sorted(DOCKERFILES))
@@ -67,6 +97,38 @@ def test_lambda_cmd_names_a_real_handler(rel: str, handlers: list[str]) -> None:
 def test_good_snippets_pass() -> None:
     assert dockerfile_problems(GOOD_WORKER, "worker") == []
     assert dockerfile_problems(GOOD_LAMBDA, "lambda") == []
+    assert dockerfile_problems(GOOD_TASK, "task", TASK_COMMAND) == []
+    cgo_in_env = GOOD_TASK.replace(
+        "RUN CGO_ENABLED=0 go build", "ENV CGO_ENABLED=0\nRUN go build"
+    ).replace('CMD ["/wordcount"]', 'ENTRYPOINT []\nCMD ["/wordcount"]')
+    assert dockerfile_problems(cgo_in_env, "task", TASK_COMMAND) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (GOOD_TASK.replace("1.22.12-bookworm", "latest"), "not pinned"),
+        (GOOD_TASK.replace("1.22.12-bookworm", "1.22"), "does not match"),
+        (GOOD_TASK.replace("static-debian12:nonroot", "base-debian12:nonroot"), "does not match"),
+        (GOOD_TASK.replace(":nonroot", ":latest"), "not pinned"),
+        (GOOD_TASK.replace("USER 65532:65532\n", ""), "runs as root"),
+        (GOOD_TASK.replace("USER 65532:65532", "USER 0"), "runs as root"),
+        (GOOD_TASK.replace("CGO_ENABLED=0 go build", "go build"), "without CGO_ENABLED=0"),
+        (GOOD_TASK.replace('CMD ["/wordcount"]', 'CMD ["/wc"]'), "runs.command"),
+        (GOOD_TASK.replace('CMD ["/wordcount"]', "CMD /wordcount"), "exec (JSON array) form"),
+        (
+            GOOD_TASK.replace("CMD [", 'ENTRYPOINT ["/wordcount"]\nCMD ['),
+            "ENTRYPOINT runs the task",
+        ),
+        (GOOD_TASK.replace("CMD [", "ENTRYPOINT /wordcount\nCMD ["), "ENTRYPOINT runs the task"),
+        (GOOD_TASK.replace("COPY --from=build", "COPY"), "copies nothing from a build stage"),
+        ('FROM golang:1.22.12-bookworm\nUSER 1\nCMD ["/wordcount"]\n', "multi-stage"),
+        ("# syntax=docker/dockerfile:1\n" + GOOD_TASK, "syntax"),
+    ],
+)
+def test_task_rule_violations_are_reported(text: str, expected: str) -> None:
+    problems = dockerfile_problems(text, "task", TASK_COMMAND)
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize(
@@ -150,7 +212,15 @@ def context() -> set[str]:
 
 @pytest.mark.parametrize("rel", sorted(DOCKERFILES))
 def test_copy_sources_are_in_the_build_context(rel: str, context: set[str]) -> None:
+    if context_dir(rel) != ROOT:  # an image task's own folder, no .dockerignore
+        context = context_files([], context_dir(rel))
     assert missing_copy_sources((ROOT / rel).read_text(), context) == []
+
+
+def test_a_task_copy_outside_its_folder_is_caught() -> None:
+    rel = "examples/tasks/wordcount/Dockerfile"
+    text = (ROOT / rel).read_text().replace("COPY main.go ./", "COPY src ./src")
+    assert missing_copy_sources(text, context_files([], context_dir(rel))) == ["src"]
 
 
 def test_build_context_holds_the_wheel_inputs_only(context: set[str]) -> None:

@@ -84,3 +84,22 @@ def test_a_submission_recorded_nowhere_is_adopted(app_env, db, aws, reconcile_no
     job = db.jobs.find_one({"_id": request.job_id})
     assert job["latest_run"]["batch_job_id"] == batch_job_id and job["run_count"] == 1
     assert db.runs.find_one({"_id": batch_job_id})["run"] == 1
+
+
+def test_an_arrays_children_whose_events_were_lost_are_recorded(app_env, db, aws, reconcile_now):
+    """moto runs no container: its children end FAILED at once and no event reaches us.
+    Reconcile describes the stale parent, lists the children Batch counts beyond ours
+    (ListJobs by arrayJobId) and records them through the recorder's code."""
+    items = [{"message": f"lost child {i}"} for i in range(3)]
+    _, _, created = Api(submitter).post("/jobs", {"task": "echo", "items": items})
+    parent = created["batch_job_id"]
+    for index in range(3):
+        wait_for_moto_to_finish(aws, f"{parent}:{index}")
+
+    report = reconcile_now()
+    assert report["children_repaired"] == 3
+    children = {c["index"]: c for c in db.runs.find({"parent": parent})}
+    assert sorted(children) == [0, 1, 2]
+    assert {c["status"] for c in children.values()} == {"FAILED"}
+    assert all(c["_id"] == f"{parent}:{c['index']}" for c in children.values())
+    assert reconcile_now()["children_repaired"] == 0

@@ -98,3 +98,45 @@ def test_commands_per_submission_and_per_event(counted) -> None:
     assert not again.created and again.status == "SUCCEEDED"
     duplicate, _ = commands.take()
     assert len(duplicate) <= 3, duplicate  # insert refused, retake refused, read
+
+
+def test_commands_per_array_submission_and_per_child_event(counted) -> None:
+    """An array costs one more command than a job (its items); a child's first event
+    creates its run in one insert (after the job's known), later ones are the run's
+    update alone: children never write the job."""
+    store, commands = counted
+    batch, objects, streams = FakeBatch(), FakeObjects(), FakeLogStreams()
+    items = [{"message": f"count {i}"} for i in range(3)]
+    request = validate_job_request({"task": "echo", "items": items})
+    sub = submit.submit_job(store, batch, objects, CONFIG, request)
+    submitted, _ = commands.take()
+    assert len(submitted) <= 4, submitted
+
+    now = utcnow()
+    child = f"{sub.batch_job_id}:1"
+
+    def event(status: str, second: int, **extra: object) -> RunObservation:
+        return RunObservation(
+            child,
+            sub.job_id,
+            status,
+            now + timedelta(seconds=second),
+            parent=sub.batch_job_id,
+            index=1,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    assert record.record_observation(store, streams, objects, event("PENDING", 0)).moved
+    first, log_inserts = commands.take()
+    assert first == [("find", "jobs"), ("insert", "runs")] and log_inserts == 1, first
+
+    assert record.record_observation(store, streams, objects, event("RUNNING", 1)).moved
+    moved, log_inserts = commands.take()
+    assert moved == [("update", "runs")] and log_inserts == 1
+
+    streams.streams["c"] = [LogLine(now, "child line")]
+    done = event("SUCCEEDED", 2, attempts=(Attempt(1, now, now, 0, None, "c"),))
+    assert record.record_observation(store, streams, objects, done).moved
+    terminal, log_inserts = commands.take()
+    assert terminal == [("find", "runs"), ("update", "runs")], terminal
+    assert log_inserts == 2

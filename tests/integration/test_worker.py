@@ -150,3 +150,24 @@ def test_sigterm_writes_a_failed_result_and_exits_143(moto_endpoint, aws):
     result = result_of(aws, job_id, batch_job_id)
     assert result["status"] == "FAILED" and result["exit_code"] == 143
     assert result["error"] == "terminated: SIGTERM"
+
+
+def test_an_array_child_reads_its_item_from_s3_and_writes_its_own_result(moto_endpoint, aws):
+    items = [{"message": f"item {i}"} for i in range(3)]
+    key = f"params/{uuid.uuid4().hex}.json"
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=key, Body=json.dumps(items).encode())
+    parent = str(uuid.uuid4())
+    env, job_id, _ = worker_env("echo", extra={"AWS_BATCH_JOB_ID": f"{parent}:2"})
+    del env["OVERLORD_PARAMETERS"]
+    env.update(OVERLORD_ITEMS_URI=f"s3://{RESULTS_BUCKET}/{key}", AWS_BATCH_JOB_ARRAY_INDEX="2")
+    proc = subprocess.run(
+        [sys.executable, "-m", "overlord_worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert any(x["message"] == "item 2" and x["index"] == 2 for x in json_lines(proc.stdout))
+    result = result_of(aws, job_id, f"{parent}:2")
+    assert result["index"] == 2 and result["status"] == "SUCCEEDED"

@@ -95,3 +95,38 @@ def run_events(
             )
         )
     return events
+
+
+def array_events(
+    job_name: str,
+    parent: str,
+    streams: list[str],
+    *,
+    failing: frozenset[int] = frozenset(),
+) -> list[dict[str, Any]]:
+    """An array run's events in order, as AWS sends them: each child's (`<parent>:<i>`,
+    `arrayProperties.index`; child i logs to streams[i], those in `failing` exit 1), and
+    the parent's (`arrayProperties.size` and `statusSummary`): PENDING once a child is
+    RUNNABLE, then SUCCEEDED or FAILED once every child has ended."""
+    size = len(streams)
+    events = []
+    for index, stream in enumerate(streams):
+        for event in run_events(
+            job_name, f"{parent}:{index}", stream, 1 if index in failing else 0
+        ):
+            event["detail"]["arrayProperties"] = {"index": index}
+            events.append(event)
+    ended = {"SUCCEEDED": size - len(failing), "FAILED": len(failing)}
+    for step, status, summary in (
+        (2, "PENDING", {"RUNNABLE": size}),
+        (6, "FAILED" if failing else "SUCCEEDED", ended),
+    ):
+        event = state_event(job_name, parent, status, step=step)
+        del event["detail"]["container"]  # the parent has no container
+        event["detail"]["arrayProperties"] = {
+            "size": size,
+            "statusSummary": {s: summary.get(s, 0) for s in [*STATES[:-1], "SUBMITTED", *ended]},
+            "statusSummaryLastUpdatedAt": _ms(T0 + timedelta(seconds=step)),
+        }
+        events.append(event)
+    return events

@@ -22,6 +22,7 @@ from overlord.ports import (
     Applied,
     BatchJobRef,
     CappedObject,
+    ChildState,
     ClaimResult,
     JobFilter,
     JobKey,
@@ -31,7 +32,7 @@ from overlord.ports import (
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
+from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 from overlord.submission import SubmitRequest
 
@@ -41,6 +42,7 @@ class FakeStore:
         self.jobs: dict[str, JobDocument] = {}
         self.runs: dict[str, RunDocument] = {}
         self.logs: dict[tuple[str, int, str, int], LogDocument] = {}
+        self.items: dict[str, ItemsDocument] = {}
 
     def claim_job(
         self, job: JobDocument, owner: str, now: datetime, lease: timedelta
@@ -61,7 +63,12 @@ class FakeStore:
         return ClaimResult(deepcopy(existing), claimed=mine, retaken=mine)
 
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
     ) -> JobDocument | None:
         job = self.jobs.get(job_id)
         if job is None or job["status"] not in RERUNNABLE:
@@ -71,6 +78,7 @@ class FakeStore:
             status=SUBMITTING,
             status_reason=None,
             claim={"owner": owner, "expires_at": now + lease},
+            selection=selection,
             updated_at=now,
         )
         return before
@@ -82,6 +90,12 @@ class FakeStore:
 
     def get_job(self, job_id: str) -> JobDocument | None:
         return deepcopy(self.jobs.get(job_id))
+
+    def save_items(self, items: ItemsDocument) -> None:
+        self.items.setdefault(items["_id"], deepcopy(items))
+
+    def get_items(self, job_id: str) -> ItemsDocument | None:
+        return deepcopy(self.items.get(job_id))
 
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int
@@ -113,6 +127,7 @@ class FakeStore:
                 claim=None,
                 updated_at=now,
             )
+            job.pop("selection", None)
         raced = self.runs.get(run["_id"])
         if raced is None:
             self.runs[run["_id"]] = deepcopy(run)
@@ -121,6 +136,11 @@ class FakeStore:
         for status, at in run["status_history"].items():
             self._keep_earliest(raced["status_history"], status, at)
         raced["created_at"] = min(raced["created_at"], run["created_at"])
+        for field in ("array", "item"):
+            if field in run:
+                raced[field] = (
+                    {**raced.get(field, {}), **run[field]} if field == "array" else run[field]
+                )  # type: ignore[literal-required]
         if raced["status"]:
             self._move_job(run["job_id"], run["_id"], raced["status"], raced["status_reason"], now)
 
@@ -135,9 +155,12 @@ class FakeStore:
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                at=now,
+                # Batch's creation time: the same document whichever event comes first.
+                at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
+                parent=obs.parent,
+                index=obs.index,
             )
         new_rank = rank(obs.status)
         attempts_rank = len(obs.attempts) * 10 + new_rank
@@ -153,7 +176,17 @@ class FakeStore:
             self._set_batch_names(run, obs)
             self._set_attempts(run, obs, attempts_rank)
             self._copy(run, copy)
-            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            if obs.array_size is not None:
+                run["array"] = {  # as the store's dotted $set: other fields stay
+                    **run.get("array", {}),  # type: ignore[typeddict-item]
+                    "size": obs.array_size,
+                    "status_summary": obs.status_summary,
+                    "status_summary_at": obs.status_summary_at,
+                }
+            if not obs.is_child:
+                self._move_job(
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
             return Applied(known=True)
@@ -225,8 +258,15 @@ class FakeStore:
             self.runs[batch_job_id]["logs_settled"] = True
 
     def list_runs(self, job_id: str) -> list[RunDocument]:
-        runs = [r for r in self.runs.values() if r["job_id"] == job_id]
+        runs = [r for r in self.runs.values() if r["job_id"] == job_id and "parent" not in r]
         return deepcopy(sorted(runs, key=lambda r: r["run"] or 0))
+
+    def children(self, parent: str) -> list[ChildState]:
+        return sorted(
+            ChildState(r["index"], r["status"])  # type: ignore[typeddict-item]
+            for r in self.runs.values()
+            if r.get("parent") == parent
+        )
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
         new = 0
@@ -300,6 +340,8 @@ class FakeBatch:
         self.lose_next_answer = False  # the job is created, the answer lost
         self.stopped: list[tuple[str, str, str]] = []  # (CancelJob | TerminateJob, id, reason)
         self.before_describe: Callable[[], None] | None = None  # Batch moves on meanwhile
+        self.listed: list[tuple[str, str]] = []  # list_children calls: (parent, status)
+        self.described: list[str] = []  # every batch_job_id asked of describe
         self._ids = (f"batch-{i}" for i in itertools.count(1))
 
     def submit(self, request: SubmitRequest) -> str:
@@ -326,7 +368,14 @@ class FakeBatch:
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
         if self.before_describe is not None:
             self.before_describe()
+        self.described += batch_job_ids
         return [self.details[i] for i in batch_job_ids if i in self.details]
+
+    def list_children(self, parent: str, status: str) -> list[str]:
+        self.listed.append((parent, status))
+        return [
+            i for i, d in self.details.items() if i.startswith(f"{parent}:") and d.status == status
+        ]
 
     def cancel(self, batch_job_id: str, reason: str) -> None:
         if self.fail_next is not None:

@@ -34,6 +34,7 @@ DOMAIN = (
     "overlord.clock",
     "overlord.ports",
     "overlord.worker_env",
+    "overlord.arrays",
 )
 
 

@@ -92,3 +92,14 @@ def test_the_cancel_is_recorded_before_batch_is_asked(posted):
     batch.cancel = lambda i, r: (seen.append("cancel" in store.runs[i]), original(i, r))  # type: ignore[method-assign]
     cancel_job(store, batch, sub.job_id, None, None)
     assert seen == [True]
+
+
+def test_an_array_job_is_terminated_so_that_running_children_stop_too():
+    from tests.unit.test_arrays import post_array
+
+    store, batch = FakeStore(), FakeBatch()
+    sub = post_array(store, batch, FakeObjects())
+    batch.details[sub.batch_job_id] = detail(sub, "PENDING")  # a parent never runs
+    done = cancel_job(store, batch, sub.job_id, "enough", None)
+    assert done.action == "TerminateJob"
+    assert batch.stopped == [("TerminateJob", sub.batch_job_id, "enough")]

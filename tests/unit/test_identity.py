@@ -76,3 +76,34 @@ def test_id_from_canonical_parameters_equals_the_id_of_the_whole_document(key, p
     assert job_id_from_canonical("echo", canonical_json(parameters), key) == job_id_for(
         "echo", parameters, key
     )
+
+
+ITEMS = [{"message": "a"}, {"b": [1, 2.5], "a": {"é": True}}]
+
+
+@pytest.mark.parametrize("key", [None, "k"])
+def test_id_from_canonical_items_equals_the_id_of_the_whole_document(key):
+    from overlord.identity import canonical_json, job_id_from_canonical
+
+    canonical = canonical_json(ITEMS)
+    assert job_id_from_canonical("echo", canonical, key, field="items") == job_id_for(
+        "echo", key=key, items=ITEMS
+    )
+
+
+def test_items_identity_is_the_list_in_order_and_differs_from_parameters():
+    assert job_id_for("echo", items=ITEMS) == job_id_for(
+        "echo", items=json.loads(json.dumps(ITEMS))
+    )
+    assert job_id_for("echo", items=ITEMS) != job_id_for("echo", items=ITEMS[::-1])
+    # One item's parameters as a job of its own is a different input from a list holding it.
+    assert job_id_for("echo", ITEMS[0]) != job_id_for("echo", items=ITEMS[:1])
+
+
+def test_known_items_vector_is_stable():
+    import hashlib
+
+    expected = hashlib.sha256(b'{"items":[{"message":"a"},{"message":"b"}],"task":"echo"}')
+    assert job_id_for("echo", items=[{"message": "a"}, {"message": "b"}]) == (
+        "job-" + expected.hexdigest()[:32]
+    )

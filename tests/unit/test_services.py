@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,100 @@ def test_events_replayed_and_shuffled_give_the_same_documents(objects, streams):
     [run] = runs.values()
     assert run["status"] == "SUCCEEDED" and run["logs_copied"]
     assert set(run["status_history"]) == {"PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"}
+
+
+def array_history(sub, size=3, failing=(1,)):
+    """An array run's events: every child's states (those in `failing` end FAILED, with a
+    line of their own) and the parent's, with Batch's counts of children."""
+    parent, events = sub.batch_job_id, []
+    for i in range(size):
+        child = f"{parent}:{i}"
+        end = "FAILED" if i in failing else "SUCCEEDED"
+        for second, status in enumerate(["PENDING", "RUNNABLE", "STARTING", "RUNNING"], 1):
+            events.append(
+                RunObservation(
+                    child,
+                    sub.job_id,
+                    status,
+                    T0 + timedelta(seconds=second),
+                    parent=parent,
+                    index=i,
+                )
+            )
+        done = Attempt(1, T0, T0 + timedelta(seconds=4), 1 if i in failing else 0, None, f"s/{i}")
+        events.append(
+            RunObservation(
+                child,
+                sub.job_id,
+                end,
+                T0 + timedelta(seconds=5),
+                attempts=(done,),
+                parent=parent,
+                index=i,
+            )
+        )
+    summary = {"SUCCEEDED": size - len(failing), "FAILED": len(failing)}
+    final = "FAILED" if failing else "SUCCEEDED"
+    events += [
+        RunObservation(
+            parent,
+            sub.job_id,
+            "PENDING",
+            T0 + timedelta(seconds=2),
+            array_size=size,
+            status_summary={"RUNNABLE": size},
+        ),
+        RunObservation(
+            parent,
+            sub.job_id,
+            final,
+            T0 + timedelta(seconds=6),
+            array_size=size,
+            status_summary=summary,
+        ),
+    ]
+    return events
+
+
+def test_array_events_replayed_and_shuffled_give_the_same_documents(objects, streams):
+    stores = []
+    for order in ("in order", "shuffled thrice"):
+        store, batch = FakeStore(), FakeBatch()
+        req = validate_job_request(
+            {"task": "echo", "items": [{"message": str(i)} for i in range(3)]}
+        )
+        sub = post(store, batch, objects, req)
+        events = array_history(sub)
+        if order != "in order":
+            events = events * 3
+            random.Random(11).shuffle(events)
+        for i in range(3):
+            streams.streams[f"s/{i}"] = [LogLine(T0, f"child {i} says hello")]
+            objects.put_text(
+                result_key(sub.job_id, f"{sub.batch_job_id}:{i}"), json.dumps({"i": i})
+            )
+        for event in events:
+            record.record_observation(store, streams, objects, event)
+        stores.append(snapshot(store))
+    assert stores[0] == stores[1]
+    jobs, runs, logs = stores[0]
+    [job] = jobs.values()
+    assert job["status"] == "FAILED" and job["latest_run"]["status"] == "FAILED"
+    parent = runs[sub.batch_job_id]
+    assert parent["array"]["status_summary"] == {"SUCCEEDED": 2, "FAILED": 1}
+    assert parent["logs_copied"] and parent["result"] is None
+    children = {k: v for k, v in runs.items() if k != sub.batch_job_id}
+    assert {c["index"]: c["status"] for c in children.values()} == {
+        0: "SUCCEEDED",
+        1: "FAILED",
+        2: "SUCCEEDED",
+    }
+    assert all(c["parent"] == sub.batch_job_id and c["run"] is None for c in children.values())
+    assert children[f"{sub.batch_job_id}:2"]["result"]["summary"] == {"i": 2}
+    # Per child: five states, its line and its result line; the parent: its submission,
+    # SUBMITTED, PENDING and its ending.
+    assert len(logs) == 3 * (5 + 1 + 1) + 4
+    assert (f"{sub.batch_job_id}:1", 1, "log", 0) in logs
 
 
 def test_a_late_running_event_never_undoes_succeeded(store, batch, objects, streams):

@@ -274,3 +274,128 @@ def test_sigterm_while_the_result_is_written_does_not_stop_the_write(sigterm_kep
     code, objects = run(returns("done"), SignalledWhileWriting())
     assert code == 0 and objects.result()["status"] == "SUCCEEDED"
     assert sigterm_kept_from_pytest == []
+
+
+# ---------------------------------------------------------------- array children
+
+ITEMS = [{"message": "zero"}, {"message": "one"}, {"message": "two"}]
+CHILD_RESULT_URI = f"s3://{BUCKET}/results/job-1/parent-1:1.json"
+
+
+def child(**overrides: Any) -> WorkerEnvironment:
+    values: dict[str, Any] = {
+        "parameters": None,
+        "items": json.dumps(ITEMS),
+        "array_index": "1",
+        "batch_job_id": "parent-1:1",
+    }
+    return environment(**{**values, **overrides})
+
+
+def seen_parameters() -> tuple[Task, list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+
+    def task(parameters: dict[str, Any], context: TaskContext) -> Any:
+        seen.append(parameters)
+        return {"index": context.index}
+
+    return task, seen
+
+
+def test_an_array_child_runs_the_item_at_its_index_and_writes_its_own_result():
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    assert run_task(child(), objects, load_task=only(task)) == 0
+    assert seen == [{"message": "one"}]
+    result = json.loads(objects.texts[CHILD_RESULT_URI])
+    assert result["index"] == 1 and result["output"] == {"index": 1}
+    assert result["batch_job_id"] == "parent-1:1"
+
+
+def test_an_array_child_reads_the_items_from_s3_when_given_a_uri():
+    uri = f"s3://{BUCKET}/params/job-1.json"
+    objects = FakeObjects({uri: json.dumps(ITEMS)})
+    task, seen = seen_parameters()
+    code = run_task(
+        child(items=None, items_uri=uri, array_index="2", batch_job_id="parent-1:2"),
+        objects,
+        load_task=only(task),
+    )
+    assert code == 0 and seen == [{"message": "two"}]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"array_index": None}, "AWS_BATCH_JOB_ARRAY_INDEX must be set"),
+        ({"array_index": "-1"}, "AWS_BATCH_JOB_ARRAY_INDEX must be set"),
+        ({"array_index": "x"}, "AWS_BATCH_JOB_ARRAY_INDEX must be set"),
+        ({"array_index": "3", "batch_job_id": "parent-1:3"}, "is 3, beyond the 3 items"),
+        ({"items": "{}"}, "OVERLORD_ITEMS must be a JSON list"),
+        ({"items": "[1,"}, "OVERLORD_ITEMS is not valid JSON"),
+        ({"items": "[0, 1]"}, "items[1] must be a JSON object"),
+    ],
+)
+def test_an_unusable_array_child_is_bad_input(overrides, message):
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    assert run_task(child(**overrides), objects, load_task=only(task)) == 2
+    assert seen == []
+    [text] = objects.texts.values()
+    assert message in json.loads(text)["error"]
+
+
+def test_the_catalogue_check_names_the_item():
+    from overlord_worker.registry import load_task
+
+    env = child(task="sleep", items=json.dumps([{"seconds": 0}, {"seconds": "x"}]))
+    objects = FakeObjects()
+    assert run_task(env, objects, load_task=load_task) == 2
+    assert json.loads(objects.texts[CHILD_RESULT_URI])["error"].startswith(
+        "items[1].seconds: 'x' is not of type"
+    )
+
+
+def test_a_childs_job_id_carries_its_index_even_if_batch_gave_the_parents():
+    from overlord.worker_env import WorkerEnvironment as Env
+
+    given = {"AWS_BATCH_JOB_ID": "parent-1", "AWS_BATCH_JOB_ARRAY_INDEX": "4"}
+    assert Env.from_env(given).batch_job_id == "parent-1:4"
+    given["AWS_BATCH_JOB_ID"] = "parent-1:4"
+    assert Env.from_env(given).batch_job_id == "parent-1:4"
+
+
+def test_a_rerun_child_maps_its_array_index_to_the_item_it_runs():
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    env = child(item_indices="[0, 2]", array_index="1", batch_job_id="parent-1:1")
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [{"message": "two"}]
+    result = json.loads(objects.texts[CHILD_RESULT_URI])
+    assert result["index"] == 2 and result["output"] == {"index": 2}
+
+
+def test_a_rerun_of_one_item_is_a_plain_job_naming_it():
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    env = child(item_index="2", array_index=None, batch_job_id="rerun-1")
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [{"message": "two"}]
+    assert json.loads(objects.texts[f"s3://{BUCKET}/results/job-1/rerun-1.json"])["index"] == 2
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"item_indices": "[0]", "array_index": "1"}, "OVERLORD_ITEM_INDICES has no entry 1"),
+        ({"item_indices": "[0, -1]", "array_index": "1"}, "OVERLORD_ITEM_INDICES[1] is not"),
+        ({"item_index": "x"}, "OVERLORD_ITEM_INDEX must be an item's index"),
+    ],
+)
+def test_an_unusable_rerun_selection_is_bad_input(overrides, message):
+    objects = FakeObjects()
+    task, seen = seen_parameters()
+    assert run_task(child(**overrides), objects, load_task=only(task)) == 2
+    assert seen == []
+    [text] = objects.texts.values()
+    assert message in json.loads(text)["error"]

@@ -6,14 +6,14 @@ import base64
 import binascii
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, ValidationError
+from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from overlord import wiring
 from overlord.errors import (
@@ -24,6 +24,7 @@ from overlord.errors import (
     InvalidRequest,
     JobNotFound,
     NoActiveRun,
+    NothingToRerun,
     ObjectStoreUnavailable,
     RunInProgress,
     StoreUnavailable,
@@ -33,7 +34,7 @@ from overlord.errors import (
 from overlord.identity import is_job_id
 from overlord.logs import service_logger
 from overlord.ports import JobFilter, LogFilter
-from overlord.request import describe_validation_error, parse_job_request
+from overlord.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
 from overlord.services.submit import Submission, start_new_run, submit_job
@@ -42,6 +43,9 @@ from overlord_submitter.problems import problem, problem_from_validation, respon
 
 logger = service_logger("overlord-submitter")
 app = APIGatewayHttpResolver(enable_validation=True)
+MAX_INDEX = MAX_ITEMS - 1
+BodyModel = TypeVar("BodyModel", bound=BaseModel)
+INDEX_DOC = "an array job's child (0-based, below its items_count)"
 
 
 def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -170,22 +174,35 @@ def _utc(value: datetime | None) -> datetime | None:
 
 @app.get(
     "/jobs/<job_id>",
-    summary="A job with its latest run",
-    responses=responses({200: models.JobWithRun}, 404, 503),
+    summary="A job with its latest run (an array job: its children's counts; ?index=: a child)",
+    responses=responses({200: models.JobWithRun}, 400, 404, 503),
 )
-def get_job(job_id: str) -> Response[Any]:
+def get_job(
+    job_id: str,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
+) -> Response[Any]:
     c = wiring.components()
-    return _json(HTTPStatus.OK, queries.job_with_latest_run(c.store, _known_job_id(job_id)))
+    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index)
+    return _json(HTTPStatus.OK, view)
 
 
 @app.post(
     "/jobs/<job_id>/runs",
-    summary="Run a finished job again",
-    responses=responses({202: models.Submitted}, 404, 409, 502, 503),
+    summary="Run a finished job again (an array job: all its items, or only the failed)",
+    responses=responses({202: models.Submitted}, 400, 404, 409, 502, 503),
+    openapi_extensions=openapi.request_body(models.RunBody, required=False),
 )
 def post_run(job_id: str) -> Response[Any]:
+    body = _optional_body(models.RunBody, app.current_event.decoded_body)
     c = wiring.components()
-    submission = start_new_run(c.store, c.batch, c.objects, c.submit_config, _known_job_id(job_id))
+    submission = start_new_run(
+        c.store,
+        c.batch,
+        c.objects,
+        c.submit_config,
+        _known_job_id(job_id),
+        only_failed=body.only == "failed",
+    )
     return _submitted(submission, f"/jobs/{job_id}/runs")
 
 
@@ -206,7 +223,7 @@ def get_runs(job_id: str) -> Response[Any]:
     openapi_extensions=openapi.request_body(models.CancelBody, required=False),
 )
 def post_cancel(job_id: str) -> Response[Any]:
-    body = _cancel_body(app.current_event.decoded_body)
+    body = _optional_body(models.CancelBody, app.current_event.decoded_body)
     c = wiring.components()
     done = cancel_job(c.store, c.batch, _known_job_id(job_id), body.reason, _caller())
     return _json(
@@ -221,11 +238,11 @@ def post_cancel(job_id: str) -> Response[Any]:
     )
 
 
-def _cancel_body(body: str | None) -> models.CancelBody:
+def _optional_body(model: type[BodyModel], body: str | None) -> BodyModel:
     if body is None or not body.strip():
-        return models.CancelBody()
+        return model()
     try:
-        return models.CancelBody.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from None
 
@@ -242,12 +259,14 @@ def get_logs(
     kind: Annotated[list[models.LogKindName] | None, Query(description="repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LOG_PAGE)] = queries.DEFAULT_LOG_PAGE,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
 ) -> Response[Any]:
     query = queries.LogQuery(
         run=run,
         where=LogFilter(attempt=attempt, kinds=tuple(k.value for k in kind or ())),
         cursor=cursor,
         limit=limit,
+        index=index,
     )
     c = wiring.components()
     return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query))
@@ -319,8 +338,8 @@ def _no_route(exc: Exception) -> Response[Any]:
     return problem(HTTPStatus.NOT_FOUND, f"path: no route {app.current_event.path}")
 
 
-@app.exception_handler([RunInProgress, NoActiveRun])
-def _conflict(exc: RunInProgress | NoActiveRun) -> Response[Any]:
+@app.exception_handler([RunInProgress, NoActiveRun, NothingToRerun])
+def _conflict(exc: RunInProgress | NoActiveRun | NothingToRerun) -> Response[Any]:
     return problem(HTTPStatus.CONFLICT, str(exc))
 
 

@@ -35,6 +35,20 @@ class CancelBody(BaseModel):
     )
 
 
+class RunBody(BaseModel):
+    """POST /jobs/{job_id}/runs (the body is optional: without it, every item runs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    only: Literal["failed"] | None = Field(
+        None,
+        description=(
+            "an array job: re-run only the items whose latest outcome is FAILED (a new "
+            "run of those items; GET /jobs/{id} then counts each item by its latest run)"
+        ),
+    )
+
+
 class ResultSummary(_Open):
     uri: str
     size: int
@@ -70,6 +84,14 @@ class CancelInfo(_Open):
     action: Literal["CancelJob", "TerminateJob"]
 
 
+class ArrayRun(_Open):
+    """An array run's size and Batch's last count of its children (statusSummary)."""
+
+    size: int
+    status_summary: dict[str, int] | None = None
+    status_summary_at: str | None = None
+
+
 class Run(_Open):
     batch_job_id: str
     job_id: str
@@ -85,12 +107,16 @@ class Run(_Open):
     result_uri: str | None
     result: ResultSummary | None
     cancel: CancelInfo | None = None
+    array: ArrayRun | None = Field(None, description="an array job's run (the parent)")
+    parent: str | None = Field(None, description="a child: its parent run's batch_job_id")
+    index: int | None = Field(None, description="a child: its index in the items")
 
 
 class Job(_Open):
     job_id: str
     task: str
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | None = Field(description="null for an array job")
+    items_count: int | None = Field(None, description="an array job: how many items (children)")
     key: str | None
     tags: dict[str, str]
     attempts: int
@@ -104,8 +130,26 @@ class Job(_Open):
     created_by: str | None = None
 
 
+class ArraySummary(BaseModel):
+    size: int
+    counts: dict[str, int] = Field(
+        description="children of the latest run by status (not heard of yet: SUBMITTED)"
+    )
+    failed_indices: list[int]
+
+
+class ChildPending(BaseModel):
+    """A child no event has told us of yet."""
+
+    batch_job_id: str | None
+    index: int
+    status: None
+
+
 class JobWithRun(Job):
     latest_run: Run | LatestRunRef | None
+    array: ArraySummary | None = Field(None, description="an array job")
+    child: Run | ChildPending | None = Field(None, description="with ?index=: that child")
 
 
 class JobSummary(Job):

@@ -88,6 +88,22 @@ class BatchGateway:
             found += [BatchJobDetail.model_validate(j) for j in jobs]
         return found
 
+    def list_children(self, parent: str, status: str) -> list[str]:
+        """An array job's children in `status`; 1,000 per page, ListJobs' most."""
+        found: list[str] = []
+        paginator = client("batch").get_paginator("list_jobs")
+        try:
+            pages = paginator.paginate(
+                arrayJobId=parent, jobStatus=status, PaginationConfig={"PageSize": 1000}
+            )
+            for page in pages:
+                found += [j["jobId"] for j in page["jobSummaryList"]]
+        except (ClientError, BotoCoreError) as exc:
+            raise BatchUnavailable(
+                f"Batch could not list an array's children: {_error_message(exc)}"
+            ) from None
+        return found
+
     def cancel(self, batch_job_id: str, reason: str) -> None:
         self._stop("cancel_job", batch_job_id, reason)
 
@@ -103,7 +119,11 @@ class BatchGateway:
             raise BatchCallFailed(f"Batch {operation}: {_error_message(exc)}") from None
 
     def find_by_name(self, job_name: str) -> list[BatchJobRef]:
-        """Batch jobs in our queue with this name (any status), newest first."""
+        """Batch jobs in our queue with this name (any status), newest first.
+
+        An array job's children (`<parent>:<index>`, named like their parent) are left
+        out: they are never a submission of ours. AWS lists them only under `arrayJobId`;
+        moto lists them with the queue as well."""
         found: list[BatchJobRef] = []
         paginator = client("batch").get_paginator("list_jobs")
         try:
@@ -113,6 +133,7 @@ class BatchGateway:
                 found += [
                     BatchJobRef(j["jobId"], int(j.get("createdAt", 0)), j.get("status", ""))
                     for j in page["jobSummaryList"]
+                    if ":" not in j["jobId"]
                 ]
         except (ClientError, BotoCoreError) as exc:
             raise BatchUnavailable(f"Batch could not list jobs: {_error_message(exc)}") from None

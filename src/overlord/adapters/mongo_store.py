@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
@@ -30,9 +30,18 @@ from overlord import schema
 from overlord.errors import StoreUnavailable
 from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
-from overlord.ports import Applied, ClaimResult, JobFilter, JobKey, LogFilter, LogKey, TerminalCopy
-from overlord.schema import CancelRequest, JobDocument, LogDocument, RunDocument
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
+from overlord.ports import (
+    Applied,
+    ChildState,
+    ClaimResult,
+    JobFilter,
+    JobKey,
+    LogFilter,
+    LogKey,
+    TerminalCopy,
+)
+from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
+from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 
 DUPLICATE_KEY = 11000
 P = ParamSpec("P")
@@ -63,12 +72,26 @@ def _store_call(method: Callable[P, R]) -> Callable[P, R]:
     return call
 
 
+def _update_each(
+    collection: Collection[dict[str, Any]], ids: Sequence[str], update: dict[str, Any]
+) -> None:
+    """The same update on each of these documents, in one round trip.
+
+    One `{_id: x}` statement per document rather than `{_id: {$in: ids}}`: FerretDB
+    (`make dev`) answers an `_id` equality from its index but reads the whole collection
+    for `$in`. update_many was not atomic across documents either.
+    """
+    if ids:
+        collection.bulk_write([UpdateOne({"_id": i}, update) for i in ids], ordered=False)
+
+
 class MongoStore:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.db = db
         self.jobs: Collection[dict[str, Any]] = db[schema.JOBS]
         self.runs: Collection[dict[str, Any]] = db[schema.RUNS]
         self.logs: Collection[dict[str, Any]] = db[schema.LOGS]
+        self.items: Collection[dict[str, Any]] = db[schema.ITEMS]
         self._indexes_ready = False
         self._lock = threading.Lock()
 
@@ -137,10 +160,15 @@ class MongoStore:
 
     @_store_call
     def claim_new_run(
-        self, job_id: str, owner: str, now: datetime, lease: timedelta
+        self,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        selection: list[int] | None = None,
     ) -> JobDocument | None:
         """Claim a finished job for another run, returned as it was before the claim;
-        None when a run is still in flight."""
+        None when a run is still in flight. `selection`: the items it runs (None: all)."""
         claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
         found = self.jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": sorted(RERUNNABLE)}},
@@ -149,6 +177,7 @@ class MongoStore:
                     "status": SUBMITTING,
                     "status_reason": None,
                     "claim": claim,
+                    "selection": selection,
                     "updated_at": now,
                 }
             },
@@ -175,6 +204,16 @@ class MongoStore:
         return cast(JobDocument | None, self.jobs.find_one({"_id": job_id}))
 
     @_store_call
+    def save_items(self, items: ItemsDocument) -> None:
+        # The job ID is the hash of the items: a document already there holds the same.
+        with contextlib.suppress(DuplicateKeyError):
+            self.items.insert_one(dict(items))
+
+    @_store_call
+    def get_items(self, job_id: str) -> ItemsDocument | None:
+        return cast(ItemsDocument | None, self.items.find_one({"_id": job_id}))
+
+    @_store_call
     def stale_jobs(
         self, statuses: Sequence[str], cutoff: datetime, limit: int
     ) -> list[JobDocument]:
@@ -189,8 +228,7 @@ class MongoStore:
 
     @_store_call
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
-        if job_ids:
-            self.jobs.update_many({"_id": {"$in": list(job_ids)}}, {"$set": {"reconciled_at": now}})
+        _update_each(self.jobs, job_ids, {"$set": {"reconciled_at": now}})
 
     # --------------------------------------------------------------------- runs
     @_store_call
@@ -216,7 +254,8 @@ class MongoStore:
                     "result": None,
                     "claim": None,
                     "updated_at": now,
-                }
+                },
+                "$unset": {"selection": ""},
             },
         )
         try:
@@ -226,12 +265,19 @@ class MongoStore:
 
     def _adopt_raced_run(self, run: RunDocument, run_number: int, now: datetime) -> None:
         batch_job_id, job_id = run["_id"], run["job_id"]
+        numbered: dict[str, Any] = {"run": run_number}
+        if "array" in run:
+            numbered["array.size"] = run["array"]["size"]
+            if "indices" in run["array"]:
+                numbered["array.indices"] = run["array"]["indices"]
+        if "item" in run:
+            numbered["item"] = run["item"]
         # What the insert would have brought, merged as the events merge theirs, so the
         # run is the same whichever came first.
         earliest = {f"status_history.{status}": at for status, at in run["status_history"].items()}
         raced = self.runs.find_one_and_update(
             {"_id": batch_job_id},
-            {"$set": {"run": run_number}, "$min": {**earliest, "created_at": run["created_at"]}},
+            {"$set": numbered, "$min": {**earliest, "created_at": run["created_at"]}},
             return_document=ReturnDocument.AFTER,
         )
         if raced and raced.get("status"):
@@ -258,15 +304,22 @@ class MongoStore:
 
     @_store_call
     def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
-        if batch_job_ids:
-            self.runs.update_many(
-                {"_id": {"$in": list(batch_job_ids)}}, {"$set": {"logs_settled": True}}
-            )
+        _update_each(self.runs, batch_job_ids, {"$set": {"logs_settled": True}})
 
     @_store_call
     def list_runs(self, job_id: str) -> list[RunDocument]:
-        found = self.runs.find({"job_id": job_id}).sort("run", ASCENDING)
+        """The job's runs; an array run's children are not runs of the job."""
+        found = self.runs.find({"job_id": job_id, "parent": {"$exists": False}}).sort(
+            "run", ASCENDING
+        )
         return [cast(RunDocument, r) for r in found]
+
+    @_store_call
+    def children(self, parent: str) -> list[ChildState]:
+        """An array run's recorded children, by index (the read path: on FerretDB this
+        scans `runs`; on MongoDB it uses the `children` index)."""
+        found = self.runs.find({"parent": parent}, {"_id": 0, "index": 1, "status": 1})
+        return sorted(ChildState(c["index"], c["status"]) for c in found)
 
     @_store_call
     def apply_observation(
@@ -280,6 +333,10 @@ class MongoStore:
         `copy` (result, logs copied) is written with a terminal status, in the same update.
         """
         new_rank = rank(obs.status)
+        if obs.is_child and new_rank <= rank(RunStatus.RUNNABLE):
+            created = self._create_child(obs, now)
+            if created is not None:
+                return created
         forward: dict[str, Any] = {
             "status": obs.status,
             "status_rank": new_rank,
@@ -290,14 +347,45 @@ class MongoStore:
         }
         if copy is not None:
             forward.update(self._copy_fields(copy))
+        forward.update(self._array_fields(obs))
         moved = self.runs.update_one(
             {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
             {"$set": forward, "$min": {f"status_history.{obs.status}": obs.observed_at}},
         )
         if moved.matched_count:
-            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy)
+            if not obs.is_child:  # a child moves its own run only; the job follows the parent
+                self._move_job(
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         return self._apply_late(obs, now, copy)
+
+    def _create_child(self, obs: RunObservation, now: datetime) -> Applied | None:
+        """An array child's first event (one of its earliest statuses) creates its run with
+        that status in one insert: thousands of children would otherwise each pay the
+        update that finds nothing and the reads of the slow path. None: it exists already
+        (a duplicate or a late event), so the usual path applies."""
+        if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
+            return Applied(known=False)
+        doc = schema.new_run(
+            batch_job_id=obs.batch_job_id,
+            job_id=obs.job_id,
+            run=None,
+            at=obs.created_at or now,
+            job_queue=obs.job_queue,
+            job_definition=obs.job_definition,
+            parent=obs.parent,
+            index=obs.index,
+        )
+        # What the forward update below would set on that document.
+        doc["status"], doc["status_rank"] = obs.status, rank(obs.status)
+        doc["status_reason"], doc["updated_at"] = obs.status_reason, now
+        doc["status_history"] = {obs.status: obs.observed_at}
+        try:
+            self.runs.insert_one({**doc, **self._attempts_fields(obs)})
+        except DuplicateKeyError:
+            return None
+        return Applied(known=True, moved=True, reached_at=obs.observed_at)
 
     def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
         """The run is missing, or already at or past this status: a duplicate or a late event."""
@@ -313,9 +401,12 @@ class MongoStore:
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                at=now,
+                # Batch's creation time: the same document whichever event comes first.
+                at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
+                parent=obs.parent,
+                index=obs.index,
             )
             # insert_one, not an upsert with $setOnInsert: FerretDB 1.24 drops its nulls.
             with contextlib.suppress(DuplicateKeyError):  # a concurrent insert won: fine
@@ -361,6 +452,17 @@ class MongoStore:
         never has, so that the run reads the same whichever wrote it first."""
         fields = {"job_queue": obs.job_queue, "job_definition": obs.job_definition}
         return {k: v for k, v in fields.items() if v is not None}
+
+    @staticmethod
+    def _array_fields(obs: RunObservation) -> dict[str, Any]:
+        """A parent's size, and Batch's count of its children as of this (forward) status."""
+        if obs.array_size is None:
+            return {}
+        return {
+            "array.size": obs.array_size,
+            "array.status_summary": obs.status_summary,
+            "array.status_summary_at": obs.status_summary_at,
+        }
 
     @staticmethod
     def _copy_fields(copy: TerminalCopy) -> dict[str, Any]:

@@ -48,8 +48,11 @@ def cancel_job(
     if status in TERMINAL:
         raise NoActiveRun(f"job {job_id}: run {latest['run']} has already ended ({status})")
     # Recorded before Batch is asked, so that the events the call sets off find it (and
-    # no write of ours races the recorder's); taken back if Batch says no.
-    action = TERMINATE if status in STARTED else CANCEL
+    # no write of ours races the recorder's); taken back if Batch says no. An array's
+    # parent never starts, but its children may have: TerminateJob on the parent stops
+    # every child, running or not (CancelJob would leave the running ones).
+    array = "items_count" in job
+    action = TERMINATE if status in STARTED or array else CANCEL
     _record(store, batch_job_id, caller, why, action)
     try:
         if action == TERMINATE:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
-from overlord import cursors
+from overlord import arrays, cursors
 from overlord.catalogue import Catalogue
 from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
 from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
 from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.services.submit import run_children
+from overlord.status import RunStatus
 from overlord.views import View, job_view, log_view, run_view
 
 MAX_JOB_PAGE = 100
@@ -23,6 +26,7 @@ class LogQuery:
     where: LogFilter = field(default_factory=LogFilter)
     cursor: str | None = None
     limit: int = DEFAULT_LOG_PAGE
+    index: int | None = None  # an array job: that child's lines (of each run asked for)
 
 
 def _job(store: Store, job_id: str) -> JobDocument:
@@ -32,14 +36,61 @@ def _job(store: Store, job_id: str) -> JobDocument:
     return job
 
 
-def job_with_latest_run(store: Store, job_id: str) -> View:
+def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> View:
+    """The job and its latest run; for an array job also `array` (its items counted by
+    their latest outcome, and the items that failed), and with `index` that item's run
+    (the child of the latest run that ran it)."""
     job = _job(store, job_id)
+    _check_index(job, index)
     view = job_view(job)
     latest = job["latest_run"]
     run = store.get_run(latest["batch_job_id"]) if latest else None
     if run is not None:
         view["latest_run"] = run_view(run)
+    if "items_count" in job:
+        runs = _in_run_order(store, job_id)
+        outcomes = arrays.latest_outcomes([(r, run_children(store, r)) for r in runs])
+        view["array"] = array_view(job["items_count"], outcomes)
+        if index is not None:
+            view["child"] = _child_view(store, runs, index)
     return view
+
+
+def array_view(size: int, outcomes: dict[int, str | None]) -> View:
+    """Counts per status over all `size` items (those no run has told us of yet are
+    SUBMITTED, as Batch creates its children), and the failed items, ascending."""
+    counts = Counter(status or RunStatus.SUBMITTED.value for status in outcomes.values())
+    unheard = size - len(outcomes)
+    if unheard > 0:
+        counts[RunStatus.SUBMITTED.value] += unheard
+    failed = sorted(item for item, status in outcomes.items() if status == RunStatus.FAILED)
+    return {"size": size, "counts": dict(sorted(counts.items())), "failed_indices": failed}
+
+
+def _child_view(store: Store, runs: list[RunDocument], index: int) -> View | None:
+    """The run of item `index` in the latest run that ran it; a stub before any event."""
+    for run in reversed(runs):
+        source = arrays.source_of(run, index)
+        if source is None:
+            continue
+        child = store.get_run(source)
+        if child is None:
+            return {"batch_job_id": source, "index": index, "status": None}
+        return run_view(child)
+    return None
+
+
+def _check_index(job: JobDocument, index: int | None) -> None:
+    """`?index=` names a child: only of an array job, and within its items."""
+    if index is None:
+        return
+    size = job.get("items_count")
+    if size is None:
+        raise InvalidRequest(f"index: job {job['_id']} is not an array job (it has no items)")
+    if not 0 <= index < size:
+        raise InvalidRequest(
+            f"index: {index} is outside job {job['_id']}'s items (0 to {size - 1})"
+        )
 
 
 def list_jobs(store: Store, where: JobFilter, cursor: str | None, limit: int) -> View:
@@ -71,38 +122,52 @@ def _line_key(line: LogDocument) -> LogKey:
 
 def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     """A job's lines in reading order: run by run, and in each run the submission, the
-    states in status order, each attempt's lines, the terminal state, the result.
+    states in status order, each attempt's lines, the terminal state, the result. With
+    `index` (an array job), the lines of that child of each run instead.
 
     `next` continues while more lines exist now; `resume` is where to ask again later
     for lines not yet copied (a follower's position), or None to start over.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
     position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
-    _job(store, job_id)
+    _check_index(_job(store, job_id), query.index)
     runs = _in_run_order(store, job_id)
     if query.run is not None:
         runs = [r for r in runs if r["run"] == query.run]
         if not runs:
             raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
+    # (batch_job_id whose lines are read, its run number); with `index`, the runs that
+    # ran that item (a re-run of the failed ones ran only some).
+    found_in = [
+        (r["_id"] if query.index is None else arrays.source_of(r, query.index), r["run"])
+        for r in runs
+    ]
+    if query.index is not None and query.run is not None and found_in[0][0] is None:
+        raise InvalidRequest(
+            f"index: run {query.run} of job {job_id} did not run item {query.index}"
+        )
+    sources = [(source, number) for source, number in found_in if source is not None]
     after: LogKey | None = None
     if position is not None:
         batch_job_id, after = position
-        ids = [r["_id"] for r in runs]
+        ids = [source for source, _ in sources]
         if batch_job_id not in ids:
             raise InvalidRequest("cursor: not a cursor this API returned for this list")
-        runs = runs[ids.index(batch_job_id) :]
-    found: list[tuple[RunDocument, LogDocument]] = []
-    for index, run in enumerate(runs):
+        sources = sources[ids.index(batch_job_id) :]
+    found: list[tuple[str, int | None, LogDocument]] = []
+    for position_in_list, (source, run_number) in enumerate(sources):
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        start = after if index == 0 else None
-        found += [(run, x) for x in store.list_logs(run["_id"], query.where, start, wanted)]
+        start = after if position_in_list == 0 else None
+        found += [
+            (source, run_number, x) for x in store.list_logs(source, query.where, start, wanted)
+        ]
     page = found[: query.limit]
-    last = cursors.log_cursor(page[-1][0]["_id"], _line_key(page[-1][1])) if page else None
+    last = cursors.log_cursor(page[-1][0], _line_key(page[-1][2])) if page else None
     return {
         "job_id": job_id,
-        "lines": [log_view(line, run["run"]) for run, line in page],
+        "lines": [log_view(line, run_number) for _, run_number, line in page],
         "next": last if len(found) > query.limit else None,
         "resume": last or query.cursor,
     }

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from overlord.batch_events import observe_described
 from overlord.clock import utcnow
 from overlord.ports import Batch, LogStreams, Objects, Store
-from overlord.schema import JobDocument
+from overlord.schema import JobDocument, RunDocument
 from overlord.services.record import copy_late_lines, record_observation
-from overlord.services.submit import record_accepted_run, unrecorded_batch_jobs
-from overlord.status import IN_FLIGHT, SUBMITTING
+from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
+from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, moves_forward
+
+# Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
+# short however many events were lost; the next pass takes the rest.
+MAX_CHILDREN_REPAIRED = 1000
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +31,7 @@ class ReconcileReport:
     submit_failed: list[str] = field(default_factory=list)
     unknown_to_batch: list[str] = field(default_factory=list)
     late_log_lines: int = 0
+    children_repaired: int = 0
 
 
 def reconcile(
@@ -48,8 +55,13 @@ def reconcile(
     seen: set[str] = set()
     for detail in batch.describe(list(by_run)):
         seen.add(detail.batch_job_id)
-        if record_observation(store, logs, objects, observe_described(detail, utcnow())).moved:
+        observed = observe_described(detail, utcnow())
+        if record_observation(store, logs, objects, observed).moved:
             report.moved.append(detail.job_name)
+        if observed.status_summary is not None:
+            report.children_repaired += repair_children(
+                store, batch, logs, objects, detail.batch_job_id, observed.status_summary
+            )
     report.unknown_to_batch = [by_run[i]["_id"] for i in by_run if i not in seen]
     for job_id in report.unknown_to_batch:
         logger.warning("Batch no longer knows the latest run", extra={"job_id": job_id})
@@ -60,23 +72,87 @@ def reconcile(
             # A live claim belongs to a submitter still at work: leave it to finish.
             _repair_submission(store, batch, logs, objects, job, report)
     store.mark_reconciled([j["_id"] for j in stale], now)
-    report.late_log_lines = _settle_logs(
-        store, logs, now - timedelta(seconds=settle_logs_seconds), limit
+    _settle(
+        store,
+        batch,
+        logs,
+        objects,
+        now - timedelta(seconds=settle_logs_seconds),
+        limit,
+        report,
     )
     return report
 
 
-def _settle_logs(store: Store, logs: LogStreams, settled_before: datetime, limit: int) -> int:
-    """Copy lines that reached CloudWatch after their run's terminal event. A run is read
-    again on every pass until it has been over for `settle_logs_seconds`, then once more
-    and marked settled."""
-    copied, settled = 0, []
+def _settle(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    settled_before: datetime,
+    limit: int,
+    report: ReconcileReport,
+) -> None:
+    """Copy lines that reached CloudWatch after their run's terminal event; for an ended
+    array run, record children whose events were lost. A run is looked at again on every
+    pass until it has been over for `settle_logs_seconds`, then once more and marked
+    settled."""
+    settled = []
     for run in store.unsettled_runs(limit):
-        copied += copy_late_lines(store, logs, run)
+        report.late_log_lines += copy_late_lines(store, logs, run)
+        if "array" in run:
+            report.children_repaired += _repair_ended_array(store, batch, logs, objects, run)
         if run["updated_at"] <= settled_before:
             settled.append(run["_id"])
     store.mark_logs_settled(settled)
-    return copied
+
+
+def _repair_ended_array(
+    store: Store, batch: Batch, logs: LogStreams, objects: Objects, run: RunDocument
+) -> int:
+    """An ended array run's children by Batch's final count (its last event's, else
+    DescribeJobs'): children still short of their ending lost an event."""
+    summary = run["array"].get("status_summary")
+    if not summary:
+        described = batch.describe([run["_id"]])
+        array = described[0].array_properties if described else None
+        summary = array.status_summary if array else None
+    return repair_children(store, batch, logs, objects, run["_id"], summary or {})
+
+
+def repair_children(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    parent: str,
+    summary: Mapping[str, int],
+) -> int:
+    """Bring an array run's children to what Batch says of them, through the recorder's
+    own code: where Batch counts more children in a status than are recorded in it,
+    ListJobs(arrayJobId, status) names them, and those recorded short of that status are
+    described (at most MAX_CHILDREN_REPAIRED per pass). Returns how many were described.
+
+    Costs nothing while the counts agree (the usual case: one read of the children)."""
+    recorded = {c.index: c.status for c in store.children(parent)}
+    have = Counter(recorded.values())
+    behind: list[str] = []
+    for status, count in summary.items():
+        if status not in RunStatus.__members__ or count <= have[status]:
+            continue
+        for child in batch.list_children(parent, status):
+            index = child.rpartition(":")[2]
+            current = recorded.get(int(index)) if index.isdigit() else None
+            if current is None or moves_forward(current, status):
+                behind.append(child)
+    behind = behind[:MAX_CHILDREN_REPAIRED]
+    for detail in batch.describe(behind):
+        record_observation(store, logs, objects, observe_described(detail, utcnow()))
+    if behind:
+        logger.info(
+            "repaired an array's children", extra={"batch_job_id": parent, "children": len(behind)}
+        )
+    return len(behind)
 
 
 def _repair_submission(
@@ -97,7 +173,8 @@ def _repair_submission(
         report.submit_failed.append(job_id)
         return
     newest = candidates[0].batch_job_id
-    record_accepted_run(store, job, newest, verb="adopted")
+    shape = shape_of(job, job.get("selection"))
+    record_accepted_run(store, job, newest, verb="adopted", shape=shape)
     for detail in batch.describe([newest]):
         record_observation(store, logs, objects, observe_described(detail, utcnow()))
     report.adopted.append(job_id)

@@ -48,7 +48,11 @@ def record_observation(
         )
         return Outcome(recorded=False)
     copy, copied = None, 0
-    if is_terminal(obs.status):
+    if is_terminal(obs.status) and obs.is_array_parent:
+        # An array's parent never runs: no container, no result, no lines of its own
+        # (each child's are copied with the child's own terminal event).
+        copy = TerminalCopy(result=None, logs_copied=True)
+    elif is_terminal(obs.status):
         # Copy before the status moves, so that a client who sees the run finished
         # also finds its result and log lines.
         run = store.get_run(obs.batch_job_id)

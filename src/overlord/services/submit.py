@@ -5,21 +5,29 @@ docs/design.md, "Submitting", gives the rules.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from overlord import schema
-from overlord.bucket_layout import parameters_key
+from overlord import arrays, schema
+from overlord.bucket_layout import parameters_key, selection_key
 from overlord.catalogue import DEFINITION_PREFIX, Catalogue, Task
 from overlord.clock import utcnow
-from overlord.errors import InvalidRequest, JobNotFound, OverlordError, RunInProgress
+from overlord.errors import (
+    InvalidRequest,
+    JobNotFound,
+    NothingToRerun,
+    OverlordError,
+    RunInProgress,
+)
 from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord.request import JobRequest
-from overlord.schema import JobDocument
-from overlord.status import SUBMIT_FAILED, RunStatus, rank
-from overlord.submission import SubmitRequest, parameters_json, submit_request
+from overlord.schema import JobDocument, RunDocument
+from overlord.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
+from overlord.submission import SubmitRequest, items_json, parameters_json, submit_request
 from overlord.worker_env import job_environment
 
 logger = logging.getLogger(__name__)
@@ -75,7 +83,10 @@ def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
     can run here, the parameters match its schema, and `attempts` / `timeout_seconds`
     only tighten the task's own (which fill them in when absent)."""
     task = runnable_task(config, request.task)
-    task.check_parameters(request.parameters)
+    if request.items is not None:
+        task.check_items(request.items)
+    else:
+        task.check_parameters(request.parameters)
     if request.attempts is not None and request.attempts > task.attempts:
         raise InvalidRequest(
             f"attempts: {request.attempts} is more than task {task.name!r} allows ({task.attempts})"
@@ -108,15 +119,31 @@ def submit_job(
     claim = store.claim_job(job, owner, now, CLAIM_LEASE)
     if not claim.claimed:
         return _submission(claim.job, created=False)
-    return _submit_claimed(store, batch, objects, config, claim.job, claim.retaken)
+    items = schema.new_items(request) if request.is_array else None
+    return _submit_claimed(
+        store,
+        batch,
+        objects,
+        config,
+        claim.job,
+        claim.retaken,
+        _Input(request.input_json, items),
+    )
 
 
 def start_new_run(
-    store: Store, batch: Batch, objects: Objects, config: SubmitConfig, job_id: str
+    store: Store,
+    batch: Batch,
+    objects: Objects,
+    config: SubmitConfig,
+    job_id: str,
+    only_failed: bool = False,
 ) -> Submission:
-    """A deliberate re-run: a new Batch job for a job whose last run has finished."""
+    """A deliberate re-run: a new Batch job for a job whose last run has finished; with
+    `only_failed` (an array job), of the items whose latest outcome is FAILED only."""
+    selection = failed_items(store, job_id) if only_failed else None
     now = utcnow()
-    job = store.claim_new_run(job_id, uuid.uuid4().hex, now, CLAIM_LEASE)
+    job = store.claim_new_run(job_id, uuid.uuid4().hex, now, CLAIM_LEASE, selection)
     if job is None:
         existing = store.get_job(job_id)
         if existing is None:
@@ -124,7 +151,56 @@ def start_new_run(
         raise RunInProgress(
             f"job {job_id} is {existing['status']}; a new run can start once it has finished"
         )
-    return _submit_claimed(store, batch, objects, config, job, job["status"] == SUBMIT_FAILED)
+    return _submit_claimed(
+        store,
+        batch,
+        objects,
+        config,
+        job,
+        job["status"] == SUBMIT_FAILED,
+        _Input(None, None, tuple(selection) if selection is not None else None),
+    )
+
+
+def failed_items(store: Store, job_id: str) -> list[int]:
+    """The items of an array job whose latest outcome is FAILED, ascending. Refused (409)
+    while the job has a run in flight, while its latest run's children are not all
+    recorded yet, or when none failed."""
+    job = store.get_job(job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    if "items_count" not in job:
+        raise InvalidRequest(f"only: job {job_id} is not an array job; re-run it whole")
+    if job["status"] not in RERUNNABLE:
+        raise RunInProgress(
+            f"job {job_id} is {job['status']}; a new run can start once it has finished"
+        )
+    outcomes = arrays.latest_outcomes(
+        [(run, run_children(store, run)) for run in store.list_runs(job_id)]
+    )
+    failed = sorted(item for item, status in outcomes.items() if status == RunStatus.FAILED)
+    latest = job["latest_run"]
+    run = store.get_run(latest["batch_job_id"]) if latest else None
+    if run is not None and "array" in run:
+        # Batch's final count, from the parent's last event: children's own events may
+        # still be on their way.
+        counted = (run["array"].get("status_summary") or {}).get(RunStatus.FAILED, 0)
+        recorded = sum(1 for s in run_children(store, run).values() if s == RunStatus.FAILED)
+        if counted > recorded:
+            raise RunInProgress(
+                f"job {job_id}: Batch counts {counted} failed children of run {run['run']}, "
+                f"{recorded} recorded so far; ask again shortly"
+            )
+    if not failed:
+        raise NothingToRerun(f"only: no item of job {job_id} failed; nothing to re-run")
+    return failed
+
+
+def run_children(store: Store, run: RunDocument) -> dict[int, str | None]:
+    """A run's outcomes by child index; a plain Batch job (one item) is its own child 0."""
+    if "item" in run:
+        return {0: run["status"]}
+    return {c.index: c.status for c in store.children(run["_id"])}
 
 
 def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[BatchJobRef]:
@@ -139,27 +215,85 @@ def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[
     return [ref for ref in batch.find_by_name(job["_id"]) if ref.batch_job_id not in known]
 
 
-def _request_for(objects: Objects, config: SubmitConfig, job: JobDocument) -> SubmitRequest:
-    """Parameters inline when the whole override fits Batch's budget, else through S3."""
-    text = parameters_json(job)
+@dataclass(frozen=True)
+class _Input:
+    """What a submission sends the worker. From a request: its canonical JSON (computed
+    once, in JobRequest) and, for an array job, the items to store. For a re-run: both
+    None, read back from the job (and its stored items), and the items it runs (None:
+    all of them)."""
+
+    json: str | None
+    items: schema.ItemsDocument | None
+    selection: tuple[int, ...] | None = None
+
+
+def _input_json(store: Store, job: JobDocument, given: _Input) -> str:
+    if given.json is not None:
+        return given.json
+    if "items_count" not in job:
+        return parameters_json(job)
+    stored = store.get_items(job["_id"])
+    if stored is None:
+        raise OverlordError(f"job {job['_id']}: its items are missing from the store")
+    return items_json(stored)
+
+
+def shape_of(job: JobDocument, selection: Sequence[int] | None) -> arrays.RunShape | None:
+    if "items_count" not in job:
+        return None
+    return arrays.RunShape(job["items_count"], tuple(selection) if selection else None)
+
+
+def _request_for(
+    objects: Objects,
+    config: SubmitConfig,
+    job: JobDocument,
+    text: str,
+    shape: arrays.RunShape | None,
+) -> SubmitRequest:
+    """The input inline when the whole override fits Batch's budget, else through S3
+    (and then, for a re-run of many items, their list as well)."""
     task = runnable_task(config, job["task"])
-    inline = submit_request(
-        job,
-        task,
-        job_queue=config.job_queue,
-        definition_prefix=config.definition_prefix,
-        environment=job_environment(job["_id"], job["task"], parameters=text),
-    )
+    indices = json.dumps(shape.indices, separators=(",", ":")) if shape and shape.indices else None
+    item_index = shape.item if shape else None
+
+    def request(inline: bool, indices_uri: str | None = None) -> SubmitRequest:
+        if shape is None:
+            environment = job_environment(
+                job["_id"],
+                job["task"],
+                parameters=text if inline else None,
+                parameters_uri=None if inline else uri,
+            )
+        else:
+            environment = job_environment(
+                job["_id"],
+                job["task"],
+                items=text if inline else None,
+                items_uri=None if inline else uri,
+                item_indices=None if indices_uri else indices,
+                item_indices_uri=indices_uri,
+                item_index=item_index,
+            )
+        return submit_request(
+            job,
+            task,
+            job_queue=config.job_queue,
+            definition_prefix=config.definition_prefix,
+            environment=environment,
+            array_size=shape.array_size if shape else None,
+        )
+
+    uri = ""
+    inline = request(inline=True)
     if inline.overrides_size() <= config.overrides_budget:
         return inline
     uri = objects.put_text(parameters_key(job["_id"]), text)
-    return submit_request(
-        job,
-        task,
-        job_queue=config.job_queue,
-        definition_prefix=config.definition_prefix,
-        environment=job_environment(job["_id"], job["task"], parameters_uri=uri),
-    )
+    through_s3 = request(inline=False)
+    if through_s3.overrides_size() <= config.overrides_budget or indices is None:
+        return through_s3
+    key = selection_key(job["_id"], job["run_count"] + 1)
+    return request(inline=False, indices_uri=objects.put_text(key, indices))
 
 
 def _submit_claimed(
@@ -169,6 +303,7 @@ def _submit_claimed(
     config: SubmitConfig,
     job: JobDocument,
     taken_over: bool,
+    given: _Input,
 ) -> Submission:
     job_id = job["_id"]
     try:
@@ -177,8 +312,15 @@ def _submit_claimed(
         adopted = unrecorded_batch_jobs(store, batch, job) if taken_over else []
         if adopted:
             batch_job_id = adopted[0].batch_job_id
+            # It ran what the attempt that made it was to run (kept on the job till now).
+            shape = shape_of(job, job.get("selection"))
         else:
-            batch_job_id = batch.submit(_request_for(objects, config, job))
+            if given.items is not None:
+                # Before Batch: a re-run reads them back (S3's copy under params/ expires).
+                store.save_items(given.items)
+            text = _input_json(store, job, given)
+            shape = shape_of(job, given.selection)
+            batch_job_id = batch.submit(_request_for(objects, config, job, text, shape))
     except OverlordError as exc:
         store.mark_submit_failed(job_id, str(exc), utcnow())
         raise
@@ -195,6 +337,7 @@ def _submit_claimed(
         verb=verb,
         job_queue=config.job_queue,
         job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
+        shape=shape,
     )
     return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
 
@@ -207,6 +350,7 @@ def record_accepted_run(
     verb: str,
     job_queue: str | None = None,
     job_definition: str | None = None,
+    shape: arrays.RunShape | None = None,
 ) -> int:
     """Batch holds a job for this claim (submitted or adopted): record it as the next run.
 
@@ -227,8 +371,19 @@ def record_accepted_run(
     )
     run["status"], run["status_rank"] = submitted, rank(submitted)
     run["status_history"] = {submitted: now}
+    array_size = shape.array_size if shape else None
+    if shape is not None and array_size is not None:
+        run["array"] = {"size": array_size}
+        if shape.indices is not None:
+            run["array"]["indices"] = shape.indices
+    elif shape is not None and shape.item is not None:
+        run["item"] = shape.item
     store.record_submitted_run(run, now)
     where = f" in {job_queue}" if job_queue else ""
+    if array_size is not None:
+        where += f", an array of {array_size}"
+    if shape is not None and shape.selection is not None:
+        where += f" (re-running {len(shape.selection)} of {shape.items_count} items)"
     store.append_logs(
         [
             schema.log_record(

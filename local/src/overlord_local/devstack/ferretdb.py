@@ -1,7 +1,9 @@
 """FerretDB (SQLite backend) as a local MongoDB when no MONGODB_URI is given.
 
-The binary is built from `tools/ferretdb` (FerretDB v1.24.2 embedded; see its main.go
-for why not `go install …/cmd/ferretdb`) into `.tools/bin`, once (`gotools`).
+The binary is built from `tools/ferretdb` (FerretDB v1.24.2 embedded, see its main.go
+for why not `go install …/cmd/ferretdb`; with its patches/, which answer `_id`-keyed
+filters from the `_id` index) into `.tools/bin`, again whenever those sources change
+(`gotools`).
 """
 
 from __future__ import annotations

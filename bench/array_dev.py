@@ -1,0 +1,136 @@
+"""Array jobs on `overlord dev`, through the API as a client sees it (signed HTTP).
+
+Starts `overlord dev` (as `make dev` does, in its own state directory), then:
+
+1. acceptance: with the job queue DISABLED (so no child runs and nothing competes for
+   the CPU), one POST /jobs of --accept echo items (default 10,000): the wall time of
+   the request (target: well inside API Gateway's 30 s), and beside it --singles single
+   POSTs of one echo job each, whose mean time × --accept is what the same work costs
+   one job at a time (Batch calls: 1 vs --accept);
+2. run: with the queue enabled again, one array of --size echo items (default 1,000),
+   polling GET /jobs/{id} until its `array.counts` show every child SUCCEEDED: the wall
+   time and children per second. This is bounded by the local Batch running each child
+   as a worker process on this machine's cores (--max-vcpus / 0.25 vCPU at a time).
+
+    .venv/bin/python bench/array_dev.py [--accept 10000] [--singles 100] [--size 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from overlord_local.client import ApiClient
+from overlord_local.devstack.running import RunningDev, start_dev
+
+
+def post(api: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
+    answer = api.post("/jobs", body)
+    if answer.status != 202:
+        raise RuntimeError(f"POST /jobs answered {answer.status}: {answer.body}")
+    created: dict[str, Any] = answer.body
+    return created
+
+
+def queue_state(dev: RunningDev, state: str) -> None:
+    env = dev.env
+    batch: Any = boto3.client(
+        "batch",
+        endpoint_url=env["AWS_ENDPOINT_URL_BATCH"],
+        region_name=env.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    batch.update_job_queue(jobQueue=env.get("JOB_QUEUE", "overlord"), state=state)
+
+
+def accept(api: ApiClient, n: int, singles: int) -> None:
+    tag = uuid.uuid4().hex
+    items = [{"message": f"item {i} {tag}"} for i in range(n)]
+    started = time.perf_counter()
+    created = post(api, {"task": "echo", "items": items})
+    took = time.perf_counter() - started
+    print(
+        f"POST /jobs with {n:,} echo items: {took:.2f} s (one SubmitJob; job {created['job_id']})"
+    )
+    if singles:
+        started = time.perf_counter()
+        for i in range(singles):
+            post(api, {"task": "echo", "parameters": {"message": f"single {i} {tag}"}})
+        each = (time.perf_counter() - started) / singles
+        print(
+            f"{singles} single POSTs: {each * 1000:.0f} ms each → {n:,} of them ≈ "
+            f"{each * n:.0f} s ({n:,} SubmitJob calls); the array is {each * n / took:.0f}× faster"
+        )
+
+
+def run(api: ApiClient, n: int, timeout: float) -> None:
+    tag = uuid.uuid4().hex
+    items = [{"message": f"item {i} {tag}"} for i in range(n)]
+    started = time.perf_counter()
+    created = post(api, {"task": "echo", "items": items})
+    accepted = time.perf_counter() - started
+    job: dict[str, Any] = {}
+    while time.perf_counter() - started < timeout:
+        job = api.get(f"/jobs/{created['job_id']}").body
+        counts = job.get("array", {}).get("counts", {})
+        if counts.get("SUCCEEDED") == n or job.get("status") == "FAILED":
+            break
+        time.sleep(0.5)
+    took = time.perf_counter() - started
+    counts = job.get("array", {}).get("counts", {})
+    print(
+        f"{n:,} echo items: accepted in {accepted:.2f} s; GET shows {counts} after {took:.1f} s "
+        f"({n / took:.1f} children/s; job {job.get('status')})"
+    )
+    latest = job.get("latest_run") or {}
+    if latest.get("started_at") and latest.get("stopped_at"):
+        # The parent's times are Batch's: its first child's start, its last child's end.
+        ran = datetime.fromisoformat(latest["stopped_at"]) - datetime.fromisoformat(
+            job["created_at"]
+        )
+        print(
+            f"  Batch: last child ended {ran.total_seconds():.1f} s after the job was created "
+            "(the rest is the events reaching the recorder)"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accept", type=int, default=10_000, help="items of the one POST")
+    parser.add_argument("--singles", type=int, default=100, help="single POSTs to compare")
+    parser.add_argument("--size", type=int, default=1000, help="items of the array run (0: none)")
+    parser.add_argument("--max-vcpus", type=int, default=4, help="the local CE's vCPUs")
+    parser.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args()
+
+    stack_args = ("--reconcile-every", "0", "--max-vcpus", str(args.max_vcpus))
+    with tempfile.TemporaryDirectory(prefix="overlord-bench-") as tmp:
+        if args.accept:
+            # Its queue stays disabled: the accepted children never run, and the stack
+            # (with its database) goes when this phase ends.
+            dev = start_dev(Path(tmp) / "accept", *stack_args)
+            try:
+                queue_state(dev, "DISABLED")
+                accept(dev.client(timeout=60), args.accept, args.singles)
+            finally:
+                dev.stop()
+        if args.size:
+            dev = start_dev(Path(tmp) / "run", *stack_args)
+            try:
+                run(dev.client(timeout=60), args.size, args.timeout)
+            finally:
+                dev.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
