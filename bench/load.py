@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -130,7 +131,12 @@ def run_load(
     db = mongo[env["DB_NAME"]]
     deadline = time.monotonic() + drain_timeout
     shown = time.monotonic()
-    print(f"submitted in {report.submit_seconds:.1f} s; waiting for the jobs", file=sys.stderr)
+    print(
+        f"submitted in {report.submit_seconds:.1f} s; answers "
+        f"{dict(sorted(report.answers.items()))}, 5xx: {report.server_errors}; "
+        "waiting for the jobs",
+        file=sys.stderr,
+    )
     while db.jobs.count_documents({"status": {"$in": sorted(TERMINAL)}}) < len(job_ids):
         if time.monotonic() > deadline:
             report.problems.append("not every job ended in time")
@@ -225,6 +231,8 @@ def main() -> int:
         "--progress", type=float, default=30, help="print statuses every N s (0: never)"
     )
     args = parser.parse_args()
+    # A run stopped from outside (timeout(1)) still stops its `overlord dev`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with tempfile.TemporaryDirectory(prefix="overlord-load-") as tmp:
         dev = start_dev(Path(tmp), "--reconcile-every", "0", "--max-vcpus", str(args.max_vcpus))
