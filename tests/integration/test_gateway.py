@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -116,3 +119,32 @@ def test_a_body_over_the_limit_is_413_once_read(gateway, seen):
     answer = raw_request(gateway, head, body)
     assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
     assert seen == []
+
+
+def test_an_in_process_function_serves_one_request_at_a_time():
+    """As one Lambda execution environment does. The submitter's Powertools resolver keeps
+    the request it serves on the module's `app` (current event, route context): with two
+    requests at once in one process, one read the other's state (a 500, KeyError
+    '_route', in 1 of 1,000 POSTs of bench/load.py)."""
+    lock = threading.Lock()
+    inside: list[int] = []
+    overlapped: list[int] = []
+
+    def handler(event, context):
+        with lock:
+            inside.append(1)
+            overlapped.append(len(inside))
+        time.sleep(0.05)
+        with lock:
+            inside.pop()
+        return {"statusCode": 200, "body": "{}"}
+
+    server = GatewayServer("127.0.0.1", 0, in_process(handler)).start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: http("GET", f"{base}/jobs")[0], range(16)))
+    finally:
+        server.stop()
+    assert statuses == [200] * 16
+    assert max(overlapped) == 1, f"{max(overlapped)} invocations at once"

@@ -42,7 +42,16 @@ Invoker = Callable[[dict[str, Any]], Any]
 
 
 def in_process(handler: Handler) -> Invoker:
-    return lambda event: invoke_in_process(handler, event, "overlord-submitter")
+    """The function in this process, one request at a time, as one Lambda execution
+    environment serves them: the submitter's Powertools resolver keeps the request it
+    is serving on its module-level `app`, which a second request at once would share."""
+    one_at_a_time = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with one_at_a_time:
+            return invoke_in_process(handler, event, "overlord-submitter")
+
+    return invoke
 
 
 def via_url(url: str, timeout: float = 30.0) -> Invoker:
