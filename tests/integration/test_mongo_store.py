@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
 from overlord.observation import Attempt, RunObservation
@@ -301,3 +303,45 @@ def test_a_run_adopted_while_its_events_arrive_keeps_its_number(db):
         assert run["run"] == 1, (n, run)
         assert run["status"] == "RUNNING" and stored["status"] == "RUNNING", (n, run, stored)
         assert stored["latest_run"] == schema.latest_run(batch_job_id, 1, "RUNNING")
+
+
+class _CreatedMeanwhile:
+    """A store's `runs` collection whose first `find_one` is preceded by `create()`: another
+    writer creates the run after the forward update found none and before the read that
+    follows it (seen under load: the submitter's insert, or another event's)."""
+
+    def __init__(self, runs, create):
+        self._runs, self._create = runs, create
+
+    def find_one(self, *args, **kwargs):
+        if self._create is not None:
+            create, self._create = self._create, None
+            create()
+        return self._runs.find_one(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._runs, name)
+
+
+@pytest.mark.parametrize("creator", ["submitter", "another event"])
+@pytest.mark.parametrize("status", ["RUNNABLE", "SUCCEEDED"])
+def test_an_event_still_moves_a_run_created_while_it_was_applied(db, creator, status):
+    store, other = MongoStore(db), MongoStore(db)
+    job = new_job(message=f"{creator} {status}")
+    store.claim_job(job, "o", NOW, LEASE)
+    if creator == "submitter":
+        create = lambda: other.record_submitted_run(submitted_run(job["_id"]), NOW)  # noqa: E731
+    else:
+        create = lambda: other.apply_observation(obs(job["_id"], "SUBMITTED", 0), NOW)  # noqa: E731
+    store.runs = _CreatedMeanwhile(store.runs, create)
+    result = {"uri": "s3://b/k", "size": 2, "summary": {}}
+    copy = TerminalCopy(result=result, logs_copied=True) if status == "SUCCEEDED" else None
+
+    applied = store.apply_observation(obs(job["_id"], status, 3), NOW, copy)
+
+    run = other.get_run("b-1")
+    assert applied.moved and run["status"] == status, run
+    if creator == "submitter":
+        assert other.get_job(job["_id"])["status"] == status
+    if copy is not None:
+        assert run["result"] == result and run["logs_copied"] is True

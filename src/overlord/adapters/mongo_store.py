@@ -390,7 +390,8 @@ class MongoStore:
     def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
         """The run is missing, or already at or past this status: a duplicate or a late event."""
         run = self.runs.find_one(
-            {"_id": obs.batch_job_id}, {"status_history": 1, "job_queue": 1, "job_definition": 1}
+            {"_id": obs.batch_job_id},
+            {"status_rank": 1, "status_history": 1, "job_queue": 1, "job_definition": 1},
         )
         if run is None:
             if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
@@ -411,6 +412,11 @@ class MongoStore:
             # insert_one, not an upsert with $setOnInsert: FerretDB 1.24 drops its nulls.
             with contextlib.suppress(DuplicateKeyError):  # a concurrent insert won: fine
                 self.runs.insert_one(dict(doc))
+            return self.apply_observation(obs, now, copy)
+        if run.get("status_rank", 0) < rank(obs.status):
+            # Behind this status after all: the run did not exist when the forward update
+            # ran and was created since (by the submitter, or another event). Ranks only
+            # grow, so the forward update now either applies or finds the run past it.
             return self.apply_observation(obs, now, copy)
         history: dict[str, datetime] = run.get("status_history") or {}
         if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
