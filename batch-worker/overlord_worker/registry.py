@@ -12,9 +12,10 @@ success, 1..255 a failure with that code, anything else exit 1; the table is in
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint
+from importlib import import_module
 from typing import Any
 
 from overlord import catalogue
@@ -56,12 +57,12 @@ def load_task(name: str, tasks: Catalogue | None = None) -> Task:
     violation is `BadParameters` (exit 2) with the API's message (``parameters.x: …``).
     """
     try:
-        entry = (tasks if tasks is not None else catalogue.catalogue()).task(name)
+        entry = tasks.task(name) if tasks is not None else catalogue.running_task(name)
     except catalogue.UnknownTask as exc:
         raise UnknownTask(str(exc).removeprefix("task: ")) from None
     if entry.python is None:
         raise UnknownTask(f"task {name!r} runs the image {entry.image}, not the worker")
-    function: Task = EntryPoint(name, entry.python, "overlord.tasks").load()
+    function: Task = _load(entry.python)
 
     def checked(parameters: dict[str, Any], context: TaskContext) -> Any:
         where = "parameters" if context.index is None else f"items[{context.index}]"
@@ -72,3 +73,10 @@ def load_task(name: str, tasks: Catalogue | None = None) -> Task:
         return function(entry.with_defaults(parameters), context)
 
     return checked
+
+
+def _load(reference: str) -> Any:
+    """The object a ``module:attribute`` reference names, as an entry point's ``load()``
+    finds it (without importing importlib.metadata, a tenth of the worker's start-up)."""
+    module, _, attributes = reference.partition(":")
+    return functools.reduce(getattr, filter(None, attributes.split(".")), import_module(module))

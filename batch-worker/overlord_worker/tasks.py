@@ -7,7 +7,6 @@ import hashlib
 import time
 from typing import Any
 
-from overlord.adapters import aws
 from overlord.bucket_layout import parse_s3_uri
 from overlord_worker.registry import TaskContext, TaskExit
 
@@ -36,6 +35,8 @@ def fail(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
 
 def checksum(parameters: dict[str, Any], context: TaskContext) -> dict[str, Any]:
     """SHA-256 of an S3 object, streamed."""
+    from overlord.adapters import aws  # here: the other tasks need no AWS client
+
     s3_uri = parameters["s3_uri"]
     bucket, key = parse_s3_uri(s3_uri)
     body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]

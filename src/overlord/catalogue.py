@@ -19,22 +19,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.exceptions import ValidationError as ValidationError_
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-)
+from typing import TYPE_CHECKING, Any, Literal
 
 from overlord.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError as ValidationError_
 
 TASK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # also the request's `task` pattern
 WORKER_COMMAND = ("python", "-m", "overlord_worker")
@@ -58,66 +49,22 @@ class InvalidParameters(InvalidRequest):
     pass
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+def check_parameters_schema(schema: dict[str, Any]) -> None:
+    """ValueError unless `schema` is a JSON Schema 2020-12 of an object."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
 
-
-class PythonRuns(_File):
-    python: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")]
-
-
-class ImageRuns(_File):
-    image: Annotated[str, Field(min_length=1)]
-    command: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
-
-
-def _runs_kind(value: Any) -> str | None:
-    """Which kind of `runs` a file means (so that errors are about that kind only)."""
-    if isinstance(value, dict) and "python" in value and "image" in value:
-        return None  # neither: pydantic reports that no kind matched
-    if isinstance(value, dict) and "python" in value:
-        return "Python"
-    if isinstance(value, dict | ImageRuns) and ("image" in value or isinstance(value, ImageRuns)):
-        return "Image"
-    return "Python" if isinstance(value, PythonRuns) else None
-
-
-class TaskFile(_File):
-    """The shape of one catalogue file."""
-
-    name: Annotated[str, Field(pattern=TASK_NAME_PATTERN)]
-    description: Annotated[str, Field(min_length=1, max_length=1024)]
-    parameters: dict[str, Any]
-    runs: Annotated[
-        Annotated[PythonRuns, Tag("Python")] | Annotated[ImageRuns, Tag("Image")],
-        Discriminator(
-            _runs_kind,
-            custom_error_type="runs_kind",
-            custom_error_message='needs either "python", or "image" and "command"',
-        ),
-    ]
-    # Fargate's smallest size is 0.25 vCPU with 512 MiB; EC2 rounds vCPUs up (Terraform).
-    vcpus: Annotated[float, Field(gt=0, le=192)]
-    memory: Annotated[int, Field(ge=512)]  # MiB
-    timeout_seconds: Annotated[int, Field(ge=60)]  # AWS Batch's minimum
-    attempts: Annotated[int, Field(ge=1, le=10)]  # AWS Batch's range
-    no_retry_exit_codes: list[Annotated[int, Field(ge=0, le=255)]]
-
-    @field_validator("parameters")
-    @classmethod
-    def _a_2020_12_object_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        if schema.get("$schema", SCHEMA_DIALECT) != SCHEMA_DIALECT:
-            raise ValueError(f"$schema must be {SCHEMA_DIALECT} (or absent)")
-        if schema.get("type") != "object":
-            raise ValueError('must be a schema of "type": "object"')
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
-            raise ValueError(
-                f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}"
-            ) from None
-        return schema
+    if schema.get("$schema", SCHEMA_DIALECT) != SCHEMA_DIALECT:
+        raise ValueError(f"$schema must be {SCHEMA_DIALECT} (or absent)")
+    if schema.get("type") != "object":
+        raise ValueError('must be a schema of "type": "object"')
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise ValueError(
+            f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}"
+        ) from None
 
 
 Runs = Literal["python", "image"]
@@ -149,6 +96,9 @@ class Task:
 
     @functools.cached_property
     def _validator(self) -> Draft202012Validator:
+        # Imported on first use: jsonschema is a sixth of a worker process's start-up.
+        from jsonschema import Draft202012Validator
+
         return Draft202012Validator(self.parameters)
 
     def check_parameters(self, parameters: Any, where: str = "parameters") -> None:
@@ -245,6 +195,10 @@ def _field(loc: tuple[int | str, ...]) -> str:
 
 def load_task(path: Path) -> Task:
     """One catalogue file, validated; CatalogueError names the file and the field."""
+    from pydantic import ValidationError
+
+    from overlord.catalogue_file import ImageRuns, PythonRuns, TaskFile
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -325,11 +279,76 @@ def _cached(directory: Path) -> Catalogue:
 
 def catalogue(directory: Path | None = None) -> Catalogue:
     """The catalogue of `directory` (default: Settings' tasks_dir), loaded once per process."""
+    return _cached(_tasks_dir(directory).resolve())
+
+
+def _tasks_dir(directory: Path | None) -> Path:
     if directory is None:
         from overlord.config import Settings
 
         directory = Settings.from_env().tasks_dir
-    return _cached(directory.resolve())
+    return directory
+
+
+def running_task(name: str, directory: Path | None = None) -> Task:
+    """Task `name` as the worker needs it: its own file only, its parameter schema checked.
+
+    A worker process runs one task, so it reads one file and builds no file model
+    (`load_task` would import pydantic: most of a 1-ms task's start-up; issue 13). It
+    checks what it uses, the name, the parameter schema and ``runs``, with `load_task`'s
+    messages; the rest of the file is checked wherever the catalogue is loaded whole
+    (the API, the local stack, tests/infra). UnknownTask as `Catalogue.task` says it.
+    """
+    directory = _tasks_dir(directory)
+    path = directory / f"{name}.json"
+    # The pattern first: the name comes from the job and must not reach outside.
+    if re.fullmatch(TASK_NAME_PATTERN, name) and path.is_file():
+        return _running_task(path)
+    if not directory.is_dir():
+        raise CatalogueError(f"{directory}: the task catalogue directory does not exist")
+    known = sorted(p.stem for p in directory.glob("*.json"))
+    if not known:
+        raise CatalogueError(f"{directory}: no task files (*.json)")
+    raise UnknownTask(f"task: unknown task {name!r}; known tasks: {', '.join(known)}")
+
+
+def _running_task(path: Path) -> Task:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CatalogueError(f"{path}: not readable JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogueError(f"{path}: must be a JSON object")
+    if data.get("name") != path.stem:
+        raise CatalogueError(
+            f"{path}: name: {data.get('name')!r} must equal the file name {path.stem!r}"
+        )
+    parameters = data.get("parameters")
+    if not isinstance(parameters, dict):
+        raise CatalogueError(f"{path}: parameters: must be a JSON object")
+    try:
+        check_parameters_schema(parameters)
+    except ValueError as exc:
+        raise CatalogueError(f"{path}: parameters: {exc}") from None
+    runs = data.get("runs")
+    runs = runs if isinstance(runs, dict) else {}
+    python, image = runs.get("python"), runs.get("image")
+    if (python is None) == (image is None) or not isinstance(python or image, str):
+        raise CatalogueError(f'{path}: runs: needs either "python", or "image" and "command"')
+    return Task(
+        name=path.stem,
+        description=data.get("description", ""),
+        parameters=parameters,
+        python=python,
+        image=image,
+        command=tuple(runs.get("command") or ()) if image else WORKER_COMMAND,
+        vcpus=data.get("vcpus", 0),
+        memory=data.get("memory", 0),
+        timeout_seconds=data.get("timeout_seconds", 0),
+        attempts=data.get("attempts", 0),
+        no_retry_exit_codes=tuple(dict.fromkeys(data.get("no_retry_exit_codes") or ())),
+        source=path,
+    )
 
 
 def vcpus_text(vcpus: float) -> str:

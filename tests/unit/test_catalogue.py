@@ -14,6 +14,7 @@ from overlord.catalogue import (
     InvalidParameters,
     UnknownTask,
     load,
+    running_task,
 )
 from overlord.config import TASKS_DIR, Settings
 from overlord_local import provision
@@ -169,3 +170,60 @@ def test_an_unknown_task_lists_the_known_ones():
     with pytest.raises(UnknownTask) as caught:
         load(TASKS_DIR).task("nope")
     assert str(caught.value).startswith("task: unknown task 'nope'; known tasks: checksum, echo")
+
+
+# The worker reads only the file of the task it runs (issue 13: start-up cost).
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in TASKS_DIR.glob("*.json")))
+def test_the_worker_reads_a_task_as_the_whole_catalogue_has_it(name):
+    assert running_task(name, TASKS_DIR) == load(TASKS_DIR)[name]
+
+
+def test_the_worker_needs_only_its_own_file_to_be_good(tmp_path):
+    write(tmp_path, GOOD)
+    write(tmp_path, changed("runs", ...), "broken")
+    assert running_task("resize", tmp_path).python == "overlord_worker.tasks:echo"
+    with pytest.raises(CatalogueError):
+        load(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["nope", "../tasks/echo", "echo\n", ""])
+def test_the_worker_refuses_an_unknown_task_as_the_catalogue_does(name):
+    with pytest.raises(UnknownTask) as caught:
+        running_task(name, TASKS_DIR)
+    with pytest.raises(UnknownTask) as expected:
+        load(TASKS_DIR).task(name)
+    assert str(caught.value) == str(expected.value)
+
+
+@pytest.mark.parametrize(
+    ("task", "field"),
+    [
+        (changed("runs", ...), "runs"),
+        (changed("runs", {"python": "a:b", "image": "x", "command": ["y"]}), "runs"),
+        (changed("runs", {"python": 3}), "runs"),
+        (changed("parameters", ...), "parameters"),
+        (changed("parameters.type", "array"), "parameters"),
+        (changed("parameters.properties.width.type", "whole"), "parameters"),
+        (changed("parameters.$schema", "http://json-schema.org/draft-07/schema#"), "parameters"),
+        (changed("name", "other"), "name"),
+    ],
+)
+def test_the_worker_names_the_file_and_the_field_of_a_bad_file(tmp_path, task, field):
+    path = write(tmp_path, task, "resize")
+    with pytest.raises(CatalogueError) as caught:
+        running_task("resize", tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {field}:"), message
+
+
+def test_the_worker_refuses_a_missing_or_empty_catalogue(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CatalogueError, match="empty: no task files"):
+        running_task("echo", tmp_path / "empty")
+    with pytest.raises(CatalogueError, match="missing: the task catalogue directory does not"):
+        running_task("echo", tmp_path / "missing")
+    (tmp_path / "echo.json").write_text("{nope")
+    with pytest.raises(CatalogueError, match=r"echo\.json: not readable JSON"):
+        running_task("echo", tmp_path)
