@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -65,8 +66,8 @@ class LoadReport:
             f"answers {dict(sorted(self.answers.items()))}; 5xx: {self.server_errors}",
             f"submitted in {self.submit_seconds:.1f} s: "
             f"{self.submissions / self.submit_seconds:.1f} requests/s",
-            f"all jobs terminal after {self.drain_seconds:.1f} s: "
-            f"{self.distinct / self.drain_seconds:.1f} jobs/s end to end",
+            f"{self.terminal} of {self.distinct} jobs terminal after {self.drain_seconds:.1f} s: "
+            f"{self.terminal / self.drain_seconds:.1f} jobs/s end to end",
             f"jobs {self.jobs}, Batch jobs {self.batch_jobs}, runs {self.runs}, "
             f"terminal {self.terminal}",
             f"problems: {len(self.problems)}",
@@ -101,7 +102,9 @@ def run_load(
     duplicates: float = 0.3,
     seed: int = 1,
     drain_timeout: float = 900,
+    progress_every: float = 0,
 ) -> LoadReport:
+    """`progress_every` > 0: print the jobs' statuses to stderr that often while waiting."""
     bodies = workload(submissions, duplicates, seed)
     distinct = len({json.dumps(b, sort_keys=True) for b in bodies})
     report = LoadReport(submissions, clients, distinct)
@@ -127,10 +130,22 @@ def run_load(
     mongo: MongoClient = MongoClient(env["MONGODB_URI"], tz_aware=True)
     db = mongo[env["DB_NAME"]]
     deadline = time.monotonic() + drain_timeout
+    shown = time.monotonic()
+    print(
+        f"submitted in {report.submit_seconds:.1f} s; answers "
+        f"{dict(sorted(report.answers.items()))}, 5xx: {report.server_errors}; "
+        "waiting for the jobs",
+        file=sys.stderr,
+    )
     while db.jobs.count_documents({"status": {"$in": sorted(TERMINAL)}}) < len(job_ids):
         if time.monotonic() > deadline:
             report.problems.append("not every job ended in time")
             break
+        if progress_every and time.monotonic() - shown >= progress_every:
+            shown = time.monotonic()
+            statuses = Counter(j["status"] for j in db.jobs.find({}, {"status": 1}))
+            elapsed = time.perf_counter() - started
+            print(f"{elapsed:6.0f} s  {dict(sorted(statuses.items()))}", file=sys.stderr)
         time.sleep(0.5)
     report.drain_seconds = time.perf_counter() - started
     try:
@@ -161,6 +176,10 @@ def _compare(report: LoadReport, db: Any, env: dict[str, str], job_ids: set[str]
     }
     jobs = {j["_id"]: j for j in db.jobs.find()}
     runs = {r["_id"]: r for r in db.runs.find()}
+    # One pass: a count query per run would read the whole collection each time on FerretDB.
+    copied_lines = Counter(
+        x["batch_job_id"] for x in db.logs.find({"kind": "log"}, {"batch_job_id": 1})
+    )
     report.jobs, report.batch_jobs, report.runs = len(jobs), len(summaries), len(runs)
     report.terminal = sum(j["status"] in TERMINAL for j in jobs.values())
 
@@ -193,7 +212,7 @@ def _compare(report: LoadReport, db: Any, env: dict[str, str], job_ids: set[str]
             shipped = len(
                 logs.get_log_events(logGroupName=LOG_GROUP, logStreamName=stream)["events"]
             )
-            copied = db.logs.count_documents({"batch_job_id": batch_job_id, "kind": "log"})
+            copied = copied_lines[batch_job_id]
             if shipped != copied or not shipped:
                 problem(f"{truth['jobName']}: {copied} log lines copied, stream has {shipped}")
 
@@ -205,7 +224,15 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.3, help="share of repeats")
     parser.add_argument("--max-vcpus", type=int, default=1, help="0.25 per echo job")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--drain-timeout", type=float, default=900, help="seconds to wait for the jobs to end"
+    )
+    parser.add_argument(
+        "--progress", type=float, default=30, help="print statuses every N s (0: never)"
+    )
     args = parser.parse_args()
+    # A run stopped from outside (timeout(1)) still stops its `overlord dev`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     with tempfile.TemporaryDirectory(prefix="overlord-load-") as tmp:
         dev = start_dev(Path(tmp), "--reconcile-every", "0", "--max-vcpus", str(args.max_vcpus))
@@ -217,6 +244,8 @@ def main() -> int:
                 clients=args.clients,
                 duplicates=args.duplicates,
                 seed=args.seed,
+                drain_timeout=args.drain_timeout,
+                progress_every=args.progress,
             )
         finally:
             dev.stop()

@@ -184,7 +184,10 @@ class Store(Protocol):
         """An array run's children recorded so far, by index."""
         ...
 
-    def append_logs(self, lines: Sequence[LogDocument]) -> int: ...
+    def append_logs(self, lines: Sequence[LogDocument]) -> int:
+        """New lines only (unique on their identity); of two state lines for one status,
+        the earlier stays."""
+        ...
 
     def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
         """Newest first (created_at, then job_id, descending), strictly after `after`."""

@@ -184,6 +184,11 @@ def log_phase(kind: str, status: str | None) -> int:
 
 
 class LogDocument(TypedDict):
+    # Only state lines name their own (`state_line_id`): the recorder and the submitter
+    # may both write one, and the earlier time must win, found by `_id` (an `_id`
+    # equality is the one filter FerretDB answers from an index). Other lines get
+    # MongoDB's ObjectId; the unique index on their identity keeps them single.
+    _id: NotRequired[str]
     job_id: str
     batch_job_id: str
     run: NotRequired[int | None]
@@ -342,10 +347,15 @@ def log_record(
 def state_record(
     job_id: str, batch_job_id: str, status: str, at: datetime, reason: str | None
 ) -> LogDocument:
-    """One `state` line per status a run reached; its seq is the status rank, so it is unique."""
+    """One `state` line per status a run reached; its seq is the status rank, so it is unique.
+
+    A status may be observed more than once (the submitter and the event both see
+    SUBMITTED; a retried job is RUNNABLE again): the line keeps the earliest time
+    (`Store.append_logs`), as the run's `status_history` does.
+    """
     message = status if not reason else f"{status}: {reason}"
     seq = rank(status) if status != RunStatus.FAILED else rank(status) + 1
-    return log_record(
+    line = log_record(
         job_id=job_id,
         batch_job_id=batch_job_id,
         attempt=0,
@@ -355,3 +365,9 @@ def state_record(
         message=message,
         status=status,
     )
+    line["_id"] = state_line_id(batch_job_id, seq)
+    return line
+
+
+def state_line_id(batch_job_id: str, seq: int) -> str:
+    return f"{batch_job_id}:{LogKind.STATE}:{seq}"

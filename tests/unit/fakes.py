@@ -133,6 +133,9 @@ class FakeStore:
             self.runs[run["_id"]] = deepcopy(run)
             return
         raced["run"] = number
+        for status, at in run["status_history"].items():
+            self._keep_earliest(raced["status_history"], status, at)
+        raced["created_at"] = min(raced["created_at"], run["created_at"])
         for field in ("array", "item"):
             if field in run:
                 raced[field] = (
@@ -169,7 +172,8 @@ class FakeStore:
                 status_reason=obs.status_reason,
                 updated_at=now,
             )
-            history[obs.status] = obs.observed_at
+            self._keep_earliest(history, obs.status, obs.observed_at)
+            self._set_batch_names(run, obs)
             self._set_attempts(run, obs, attempts_rank)
             self._copy(run, copy)
             if obs.array_size is not None:
@@ -186,12 +190,24 @@ class FakeStore:
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
             return Applied(known=True)
-        if obs.status not in history or history[obs.status] > obs.observed_at:
-            history[obs.status] = obs.observed_at
+        self._keep_earliest(history, obs.status, obs.observed_at)
+        self._set_batch_names(run, obs)
         if run["attempts_rank"] < attempts_rank:
             self._set_attempts(run, obs, attempts_rank)
         self._copy(run, copy)
         return Applied(known=True, reached_at=history[obs.status])
+
+    @staticmethod
+    def _keep_earliest(history: dict[str, datetime], status: str, at: datetime) -> None:
+        if status not in history or history[status] > at:
+            history[status] = at
+
+    @staticmethod
+    def _set_batch_names(run: RunDocument, obs: RunObservation) -> None:
+        if obs.job_queue is not None:
+            run["job_queue"] = obs.job_queue
+        if obs.job_definition is not None:
+            run["job_definition"] = obs.job_definition
 
     @staticmethod
     def _set_attempts(run: RunDocument, obs: RunObservation, attempts_rank: int) -> None:
@@ -256,9 +272,12 @@ class FakeStore:
         new = 0
         for line in lines:
             identity = (line["batch_job_id"], line["attempt"], line["kind"], line["seq"])
-            if identity not in self.logs:
+            kept = self.logs.get(identity)
+            if kept is None:
                 self.logs[identity] = deepcopy(line)
                 new += 1
+            elif line["kind"] == schema.LogKind.STATE and kept["ts"] > line["ts"]:
+                kept.update(ts=line["ts"], message=line["message"])
         return new
 
     def list_logs(

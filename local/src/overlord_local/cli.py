@@ -37,6 +37,12 @@ def dev(
     db_name: Annotated[str, typer.Option(envvar="DB_NAME")] = "overlord",
     reconcile_every: Annotated[float, typer.Option(help="seconds; 0 turns it off")] = 60.0,
     max_vcpus: Annotated[int, typer.Option(help="the local compute environment's vCPUs")] = 4,
+    event_workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Batch events delivered to the recorder at once (EventBridge: many)"
+        ),
+    ] = 4,
     timeout_scale: Annotated[
         float, typer.Option(help="multiply job timeouts (AWS's minimum is 60 s; tests use less)")
     ] = 1.0,
@@ -63,6 +69,7 @@ def dev(
             state_dir=state_dir,
             db_name=db_name,
             max_vcpus=max_vcpus,
+            event_workers=event_workers,
             timeout_scale=timeout_scale,
             fail_submit_rate=fail_submit_rate,
             fail_submit_kinds=fail_submit_kinds,

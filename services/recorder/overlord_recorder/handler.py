@@ -21,7 +21,10 @@ logger = service_logger("overlord-recorder")
 @event_parser(model=BatchJobStateChange)
 def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[str, Any]:
     detail = event.detail
-    logger.append_keys(
+    # Per thread: `make dev` runs this handler on several router threads at once, where
+    # process-wide keys would label one event's lines with another's job.
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(
         job_id=detail.job_name,
         batch_job_id=detail.batch_job_id,
         event_id=event.id,

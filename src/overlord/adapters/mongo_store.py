@@ -237,7 +237,8 @@ class MongoStore:
 
         The job first, so that an event arriving from here on finds the pointer; run
         numbers only grow, so a retried call changes nothing twice. If an event raced
-        ahead and created the run, the run gets its number and the job the run's status.
+        ahead and created the run, the run gets its number (and the earlier of the two
+        SUBMITTED times) and the job the run's status.
         """
         run_number = run["run"]
         assert run_number is not None, "a submitted run has its number"
@@ -271,9 +272,12 @@ class MongoStore:
                 numbered["array.indices"] = run["array"]["indices"]
         if "item" in run:
             numbered["item"] = run["item"]
+        # What the insert would have brought, merged as the events merge theirs, so the
+        # run is the same whichever came first.
+        earliest = {f"status_history.{status}": at for status, at in run["status_history"].items()}
         raced = self.runs.find_one_and_update(
             {"_id": batch_job_id},
-            {"$set": numbered},
+            {"$set": numbered, "$min": {**earliest, "created_at": run["created_at"]}},
             return_document=ReturnDocument.AFTER,
         )
         if raced and raced.get("status"):
@@ -324,7 +328,8 @@ class MongoStore:
         """Merge what was observed into the run and, if it is the job's latest run, the job.
 
         Order-independent: each status's first time is kept, the status only moves to a
-        higher rank, and the attempts list is replaced only by a longer or later one.
+        higher rank, the attempts list is replaced only by a longer or later one, and the
+        queue and job definition are Batch's (its ARNs, whoever created the run).
         `copy` (result, logs copied) is written with a terminal status, in the same update.
         """
         new_rank = rank(obs.status)
@@ -336,15 +341,16 @@ class MongoStore:
             "status": obs.status,
             "status_rank": new_rank,
             "status_reason": obs.status_reason,
-            f"status_history.{obs.status}": obs.observed_at,
             "updated_at": now,
             **self._attempts_fields(obs),
+            **self._batch_fields(obs),
         }
         if copy is not None:
             forward.update(self._copy_fields(copy))
         forward.update(self._array_fields(obs))
         moved = self.runs.update_one(
-            {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}}, {"$set": forward}
+            {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
+            {"$set": forward, "$min": {f"status_history.{obs.status}": obs.observed_at}},
         )
         if moved.matched_count:
             if not obs.is_child:  # a child moves its own run only; the job follows the parent
@@ -383,7 +389,10 @@ class MongoStore:
 
     def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
         """The run is missing, or already at or past this status: a duplicate or a late event."""
-        run = self.runs.find_one({"_id": obs.batch_job_id}, {"status_history": 1})
+        run = self.runs.find_one(
+            {"_id": obs.batch_job_id},
+            {"status_rank": 1, "status_history": 1, "job_queue": 1, "job_definition": 1},
+        )
         if run is None:
             if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
                 return Applied(known=False)
@@ -404,18 +413,22 @@ class MongoStore:
             with contextlib.suppress(DuplicateKeyError):  # a concurrent insert won: fine
                 self.runs.insert_one(dict(doc))
             return self.apply_observation(obs, now, copy)
+        if run.get("status_rank", 0) < rank(obs.status):
+            # Behind this status after all: the run did not exist when the forward update
+            # ran and was created since (by the submitter, or another event). Ranks only
+            # grow, so the forward update now either applies or finds the run past it.
+            return self.apply_observation(obs, now, copy)
         history: dict[str, datetime] = run.get("status_history") or {}
         if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
             return Applied(known=True)  # a run ends once: not history
-        field = f"status_history.{obs.status}"
+        merge: dict[str, Any] = {}
         if obs.status not in history or history[obs.status] > obs.observed_at:
-            self.runs.update_one(
-                {
-                    "_id": obs.batch_job_id,
-                    "$or": [{field: {"$exists": False}}, {field: {"$gt": obs.observed_at}}],
-                },
-                {"$set": {field: obs.observed_at}},
-            )
+            merge["$min"] = {f"status_history.{obs.status}": obs.observed_at}
+        batch_fields = {k: v for k, v in self._batch_fields(obs).items() if run.get(k) != v}
+        if batch_fields:
+            merge["$set"] = batch_fields
+        if merge:
+            self.runs.update_one({"_id": obs.batch_job_id}, merge)
         attempts_rank = len(obs.attempts) * 10 + rank(obs.status)
         late: dict[str, Any] = self._attempts_fields(obs)
         self.runs.update_one(
@@ -437,6 +450,14 @@ class MongoStore:
             "started_at": obs.started_at,
             "stopped_at": obs.stopped_at,
         }
+
+    @staticmethod
+    def _batch_fields(obs: RunObservation) -> dict[str, Any]:
+        """Batch's names for the queue and definition (ARNs in events and DescribeJobs):
+        they replace what the submitter asked for, which a run created from an event
+        never has, so that the run reads the same whichever wrote it first."""
+        fields = {"job_queue": obs.job_queue, "job_definition": obs.job_definition}
+        return {k: v for k, v in fields.items() if v is not None}
 
     @staticmethod
     def _array_fields(obs: RunObservation) -> dict[str, Any]:
@@ -487,7 +508,13 @@ class MongoStore:
     # --------------------------------------------------------------------- logs
     @_store_call
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
-        """Insert log records, ignoring ones already there; returns how many were new."""
+        """Insert log records, ignoring ones already there; returns how many were new.
+
+        A state line (schema.state_record) already there keeps the earlier of the two
+        times, with its message, as `status_history` does: a status is observed more
+        than once (the submitter and the event both see SUBMITTED; a retried job is
+        RUNNABLE again), and the line must not depend on which arrived first.
+        """
         if not lines:
             return 0
         self.ensure_indexes()  # the unique line identity makes this idempotent
@@ -497,7 +524,17 @@ class MongoStore:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
+            for error in errors:
+                self._keep_earlier_state(lines[error["index"]])
             return int(exc.details.get("nInserted", 0))
+
+    def _keep_earlier_state(self, line: LogDocument) -> None:
+        if line["kind"] != schema.LogKind.STATE or "_id" not in line:
+            return
+        self.logs.update_one(
+            {"_id": line["_id"], "ts": {"$gt": line["ts"]}},
+            {"$set": {"ts": line["ts"], "message": line["message"]}},
+        )
 
     @_store_call
     def list_logs(

@@ -64,10 +64,12 @@ def record_observation(
     if not applied.known:
         return _unknown(obs)
     if applied.reached_at is not None:
+        # Dated by this observation: of several observations of one status (a duplicate,
+        # the submitter's, a retried attempt's), the store keeps the earliest line.
         store.append_logs(
             [
                 schema.state_record(
-                    obs.job_id, obs.batch_job_id, obs.status, applied.reached_at, obs.status_reason
+                    obs.job_id, obs.batch_job_id, obs.status, obs.observed_at, obs.status_reason
                 )
             ]
         )

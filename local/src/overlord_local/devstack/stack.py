@@ -86,6 +86,8 @@ class DevOptions:
     job_queue: str = "overlord"
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
+    # Concurrent deliveries to the recorder, which EventBridge invokes concurrently too.
+    event_workers: int = 4
     timeout_scale: float = 1.0
     # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
     fail_submit_rate: float = 0.0
@@ -222,7 +224,10 @@ class DevStack:
     def _start_router(self) -> Any:
         from overlord_local.eventrouter import EventRouter
 
-        router = EventRouter(dead_letter_path=self.options.state_dir / "dead-letters.jsonl")
+        router = EventRouter(
+            dead_letter_path=self.options.state_dir / "dead-letters.jsonl",
+            workers=self.options.event_workers,
+        )
         self._cleanups.callback(router.stop)
         return router
 

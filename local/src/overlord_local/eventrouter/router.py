@@ -1,9 +1,11 @@
 """Deliver events to the targets of the rules they match, at least once, off-thread.
 
 ``put`` only enqueues, so the Batch state machine never waits on a target. Worker
-threads (``workers``, one by default) take events off the queue and, for every matching
-rule, deliver to each target — with more than one, concurrently and in no guaranteed
-order, as EventBridge does — with tenacity: up to ``max_attempts`` tries with exponential backoff
+threads (``workers``, ``DEFAULT_WORKERS`` unless told) take events off the queue and, for
+every matching rule, deliver to each target — concurrently and in no guaranteed order,
+events of one job included, as EventBridge invokes a Lambda target (the recorder must
+give the same documents whatever the interleaving; one worker would hide it) — with
+tenacity: up to ``max_attempts`` tries with exponential backoff
 (``backoff_initial`` doubling up to ``backoff_max`` seconds). A target that still
 fails gets the event appended to the dead-letter file as one JSON line
 ``{"time", "rule", "target", "attempts", "error", "event"}`` and an ERROR log line;
@@ -31,6 +33,7 @@ from overlord_local.eventrouter.targets import Handler, Target, as_target
 log = logging.getLogger(__name__)
 Event = dict[str, Any]
 _STOP = object()
+DEFAULT_WORKERS = 4
 
 
 @dataclass
@@ -59,7 +62,7 @@ class EventRouter:
         max_attempts: int = 4,
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
-        workers: int = 1,
+        workers: int = DEFAULT_WORKERS,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
