@@ -95,6 +95,21 @@ class Stack:
                 raise AssertionError(f"{job_id} still {job['status']} after {timeout}s")
             time.sleep(0.05)
 
+    def wait_for_array(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        """The array job once it has ended and every child's end is recorded: events of
+        the parent and of its children arrive concurrently, in no promised order (as
+        from EventBridge), so the parent may be recorded FAILED before a child is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.wait_for(job_id, {"SUCCEEDED", "FAILED"}, timeout)
+            counts = job["array"]["counts"]
+            ended = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
+            if ended == job["array"]["size"]:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{job_id}: children still {counts} after {timeout}s")
+            time.sleep(0.05)
+
 
 def cli_env(stack: Stack) -> dict[str, str]:
     """The environment of an `overlord` command aimed at this stack: its URL, and its
