@@ -184,6 +184,11 @@ class Store(Protocol):
         """An array run's children recorded so far, by index."""
         ...
 
+    def complete_array(self, parent: str, now: datetime) -> bool:
+        """End the job of an ended array run whose children have all ended (recounted);
+        True if it is (now) ended."""
+        ...
+
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
         """New lines only (unique on their identity); of two state lines for one status,
         the earlier stays."""

@@ -102,6 +102,9 @@ class ArrayRun(TypedDict):
     # latest status event; GET /jobs/{id} counts the recorded children instead.
     status_summary: NotRequired[dict[str, int] | None]
     status_summary_at: NotRequired[datetime | None]
+    # How many children's endings are recorded: the job ends with the parent only once
+    # they all are (MongoStore._child_ended).
+    ended: NotRequired[int]
 
 
 class AttemptDocument(TypedDict):

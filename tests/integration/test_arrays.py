@@ -263,3 +263,34 @@ def test_a_rerun_of_only_the_failed_items_through_the_api(api, db, aws, lambda_c
     assert job["child"]["batch_job_id"] == f"{rerun['batch_job_id']}:1"
     status, _, problem = api.post(f"/jobs/{job_id}/runs", {"only": "failed"})
     assert status == 409 and problem["detail"].startswith("only: no item"), problem
+
+
+def test_the_job_ends_only_once_every_childs_ending_is_recorded(api, db, aws, lambda_context):
+    """The parent's ending delivered first (EventBridge does not order events): the job
+    stays in flight until the last child's ending is recorded, then ends with the counts
+    complete."""
+    import uuid
+
+    from overlord_recorder.handler import lambda_handler as recorder
+    from tests.support.events import array_events
+
+    _, _, body = api.post("/jobs", {"task": "echo", "items": echo_items(3, uuid.uuid4().hex)})
+    job_id, parent = body["job_id"], body["batch_job_id"]
+    streams = [f"overlord-echo/default/{uuid.uuid4().hex}" for _ in range(3)]
+    events = array_events(job_id, parent, streams, failing=frozenset({0}))
+    parents = [e for e in events if e["detail"]["jobId"] == parent]
+    children = [e for e in events if e["detail"]["jobId"] != parent]
+    for event in parents + children[:-1]:
+        recorder(event, lambda_context)
+    assert db.runs.find_one({"_id": parent})["status"] == "FAILED"
+    _, _, job = api.get(f"/jobs/{job_id}")
+    assert job["status"] == "PENDING", job
+    recorder(children[-1], lambda_context)
+    _, _, job = api.get(f"/jobs/{job_id}")
+    assert job["status"] == "FAILED"
+    assert job["array"] == {
+        "size": 3,
+        "counts": {"FAILED": 1, "SUCCEEDED": 2},
+        "failed_indices": [0],
+    }
+    assert db.runs.find_one({"_id": parent})["array"]["ended"] == 3

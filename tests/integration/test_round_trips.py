@@ -138,5 +138,6 @@ def test_commands_per_array_submission_and_per_child_event(counted) -> None:
     done = event("SUCCEEDED", 2, attempts=(Attempt(1, now, now, 0, None, "c"),))
     assert record.record_observation(store, streams, objects, done).moved
     terminal, log_inserts = commands.take()
-    assert terminal == [("find", "runs"), ("update", "runs")], terminal
+    # its run, then its count on the parent (which has not ended: the job stays)
+    assert terminal == [("find", "runs"), ("update", "runs"), ("findAndModify", "runs")], terminal
     assert log_inserts == 2

@@ -183,7 +183,13 @@ class FakeStore:
                     "status_summary": obs.status_summary,
                     "status_summary_at": obs.status_summary_at,
                 }
-            if not obs.is_child:
+            if obs.is_child:
+                if obs.status in TERMINAL:
+                    self._child_ended(obs, now)
+            elif obs.is_array_parent and obs.status in TERMINAL:
+                if self._all_ended(run):
+                    self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now)
+            else:
                 self._move_job(
                     obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
                 )
@@ -245,6 +251,32 @@ class FakeStore:
         job.update(status=status, status_reason=reason, updated_at=now)
         if copy is not None and copy.result is not None:
             job["result"] = copy.result
+
+    def _child_ended(self, obs: RunObservation, now: datetime) -> None:
+        parent = self.runs.get(str(obs.parent))
+        if parent is None or "array" not in parent:
+            return
+        parent["array"]["ended"] = parent["array"].get("ended", 0) + 1
+        if self._all_ended(parent):
+            self._move_job(
+                obs.job_id, parent["_id"], str(parent["status"]), parent["status_reason"], now
+            )
+
+    @staticmethod
+    def _all_ended(run: RunDocument) -> bool:
+        array = run.get("array") or {"size": 0}
+        return run["status"] in TERMINAL and array.get("ended", 0) >= array["size"]
+
+    def complete_array(self, parent: str, now: datetime) -> bool:
+        run = self.runs.get(parent)
+        if run is None or run["status"] not in TERMINAL or "array" not in run:
+            return False
+        ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
+        if ended < run["array"]["size"]:
+            return False
+        run["array"]["ended"] = max(ended, run["array"].get("ended", 0))
+        self._move_job(run["job_id"], parent, str(run["status"]), run["status_reason"], now)
+        return True
 
     def get_run(self, batch_job_id: str) -> RunDocument | None:
         return deepcopy(self.runs.get(batch_job_id))

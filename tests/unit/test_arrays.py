@@ -233,11 +233,14 @@ def test_an_ended_array_whose_last_child_events_were_lost_is_repaired_while_sett
         batch.details[f"{parent}:{index}"] = child_detail(parent, sub.job_id, index, "SUCCEEDED")
     ended = observe(parent_detail(parent, sub.job_id, "SUCCEEDED", {"SUCCEEDED": 3}), T0)
     record.record_observation(store, streams, objects, ended)  # the parent's event came
-    assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"
+    # ... but no child's: the job does not end before its children's endings are known.
+    assert store.runs[parent]["status"] == "SUCCEEDED"
+    assert store.jobs[sub.job_id]["status"] == "SUBMITTED"
     report = run_reconcile(store, batch, streams, objects, settle=0)
     assert report.children_repaired == 3
     assert {c.status for c in store.children(parent)} == {"SUCCEEDED"}
     assert store.runs[parent]["logs_settled"]
+    assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"
 
 
 def test_a_childs_detail_without_array_properties_is_known_by_its_id():
@@ -435,9 +438,11 @@ def test_failed_only_is_refused_for_a_single_job_and_while_children_are_unrecord
     record.record_observation(store, streams, objects, event)
     ended = parent_detail(sub.batch_job_id, sub.job_id, "FAILED", {"FAILED": 2, "SUCCEEDED": 1})
     record.record_observation(store, streams, objects, observe(ended, T0))
-    with pytest.raises(RunInProgress, match="Batch counts 2 failed children of run 1, 1 recorded"):
+    # The job has not ended: its run has, but not every child's ending is recorded.
+    assert store.runs[sub.batch_job_id]["status"] == "FAILED"
+    with pytest.raises(RunInProgress, match="is SUBMITTED; a new run can start once"):
         submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
-    assert store.jobs[sub.job_id]["status"] == "FAILED" and len(batch.submitted) == 2
+    assert store.jobs[sub.job_id]["status"] == "SUBMITTED" and len(batch.submitted) == 2
 
 
 def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch, objects, streams):
@@ -469,3 +474,58 @@ def test_a_lost_answer_to_a_partial_rerun_is_adopted_with_its_items(store, batch
     again = post_array(store, batch, objects, array_request(4))
     assert again.created and again.run == 2 and len(batch.submitted) == 2
     assert store.runs[again.batch_job_id]["array"] == {"size": 2, "indices": [0, 2]}
+
+
+@pytest.mark.parametrize("parent_first", [True, False])
+def test_an_array_job_ends_when_its_parent_and_every_childs_ending_are_recorded(
+    store, batch, objects, streams, parent_first
+):
+    """EventBridge may deliver the parent's ending before its children's: the job ends
+    with whichever comes last, and its counts then hold every child's outcome."""
+    from overlord.batch_events import observe
+    from overlord.services import queries, record
+
+    sub = post_array(store, batch, objects)
+    parent = sub.batch_job_id
+    ended = observe(parent_detail(parent, sub.job_id, "FAILED", {"SUCCEEDED": 2, "FAILED": 1}), T0)
+    children = [
+        observe(child_detail(parent, sub.job_id, i, s), T0)
+        for i, s in enumerate(["SUCCEEDED", "FAILED", "SUCCEEDED"])
+    ]
+    events = [ended, *children] if parent_first else [*children, ended]
+    for event in events[:-1]:
+        record.record_observation(store, streams, objects, event)
+        assert store.jobs[sub.job_id]["status"] == "SUBMITTED"
+    record.record_observation(store, streams, objects, events[-1])
+    view = queries.job_with_latest_run(store, sub.job_id)
+    assert view["status"] == "FAILED"
+    assert view["array"]["counts"] == {"FAILED": 1, "SUCCEEDED": 2}
+    # Duplicates count nothing twice.
+    for event in events:
+        record.record_observation(store, streams, objects, event)
+    assert store.runs[parent]["array"]["ended"] == 3
+
+
+def test_reconcile_ends_an_array_job_whose_childs_count_was_lost(store, batch, objects, streams):
+    from overlord.batch_events import observe
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects)
+    parent = sub.batch_job_id
+    for index in range(3):
+        event = observe(child_detail(parent, sub.job_id, index, "SUCCEEDED"), T0)
+        record.record_observation(store, streams, objects, event)
+    store.runs[parent]["array"]["ended"] = 2  # the recorder stopped before one count
+    summary = {"SUCCEEDED": 3}
+    record.record_observation(
+        store,
+        streams,
+        objects,
+        observe(parent_detail(parent, sub.job_id, "SUCCEEDED", summary), T0),
+    )
+    assert store.jobs[sub.job_id]["status"] == "SUBMITTED"
+    batch.details[parent] = parent_detail(parent, sub.job_id, "SUCCEEDED", summary)
+    stale(store, sub.job_id)
+    report = run_reconcile(store, batch, streams, objects)
+    assert report.moved == [sub.job_id] and report.children_repaired == 0
+    assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"

@@ -353,12 +353,61 @@ class MongoStore:
             {"$set": forward, "$min": {f"status_history.{obs.status}": obs.observed_at}},
         )
         if moved.matched_count:
-            if not obs.is_child:  # a child moves its own run only; the job follows the parent
+            if obs.is_child:  # a child moves its own run; the job follows the parent
+                if obs.status in TERMINAL:
+                    self._child_ended(obs, now)
+            elif obs.is_array_parent and obs.status in TERMINAL:
+                self._parent_ended(obs, now)
+            else:
                 self._move_job(
                     obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
                 )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         return self._apply_late(obs, now, copy)
+
+    # An array job ends (its job document turns SUCCEEDED or FAILED) once its parent run
+    # has ended and every child's ending is recorded, so that a client who sees it ended
+    # finds every child's outcome (EventBridge may deliver the parent's ending before its
+    # children's). The parent run counts its children's endings in `array.ended`; each
+    # side checks the other after its own write, so whichever comes last moves the job.
+
+    def _child_ended(self, obs: RunObservation, now: datetime) -> None:
+        """A child's first terminal status (its forward move happens once): count it."""
+        parent = self.runs.find_one_and_update(
+            {"_id": obs.parent},
+            {"$inc": {"array.ended": 1}},
+            # No projection: FerretDB 1.24's findAndModify does not take one.
+            return_document=ReturnDocument.AFTER,
+        )
+        if parent is not None and self._all_ended(parent):
+            self._move_job(
+                obs.job_id, parent["_id"], parent["status"], parent["status_reason"], now
+            )
+
+    def _parent_ended(self, obs: RunObservation, now: datetime) -> None:
+        parent = self.runs.find_one({"_id": obs.batch_job_id}, {"status": 1, "array": 1})
+        if parent is not None and self._all_ended(parent):
+            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now)
+
+    @staticmethod
+    def _all_ended(parent: dict[str, Any]) -> bool:
+        array = parent.get("array") or {}
+        return parent.get("status") in TERMINAL and array.get("ended", 0) >= array.get("size", 0)
+
+    @_store_call
+    def complete_array(self, parent: str, now: datetime) -> bool:
+        """Recount an ended array run's children and, if every one has ended, end its job
+        (reconcile's way out when a child's count was lost: the recorder stopped between
+        the child's write and its count). True: the job was moved (or had moved)."""
+        run = self.runs.find_one({"_id": parent})
+        if run is None or run.get("status") not in TERMINAL or "array" not in run:
+            return False
+        ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
+        if ended < run["array"]["size"]:
+            return False
+        self.runs.update_one({"_id": parent}, {"$max": {"array.ended": ended}})
+        self._move_job(run["job_id"], parent, run["status"], run.get("status_reason"), now)
+        return True
 
     def _create_child(self, obs: RunObservation, now: datetime) -> Applied | None:
         """An array child's first event (one of its earliest statuses) creates its run with

@@ -14,7 +14,7 @@ from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.schema import JobDocument, RunDocument
 from overlord.services.record import copy_late_lines, record_observation
 from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
-from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, moves_forward
+from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
 # short however many events were lost; the next pass takes the rest.
@@ -62,6 +62,10 @@ def reconcile(
             report.children_repaired += repair_children(
                 store, batch, logs, objects, detail.batch_job_id, observed.status_summary
             )
+            # An ended array whose job did not end with it: a child's ending was recorded
+            # but not counted. Recount, and end the job if they all have.
+            if is_terminal(observed.status) and store.complete_array(detail.batch_job_id, utcnow()):
+                report.moved.append(detail.job_name)
     report.unknown_to_batch = [by_run[i]["_id"] for i in by_run if i not in seen]
     for job_id in report.unknown_to_batch:
         logger.warning("Batch no longer knows the latest run", extra={"job_id": job_id})
