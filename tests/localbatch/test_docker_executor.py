@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -67,6 +68,24 @@ def test_run_arguments_map_the_spec() -> None:
     assert kwargs["detach"] is True
     assert kwargs["network"] == "overlord"
     assert kwargs["labels"]["overlord_local.localbatch.job-id"] == "j-1"
+
+
+def test_array_children_get_valid_container_names() -> None:
+    """A child's job id is <parent>:<index>; Docker refuses ':' in a container name, and the
+    attempt would fail with CannotStartContainerError (a 400 "Invalid container name")."""
+    spec = ContainerSpec(
+        job_id="3f0c8a52-1d1e-4f7e-9a8e-2a0f1c9b7d11:7",
+        attempt=2,
+        image=IMAGE,
+        command=["python", "-c", "print(1)"],
+        environment={},
+        vcpus=0.25,
+        memory_mib=512,
+        log_stream="def/default/x",
+    )
+    name = DockerExecutor(client=object(), logs_client=object()).run_kwargs(spec)["name"]
+    assert re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name), name  # Docker's own rule
+    assert "3f0c8a52-1d1e-4f7e-9a8e-2a0f1c9b7d11" in name and name.endswith("7-2")
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,12 @@ from overlord_local.localbatch.executors.tracking import TrackingExecutor, defau
 
 log = logging.getLogger(__name__)
 LABEL = "overlord_local.localbatch"
+
+
+def container_name(spec: ContainerSpec) -> str:
+    """batch-<job id>-<attempt>, in the characters Docker allows in a name: an array
+    child's id is <parent>:<index>, and Docker refuses the ':'."""
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"batch-{spec.job_id}-{spec.attempt}")
 
 
 def docker_sdk() -> Any:
@@ -138,7 +145,7 @@ class DockerExecutor(TrackingExecutor):
                 f"{LABEL}.job-id": spec.job_id,
                 f"{LABEL}.attempt": str(spec.attempt),
             },
-            "name": f"batch-{spec.job_id}-{spec.attempt}",
+            "name": container_name(spec),
         }
         if spec.memory_mib:
             kwargs["mem_limit"] = f"{spec.memory_mib}m"
