@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -175,3 +176,22 @@ def test_stopping_leaves_no_process(stack: Stack):
     assert not [p for p in children if alive(p)]
     with pytest.raises(urllib.error.URLError, match="refused"):
         http("GET", stack.url + "/health")
+
+
+def test_concurrent_posts_are_each_answered_with_their_own_job(stack: Stack):
+    """`overlord dev` runs the submitter in several execution environments at once; each
+    request must get its own job (one `app` shared by two requests once answered one with
+    the other's job)."""
+    messages = [f"concurrent {i} {uuid.uuid4().hex}" for i in range(12)]
+
+    def post(message: str) -> dict:
+        return stack.submit({"task": "echo", "parameters": {"message": message}})
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(post, messages))
+    assert len({a["job_id"] for a in answers}) == len(messages)
+    for message, answer in zip(messages, answers, strict=True):
+        status, job = stack.get(f"/jobs/{answer['job_id']}")
+        assert status == 200 and job["parameters"] == {"message": message}
+    for answer in answers:
+        stack.wait_for(answer["job_id"], {"SUCCEEDED"}, timeout=60)

@@ -60,7 +60,7 @@ def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) 
 def _known_job_id(job_id: str) -> str:
     if not is_job_id(job_id):
         raise JobNotFound(job_id)
-    logger.append_keys(job_id=job_id)
+    logger.thread_safe_append_keys(job_id=job_id)
     return job_id
 
 
@@ -126,7 +126,7 @@ def _json_body() -> bytes | None:
 )
 def post_job() -> Response[Any]:
     request = parse_job_request(_json_body())
-    logger.append_keys(job_id=request.job_id)
+    logger.thread_safe_append_keys(job_id=request.job_id)
     c = wiring.components()
     submission = submit_job(
         c.store, c.batch, c.objects, c.submit_config, request, created_by=_caller()
@@ -396,4 +396,7 @@ def _store_unavailable(exc: StoreUnavailable) -> Response[Any]:
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Per thread, like the recorder's: `make dev` runs several execution environments of
+    # this handler in one process, where process-wide keys would cross between requests.
+    logger.thread_safe_clear_keys()
     return app.resolve(event, context)
