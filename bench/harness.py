@@ -233,19 +233,13 @@ def _processes() -> Iterator[tuple[int, int, str, float]]:
         yield int(entry.name), int(fields[1]), name, (int(fields[11]) + int(fields[12])) / ticks
 
 
-def open_stack(
-    state_dir: Path,
-    *,
-    ferretdb_bin: str | None = None,
-    timeout: float = 120,
-    dev_args: tuple[str, ...] = (),
-) -> Stack:
-    """`overlord dev` (events alone carry jobs home: reconcile off; `dev_args` added), a
-    held queue beside its own, and clients on its servers."""
+def open_stack(state_dir: Path, *, ferretdb_bin: str | None = None, timeout: float = 120) -> Stack:
+    """`overlord dev` (events alone carry jobs home: reconcile off), a held queue beside its
+    own, and clients on its servers."""
     env = dict(DEV_ENV)
     if ferretdb_bin:
         env["FERRETDB_BIN"] = ferretdb_bin
-    dev = start_dev(state_dir, "--reconcile-every", "0", *dev_args, env=env, timeout=timeout)
+    dev = start_dev(state_dir, "--reconcile-every", "0", env=env, timeout=timeout)
     try:
         dev_env = dev.env
         aws = {
