@@ -18,7 +18,8 @@ code   meaning
        a JSON object or not UTF-8, not matching the task's schema in the catalogue,
        or refused by the task (``BadParameters``); for an array child also the items
        not a JSON list, AWS_BATCH_JOB_ARRAY_INDEX missing or outside the list, or
-       its item not an object
+       its item not an object; with OVERLORD_ITEMS_OFFSETS_URI, no (whole) entry
+       for its item there, or one that does not span a JSON object of the list
 3-255  chosen by the task with ``TaskExit`` (``fail`` takes it as a parameter)
 143    SIGTERM (128 + 15): Batch's attempt timeout or TerminateJob. The task is
        ended, the result says FAILED, ``"terminated: SIGTERM"``. Batch sends
@@ -29,7 +30,9 @@ Without OVERLORD_JOB_ID (or RESULTS_BUCKET) no result is written: it has no key.
 
 An array job's child (OVERLORD_ITEMS or OVERLORD_ITEMS_URI, the whole list) runs the item
 at AWS_BATCH_JOB_ARRAY_INDEX as its parameters; its result is its own object, keyed by
-its Batch job ID `<parent>:<index>`, and says which `index` it ran.
+its Batch job ID `<parent>:<index>`, and says which `index` it ran. Given the list's
+offsets too (OVERLORD_ITEMS_OFFSETS_URI, `overlord.item_offsets`), it reads only its
+item: its 16-byte entry, then the item's bytes, two ranged GETs.
 """
 
 from __future__ import annotations
@@ -45,12 +48,15 @@ from types import FrameType
 from typing import Any, Protocol
 
 from overlord.bucket_layout import result_key
+from overlord.item_offsets import ENTRY_SIZE, entry_start, read_entry
 from overlord.logs import service_logger
 from overlord.worker_env import (
     BATCH_JOB_ARRAY_INDEX,
     ITEM_INDEX,
     ITEM_INDICES,
     ITEMS,
+    ITEMS_OFFSETS_URI,
+    ITEMS_URI,
     JOB_ID,
     PARAMETERS,
     TASK,
@@ -70,6 +76,11 @@ class Objects(Protocol):
 
     def get_text(self, uri: str) -> str:
         """The text of the object at an ``s3://bucket/key`` URI."""
+        ...
+
+    def get_range(self, uri: str, start: int, length: int) -> bytes:
+        """Up to `length` bytes from byte `start` of the object at an ``s3://`` URI (fewer
+        where it ends first, none beyond its end)."""
         ...
 
     def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
@@ -129,6 +140,8 @@ def _item_index(env: WorkerEnvironment, objects: Objects) -> int:
 def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
     """An array child's parameters: the item at its index."""
     index = _item_index(env, objects)
+    if env.items_uri and env.items_offsets_uri:
+        return _ranged_item(env.items_uri, env.items_offsets_uri, index, objects)
     try:
         items = json.loads(_text(objects, env.items_uri, env.items, "[]"))
     except ValueError as exc:
@@ -140,6 +153,34 @@ def _item(env: WorkerEnvironment, objects: Objects) -> dict[str, Any]:
             f"{BATCH_JOB_ARRAY_INDEX} is {index}, beyond the {len(items)} items of {ITEMS}"
         )
     item = items[index]
+    if not isinstance(item, dict):
+        raise BadParameters(f"items[{index}] must be a JSON object")
+    return item
+
+
+def _ranged_item(items_uri: str, offsets_uri: str, index: int, objects: Objects) -> dict[str, Any]:
+    """Item `index` of the list at `items_uri`, read through its entry in the offsets."""
+    entry = objects.get_range(offsets_uri, entry_start(index), ENTRY_SIZE)
+    if len(entry) != ENTRY_SIZE:
+        # No entry at all: an index beyond the list (as Batch never gives); part of
+        # one: the object was cut short.
+        raise BadParameters(
+            f"{ITEMS_OFFSETS_URI} has no entry for item {index} ({len(entry)} of "
+            f"{ENTRY_SIZE} bytes from byte {entry_start(index)} of {offsets_uri})"
+        )
+    start, length = read_entry(entry)
+    where = f"items[{index}] (bytes {start}+{length} of {ITEMS_URI}, from {ITEMS_OFFSETS_URI})"
+    if length == 0:
+        raise BadParameters(f"{where} is empty")
+    data = objects.get_range(items_uri, start, length)
+    if len(data) != length:
+        raise BadParameters(f"{where} lies beyond the end of {items_uri}")
+    try:
+        item = json.loads(data.decode())
+    except UnicodeDecodeError:
+        raise BadParameters(f"{where} is not UTF-8 text") from None
+    except ValueError as exc:
+        raise BadParameters(f"{where} is not valid JSON: {exc}") from None
     if not isinstance(item, dict):
         raise BadParameters(f"items[{index}] must be a JSON object")
     return item

@@ -11,6 +11,12 @@ def parameters_key(job_id: str) -> str:
     return f"{PARAMETERS_PREFIX}{job_id}.json"
 
 
+def item_offsets_key(job_id: str) -> str:
+    """Beside an array job's items at `parameters_key`: where each item lies in them
+    (`overlord.item_offsets`), so that a child reads only its own."""
+    return f"{PARAMETERS_PREFIX}{job_id}.offsets"
+
+
 def selection_key(job_id: str, run: int) -> str:
     """The items a re-run of some of an array job's items runs, when too many for the
     container's environment."""

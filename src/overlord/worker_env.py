@@ -17,6 +17,9 @@ PARAMETERS_URI = "OVERLORD_PARAMETERS_URI"  # else an s3:// URI of that JSON
 # An array job: the list of every child's parameters (a child picks its own by index).
 ITEMS = "OVERLORD_ITEMS"
 ITEMS_URI = "OVERLORD_ITEMS_URI"
+# With ITEMS_URI (from the submissions that store it): where each item lies in that
+# object (overlord.item_offsets), so that a child reads only its own item.
+ITEMS_OFFSETS_URI = "OVERLORD_ITEMS_OFFSETS_URI"
 # A re-run of some items (overlord.arrays): child i runs items[indices[i]] (a JSON list,
 # inline or as a URI); a re-run of one item is a plain job running items[index].
 ITEM_INDICES = "OVERLORD_ITEM_INDICES"
@@ -38,12 +41,14 @@ def job_environment(
     parameters_uri: str | None = None,
     items: str | None = None,
     items_uri: str | None = None,
+    items_offsets_uri: str | None = None,
     item_indices: str | None = None,
     item_indices_uri: str | None = None,
     item_index: int | None = None,
 ) -> dict[str, str]:
     """The variables the submitter sets for one job: exactly one of the four input forms
-    (a single job's parameters or an array job's items, inline or as a URI)."""
+    (a single job's parameters or an array job's items, inline or as a URI; the items'
+    offsets only with their URI)."""
     given = {
         name: value
         for name, value in (
@@ -56,7 +61,11 @@ def job_environment(
     }
     if len(given) != 1:
         raise ValueError("give the parameters or the items, inline or as a URI: exactly one")
+    if items_offsets_uri is not None and items_uri is None:
+        raise ValueError("the items' offsets go with the items' URI")
     env = {JOB_ID: job_id, TASK: task, **given}
+    if items_offsets_uri is not None:
+        env[ITEMS_OFFSETS_URI] = items_offsets_uri
     if item_indices is not None:
         env[ITEM_INDICES] = item_indices
     if item_indices_uri is not None:
@@ -77,6 +86,7 @@ class WorkerEnvironment:
     attempt: int
     items: str | None = None
     items_uri: str | None = None
+    items_offsets_uri: str | None = None
     # The child's index as Batch set it (None: not an array child); the worker checks it.
     array_index: str | None = None
     item_indices: str | None = None
@@ -112,6 +122,7 @@ class WorkerEnvironment:
             attempt=int(attempt) if attempt.isdigit() else 1,
             items=env.get(ITEMS),
             items_uri=env.get(ITEMS_URI) or None,
+            items_offsets_uri=env.get(ITEMS_OFFSETS_URI) or None,
             array_index=env.get(BATCH_JOB_ARRAY_INDEX),
             item_indices=env.get(ITEM_INDICES),
             item_indices_uri=env.get(ITEM_INDICES_URI) or None,

@@ -40,6 +40,34 @@ def test_five_echo_items_succeed_and_a_childs_lines_are_reached_by_index(stack: 
     assert stack.db.jobs.find_one({"_id": created["job_id"]})["items_count"] == 5
 
 
+def test_items_beyond_the_environment_reach_each_child_through_s3_by_offsets(stack: Stack):
+    """~9 kB of items: over the container overrides' budget, so the list goes to S3 with
+    its offsets, and each child reads its own item by ranged GETs."""
+    tag = uuid.uuid4().hex
+    items = [{"message": f"item {i} {tag} é ☃ 𝄞 " + "x" * 3000} for i in range(3)]
+    created = stack.submit({"task": "echo", "items": items})
+    job = stack.wait_for_array(created["job_id"])
+    assert job["status"] == "SUCCEEDED", job
+    for index, item in enumerate(items):
+        status, child = stack.get(f"/jobs/{created['job_id']}", {"index": index})
+        assert status == 200 and child["child"]["result"]["summary"]["output"] == item, child
+    if not stack.local:
+        return
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    bucket, job_id = stack.env["RESULTS_BUCKET"], created["job_id"]
+    listed = s3.get_object(Bucket=bucket, Key=f"params/{job_id}.json")["Body"].read()
+    offsets = s3.get_object(Bucket=bucket, Key=f"params/{job_id}.offsets")["Body"].read()
+    assert json.loads(listed) == items and len(offsets) == 16 * len(items)
+
+
 def test_one_failing_item_fails_the_job_and_is_named(stack: Stack):
     ok = {"succeed_on_attempt": 1}
     items = [ok, ok, {"exit_code": 3, "message": f"item 2 {uuid.uuid4().hex}"}, ok]

@@ -21,6 +21,7 @@ import pytest
 from overlord import wiring
 from overlord.adapters import mongo_client
 from overlord.adapters.s3 import ObjectStore
+from overlord.bucket_layout import item_offsets_key, parameters_key
 from overlord.worker_env import WorkerEnvironment
 from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import reconcile_handler
@@ -106,6 +107,26 @@ def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
     )
     assert run_task(env, objects) == 0
 
+    # An array's items through S3, the list and its offsets; a child reads its own item
+    # with ranged GetObjects of both.
+    with environment(CONTAINER_OVERRIDES_BUDGET="10"):
+        _reset()
+        items = [{"message": uuid.uuid4().hex}, {"message": "b"}]
+        _, _, array = api.post("/jobs", {"task": "echo", "items": items})
+    _reset()
+    child = WorkerEnvironment.from_env(
+        {
+            "OVERLORD_JOB_ID": array["job_id"],
+            "OVERLORD_TASK": "echo",
+            "OVERLORD_ITEMS_URI": objects.uri(parameters_key(array["job_id"])),
+            "OVERLORD_ITEMS_OFFSETS_URI": objects.uri(item_offsets_key(array["job_id"])),
+            "AWS_BATCH_JOB_ID": f"{array['batch_job_id']}:1",
+            "AWS_BATCH_JOB_ARRAY_INDEX": "1",
+            "RESULTS_BUCKET": RESULTS_BUCKET,
+        }
+    )
+    assert run_task(child, objects) == 0
+
     # The recorder: a result that exists (HeadObject, GetObject) with its log stream,
     # and a run that ended without one (HeadObject answered 404).
     stream = f"overlord-worker/default/{uuid.uuid4().hex}"
@@ -153,6 +174,12 @@ def test_the_driven_calls_are_recorded_and_granted(driven_calls):
     assert any(c["operation"] == "HeadObject" and c["status"] == 404 for c in driven_calls), (
         "no HeadObject of a missing result was driven"
     )
+    worker_reads = {
+        c["params"]["Key"]
+        for c in driven_calls
+        if (c["component"], c["operation"]) == ("worker", "GetObject")
+    }
+    assert any(k.endswith(".offsets") for k in worker_reads), worker_reads
     assert iamcheck.problems(driven_calls) == []
 
 

@@ -6,9 +6,16 @@ import json
 
 import pytest
 
+from overlord.adapters.aws import client
+from overlord.adapters.s3 import ObjectStore
+from overlord.bucket_layout import item_offsets_key, parameters_key, result_key
+from overlord.item_offsets import ENTRY_SIZE, entry_start, read_entry
+from overlord.worker_env import WorkerEnvironment
 from overlord_submitter.handler import lambda_handler
-from tests.conftest import JOB_QUEUE
+from overlord_worker.service import run_task
+from tests.conftest import JOB_QUEUE, RESULTS_BUCKET
 from tests.support.api import Api
+from tests.support.s3gets import counting_gets
 
 
 @pytest.fixture
@@ -47,6 +54,53 @@ def test_post_items_is_one_array_submit_job_and_the_items_are_stored(api, db, aw
 
     again = api.post("/jobs", {"task": "echo", "items": items})
     assert again[0] == 200 and again[2]["job_id"] == body["job_id"]
+
+
+def test_a_long_list_goes_to_s3_with_offsets_and_a_child_reads_only_its_item(api, aws):
+    # Some items with characters of two to four bytes in UTF-8 and the list's separators.
+    items = [
+        {"message": f"item {i} " + ('é ☃ 𝄞 },{ "]' if i % 7 == 0 else "x" * 30)}
+        for i in range(2000)
+    ]
+    status, _, body = api.post("/jobs", {"task": "echo", "items": items})
+    assert status == 202, body
+    [described] = aws.batch.describe_jobs(jobs=[body["batch_job_id"]])["jobs"]
+    env = {e["name"]: e["value"] for e in described["container"]["environment"]}
+    assert "OVERLORD_ITEMS" not in env
+    assert env["OVERLORD_ITEMS_URI"] == f"s3://{RESULTS_BUCKET}/{parameters_key(body['job_id'])}"
+    offsets_uri = f"s3://{RESULTS_BUCKET}/{item_offsets_key(body['job_id'])}"
+    assert env["OVERLORD_ITEMS_OFFSETS_URI"] == offsets_uri
+
+    def stored(key: str) -> bytes:
+        return aws.s3.get_object(Bucket=RESULTS_BUCKET, Key=key)["Body"].read()
+
+    listed, offsets = (
+        stored(parameters_key(body["job_id"])),
+        stored(item_offsets_key(body["job_id"])),
+    )
+    assert json.loads(listed) == items  # the list object is the whole list, as before
+    assert len(offsets) == ENTRY_SIZE * len(items)
+    for index, item in enumerate(items):
+        start, length = read_entry(offsets[entry_start(index) : entry_start(index) + ENTRY_SIZE])
+        assert json.loads(listed[start : start + length]) == item
+
+    objects = ObjectStore(RESULTS_BUCKET)
+    for index in (0, 7, 1999):
+        child = WorkerEnvironment.from_env(
+            {
+                **env,
+                "AWS_BATCH_JOB_ID": f"{body['batch_job_id']}:{index}",
+                "AWS_BATCH_JOB_ARRAY_INDEX": str(index),
+                "RESULTS_BUCKET": RESULTS_BUCKET,
+            }
+        )
+        with counting_gets(client("s3")) as gets:
+            assert run_task(child, objects) == 0
+        own = len(json.dumps(items[index], ensure_ascii=False, separators=(",", ":")).encode())
+        assert gets.sizes == [ENTRY_SIZE, own], (gets, len(listed))
+        assert gets.ranges[0] == f"bytes={16 * index}-{16 * index + 15}"
+        result = json.loads(stored(result_key(body["job_id"], child.batch_job_id)))
+        assert result["index"] == index and result["output"] == items[index]
 
 
 def test_bad_items_are_400_naming_the_item_and_write_nothing(api, db, aws):

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from overlord.item_offsets import item_offsets
 from tests.conftest import RESULTS_BUCKET
 
 
@@ -171,3 +172,43 @@ def test_an_array_child_reads_its_item_from_s3_and_writes_its_own_result(moto_en
     assert any(x["message"] == "item 2" and x["index"] == 2 for x in json_lines(proc.stdout))
     result = result_of(aws, job_id, f"{parent}:2")
     assert result["index"] == 2 and result["status"] == "SUCCEEDED"
+
+
+def test_an_array_child_given_offsets_reads_its_item_by_ranges(moto_endpoint, aws):
+    items = [{"message": f"item {i} é☃𝄞"} for i in range(3)]
+    text = json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    name = uuid.uuid4().hex
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"params/{name}.json", Body=text.encode())
+    aws.s3.put_object(Bucket=RESULTS_BUCKET, Key=f"params/{name}.offsets", Body=item_offsets(text))
+    parent = str(uuid.uuid4())
+    env, job_id, _ = worker_env("echo", extra={"AWS_BATCH_JOB_ID": f"{parent}:2"})
+    del env["OVERLORD_PARAMETERS"]
+    env.update(
+        OVERLORD_ITEMS_URI=f"s3://{RESULTS_BUCKET}/params/{name}.json",
+        OVERLORD_ITEMS_OFFSETS_URI=f"s3://{RESULTS_BUCKET}/params/{name}.offsets",
+        AWS_BATCH_JOB_ARRAY_INDEX="2",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "overlord_worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = result_of(aws, job_id, f"{parent}:2")
+    assert result["index"] == 2 and result["output"] == items[2]
+
+    env["AWS_BATCH_JOB_ARRAY_INDEX"] = "3"  # beyond the offsets: bad input, not retried
+    env["AWS_BATCH_JOB_ID"] = f"{parent}:3"
+    proc = subprocess.run(
+        [sys.executable, "-m", "overlord_worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert result_of(aws, job_id, f"{parent}:3")["error"].startswith(
+        "OVERLORD_ITEMS_OFFSETS_URI has no entry for item 3 (0 of 16 bytes"
+    )

@@ -425,7 +425,10 @@ class FakeObjects:
         self.objects: dict[str, bytes] = {}
 
     def put_text(self, key: str, text: str) -> str:
-        self.objects[key] = text.encode()
+        return self.put_bytes(key, text.encode())
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        self.objects[key] = data
         return f"s3://{self.bucket}/{key}"
 
     def get_capped(self, key: str, cap: int) -> CappedObject | None:

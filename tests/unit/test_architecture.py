@@ -36,6 +36,7 @@ DOMAIN = (
     "overlord.ports",
     "overlord.worker_env",
     "overlord.arrays",
+    "overlord.item_offsets",
 )
 
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from overlord.bucket_layout import parameters_key
+from overlord.bucket_layout import item_offsets_key, parameters_key
 from overlord.catalogue import catalogue
 from overlord.errors import InvalidRequest
+from overlord.item_offsets import ENTRY_SIZE, read_entry
 from overlord.request import validate_job_request
 from overlord.services import submit
 from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects, FakeStore
@@ -82,6 +83,89 @@ def test_a_large_list_goes_through_s3_and_the_worker_gets_its_uri(store, batch, 
     assert sent.environment["OVERLORD_ITEMS_URI"].endswith(parameters_key(sub.job_id))
     assert objects.objects[parameters_key(sub.job_id)] == req.input_json.encode()
     assert sent.overrides_size() <= CONFIG.overrides_budget
+
+
+def spans(objects: FakeObjects, job_id: str) -> list[bytes]:
+    """The bytes of the list object that each entry of its offsets object names."""
+    listed = objects.objects[parameters_key(job_id)]
+    offsets = objects.objects[item_offsets_key(job_id)]
+    assert len(offsets) % ENTRY_SIZE == 0
+    return [
+        listed[start : start + length]
+        for start, length in (
+            read_entry(offsets[i : i + ENTRY_SIZE]) for i in range(0, len(offsets), ENTRY_SIZE)
+        )
+    ]
+
+
+def test_beside_a_list_in_s3_go_the_offsets_of_its_items(store, batch, objects):
+    items = [{"message": f"item {i} é ☃ 𝄞 }},{{"} for i in range(1000)]
+    req = validate_job_request({"task": "echo", "items": items})
+    sub = post_array(store, batch, objects, req)
+    [sent] = batch.submitted
+    uri = sent.environment["OVERLORD_ITEMS_OFFSETS_URI"]
+    assert uri == f"s3://{objects.bucket}/{item_offsets_key(sub.job_id)}"
+    assert [json.loads(span) for span in spans(objects, sub.job_id)] == req.items
+    assert sent.overrides_size() <= CONFIG.overrides_budget
+
+
+def test_items_inline_and_parameters_in_s3_have_no_offsets(store, batch, objects):
+    inline = post_array(store, batch, objects, array_request(3))
+    single = submit.submit_job(
+        store,
+        batch,
+        objects,
+        CONFIG,
+        validate_job_request({"task": "echo", "parameters": {"message": "x" * 12 * 1024}}),
+    )
+    assert [("OVERLORD_ITEMS_OFFSETS_URI" in sent.environment) for sent in batch.submitted] == [
+        False,
+        False,
+    ]
+    assert list(objects.objects) == [parameters_key(single.job_id)]
+    assert inline.job_id != single.job_id
+
+
+def test_a_rerun_through_s3_writes_the_same_list_and_offsets_again(store, batch, objects, streams):
+    from overlord.observation import RunObservation
+    from overlord.services import record
+
+    sub = post_array(store, batch, objects, array_request(1000))
+    first = dict(objects.objects)
+    objects.objects.clear()
+    ended = RunObservation(sub.batch_job_id, sub.job_id, "FAILED", T0)
+    record.record_observation(store, streams, objects, ended)
+    submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
+    assert objects.objects == first
+    first_sent, rerun_sent = batch.submitted
+    assert rerun_sent.environment == first_sent.environment
+
+
+def test_the_offsets_uri_counts_toward_the_overrides_budget(streams):
+    """A re-run's indices stay inline only when they fit beside the list's and the
+    offsets' URIs; at one character less they go through S3 too (their URI shorter)."""
+    from dataclasses import replace
+
+    from overlord.bucket_layout import selection_key
+
+    def rerun(budget: int):
+        store, batch, objects = FakeStore(), FakeBatch(), FakeObjects()
+        config = replace(CONFIG, overrides_budget=budget)
+        items = [{"message": f"item {i} " + "x" * 40} for i in range(100)]
+        req = validate_job_request({"task": "echo", "items": items})
+        sub = submit.submit_job(store, batch, objects, config, req)
+        end_run(store, streams, objects, sub, sub.batch_job_id, ["FAILED", "SUCCEEDED"] * 50)
+        submit.start_new_run(store, batch, objects, config, sub.job_id, only_failed=True)
+        return batch.submitted[-1], objects, sub.job_id
+
+    roomy, _, _ = rerun(1500)
+    assert json.loads(roomy.environment["OVERLORD_ITEM_INDICES"]) == list(range(0, 100, 2))
+    assert "OVERLORD_ITEMS_OFFSETS_URI" in roomy.environment
+    budget = roomy.overrides_size() - 1
+    tight, objects, job_id = rerun(budget)
+    assert "OVERLORD_ITEM_INDICES" not in tight.environment
+    assert json.loads(objects.objects[selection_key(job_id, 2)]) == list(range(0, 100, 2))
+    assert tight.overrides_size() <= budget
 
 
 def test_each_item_is_checked_against_the_task_and_nothing_is_written(store, batch, objects):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from overlord.item_offsets import ENTRY, item_offsets
 from overlord.worker_env import WorkerEnvironment
 from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
 from overlord_worker.service import run_task
@@ -21,16 +22,36 @@ RESULT_URI = f"s3://{BUCKET}/results/job-1/batch-1.json"
 
 
 class FakeObjects:
-    """The `Objects` port in memory: texts by s3:// URI."""
+    """The `Objects` port in memory: texts (and binary objects) by s3:// URI; it notes
+    each read as (uri, start, length), length None for a whole object."""
 
-    def __init__(self, texts: dict[str, str] | None = None, *, fail_puts: bool = False) -> None:
+    def __init__(
+        self,
+        texts: dict[str, str] | None = None,
+        *,
+        blobs: dict[str, bytes] | None = None,
+        fail_puts: bool = False,
+    ) -> None:
         self.texts = dict(texts or {})
+        self.blobs = dict(blobs or {})
         self.fail_puts = fail_puts
+        self.reads: list[tuple[str, int, int | None]] = []
 
     def get_text(self, uri: str) -> str:
+        self.reads.append((uri, 0, None))
         if uri not in self.texts:
             raise LookupError(f"NoSuchKey: {uri}")
         return self.texts[uri]
+
+    def get_range(self, uri: str, start: int, length: int) -> bytes:
+        self.reads.append((uri, start, length))
+        if uri in self.blobs:
+            data = self.blobs[uri]
+        elif uri in self.texts:
+            data = self.texts[uri].encode()
+        else:
+            raise LookupError(f"NoSuchKey: {uri}")
+        return data[start : start + length]
 
     def put_text(self, key: str, text: str, content_type: str = "application/json") -> str:
         if self.fail_puts:
@@ -322,6 +343,104 @@ def test_an_array_child_reads_the_items_from_s3_when_given_a_uri():
         load_task=only(task),
     )
     assert code == 0 and seen == [{"message": "two"}]
+    assert objects.reads == [(uri, 0, None)]  # no offsets (an older submission): all of it
+
+
+# Items whose characters take 1 to 4 bytes in UTF-8, and strings holding the list's own
+# separators: a span counted in characters, or found by splitting, would be wrong.
+RANGED_ITEMS = [
+    {"message": "zero"},
+    {"message": "naïve ☃ },{ 𝄞"},
+    {"message": "two", "n": [1, {"x": "]"}]},
+    {"message": 'three \u2028 "quoted"'},
+]
+ITEMS_URI = f"s3://{BUCKET}/params/job-1.json"
+OFFSETS_URI = f"s3://{BUCKET}/params/job-1.offsets"
+
+
+def ranged(
+    list_bytes: bytes | None = None, offsets: bytes | None = None, **overrides: Any
+) -> tuple[WorkerEnvironment, FakeObjects]:
+    """An array child given its list's URI and offsets, and the store holding both."""
+    if list_bytes is None:
+        list_bytes = json.dumps(RANGED_ITEMS, ensure_ascii=False, separators=(",", ":")).encode()
+    if offsets is None:
+        offsets = item_offsets(list_bytes.decode())
+    objects = FakeObjects(blobs={ITEMS_URI: list_bytes, OFFSETS_URI: offsets})
+    values = {"items": None, "items_uri": ITEMS_URI, "items_offsets_uri": OFFSETS_URI}
+    return child(**{**values, **overrides}), objects
+
+
+def test_an_array_child_given_offsets_reads_only_its_entry_and_its_item():
+    env, objects = ranged()
+    task, seen = seen_parameters()
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [RANGED_ITEMS[1]]
+    [entry, item] = objects.reads
+    assert entry == (OFFSETS_URI, 16, 16)
+    own = json.dumps(RANGED_ITEMS[1], ensure_ascii=False, separators=(",", ":")).encode()
+    assert item == (ITEMS_URI, LIST.index(own), len(own))
+    assert json.loads(objects.texts[CHILD_RESULT_URI])["index"] == 1
+
+
+@pytest.mark.parametrize("index", range(len(RANGED_ITEMS)))
+def test_every_child_reads_its_own_item_through_the_offsets(index):
+    env, objects = ranged(array_index=str(index), batch_job_id=f"parent-1:{index}")
+    task, seen = seen_parameters()
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [RANGED_ITEMS[index]]
+    assert all(length is not None for _, _, length in objects.reads)
+
+
+def test_a_rerun_child_given_offsets_maps_its_array_index_first():
+    env, objects = ranged(item_indices="[0, 3]", array_index="1")
+    task, seen = seen_parameters()
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [RANGED_ITEMS[3]]
+    assert objects.reads[0] == (OFFSETS_URI, 48, 16)
+    assert json.loads(objects.texts[CHILD_RESULT_URI])["index"] == 3
+
+
+def test_a_rerun_of_one_item_given_offsets_reads_that_item():
+    env, objects = ranged(item_index="2", array_index=None, batch_job_id="rerun-1")
+    task, seen = seen_parameters()
+    assert run_task(env, objects, load_task=only(task)) == 0
+    assert seen == [RANGED_ITEMS[2]] and objects.reads[0] == (OFFSETS_URI, 32, 16)
+
+
+LIST = json.dumps(RANGED_ITEMS, ensure_ascii=False, separators=(",", ":")).encode()
+OFFSETS = item_offsets(LIST.decode())
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"offsets": OFFSETS[:16]},
+            "OVERLORD_ITEMS_OFFSETS_URI has no entry for item 1 (0 of 16 bytes from byte 16 of "
+            f"{OFFSETS_URI})",
+        ),
+        ({"offsets": OFFSETS[:24]}, "no entry for item 1 (8 of 16 bytes from byte 16"),
+        ({"offsets": b""}, "OVERLORD_ITEMS_OFFSETS_URI has no entry for item 1"),
+        (
+            {"offsets": OFFSETS[:16] + ENTRY.pack(len(LIST) - 2, 10)},
+            f"items[1] (bytes {len(LIST) - 2}+10 of OVERLORD_ITEMS_URI, from "
+            f"OVERLORD_ITEMS_OFFSETS_URI) lies beyond the end of {ITEMS_URI}",
+        ),
+        ({"offsets": OFFSETS[:16] + ENTRY.pack(5, 0)}, "items[1] (bytes 5+0 of"),
+        ({"offsets": OFFSETS[:16] + ENTRY.pack(0, 20)}, ") is not valid JSON: "),
+        ({"list_bytes": b'[{"a":1},[1]]'}, "items[1] must be a JSON object"),
+        ({"list_bytes": b'[{"a":1},{"a":"\xff"}]'}, ") is not UTF-8 text"),
+    ],
+)
+def test_unusable_offsets_are_bad_input_naming_the_variable(given, message):
+    if "list_bytes" in given and "offsets" not in given:
+        given["offsets"] = ENTRY.pack(1, 7) + ENTRY.pack(9, len(given["list_bytes"]) - 10)
+    env, objects = ranged(**given)
+    task, seen = seen_parameters()
+    assert run_task(env, objects, load_task=only(task)) == 2
+    assert seen == []
+    assert message in json.loads(objects.texts[CHILD_RESULT_URI])["error"]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from overlord import arrays, schema
-from overlord.bucket_layout import parameters_key, selection_key
+from overlord.bucket_layout import item_offsets_key, parameters_key, selection_key
 from overlord.catalogue import DEFINITION_PREFIX, Catalogue, Task
 from overlord.clock import utcnow
 from overlord.errors import (
@@ -23,6 +23,7 @@ from overlord.errors import (
     OverlordError,
     RunInProgress,
 )
+from overlord.item_offsets import item_offsets
 from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord.request import JobRequest
 from overlord.schema import JobDocument, RunDocument
@@ -252,7 +253,8 @@ def _request_for(
     shape: arrays.RunShape | None,
 ) -> SubmitRequest:
     """The input inline when the whole override fits Batch's budget, else through S3
-    (and then, for a re-run of many items, their list as well)."""
+    (an array's items with their offsets, so that each child reads only its own; and
+    for a re-run of many items, their list as well)."""
     task = runnable_task(config, job["task"])
     indices = json.dumps(shape.indices, separators=(",", ":")) if shape and shape.indices else None
     item_index = shape.item if shape else None
@@ -271,6 +273,7 @@ def _request_for(
                 job["task"],
                 items=text if inline else None,
                 items_uri=None if inline else uri,
+                items_offsets_uri=None if inline else offsets_uri,
                 item_indices=None if indices_uri else indices,
                 item_indices_uri=indices_uri,
                 item_index=item_index,
@@ -284,11 +287,15 @@ def _request_for(
             array_size=shape.array_size if shape else None,
         )
 
-    uri = ""
+    uri = offsets_uri = ""
     inline = request(inline=True)
     if inline.overrides_size() <= config.overrides_budget:
         return inline
     uri = objects.put_text(parameters_key(job["_id"]), text)
+    if shape is not None:
+        # From the text just written, so the spans are its bytes. Both objects are
+        # deterministic for the job, so a re-run rewriting them changes neither.
+        offsets_uri = objects.put_bytes(item_offsets_key(job["_id"]), item_offsets(text))
     through_s3 = request(inline=False)
     if through_s3.overrides_size() <= config.overrides_budget or indices is None:
         return through_s3
