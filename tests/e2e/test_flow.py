@@ -35,6 +35,25 @@ def test_echo_succeeds_with_its_line_in_logs_and_result(stack: Stack):
     assert status == 200 and any(message in x["message"] for x in page["lines"])
 
 
+def test_concurrent_posts_are_each_answered_with_their_own_job(stack: Stack):
+    """Each request gets its own job, however many arrive at once (two invocations of the
+    in-process submitter at once answered one with the other's job: the gateway serves
+    one at a time, like one execution environment)."""
+    messages = [f"concurrent {i} {uuid.uuid4().hex}" for i in range(12)]
+
+    def post(message: str) -> dict:
+        return stack.submit({"task": "echo", "parameters": {"message": message}})
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(post, messages))
+    assert len({a["job_id"] for a in answers}) == len(messages)
+    for message, answer in zip(messages, answers, strict=True):
+        status, job = stack.get(f"/jobs/{answer['job_id']}")
+        assert status == 200 and job["parameters"] == {"message": message}
+    for answer in answers:
+        stack.wait_for(answer["job_id"], {"SUCCEEDED"}, timeout=60)
+
+
 def test_twelve_kib_of_parameters_succeed_through_s3(stack: Stack):
     # Inline, 12 KiB would push the container overrides past ECS's 8,192 characters and
     # the job would be accepted, then fail to start (issue 12); they go through S3.
@@ -176,22 +195,3 @@ def test_stopping_leaves_no_process(stack: Stack):
     assert not [p for p in children if alive(p)]
     with pytest.raises(urllib.error.URLError, match="refused"):
         http("GET", stack.url + "/health")
-
-
-def test_concurrent_posts_are_each_answered_with_their_own_job(stack: Stack):
-    """Each request gets its own job, however many arrive at once (two invocations of the
-    in-process submitter at once answered one with the other's job: the gateway serves
-    one at a time, like one execution environment)."""
-    messages = [f"concurrent {i} {uuid.uuid4().hex}" for i in range(12)]
-
-    def post(message: str) -> dict:
-        return stack.submit({"task": "echo", "parameters": {"message": message}})
-
-    with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(post, messages))
-    assert len({a["job_id"] for a in answers}) == len(messages)
-    for message, answer in zip(messages, answers, strict=True):
-        status, job = stack.get(f"/jobs/{answer['job_id']}")
-        assert status == 200 and job["parameters"] == {"message": message}
-    for answer in answers:
-        stack.wait_for(answer["job_id"], {"SUCCEEDED"}, timeout=60)
