@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from overlord_local.localbatch.scheduler import TIMED_OUT
-from tests.localbatch.conftest import wait_for
 from tests.localbatch.test_events import load, shape_errors
 from tests.localbatch.test_jobs import log_messages, process_alive
+from tests.support.waiting import wait_for
 
 STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
 CHILD_WALK = ["PENDING", "RUNNABLE", "STARTING", "RUNNING"]

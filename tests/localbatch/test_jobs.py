@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from overlord_local.localbatch.scheduler import TIMED_OUT
-from tests.localbatch.conftest import wait_for
+from tests.support.waiting import wait_for
 
 ORDER = ["PENDING", "RUNNABLE", "STARTING", "RUNNING"]
 
