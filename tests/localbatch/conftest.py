@@ -120,6 +120,19 @@ def make_definition(batch: Any) -> Callable[..., str]:
 
 
 @pytest.fixture
+def make_sleepers(make_queue: Any, make_definition: Any) -> Callable[[int], tuple[str, str]]:
+    """A queue of ``max_vcpus`` and a definition whose jobs hold one vCPU for 0.3 s: for
+    tests of how many jobs run at once; returns (queue, definition)."""
+
+    def make(max_vcpus: int) -> tuple[str, str]:
+        queue = make_queue(max_vcpus=max_vcpus)
+        name = make_definition(["python", "-c", "import time; time.sleep(0.3)"], vcpus="1")
+        return queue, name
+
+    return make
+
+
+@pytest.fixture
 def wait_terminal(batch: Any) -> Callable[..., dict[str, Any]]:
     def wait(job_id: str, timeout: float = 15.0) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
