@@ -84,7 +84,8 @@ class Stack:
         assert status == 202, result
         return result
 
-    def wait_for(self, job_id: str, statuses: set[str], timeout: float = 30.0) -> dict[str, Any]:
+    def wait_for(self, job_id: str, statuses: set[str], timeout: float = 90.0) -> dict[str, Any]:
+        """90 s by default: under `make up` on a loaded machine an echo job took over 30 s."""
         deadline = time.monotonic() + timeout
         while True:
             status, job = self.get(f"/jobs/{job_id}")

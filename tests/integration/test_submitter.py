@@ -245,3 +245,32 @@ def test_a_burst_beyond_the_submit_rate_gets_503_with_retry_after(app_env, db, a
     job = db.jobs.find_one({"_id": {"$ne": first[2]["job_id"]}})
     assert job["status"] == "SUBMIT_FAILED"
     assert batch_jobs_named(aws, job["_id"]) == []
+
+
+@pytest.mark.parametrize(("function_timeout", "answer"), [(60.0, 202), (15.5, 503)])
+def test_a_submission_waits_for_its_turn_only_while_the_invocation_has_time(
+    app_env, db, aws, function_timeout: float, answer: int
+):
+    """Waiting ~1 s for the rate is fine with time to spare; with 15.5 s left (SubmitJob
+    at its slowest and the writes after it need 15) the wait would outlast the Lambda:
+    503 with Retry-After at once, nothing sent to Batch."""
+    from overlord import wiring
+
+    with environment(SUBMIT_RATE_PER_SECOND="1", SUBMIT_MAX_WAIT_SECONDS="5"):
+        wiring.reset()
+        try:
+            api = Api(lambda_handler, timeout_seconds=function_timeout)
+            # Batch (moto) outlives the test: other inputs than the other case's.
+            first, second = (
+                api.post("/jobs", {"task": "echo", "parameters": {"message": f"{n} {answer}"}})
+                for n in ("one", "two")
+            )
+        finally:
+            wiring.reset()
+    assert first[0] == 202
+    status, headers, body = second
+    assert status == answer, body
+    if answer == 503:
+        assert int(headers["retry-after"]) >= 1
+        job = db.jobs.find_one({"_id": {"$ne": first[2]["job_id"]}})
+        assert batch_jobs_named(aws, job["_id"]) == []

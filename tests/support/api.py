@@ -10,8 +10,9 @@ from overlord_local.devstack.lambdas import LocalLambdaContext
 
 
 class Api:
-    def __init__(self, handler: Any) -> None:
+    def __init__(self, handler: Any, timeout_seconds: float = 60.0) -> None:
         self.handler = handler
+        self.timeout_seconds = timeout_seconds  # the function's, as the context tells it
 
     def call(
         self, method: str, path: str, body: Any = None, query: str = "", iam: Any = None
@@ -26,7 +27,8 @@ class Api:
             headers={"content-type": "application/json"},
             authorizer={"iam": iam} if iam else None,
         )
-        response = http_response(self.handler(event, LocalLambdaContext()))
+        context = LocalLambdaContext(timeout_seconds=self.timeout_seconds)
+        response = http_response(self.handler(event, context))
         payload = json.loads(response.body) if response.body else None
         return response.status, response.headers, payload
 

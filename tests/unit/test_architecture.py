@@ -32,6 +32,7 @@ DOMAIN = (
     "overlord.views",
     "overlord.errors",
     "overlord.clock",
+    "overlord.deadline",
     "overlord.ports",
     "overlord.worker_env",
     "overlord.arrays",

@@ -18,7 +18,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from overlord import wiring
+from overlord import deadline, wiring
 from overlord.errors import (
     BatchCallFailed,
     BatchRejected,
@@ -400,4 +400,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # Per thread, like the recorder's: `make dev` runs several execution environments of
     # this handler in one process, where process-wide keys would cross between requests.
     logger.thread_safe_clear_keys()
-    return app.resolve(event, context)
+    with deadline.invocation(context.get_remaining_time_in_millis() / 1000):
+        return app.resolve(event, context)

@@ -19,9 +19,10 @@ _CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
 )
 # For calls that must not be repeated blindly (SubmitJob): one attempt, the caller decides.
+NO_RETRY_CONNECT_SECONDS, NO_RETRY_READ_SECONDS = 3, 10
 _NO_RETRY = Config(
-    connect_timeout=3,
-    read_timeout=10,
+    connect_timeout=NO_RETRY_CONNECT_SECONDS,
+    read_timeout=NO_RETRY_READ_SECONDS,
     retries={"mode": "standard", "total_max_attempts": 1},
 )
 

@@ -14,7 +14,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord.adapters.aws import client, submit_client
+from overlord import deadline
+from overlord.adapters.aws import (
+    NO_RETRY_CONNECT_SECONDS,
+    NO_RETRY_READ_SECONDS,
+    client,
+    submit_client,
+)
 from overlord.batch_events import BatchJobDetail
 from overlord.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
 from overlord.ports import BatchJobRef
@@ -24,6 +30,9 @@ from overlord.submission import SubmitRequest
 DESCRIBE_LIMIT = 100  # DescribeJobs takes at most 100 IDs
 _THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
 _CLIENT_FAULTS = {"ClientException", "ValidationException", "AccessDeniedException"}
+# What an invocation still needs once its turn to submit has come: SubmitJob at its
+# slowest (connect + read timeouts), then recording the run (a few MongoDB writes).
+AFTER_THE_WAIT_SECONDS = NO_RETRY_CONNECT_SECONDS + NO_RETRY_READ_SECONDS + 2.0
 
 
 def _error_message(exc: Exception) -> str:
@@ -54,12 +63,21 @@ class BatchGateway:
     def submit(self, request: SubmitRequest) -> str:
         """Submit once, paced to Batch's rate; raises BatchRejected, BatchThrottled or
         BatchUnavailable."""
-        if self.pace is not None and not self.pace.acquire(self.max_wait_seconds):
+        if self.pace is not None and not self.pace.acquire(self._longest_wait()):
             raise BatchThrottled(
                 "too many submissions at once; Batch accepts a limited rate",
                 retry_after_seconds=self.pace.retry_after(),
             )
         return self._submit(request)
+
+    def _longest_wait(self) -> float:
+        """The configured limit, or less when the invocation would run out of time:
+        better a 503 with Retry-After than a Lambda timeout (API Gateway's 503 without
+        one, and a claim left to lapse)."""
+        left = deadline.seconds_left()
+        if left is None:
+            return self.max_wait_seconds
+        return max(0.0, min(self.max_wait_seconds, left - AFTER_THE_WAIT_SECONDS))
 
     @retry(
         retry=retry_if_exception_type(BatchThrottled),
