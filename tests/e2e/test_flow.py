@@ -179,9 +179,9 @@ def test_stopping_leaves_no_process(stack: Stack):
 
 
 def test_concurrent_posts_are_each_answered_with_their_own_job(stack: Stack):
-    """`overlord dev` runs the submitter in several execution environments at once; each
-    request must get its own job (one `app` shared by two requests once answered one with
-    the other's job)."""
+    """Each request gets its own job, however many arrive at once (two invocations of the
+    in-process submitter at once answered one with the other's job: the gateway serves
+    one at a time, like one execution environment)."""
     messages = [f"concurrent {i} {uuid.uuid4().hex}" for i in range(12)]
 
     def post(message: str) -> dict:

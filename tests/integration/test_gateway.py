@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from overlord_local.devstack.lambdas import InvokeError
+from overlord_local.devstack.apigw import http_api_event
+from overlord_local.devstack.lambdas import InvokeError, LocalLambdaContext
 from overlord_local.devstack.running import http
 from overlord_local.gateway import MAX_PAYLOAD, GatewayServer, in_process
 
@@ -147,3 +148,22 @@ def test_one_invocation_at_a_time_per_handler():
         server.stop()
     assert statuses == [200] * 16
     assert most == 1
+
+
+def test_powertools_keeps_the_current_event_on_the_resolver_class():
+    """Why the in-process submitter cannot run twice at once even as two copies of its
+    module (tried: one POST in 600 was answered with another's job): Powertools stores
+    the event it resolves on the BaseRouter class. If this fails, Powertools changed, and
+    separate resolvers could serve requests at once."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    first, second = APIGatewayHttpResolver(), APIGatewayHttpResolver()
+    seen: list[str] = []
+
+    @first.get("/a")
+    def a() -> dict[str, str]:
+        seen.append(second.current_event.path)
+        return {}
+
+    first.resolve(http_api_event("GET", "/a"), LocalLambdaContext())
+    assert seen == ["/a"]  # the other resolver sees this one's request

@@ -43,13 +43,6 @@ def dev(
             min=1, help="Batch events delivered to the recorder at once (EventBridge: many)"
         ),
     ] = 4,
-    submitter_environments: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            help="submitter invocations at once, one per execution environment (Lambda: many)",
-        ),
-    ] = 4,
     timeout_scale: Annotated[
         float, typer.Option(help="multiply job timeouts (AWS's minimum is 60 s; tests use less)")
     ] = 1.0,
@@ -77,7 +70,6 @@ def dev(
             db_name=db_name,
             max_vcpus=max_vcpus,
             event_workers=event_workers,
-            submitter_environments=submitter_environments,
             timeout_scale=timeout_scale,
             fail_submit_rate=fail_submit_rate,
             fail_submit_kinds=fail_submit_kinds,

@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from overlord_local.devstack.apigw import HttpResponse, http_api_event, http_response, match_route
-from overlord_local.devstack.lambdas import Environments, Handler, InvokeError, invoke_url
+from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
 from overlord_local.sigv4 import Forbidden, Identity, Verifier
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,18 @@ Invoker = Callable[[dict[str, Any]], Any]
 
 
 def in_process(handler: Handler) -> Invoker:
-    """Invoke the handler here, as one Lambda execution environment: one request at a
-    time (the handler's module state may rely on it)."""
-    return Environments(lambda: handler, 1, "overlord-submitter")
+    """Invoke the handler here, one request at a time as one Lambda execution environment
+    does: the handler's state relies on it (Powertools' resolver keeps the current route
+    in its module-level `app.context`, and the current event on its *class*, shared by
+    every resolver in the process: two at once answered 500, or another request's job).
+    Several at once need several processes (`overlord dev --rie`: emulators)."""
+    one_at_a_time = threading.Lock()
+
+    def invoke(event: dict[str, Any]) -> Any:
+        with one_at_a_time:
+            return invoke_in_process(handler, event, "overlord-submitter")
+
+    return invoke
 
 
 def via_url(url: str, timeout: float = 30.0) -> Invoker:

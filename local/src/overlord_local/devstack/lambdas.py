@@ -8,7 +8,6 @@ built-in one, or `aws-lambda-rie` in `make dev --rie`):
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import threading
 import time
@@ -54,81 +53,6 @@ def load_handler(name: str) -> Handler:
     module_name, _, attribute = name.rpartition(".")
     handler: Handler = getattr(importlib.import_module(module_name), attribute)
     return handler
-
-
-def load_fresh_handler(name: str) -> Handler:
-    """The handler from a new copy of its module, with module-level state of its own, as
-    a new execution environment has (the modules it imports are shared with this
-    process). Handlers may keep per-invocation state in their module, since Lambda runs
-    one invocation per environment at a time: Powertools' resolver keeps the current
-    request on its module-level `app`."""
-    module_name, _, attribute = name.rpartition(".")
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no module {module_name!r} for handler {name!r}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    handler: Handler = getattr(module, attribute)
-    return handler
-
-
-class Environments:
-    """Up to `limit` execution environments of one function in this process, made on
-    demand (a request that finds none free and the limit not reached pays the cold start,
-    as on Lambda), each running one invocation at a time; at the limit a request waits
-    for one to be free, as Lambda with reserved concurrency `limit` would throttle."""
-
-    def __init__(self, new_environment: Callable[[], Handler], limit: int, name: str) -> None:
-        if limit < 1:
-            raise ValueError("limit: at least one execution environment")
-        self._new_environment = new_environment
-        self._limit = limit
-        self._name = name
-        self._idle: list[Handler] = []
-        self._made = 0
-        self._changed = threading.Condition()
-
-    @classmethod
-    def of_handler(cls, name: str, limit: int, function_name: str) -> Environments:
-        """The first environment imports the handler's module as usual (in sys.modules,
-        for whatever looks it up there); each further one gets its own copy."""
-        made = 0
-
-        def new_environment() -> Handler:
-            nonlocal made
-            made += 1
-            return load_handler(name) if made == 1 else load_fresh_handler(name)
-
-        return cls(new_environment, limit, function_name)
-
-    @property
-    def made(self) -> int:
-        return self._made
-
-    def __call__(self, event: dict[str, Any]) -> Any:
-        handler = self._acquire()
-        try:
-            return invoke_in_process(handler, event, self._name)
-        finally:
-            with self._changed:
-                self._idle.append(handler)
-                self._changed.notify()
-
-    def _acquire(self) -> Handler:
-        with self._changed:
-            while not self._idle and self._made >= self._limit:
-                self._changed.wait()
-            if self._idle:
-                return self._idle.pop()  # the most recently used: Lambda reuses warm ones
-            self._made += 1
-        try:
-            # Outside the lock: one environment's cold start holds up no warm one.
-            return self._new_environment()
-        except BaseException:
-            with self._changed:
-                self._made -= 1
-                self._changed.notify()
-            raise
 
 
 def invoke_url_for(host: str, port: int) -> str:

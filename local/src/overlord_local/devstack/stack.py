@@ -23,12 +23,7 @@ from typing import IO, Any
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
-from overlord_local.devstack.lambdas import (
-    Environments,
-    invoke_in_process,
-    invoke_url_for,
-    load_handler,
-)
+from overlord_local.devstack.lambdas import invoke_in_process, invoke_url_for, load_handler
 from overlord_local.devstack.processes import (
     PROJECT_ROOT,
     free_port,
@@ -93,9 +88,6 @@ class DevOptions:
     max_vcpus: int = 4
     # Concurrent deliveries to the recorder, which EventBridge invokes concurrently too.
     event_workers: int = 4
-    # The submitter's execution environments in this process (Lambda runs one invocation
-    # per environment and scales out to many): requests beyond them wait for a free one.
-    submitter_environments: int = 4
     timeout_scale: float = 1.0
     # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
     fail_submit_rate: float = 0.0
@@ -159,16 +151,14 @@ class DevStack:
         )
 
         from overlord_local.eventrouter import load_batch_pattern
-        from overlord_local.gateway import GatewayServer, via_url
+        from overlord_local.gateway import GatewayServer, in_process, via_url
         from overlord_local.sigv4 import Verifier
 
         if o.rie:
             submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))
             recorder: Any = self._start_rie("recorder", RECORDER_HANDLER)
         else:
-            submitter = Environments.of_handler(
-                SUBMITTER_HANDLER, o.submitter_environments, "overlord-submitter"
-            )
+            submitter = in_process(load_handler(SUBMITTER_HANDLER))
             recorder = load_handler(RECORDER_HANDLER)
         router.add_rule(load_batch_pattern(queue_arn), recorder, name="batch-state-change")
 
