@@ -8,10 +8,10 @@ it, and the reconcile handler. moto serves S3 and CloudWatch Logs (session fixtu
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import RESULTS_BUCKET, environment
+from tests.support import waiting
 from tests.support.api import Api
 
 TERMINAL = {"SUCCEEDED", "FAILED"}
@@ -44,15 +45,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
+# These conditions query MongoDB or the local Batch, which the flow under test is busy with.
+wait_for = partial(waiting.wait_for, interval=0.1)
 
 
 @dataclass
@@ -110,7 +104,7 @@ class Flow:
             jobs = self.all_batch_jobs()
             return jobs if all(j["status"] in TERMINAL for j in jobs) else None
 
-        return wait_until(done, timeout, "Batch to finish its jobs")
+        return wait_for(done, timeout, "Batch to finish its jobs")
 
     def drain(self, timeout: float = 120) -> None:
         assert self.router.drain(timeout), "the router still holds events"

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.faults.conftest import TERMINAL, Flow, wait_until
+from tests.faults.conftest import TERMINAL, Flow, wait_for
 
 
 def hook_after_submit(flow: Flow, action) -> list[str]:
@@ -139,7 +139,7 @@ def run_all(flow: Flow, during=None) -> None:
         during()
     flow.wait_batch_done()
     flow.drain()
-    wait_until(lambda: all(j["status"] in TERMINAL for j in flow.db.jobs.find()), 60, "jobs to end")
+    wait_for(lambda: all(j["status"] in TERMINAL for j in flow.db.jobs.find()), 60, "jobs to end")
 
 
 def test_mongo_down_while_events_arrive_loses_nothing(make_flow):
@@ -166,7 +166,7 @@ def test_mongo_down_while_events_arrive_loses_nothing(make_flow):
         # Down until every job has finished and the recorder has given up at least once
         # (the store's own retries outlast a short outage, which then proves nothing).
         disturbed.wait_batch_done()
-        wait_until(lambda: refused, 60, "a delivery to fail")
+        wait_for(lambda: refused, 60, "a delivery to fail")
         disturbed.start_mongo()
 
     run_all(disturbed, during=outage)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from overlord_local.localbatch import SubmitFaults
-from tests.faults.conftest import TERMINAL, wait_until
+from tests.faults.conftest import TERMINAL, wait_for
 
 KINDS = ("throttle", "5xx", "5xx-lost")
 
@@ -47,7 +47,7 @@ def test_every_job_ends_once_whatever_submitjob_answers(make_flow):
     flow.wait_batch_done()
     flow.drain()
     flow.reconcile()
-    wait_until(lambda: all(j["status"] in TERMINAL for j in flow.db.jobs.find()), 30, "jobs to end")
+    wait_for(lambda: all(j["status"] in TERMINAL for j in flow.db.jobs.find()), 30, "jobs to end")
     assert flow.db.jobs.count_documents({}) == len(requests)
     for job_id in job_ids:
         named = flow.batch_jobs_named(job_id)

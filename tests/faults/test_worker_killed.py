@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from tests.faults.conftest import TERMINAL, wait_until
+from tests.faults.conftest import TERMINAL, wait_for
 
 
 def worker_pid(batch_job_id: str) -> int | None:
@@ -28,13 +28,13 @@ def test_a_killed_worker_leaves_a_failed_run_with_a_reason(make_flow):
     status, _, body = flow.api.post("/jobs", {"task": "sleep", "parameters": {"seconds": 60}})
     assert status == 202, body
     job_id, batch_job_id = body["job_id"], body["batch_job_id"]
-    wait_until(
+    wait_for(
         lambda: (flow.db.runs.find_one({"_id": batch_job_id}) or {}).get("status") == "RUNNING",
         30,
         "the run to be recorded RUNNING",
     )
     # The worker logs "sleeping" once it is inside the task: kill it there, not at start-up.
-    wait_until(
+    wait_for(
         lambda: (
             flow.db.logs.count_documents({"batch_job_id": batch_job_id, "kind": "log"})
             or _sleeping(flow, batch_job_id)
@@ -42,10 +42,10 @@ def test_a_killed_worker_leaves_a_failed_run_with_a_reason(make_flow):
         30,
         "the task to start",
     )
-    pid = wait_until(lambda: worker_pid(batch_job_id), 10, "the worker's process")
+    pid = wait_for(lambda: worker_pid(batch_job_id), 10, "the worker's process")
     os.kill(pid, signal.SIGKILL)
 
-    job = wait_until(
+    job = wait_for(
         lambda: (j := flow.db.jobs.find_one({"_id": job_id}))["status"] in TERMINAL and j,
         30,
         "the job to end",

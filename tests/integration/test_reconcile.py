@@ -13,6 +13,7 @@ from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import JOB_QUEUE, environment
 from tests.support.api import Api
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -31,15 +32,11 @@ def reconcile_now(app_env, lambda_context):
 
 def wait_for_moto_to_finish(aws, batch_job_id):
     # moto cannot run containers without Docker, so its jobs end FAILED quickly.
-    import time
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def ended():
         status = aws.batch.describe_jobs(jobs=[batch_job_id])["jobs"][0]["status"]
-        if status in {"SUCCEEDED", "FAILED"}:
-            return status
-        time.sleep(0.1)
-    raise AssertionError("moto's job did not finish")
+        return status if status in {"SUCCEEDED", "FAILED"} else None
+
+    return wait_for(ended, 20, "moto's job to finish", interval=0.1)
 
 
 def test_a_run_whose_events_were_lost_is_brought_up_to_date(app_env, db, aws, reconcile_now):

@@ -1,9 +1,8 @@
 """Fixtures for the local Batch tests: a moto server for CloudWatch Logs, a local
-Batch server on a free port, a boto3 Batch client pointed at it, and polling helpers."""
+Batch server on a free port, a boto3 Batch client pointed at it."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, Timings
+from tests.support.waiting import wait_for
 
 REGION = "us-east-1"
 # AWS's minimum attempt timeout (60 s) lasts one second in these tests.
@@ -22,18 +22,6 @@ CREDENTIALS: dict[str, Any] = {
     "aws_access_key_id": "testing",
     "aws_secret_access_key": "testing",
 }
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +115,19 @@ def make_definition(batch: Any) -> Callable[..., str]:
             jobDefinitionName=name, type="container", containerProperties=properties, **extra
         )
         return name
+
+    return make
+
+
+@pytest.fixture
+def make_sleepers(make_queue: Any, make_definition: Any) -> Callable[[int], tuple[str, str]]:
+    """A queue of ``max_vcpus`` and a definition whose jobs hold one vCPU for 0.3 s: for
+    tests of how many jobs run at once; returns (queue, definition)."""
+
+    def make(max_vcpus: int) -> tuple[str, str]:
+        queue = make_queue(max_vcpus=max_vcpus)
+        name = make_definition(["python", "-c", "import time; time.sleep(0.3)"], vcpus="1")
+        return queue, name
 
     return make
 

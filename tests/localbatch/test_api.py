@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.localbatch.conftest import CREDENTIALS, wait_for
+from tests.localbatch.conftest import CREDENTIALS
+from tests.support.waiting import wait_for
 
 ACCOUNT_PREFIX = "arn:aws:batch:us-east-1:123456789012:"
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from overlord_local.localbatch.scheduler import TIMED_OUT
-from tests.localbatch.conftest import wait_for
 from tests.localbatch.test_events import load, shape_errors
-from tests.localbatch.test_jobs import log_messages, process_alive
+from tests.localbatch.test_jobs import log_messages, logged_pid, process_alive, statuses
+from tests.support.waiting import wait_for
 
 STATUSES = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"]
 CHILD_WALK = ["PENDING", "RUNNABLE", "STARTING", "RUNNING"]
@@ -25,10 +25,6 @@ PRINT_INDEX = (
 
 def of(events: list[dict[str, Any]], job_id: str) -> list[dict[str, Any]]:
     return [e for e in events if e["detail"]["jobId"] == job_id]
-
-
-def statuses(events: list[dict[str, Any]], job_id: str) -> list[str]:
-    return [e["detail"]["status"] for e in of(events, job_id)]
 
 
 def summary(**counts: int) -> dict[str, int]:
@@ -202,14 +198,9 @@ def test_the_attempt_timeout_applies_to_each_child(
 
 
 def test_children_never_exceed_the_compute_environments_vcpus(
-    batch: Any,
-    make_queue: Any,
-    make_definition: Any,
-    wait_terminal: Any,
-    events: list[dict[str, Any]],
+    batch: Any, make_sleepers: Any, wait_terminal: Any, events: list[dict[str, Any]]
 ) -> None:
-    queue = make_queue(max_vcpus=2)
-    name = make_definition(["python", "-c", "import time; time.sleep(0.3)"], vcpus="1")
+    queue, name = make_sleepers(2)
     size = 6
     parent_id = submit_array(batch, queue, name, size)
 
@@ -232,14 +223,9 @@ def test_children_never_exceed_the_compute_environments_vcpus(
 
 
 def test_children_share_capacity_with_ordinary_jobs(
-    batch: Any,
-    make_queue: Any,
-    make_definition: Any,
-    wait_terminal: Any,
-    events: list[dict[str, Any]],
+    batch: Any, make_sleepers: Any, wait_terminal: Any, events: list[dict[str, Any]]
 ) -> None:
-    queue = make_queue(max_vcpus=2)
-    name = make_definition(["python", "-c", "import time; time.sleep(0.3)"], vcpus="1")
+    queue, name = make_sleepers(2)
     parent_id = submit_array(batch, queue, name, 3)
     single = batch.submit_job(jobName="single", jobQueue=queue, jobDefinition=name)["jobId"]
     assert wait_terminal(parent_id)["status"] == "SUCCEEDED"
@@ -368,16 +354,8 @@ def test_stopping_the_server_ends_the_array_and_leaves_no_process(
     streams = [f"{name}/default/{parent_id}-{i}" for i in range(2)]
 
     def pids() -> list[int] | None:
-        found = []
-        for stream in streams:
-            try:
-                lines = log_messages(logs_client, stream)
-            except logs_client.exceptions.ResourceNotFoundException:
-                return None
-            if not lines:
-                return None
-            found.append(int(lines[0]))
-        return found
+        found = [pid for stream in streams if (pid := logged_pid(logs_client, stream))]
+        return found if len(found) == len(streams) else None
 
     running = wait_for(pids)
     batch_server.stop()

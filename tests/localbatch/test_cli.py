@@ -11,7 +11,8 @@ from typing import Any
 
 import boto3
 
-from tests.localbatch.conftest import CREDENTIALS, wait_for
+from tests.localbatch.conftest import CREDENTIALS
+from tests.support.waiting import wait_for
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.localbatch.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 def status(batch: Any, job_id: str) -> str:

@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 
 from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, SubmitFaults, Timings
 from overlord_local.localbatch.__main__ import parse_args, submit_faults
-from tests.localbatch.conftest import CREDENTIALS, REGION, wait_for
+from tests.localbatch.conftest import CREDENTIALS, REGION
+from tests.support.waiting import wait_for
 
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
 

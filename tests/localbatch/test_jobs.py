@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from overlord_local.localbatch.scheduler import TIMED_OUT
-from tests.localbatch.conftest import wait_for
+from tests.support.waiting import wait_for
 
 ORDER = ["PENDING", "RUNNABLE", "STARTING", "RUNNING"]
 
@@ -23,6 +23,15 @@ def log_messages(logs_client: Any, stream: str) -> list[str]:
         logGroupName="/aws/batch/job", logStreamName=stream, startFromHead=True
     )
     return [e["message"] for e in response["events"]]
+
+
+def logged_pid(logs_client: Any, stream: str) -> int | None:
+    """The process ID a job prints first, once its log stream has it."""
+    try:
+        lines = log_messages(logs_client, stream)
+    except logs_client.exceptions.ResourceNotFoundException:
+        return None
+    return int(lines[0]) if lines else None
 
 
 def test_hello_walks_every_state_and_logs(
@@ -132,14 +141,9 @@ def test_timeout_fails_without_retry(
 
 
 def test_capacity_holds_extra_jobs_in_runnable(
-    batch: Any,
-    make_queue: Any,
-    make_definition: Any,
-    wait_terminal: Any,
-    events: list[dict[str, Any]],
+    batch: Any, make_sleepers: Any, wait_terminal: Any, events: list[dict[str, Any]]
 ) -> None:
-    queue = make_queue(max_vcpus=1)
-    name = make_definition(["python", "-c", "import time; time.sleep(0.3)"], vcpus="1")
+    queue, name = make_sleepers(1)
     ids = [
         batch.submit_job(jobName=f"c{i}", jobQueue=queue, jobDefinition=name)["jobId"]
         for i in range(3)
@@ -247,15 +251,7 @@ def test_terminate_kills_the_whole_process_group(
     name = make_definition(["python", "-c", script])
     job_id = batch.submit_job(jobName="tree", jobQueue=queue, jobDefinition=name)["jobId"]
     stream = f"{name}/default/{job_id}"
-
-    def child_pid() -> int | None:
-        try:
-            lines = log_messages(logs_client, stream)
-        except logs_client.exceptions.ResourceNotFoundException:
-            return None
-        return int(lines[0]) if lines else None
-
-    pid = wait_for(child_pid)
+    pid = wait_for(lambda: logged_pid(logs_client, stream))
     batch.terminate_job(jobId=job_id, reason="bye")
     assert wait_terminal(job_id)["status"] == "FAILED"
     assert wait_for(lambda: not process_alive(pid), timeout=5)
@@ -283,15 +279,7 @@ def test_stopping_the_server_leaves_no_process(
     )
     job_id = batch.submit_job(jobName="orphan", jobQueue=queue, jobDefinition=name)["jobId"]
     stream = f"{name}/default/{job_id}"
-
-    def pid() -> int | None:
-        try:
-            lines = log_messages(logs_client, stream)
-        except logs_client.exceptions.ResourceNotFoundException:
-            return None
-        return int(lines[0]) if lines else None
-
-    job_pid = wait_for(pid)
+    job_pid = wait_for(lambda: logged_pid(logs_client, stream))
     assert job_pid != os.getpid()
     batch_server.stop()
     assert not process_alive(job_pid)

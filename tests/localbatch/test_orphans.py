@@ -12,8 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.localbatch.conftest import CREDENTIALS, wait_for
+from tests.localbatch.conftest import CREDENTIALS
 from tests.localbatch.test_cli import free_port
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's"

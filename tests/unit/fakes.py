@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from copy import deepcopy
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from overlord import schema
 from overlord.batch_events import BatchJobDetail
+from overlord.catalogue import catalogue
 from overlord.errors import BatchRejected
 from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
@@ -33,8 +34,15 @@ from overlord.ports import (
     TerminalCopy,
 )
 from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
+from overlord.services.submit import SubmitConfig
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 from overlord.submission import SubmitRequest
+
+# The time the service tests' events are observed from, and their submit configuration.
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+CONFIG = SubmitConfig(
+    job_queue="q", catalogue=catalogue(), definition_prefix="", overrides_budget=6144
+)
 
 
 class FakeStore:

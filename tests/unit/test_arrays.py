@@ -4,42 +4,15 @@ reconcile and the read side (docs/design.md, "Array jobs")."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from overlord.bucket_layout import item_offsets_key, parameters_key
-from overlord.catalogue import catalogue
 from overlord.errors import InvalidRequest
 from overlord.item_offsets import ENTRY_SIZE, read_entry
 from overlord.request import validate_job_request
 from overlord.services import submit
-from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects, FakeStore
-
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CONFIG = submit.SubmitConfig(
-    job_queue="q", catalogue=catalogue(), definition_prefix="", overrides_budget=6144
-)
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore()
-
-
-@pytest.fixture
-def batch() -> FakeBatch:
-    return FakeBatch()
-
-
-@pytest.fixture
-def objects() -> FakeObjects:
-    return FakeObjects()
-
-
-@pytest.fixture
-def streams() -> FakeLogStreams:
-    return FakeLogStreams()
+from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeObjects, FakeStore
 
 
 def array_request(n: int = 3, task: str = "echo", **item: object):

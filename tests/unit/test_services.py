@@ -13,38 +13,12 @@ import pytest
 from overlord import schema
 from overlord.batch_events import BatchJobDetail
 from overlord.bucket_layout import parameters_key, result_key
-from overlord.catalogue import catalogue
 from overlord.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
 from overlord.observation import Attempt, RunObservation
 from overlord.ports import LogLine
 from overlord.request import validate_job_request
 from overlord.services import reconcile, record, submit
-from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects, FakeStore
-
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CONFIG = submit.SubmitConfig(
-    job_queue="q", catalogue=catalogue(), definition_prefix="", overrides_budget=6144
-)
-
-
-@pytest.fixture
-def store() -> FakeStore:
-    return FakeStore()
-
-
-@pytest.fixture
-def batch() -> FakeBatch:
-    return FakeBatch()
-
-
-@pytest.fixture
-def objects() -> FakeObjects:
-    return FakeObjects()
-
-
-@pytest.fixture
-def streams() -> FakeLogStreams:
-    return FakeLogStreams()
+from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeStore
 
 
 def request(**parameters: object):

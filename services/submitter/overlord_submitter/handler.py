@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
@@ -26,6 +29,7 @@ from overlord.errors import (
     NoActiveRun,
     NothingToRerun,
     ObjectStoreUnavailable,
+    OverlordError,
     RunInProgress,
     StoreUnavailable,
     TaskNotFound,
@@ -318,78 +322,75 @@ def _invalid(exc: InvalidRequest) -> Response[Any]:
     return problem(status, str(exc))
 
 
-@app.exception_handler(UnsupportedMediaType)
-def _unsupported_media_type(exc: UnsupportedMediaType) -> Response[Any]:
-    return problem(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
-
-
-@app.exception_handler(JobNotFound)
-def _not_found(exc: JobNotFound) -> Response[Any]:
-    return problem(HTTPStatus.NOT_FOUND, str(exc))
-
-
-@app.exception_handler(TaskNotFound)
-def _task_not_found(exc: TaskNotFound) -> Response[Any]:
-    return problem(HTTPStatus.NOT_FOUND, str(exc))
-
-
 @app.not_found
 def _no_route(exc: Exception) -> Response[Any]:
     return problem(HTTPStatus.NOT_FOUND, f"path: no route {app.current_event.path}")
 
 
-@app.exception_handler([RunInProgress, NoActiveRun, NothingToRerun])
-def _conflict(exc: RunInProgress | NoActiveRun | NothingToRerun) -> Response[Any]:
-    return problem(HTTPStatus.CONFLICT, str(exc))
+@dataclass(frozen=True)
+class _Answer:
+    """A domain error's answer: `detail` is a template of the error's own message
+    (``{exc}``), and `log`, when set, is a line logged with that message as `reason`."""
+
+    status: HTTPStatus
+    detail: str = "{exc}"
+    log: tuple[Callable[..., None], str] | None = None
 
 
-@app.exception_handler(BatchRejected)
-def _batch_rejected(exc: BatchRejected) -> Response[Any]:
-    logger.warning("Batch refused the request", extra={"reason": str(exc)})
-    return problem(HTTPStatus.BAD_GATEWAY, f"{exc}; the job is marked SUBMIT_FAILED")
-
-
-@app.exception_handler(BatchCallFailed)
-def _batch_call_failed(exc: BatchCallFailed) -> Response[Any]:
-    logger.warning("Batch call failed", extra={"reason": str(exc)})
-    return problem(HTTPStatus.BAD_GATEWAY, f"{exc}; nothing was changed, ask again")
-
-
-@app.exception_handler(BatchThrottled)
-def _batch_throttled(exc: BatchThrottled) -> Response[Any]:
-    logger.warning("Batch throttled the submission", extra={"reason": str(exc)})
-    return problem(
+# Powertools picks the entry of the error's nearest class (BatchThrottled before
+# BatchUnavailable), as it would for handlers written one by one.
+_ANSWERS: dict[type[OverlordError], _Answer] = {
+    UnsupportedMediaType: _Answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
+    JobNotFound: _Answer(HTTPStatus.NOT_FOUND),
+    TaskNotFound: _Answer(HTTPStatus.NOT_FOUND),
+    RunInProgress: _Answer(HTTPStatus.CONFLICT),
+    NoActiveRun: _Answer(HTTPStatus.CONFLICT),
+    NothingToRerun: _Answer(HTTPStatus.CONFLICT),
+    BatchRejected: _Answer(
+        HTTPStatus.BAD_GATEWAY,
+        "{exc}; the job is marked SUBMIT_FAILED",
+        (logger.warning, "Batch refused the request"),
+    ),
+    BatchCallFailed: _Answer(
+        HTTPStatus.BAD_GATEWAY,
+        "{exc}; nothing was changed, ask again",
+        (logger.warning, "Batch call failed"),
+    ),
+    BatchThrottled: _Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        f"{exc}; send the request again after Retry-After seconds",
-        headers={"Retry-After": str(exc.retry_after_seconds)},
-    )
-
-
-@app.exception_handler(BatchUnavailable)
-def _batch_unavailable(exc: BatchUnavailable) -> Response[Any]:
-    logger.warning("Batch unavailable", extra={"reason": str(exc)})
-    return problem(
+        "{exc}; send the request again after Retry-After seconds",
+        (logger.warning, "Batch throttled the submission"),
+    ),
+    BatchUnavailable: _Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
-    )
-
-
-@app.exception_handler(ObjectStoreUnavailable)
-def _object_store_unavailable(exc: ObjectStoreUnavailable) -> Response[Any]:
-    logger.warning("S3 unavailable", extra={"reason": str(exc)})
-    return problem(
+        "{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
+        (logger.warning, "Batch unavailable"),
+    ),
+    ObjectStoreUnavailable: _Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
-        f"{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
-    )
-
-
-@app.exception_handler(StoreUnavailable)
-def _store_unavailable(exc: StoreUnavailable) -> Response[Any]:
-    logger.error("MongoDB unavailable", extra={"reason": str(exc)})
-    return problem(
+        "{exc}; the job is marked SUBMIT_FAILED, send the request again to retry",
+        (logger.warning, "S3 unavailable"),
+    ),
+    StoreUnavailable: _Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
         "the job store (MongoDB) is unavailable; send the request again to retry",
+        (logger.error, "MongoDB unavailable"),
+    ),
+}
+
+
+def _answer(answer: _Answer, exc: OverlordError) -> Response[Any]:
+    if answer.log:
+        log, message = answer.log
+        log(message, extra={"reason": str(exc)})
+    headers = (
+        {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, BatchThrottled) else None
     )
+    return problem(answer.status, answer.detail.format(exc=exc), headers=headers)
+
+
+for _error, _how in _ANSWERS.items():
+    app.exception_handler(_error)(partial(_answer, _how))
 
 
 @logger.inject_lambda_context(
