@@ -397,8 +397,8 @@ for _error, _how in _ANSWERS.items():
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    # Per thread, like the recorder's: `make dev` runs several execution environments of
-    # this handler in one process, where process-wide keys would cross between requests.
+    # This invocation's keys only (per thread, like the recorder's, which `make dev` runs
+    # on several threads at once): nothing left from the previous request.
     logger.thread_safe_clear_keys()
     with deadline.invocation(context.get_remaining_time_in_millis() / 1000):
         return app.resolve(event, context)
