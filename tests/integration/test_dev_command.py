@@ -125,3 +125,44 @@ def test_sigkilled_dev_leaves_no_ferretdb_or_job_behind(tmp_path):
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_starter_takes_its_dev_stack_along(tmp_path):
+    """A test run or benchmark killed mid-way (SIGKILL: no cleanup) must not leave its
+    `overlord dev` running: one was found still holding its ports and FerretDB."""
+    ferretdb = find(FERRETDB)
+    if ferretdb is None:
+        pytest.skip("no ferretdb binary (make tools)")
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from overlord_local.devstack.running import start_dev\n"
+            "dev = start_dev(Path(sys.argv[1]), '--reconcile-every', '0',"
+            " env={'MONGODB_URI': '', 'FERRETDB_BIN': sys.argv[2]})\n"
+            "print(dev.proc.pid, flush=True)\n"
+            "time.sleep(300)\n",
+            str(tmp_path / "state"),
+            str(ferretdb),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    dev_pid = 0
+    try:
+        assert starter.stdout is not None
+        dev_pid = int(starter.stdout.readline())
+        assert _alive(dev_pid)
+        starter.send_signal(signal.SIGKILL)
+        starter.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _alive(dev_pid):
+            time.sleep(0.1)
+        assert not _alive(dev_pid), "overlord dev outlived the process that started it"
+    finally:
+        starter.kill()
+        if dev_pid and _alive(dev_pid):
+            os.kill(dev_pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from overlord_local.client import ApiClient, read_env_file, static_credentials
 from overlord_local.devstack.processes import PROJECT_ROOT, free_port
+from overlord_local.pdeathsig import die_with_parent
 
 
 def http(
@@ -90,7 +91,16 @@ def start_dev(
         *args,
     ]
     out = open(state_dir / "dev.out", "wb")  # noqa: SIM115 - the child holds it
-    proc = subprocess.Popen(command, env=child_env, cwd=PROJECT_ROOT, stdout=out, stderr=out)
+    proc = subprocess.Popen(
+        command,
+        env=child_env,
+        cwd=PROJECT_ROOT,
+        stdout=out,
+        stderr=out,
+        # A killed test run or benchmark takes its stack along (SIGTERM: the stack's own
+        # clean stop) instead of leaving it holding ports and a FerretDB.
+        preexec_fn=die_with_parent(signal.SIGTERM),
+    )
     out.close()
     running = RunningDev(proc, f"http://127.0.0.1:{port}", state_dir)
     deadline = time.monotonic() + timeout
