@@ -68,6 +68,19 @@ class Stack:
         return self.proc is not None
 
     @property
+    def s3(self) -> Any:
+        """boto3's S3 client on the local stack's S3, with the stack's credentials."""
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name=self.env.get("AWS_REGION", "us-east-1"),
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    @property
     def client(self) -> ApiClient:
         return ApiClient(self.url, self.credentials, region_for(self.url))
 

@@ -53,15 +53,7 @@ def test_items_beyond_the_environment_reach_each_child_through_s3_by_offsets(sta
         assert status == 200 and child["child"]["result"]["summary"]["output"] == item, child
     if not stack.local:
         return
-    import boto3
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
-        region_name=stack.env.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = stack.s3
     bucket, job_id = stack.env["RESULTS_BUCKET"], created["job_id"]
     listed = s3.get_object(Bucket=bucket, Key=f"params/{job_id}.json")["Body"].read()
     offsets = s3.get_object(Bucket=bucket, Key=f"params/{job_id}.offsets")["Body"].read()
@@ -109,17 +101,9 @@ def test_cli_submits_items_and_follows_the_children(stack: Stack, tmp_path):
 def test_a_rerun_of_the_failed_items_runs_only_them(stack: Stack):
     """checksum fails on an object that is not there yet: once it is, re-running only
     the failed items brings every item to SUCCEEDED."""
-    import boto3
-
     if not stack.local:
         pytest.skip("writes to the stack's S3 with its own credentials")
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.env["AWS_ENDPOINT_URL"],
-        region_name=stack.env.get("AWS_REGION", "us-east-1"),
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-    )
+    s3 = stack.s3
     bucket = stack.env["RESULTS_BUCKET"]
     prefix = f"inputs/e2e-{uuid.uuid4().hex}"  # where the worker role may read (Terraform)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/0", Body=b"zero")

@@ -32,16 +32,20 @@ def worker_env(task, parameters=None, *, attempt=1, extra=None, raw_parameters=N
     return env, job_id, batch_job_id
 
 
-def run_worker(task, parameters=None, **kwargs):
-    env, job_id, batch_job_id = worker_env(task, parameters, **kwargs)
-    proc = subprocess.run(
+def worker_process(env):
+    """The worker run to its end with `env`, as Batch's container runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "overlord_worker"],
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    return proc, job_id, batch_job_id
+
+
+def run_worker(task, parameters=None, **kwargs):
+    env, job_id, batch_job_id = worker_env(task, parameters, **kwargs)
+    return worker_process(env), job_id, batch_job_id
 
 
 def result_of(aws, job_id, batch_job_id):
@@ -161,13 +165,7 @@ def test_an_array_child_reads_its_item_from_s3_and_writes_its_own_result(moto_en
     env, job_id, _ = worker_env("echo", extra={"AWS_BATCH_JOB_ID": f"{parent}:2"})
     del env["OVERLORD_PARAMETERS"]
     env.update(OVERLORD_ITEMS_URI=f"s3://{RESULTS_BUCKET}/{key}", AWS_BATCH_JOB_ARRAY_INDEX="2")
-    proc = subprocess.run(
-        [sys.executable, "-m", "overlord_worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = worker_process(env)
     assert proc.returncode == 0, proc.stderr
     assert any(x["message"] == "item 2" and x["index"] == 2 for x in json_lines(proc.stdout))
     result = result_of(aws, job_id, f"{parent}:2")
@@ -188,26 +186,14 @@ def test_an_array_child_given_offsets_reads_its_item_by_ranges(moto_endpoint, aw
         OVERLORD_ITEMS_OFFSETS_URI=f"s3://{RESULTS_BUCKET}/params/{name}.offsets",
         AWS_BATCH_JOB_ARRAY_INDEX="2",
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "overlord_worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = worker_process(env)
     assert proc.returncode == 0, proc.stderr
     result = result_of(aws, job_id, f"{parent}:2")
     assert result["index"] == 2 and result["output"] == items[2]
 
     env["AWS_BATCH_JOB_ARRAY_INDEX"] = "3"  # beyond the offsets: bad input, not retried
     env["AWS_BATCH_JOB_ID"] = f"{parent}:3"
-    proc = subprocess.run(
-        [sys.executable, "-m", "overlord_worker"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = worker_process(env)
     assert proc.returncode == 2, proc.stderr
     assert result_of(aws, job_id, f"{parent}:3")["error"].startswith(
         "OVERLORD_ITEMS_OFFSETS_URI has no entry for item 3 (0 of 16 bytes"
