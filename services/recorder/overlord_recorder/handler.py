@@ -1,15 +1,21 @@
-"""The recorder Lambdas: Batch state-change events, and the scheduled reconcile."""
+"""The recorder Lambdas: Batch state-change events (SQS batches), and the scheduled reconcile."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from overlord import wiring
 from overlord.batch_events import BatchJobStateChange, observe
+from overlord.event_batches import in_recording_order
 from overlord.logs import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import record_observation
@@ -17,11 +23,9 @@ from overlord.services.record import record_observation
 logger = service_logger("overlord-recorder")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@event_parser(model=BatchJobStateChange)
-def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[str, Any]:
+def _record(event: BatchJobStateChange) -> dict[str, Any]:
     detail = event.detail
-    # Per thread: `make dev` runs this handler on several router threads at once, where
+    # Per thread: `make dev` runs this handler on several threads at once, where
     # process-wide keys would label one event's lines with another's job.
     logger.thread_safe_clear_keys()
     logger.thread_safe_append_keys(
@@ -34,6 +38,30 @@ def lambda_handler(event: BatchJobStateChange, context: LambdaContext) -> dict[s
     outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))
     logger.info("recorded event" if outcome.recorded else "ignored event")
     return asdict(outcome)
+
+
+def _record_message(record: SQSRecord) -> dict[str, Any]:
+    """One SQS message, its body the EventBridge event; raising fails this message only."""
+    return _record(BatchJobStateChange.model_validate_json(record.body))
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """An SQS batch (the event source mapping): `batchItemFailures` names the messages
+    to deliver again. A bare EventBridge event (a dead letter replayed by hand with
+    `aws lambda invoke`) is recorded alone and raises on failure."""
+    if "Records" not in event:
+        return _record(BatchJobStateChange.model_validate(event))
+    ordered = {**event, "Records": in_recording_order(event["Records"])}
+    # One processor per invocation: it keeps the batch's outcomes on itself, and the
+    # local stack runs this handler on several threads at once.
+    answer = process_partial_response(
+        event=ordered,
+        record_handler=_record_message,
+        processor=BatchProcessor(event_type=EventType.SQS),
+        context=context,
+    )
+    return dict(answer)
 
 
 @logger.inject_lambda_context(clear_state=True)

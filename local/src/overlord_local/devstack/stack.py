@@ -17,13 +17,19 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
-from overlord_local.devstack.lambdas import invoke_in_process, invoke_url_for, load_handler
+from overlord_local.devstack.lambdas import (
+    invoke_in_process,
+    invoke_url,
+    invoke_url_for,
+    load_handler,
+)
 from overlord_local.devstack.processes import (
     PROJECT_ROOT,
     free_port,
@@ -86,8 +92,17 @@ class DevOptions:
     job_queue: str = "overlord"
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
-    # Concurrent deliveries to the recorder, which EventBridge invokes concurrently too.
+    # The recorder's event source mapping, as Terraform sets it (terraform/modules/
+    # functions): batches of up to `event_batch_size`, filled for up to
+    # `event_batch_window` s, `event_workers` batches at once (its maximum_concurrency).
     event_workers: int = 4
+    event_batch_size: int = 10
+    event_batch_window: float = 0.5
+    # The queue's redrive: a message not deleted comes back after this many seconds
+    # (AWS: 6 x the recorder's timeout; shorter here to see retries), dead-lettered
+    # after `event_max_receives` receives.
+    event_visibility_timeout: float = 30.0
+    event_max_receives: int = 5
     timeout_scale: float = 1.0
     # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
     fail_submit_rate: float = 0.0
@@ -104,6 +119,7 @@ class DevStack:
     options: DevOptions
     env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
+    event_mapping: Any = None  # the recorder's event source mapping, once started
     _cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -156,11 +172,15 @@ class DevStack:
 
         if o.rie:
             submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))
-            recorder: Any = self._start_rie("recorder", RECORDER_HANDLER)
+            recorder = self._start_rie("recorder", RECORDER_HANDLER)
+            invoke_recorder: Callable[[dict[str, Any]], Any] = partial(invoke_url, recorder)
         else:
             submitter = in_process(load_handler(SUBMITTER_HANDLER))
-            recorder = load_handler(RECORDER_HANDLER)
-        router.add_rule(load_batch_pattern(queue_arn), recorder, name="batch-state-change")
+            invoke_recorder = partial(
+                invoke_in_process, load_handler(RECORDER_HANDLER), name="overlord-recorder"
+            )
+        events = self._start_event_queue(invoke_recorder)
+        router.add_rule(load_batch_pattern(queue_arn), events, name="batch-state-change")
 
         try:
             verifier = Verifier(
@@ -226,10 +246,37 @@ class DevStack:
 
         router = EventRouter(
             dead_letter_path=self.options.state_dir / "dead-letters.jsonl",
-            workers=self.options.event_workers,
         )
+        # LIFO: the local Batch stops, the router hands its last events to the queue,
+        # then the recorder's mapping drains the queue.
+        self._cleanups.callback(self._stop_event_mapping)
         self._cleanups.callback(router.stop)
         return router
+
+    def _start_event_queue(self, invoke_recorder: Callable[[dict[str, Any]], Any]) -> Any:
+        """The Batch rule's SQS queue (in memory) and the recorder's event source
+        mapping on it; returns the router's target for the queue."""
+        from overlord_local.eventrouter import EventSourceMapping, MemoryQueue, QueueTarget
+
+        o = self.options
+        queue = MemoryQueue(
+            visibility_timeout=o.event_visibility_timeout,
+            max_receive_count=o.event_max_receives,
+            dead_letter_path=o.state_dir / "dead-letters.jsonl",
+        )
+        mapping = EventSourceMapping(
+            queue,
+            invoke_recorder,
+            batch_size=o.event_batch_size,
+            window=o.event_batch_window,
+            concurrency=o.event_workers,
+        ).start()
+        self.event_mapping = mapping  # stopped after the router (_start_router)
+        return QueueTarget(queue)
+
+    def _stop_event_mapping(self) -> None:
+        if self.event_mapping is not None:
+            self.event_mapping.stop()
 
     def _start_local_batch(self, on_event: Callable[[dict[str, Any]], None]) -> str:
         from overlord_local.localbatch import (
