@@ -69,6 +69,15 @@ HOSTED_SHUTDOWN = "overlord.wiring.reset"
 # The image the catalogue's Python tasks name here: the process executor runs them in
 # this virtualenv, and refuses any other image.
 WORKER_IMAGE = "overlord-worker:local"
+# What the worker imports that costs: loaded once by the process executor's fork
+# server, not once per job (docs/performance.md, "Arrays on make dev"). Third-party
+# only: the product's modules read the job's environment when imported.
+WORKER_PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "s3transfer.manager",
+    "aws_lambda_powertools.logging",
+)
 
 
 def _reset_hosted() -> None:
@@ -298,7 +307,9 @@ class DevStack:
                 raise StackError(f"--fail-submit-*: {exc}") from None
             log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
-            ProcessExecutor(cwd=str(PROJECT_ROOT), only_images={WORKER_IMAGE}),
+            ProcessExecutor(
+                cwd=str(PROJECT_ROOT), only_images={WORKER_IMAGE}, preload=WORKER_PRELOAD
+            ),
             on_event=on_event,
             timings=Timings(timeout_scale=self.options.timeout_scale),
             extra_environment={
