@@ -68,8 +68,8 @@ def run(count: int, item_bytes: int, children: int) -> None:
     from overlord.adapters.aws import client
     from overlord.adapters.s3 import ObjectStore
     from overlord.bucket_layout import item_offsets_key, parameters_key
-    from overlord.item_offsets import item_offsets
-    from overlord.request import validate_job_request
+    from overlord.domain.item_offsets import item_offsets
+    from overlord.domain.request import validate_job_request
     from overlord.worker_env import WorkerEnvironment
     from overlord_worker.service import run_task
 

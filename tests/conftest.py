@@ -18,7 +18,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord import wiring
+from overlord.runtime import wiring
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.lambdas import LocalLambdaContext

@@ -13,7 +13,7 @@ def parameters_key(job_id: str) -> str:
 
 def item_offsets_key(job_id: str) -> str:
     """Beside an array job's items at `parameters_key`: where each item lies in them
-    (`overlord.item_offsets`), so that a child reads only its own."""
+    (`overlord.domain.item_offsets`), so that a child reads only its own."""
     return f"{PARAMETERS_PREFIX}{job_id}.offsets"
 
 

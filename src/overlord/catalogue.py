@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from overlord.errors import InvalidRequest
+from overlord.domain.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -33,6 +34,18 @@ WORKER_COMMAND = ("python", "-m", "overlord_worker")
 DEFINITION_PREFIX = "overlord-"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
+
+
+def _contracts_dir() -> Path:
+    """The shared contract files: package data in a built wheel (the images), else the
+    repository's top-level ``contracts/`` (an editable install)."""
+    packaged = Path(__file__).parent / "contracts"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "contracts"
+
+
+CONTRACTS_DIR = _contracts_dir()
+TASKS_DIR = CONTRACTS_DIR / "tasks"  # the task catalogue
+
 # A 400 for 10,000 bad items names the first few and counts the rest.
 MAX_ITEMS_REPORTED = 20
 
@@ -284,9 +297,8 @@ def catalogue(directory: Path | None = None) -> Catalogue:
 
 def _tasks_dir(directory: Path | None) -> Path:
     if directory is None:
-        from overlord.config import Settings
-
-        directory = Settings.from_env().tasks_dir
+        # Settings' tasks_dir, read here so that the contracts import nothing above them.
+        directory = Path(os.environ.get("OVERLORD_TASKS_DIR") or TASKS_DIR)
     return directory
 
 

@@ -18,9 +18,9 @@ PARAMETERS_URI = "OVERLORD_PARAMETERS_URI"  # else an s3:// URI of that JSON
 ITEMS = "OVERLORD_ITEMS"
 ITEMS_URI = "OVERLORD_ITEMS_URI"
 # With ITEMS_URI (from the submissions that store it): where each item lies in that
-# object (overlord.item_offsets), so that a child reads only its own item.
+# object (overlord.domain.item_offsets), so that a child reads only its own item.
 ITEMS_OFFSETS_URI = "OVERLORD_ITEMS_OFFSETS_URI"
-# A re-run of some items (overlord.arrays): child i runs items[indices[i]] (a JSON list,
+# A re-run of some items (overlord.domain.arrays): child i runs items[indices[i]] (a JSON list,
 # inline or as a URI); a re-run of one item is a plain job running items[index].
 ITEM_INDICES = "OVERLORD_ITEM_INDICES"
 ITEM_INDICES_URI = "OVERLORD_ITEM_INDICES_URI"

@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from overlord import schema, wiring
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
+from overlord.runtime import wiring
 from overlord.services.submit import CLAIM_LEASE, record_accepted_run
 from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.provision import LOG_GROUP

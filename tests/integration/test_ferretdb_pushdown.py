@@ -35,11 +35,11 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
-from overlord.observation import Attempt, RunObservation
+from overlord.domain import schema
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import JobFilter, LogFilter, TerminalCopy
-from overlord.request import validate_job_request
 from overlord_local.devstack.ferretdb import FerretDB
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
-from overlord.observation import Attempt, RunObservation
+from overlord.domain import schema
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import LogFilter, TerminalCopy
-from overlord.request import validate_job_request
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from overlord.adapters.config import TASKS_DIR, Settings
 from overlord.catalogue import (
     CatalogueError,
     InvalidParameters,
@@ -16,7 +17,6 @@ from overlord.catalogue import (
     load,
     running_task,
 )
-from overlord.config import TASKS_DIR, Settings
 from overlord_local import provision
 
 GOOD: dict[str, Any] = {

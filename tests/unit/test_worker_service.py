@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from overlord.item_offsets import ENTRY, item_offsets
+from overlord.domain.item_offsets import ENTRY, item_offsets
 from overlord.worker_env import WorkerEnvironment
 from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
 from overlord_worker.service import run_task

@@ -6,7 +6,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from overlord.adapters.aws import client
 from overlord.bucket_layout import parse_s3_uri
-from overlord.errors import ObjectStoreUnavailable
+from overlord.domain.errors import ObjectStoreUnavailable
 from overlord.ports import CappedObject
 
 # A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.

@@ -59,7 +59,7 @@ RECORDER_HANDLER = "overlord_recorder.handler.lambda_handler"
 RECONCILE_HANDLER = "overlord_recorder.handler.reconcile_handler"
 # Called when the stack stops, so that the hosted handlers' clients (pymongo's monitor
 # threads) do not hold the process open.
-HOSTED_SHUTDOWN = "overlord.wiring.reset"
+HOSTED_SHUTDOWN = "overlord.runtime.wiring.reset"
 # The image the catalogue's Python tasks name here: the process executor runs them in
 # this virtualenv, and refuses any other image.
 WORKER_IMAGE = "overlord-worker:local"

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     # Annotations only: importing them here would cost every importer of the ports'
     # values (the worker's S3 adapter, in each array child) Powertools' event models.
-    from overlord.batch_events import BatchJobDetail
-    from overlord.observation import RunObservation
-    from overlord.schema import (
+    from overlord.domain.observation import RunObservation
+    from overlord.domain.schema import (
         CancelRequest,
         ItemsDocument,
         JobDocument,
@@ -25,7 +24,8 @@ if TYPE_CHECKING:
         ResultSummary,
         RunDocument,
     )
-    from overlord.submission import SubmitRequest
+    from overlord.domain.submission import SubmitRequest
+    from overlord.ports.batch_events import BatchJobDetail
 
 # ------------------------------------------------------------------ values
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from overlord.schema import AttemptDocument
+from overlord.domain.schema import AttemptDocument
 
 
 def from_epoch_ms(value: int | None) -> datetime | None:

@@ -13,7 +13,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from overlord.errors import InvalidRequest
+from overlord.domain.errors import InvalidRequest
 from overlord.ports import JobKey, LogKey
 
 _VERSION = 1

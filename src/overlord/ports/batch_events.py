@@ -13,8 +13,8 @@ from datetime import datetime
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
 
-from overlord.observation import Attempt, RunObservation, from_epoch_ms
-from overlord.status import RunStatus, is_terminal
+from overlord.domain.observation import Attempt, RunObservation, from_epoch_ms
+from overlord.domain.status import RunStatus, is_terminal
 
 DETAIL_TYPE = "Batch Job State Change"
 SOURCE = "aws.batch"

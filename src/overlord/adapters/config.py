@@ -14,16 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def _contracts_dir() -> Path:
-    """The shared contract files: package data in a built wheel (the images), else the
-    repository's top-level ``contracts/`` (an editable install)."""
-    packaged = Path(__file__).parent / "contracts"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "contracts"
-
-
-CONTRACTS_DIR = _contracts_dir()
-TASKS_DIR = CONTRACTS_DIR / "tasks"  # the task catalogue (overlord.catalogue)
+from overlord.catalogue import TASKS_DIR
 
 BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by default
 

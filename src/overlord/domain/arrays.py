@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from overlord.schema import RunDocument
+from overlord.domain.schema import RunDocument
 
 
 @dataclass(frozen=True)

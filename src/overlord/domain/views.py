@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from overlord.fieldnames import unescape_document
-from overlord.schema import INTERNAL_FIELDS, JobDocument, LogDocument, RunDocument
-from overlord.status import rank
+from overlord.domain.fieldnames import unescape_document
+from overlord.domain.schema import INTERNAL_FIELDS, JobDocument, LogDocument, RunDocument
+from overlord.domain.status import rank
 
 View = dict[str, object]
 

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from overlord.errors import InvalidRequest
-from overlord.identity import (
+from overlord.domain.errors import InvalidRequest
+from overlord.domain.identity import (
     NotCanonicalizable,
     canonical_json,
     canonical_list,

@@ -13,11 +13,11 @@ from overlord import catalogue
 from overlord.adapters import aws, mongo_client
 from overlord.adapters.batch import BatchGateway
 from overlord.adapters.cloudwatch_logs import LogReader
+from overlord.adapters.config import Settings
 from overlord.adapters.mongo_store import MongoStore
+from overlord.adapters.ratelimit import TokenBucket
 from overlord.adapters.s3 import ObjectStore
 from overlord.catalogue import Catalogue
-from overlord.config import Settings
-from overlord.ratelimit import TokenBucket
 from overlord.services.submit import SubmitConfig
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NotRequired, TypedDict
 
-from overlord.fieldnames import escape_document
-from overlord.request import JobRequest
-from overlord.status import SUBMITTING, TERMINAL, RunStatus, rank
+from overlord.domain.fieldnames import escape_document
+from overlord.domain.request import JobRequest
+from overlord.domain.status import SUBMITTING, TERMINAL, RunStatus, rank
 
 JOBS = "jobs"
 RUNS = "runs"
