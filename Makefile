@@ -25,7 +25,7 @@ UV ?= .tools/uv/bin/uv
 	  --target .tools/uv uv==$(UV_VERSION)
 
 # --locked: a uv.lock that no longer matches the pyprojects fails here (run `make lock`)
-$(VENV)/.installed: pyproject.toml local/pyproject.toml uv.lock | $(UV)
+$(VENV)/.installed: pyproject.toml local/pyproject.toml contracts/pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet
 	touch $@
 

@@ -8,9 +8,9 @@ import pytest
 
 from overlord.adapters.aws import client
 from overlord.adapters.s3 import ObjectStore
-from overlord.bucket_layout import item_offsets_key, parameters_key, result_key
 from overlord.domain.item_offsets import ENTRY_SIZE, entry_start, read_entry
-from overlord.worker_env import WorkerEnvironment
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key, result_key
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_submitter.handler import lambda_handler
 from overlord_worker.service import run_task
 from tests.conftest import JOB_QUEUE, RESULTS_BUCKET

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
-from overlord.catalogue import catalogue
 from overlord.domain import schema
 from overlord.domain.errors import BatchRejected
 from overlord.domain.fieldnames import escape_key
@@ -43,6 +42,7 @@ from overlord.ports import (
 )
 from overlord.ports.batch_events import BatchJobDetail
 from overlord.services.submit import SubmitConfig
+from overlord_contracts.catalogue import catalogue
 
 # The time the service tests' events are observed from, and their submit configuration.
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

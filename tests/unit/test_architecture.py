@@ -19,6 +19,7 @@ PACKAGES = {
     "overlord_recorder": ROOT / "services" / "recorder" / "overlord_recorder",
     "overlord_worker": ROOT / "batch-worker" / "overlord_worker",
     "overlord_local": ROOT / "local" / "src" / "overlord_local",
+    "overlord_contracts": ROOT / "contracts" / "src" / "overlord_contracts",
 }
 PRODUCT_ENTRYPOINTS = ("overlord_submitter", "overlord_recorder", "overlord_worker")
 DRIVERS = ("boto3", "botocore", "pymongo", "bson")
@@ -31,10 +32,10 @@ PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "contracts",
         (
-            "overlord.catalogue",
-            "overlord.catalogue_file",
-            "overlord.bucket_layout",
-            "overlord.worker_env",
+            "overlord_contracts.catalogue",
+            "overlord_contracts.catalogue_file",
+            "overlord_contracts.bucket_layout",
+            "overlord_contracts.worker_env",
         ),
     ),
     ("domain", ("overlord.domain",)),
@@ -52,11 +53,6 @@ FORBIDDEN: Mapping[str, tuple[str, ...]] = {
     "services": DRIVERS,
     # Adapters implement ports; they call no service (services and adapters are siblings).
     "adapters": ("overlord.services",),
-}
-# Until the contracts are their own package (issue 21, item 2).
-KNOWN = {
-    f"overlord.catalogue imports overlord.domain.errors{n} (the contracts import no higher layer)"
-    for n in ("", ".InvalidRequest")
 }
 
 
@@ -116,7 +112,7 @@ def check(module: str, names: set[str]) -> list[str]:
     if starts(module, "overlord_local"):
         bad = {n for n in names if starts(n, "overlord", *PRODUCT_ENTRYPOINTS)}
         problems += violations("the local stack knows the product only by name", module, bad)
-    if starts(module, "overlord", *PRODUCT_ENTRYPOINTS):
+    if starts(module, "overlord", "overlord_contracts", *PRODUCT_ENTRYPOINTS):
         bad = {n for n in names if starts(n, "overlord_local")}
         problems += violations("the product never imports the local stack", module, bad)
     own = layer(module)
@@ -131,7 +127,7 @@ def check(module: str, names: set[str]) -> list[str]:
 
 def test_every_module_keeps_the_import_rules() -> None:
     problems = [p for module, path in modules() for p in check(module, imported(path, module))]
-    assert [p for p in problems if p not in KNOWN] == []
+    assert problems == []
 
 
 def test_every_product_module_lies_in_one_layer() -> None:
@@ -159,7 +155,7 @@ def test_every_product_module_lies_in_one_layer() -> None:
         ("overlord.adapters.batch", "overlord.services.submit"),
         ("overlord.adapters.s3", "overlord.runtime.logs"),
         ("overlord.domain.status", "overlord_recorder.handler"),
-        ("overlord.catalogue", "overlord.domain.errors"),
+        ("overlord_contracts.catalogue", "overlord.domain.errors"),
     ],
 )
 def test_a_forbidden_import_is_reported(module: str, name: str) -> None:
@@ -173,6 +169,8 @@ def test_a_forbidden_import_is_reported(module: str, name: str) -> None:
         ("overlord.adapters.batch", "overlord.ports.batch_events"),
         ("overlord.runtime.wiring", "overlord.adapters.mongo_store"),
         ("overlord_submitter.handler", "overlord.runtime.wiring"),
+        ("overlord.domain.submission", "overlord_contracts.catalogue"),
+        ("overlord_local.provision", "overlord_contracts.catalogue"),
     ],
 )
 def test_an_allowed_import_is_not_reported(module: str, name: str) -> None:
@@ -242,8 +240,7 @@ def circles(edges: Mapping[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_circles() -> None:
-    known = [["overlord.catalogue", "overlord.catalogue_file"]]  # until item 2
-    assert [c for c in circles(graph()) if c not in known] == []
+    assert circles(graph()) == []
 
 
 def test_an_import_circle_is_reported() -> None:

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from overlord.bucket_layout import item_offsets_key, parameters_key
 from overlord.domain.errors import InvalidRequest
 from overlord.domain.item_offsets import ENTRY_SIZE, read_entry
 from overlord.domain.request import validate_job_request
 from overlord.services import submit
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key
 from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeObjects, FakeStore
 
 
@@ -119,7 +119,7 @@ def test_the_offsets_uri_counts_toward_the_overrides_budget(streams):
     offsets' URIs; at one character less they go through S3 too (their URI shorter)."""
     from dataclasses import replace
 
-    from overlord.bucket_layout import selection_key
+    from overlord_contracts.bucket_layout import selection_key
 
     def rerun(budget: int):
         store, batch, objects = FakeStore(), FakeBatch(), FakeObjects()
@@ -503,7 +503,7 @@ def test_failed_only_is_refused_for_a_single_job_and_while_children_are_unrecord
 
 
 def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch, objects, streams):
-    from overlord.bucket_layout import selection_key
+    from overlord_contracts.bucket_layout import selection_key
 
     sub = post_array(store, batch, objects, array_request(3000))
     outcomes = ["FAILED", "SUCCEEDED"] * 1500

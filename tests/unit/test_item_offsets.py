@@ -19,7 +19,7 @@ from overlord.domain.item_offsets import (
 from overlord.domain.request import validate_job_request
 from overlord.domain.schema import new_items
 from overlord.domain.submission import items_json
-from overlord.worker_env import ITEMS_OFFSETS_URI, WorkerEnvironment, job_environment
+from overlord_contracts.worker_env import ITEMS_OFFSETS_URI, WorkerEnvironment, job_environment
 
 # Characters of one to four UTF-8 bytes, characters RFC 8785 escapes (control characters,
 # quotes, backslashes) and ones it does not (U+2028), strings holding the list's own

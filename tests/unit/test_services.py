@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from overlord.bucket_layout import parameters_key, result_key
 from overlord.domain import schema
 from overlord.domain.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
 from overlord.domain.observation import Attempt, RunObservation
@@ -18,6 +17,7 @@ from overlord.domain.request import validate_job_request
 from overlord.ports import LogLine
 from overlord.ports.batch_events import BatchJobDetail
 from overlord.services import reconcile, record, submit
+from overlord_contracts.bucket_layout import parameters_key, result_key
 from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeStore
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from overlord.catalogue import TASKS_DIR
+from overlord_contracts.files import TASKS_DIR
 
 BATCH_LOG_GROUP = "/aws/batch/job"  # where AWS Batch's awslogs driver writes by default
 

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-
-class OverlordError(Exception):
-    """Base class; ``str(error)`` is safe to show to a client."""
-
-
-class InvalidRequest(OverlordError):
-    """The client's input is wrong: 400, or 413 when ``too_large``."""
-
-    def __init__(self, message: str, *, too_large: bool = False) -> None:
-        super().__init__(message)
-        self.too_large = too_large
+# The base and the 400 are the contracts' (an unknown task or bad parameters, raised by
+# overlord_contracts.catalogue, are InvalidRequest like any other).
+from overlord_contracts.errors import InvalidRequest as InvalidRequest
+from overlord_contracts.errors import OverlordError as OverlordError
 
 
 class UnsupportedMediaType(OverlordError):

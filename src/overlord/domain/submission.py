@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from overlord.catalogue import Task, job_definition
 from overlord.domain.fieldnames import unescape_document
 from overlord.domain.identity import canonical_json
 from overlord.domain.schema import ItemsDocument, JobDocument
+from overlord_contracts.catalogue import Task, job_definition
 
 # ECS caps a task's container overrides at 8,192 characters, and AWS Batch adds its own
 # variables (AWS_BATCH_JOB_ID, _JQ_NAME, _CE_NAME, _JOB_ATTEMPT, ...) to the same budget:

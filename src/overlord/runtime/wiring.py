@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from overlord import catalogue
 from overlord.adapters import aws, mongo_client
 from overlord.adapters.batch import BatchGateway
 from overlord.adapters.cloudwatch_logs import LogReader
@@ -17,8 +16,9 @@ from overlord.adapters.config import Settings
 from overlord.adapters.mongo_store import MongoStore
 from overlord.adapters.ratelimit import TokenBucket
 from overlord.adapters.s3 import ObjectStore
-from overlord.catalogue import Catalogue
 from overlord.services.submit import SubmitConfig
+from overlord_contracts import catalogue
+from overlord_contracts.catalogue import Catalogue
 
 
 @dataclass(frozen=True)

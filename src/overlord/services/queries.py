@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from overlord.catalogue import Catalogue
 from overlord.domain import arrays
 from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
 from overlord.domain.schema import JobDocument, LogDocument, RunDocument
@@ -14,6 +13,7 @@ from overlord.domain.views import View, job_view, log_view, run_view
 from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
 from overlord.services import cursors
 from overlord.services.submit import run_children
+from overlord_contracts.catalogue import Catalogue
 
 MAX_JOB_PAGE = 100
 DEFAULT_JOB_PAGE = 20

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from overlord.bucket_layout import result_key
 from overlord.domain import schema
 from overlord.domain.clock import utcnow
 from overlord.domain.identity import is_job_id
@@ -18,6 +17,7 @@ from overlord.domain.observation import RunObservation
 from overlord.domain.schema import LogDocument, ResultSummary, RunDocument
 from overlord.domain.status import TERMINAL, is_terminal
 from overlord.ports import LogStreams, Objects, Store, TerminalCopy
+from overlord_contracts.bucket_layout import result_key
 
 logger = logging.getLogger(__name__)
 

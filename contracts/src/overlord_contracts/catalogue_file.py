@@ -1,6 +1,6 @@
 """The shape of a catalogue file (pydantic), for loading the whole catalogue.
 
-Apart from `overlord.catalogue` so that the worker, which reads one task's file, does
+Apart from `overlord_contracts.catalogue` so that the worker, which reads one task's file, does
 not import pydantic nor build these models (a third of its start-up CPU; issue 13).
 """
 
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
-from overlord.catalogue import TASK_NAME_PATTERN, check_parameters_schema
+from overlord_contracts.parameters import TASK_NAME_PATTERN, check_parameters_schema
 
 
 class _File(BaseModel):

@@ -22,29 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from overlord.domain.errors import InvalidRequest
+from overlord_contracts.errors import InvalidRequest
+from overlord_contracts.files import TASKS_DIR
+from overlord_contracts.parameters import TASK_NAME_PATTERN, check_parameters_schema
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError as ValidationError_
 
-TASK_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # also the request's `task` pattern
 WORKER_COMMAND = ("python", "-m", "overlord_worker")
 # Contract name of a task's job definition; deployments prefix it (JOB_DEFINITION_PREFIX).
 DEFINITION_PREFIX = "overlord-"
-SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
 
-
-def _contracts_dir() -> Path:
-    """The shared contract files: package data in a built wheel (the images), else the
-    repository's top-level ``contracts/`` (an editable install)."""
-    packaged = Path(__file__).parent / "contracts"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "contracts"
-
-
-CONTRACTS_DIR = _contracts_dir()
-TASKS_DIR = CONTRACTS_DIR / "tasks"  # the task catalogue
 
 # A 400 for 10,000 bad items names the first few and counts the rest.
 MAX_ITEMS_REPORTED = 20
@@ -60,24 +50,6 @@ class UnknownTask(InvalidRequest):
 
 class InvalidParameters(InvalidRequest):
     pass
-
-
-def check_parameters_schema(schema: dict[str, Any]) -> None:
-    """ValueError unless `schema` is a JSON Schema 2020-12 of an object."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    if schema.get("$schema", SCHEMA_DIALECT) != SCHEMA_DIALECT:
-        raise ValueError(f"$schema must be {SCHEMA_DIALECT} (or absent)")
-    if schema.get("type") != "object":
-        raise ValueError('must be a schema of "type": "object"')
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise ValueError(
-            f"not a valid JSON Schema{' at ' + where if where else ''}: {exc.message}"
-        ) from None
 
 
 Runs = Literal["python", "image"]
@@ -210,7 +182,7 @@ def load_task(path: Path) -> Task:
     """One catalogue file, validated; CatalogueError names the file and the field."""
     from pydantic import ValidationError
 
-    from overlord.catalogue_file import ImageRuns, PythonRuns, TaskFile
+    from overlord_contracts.catalogue_file import ImageRuns, PythonRuns, TaskFile
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
