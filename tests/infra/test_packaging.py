@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import subprocess
 import sys
 import zipfile
@@ -28,6 +29,25 @@ def test_the_product_wheel_carries_no_emulator(tmp_path: Path) -> None:
     packages = {n.split("/", 1)[0] for n in names if "/" in n and ".dist-info" not in n}
     assert packages == {"overlord", "overlord_submitter", "overlord_recorder", "overlord_worker"}
     assert not [n for n in names if "overlord_local" in n or "localbatch" in n]
+
+
+def test_the_product_wheel_declares_no_command_outside_the_product(tmp_path: Path) -> None:
+    """Each entry point of the wheel names a module the wheel holds (the `overlord` CLI is
+    the local stack's, declared in local/pyproject.toml)."""
+    names = build_wheel(ROOT, tmp_path)
+    ours = {n.split("/", 1)[0] for n in names if "/" in n and ".dist-info" not in n}
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")] or [None]
+    if entry_points is None:
+        return  # no entry points at all
+    parser = configparser.ConfigParser()
+    parser.read_string(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).read(entry_points).decode())
+    targets = {
+        name: value.split(":", 1)[0].strip()
+        for section in parser.sections()
+        for name, value in parser.items(section)
+    }
+    outside = {n: m for n, m in targets.items() if m.split(".", 1)[0] not in ours}
+    assert outside == {}
 
 
 def test_the_contracts_wheel_carries_the_contract_files(tmp_path: Path) -> None:
