@@ -26,7 +26,10 @@ UV ?= .tools/uv/bin/uv
 
 # --locked: a uv.lock that no longer matches the pyprojects fails here (run `make lock`)
 $(VENV)/.installed: pyproject.toml local/pyproject.toml contracts/pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet
+# --reinstall-package overlord-local: the `overlord` command moved from the root pyproject
+# to local/'s; a sync that drops the old one would otherwise leave none (cheap: editable).
+	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet \
+	  --reinstall-package overlord-local
 	touch $@
 
 LOCK_EXPORT := export --frozen --no-dev --no-emit-workspace --quiet
