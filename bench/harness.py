@@ -29,9 +29,9 @@ from overlord.domain import schema
 from overlord.domain.clock import utcnow
 from overlord.domain.request import validate_job_request
 from overlord.domain.status import rank
-from overlord_local.devstack.apigw import http_api_event, http_response
-from overlord_local.devstack.lambdas import invoke_in_process, load_handler
+from overlord_local.apigateway.payload import http_api_event, http_response
 from overlord_local.devstack.running import RunningDev, start_dev
+from overlord_local.lambdas import invoke_in_process, load_handler
 from overlord_local.localbatch.events import state_change_event
 
 SUBMITTER = "overlord_submitter.handler.lambda_handler"

@@ -21,8 +21,8 @@ from pymongo.database import Database
 from overlord.runtime import wiring
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
-from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
+from overlord_local.lambdas import LocalLambdaContext
 from tests.support import awscalls
 
 REGION = "us-east-1"

@@ -56,7 +56,7 @@ LAMBDA_ENV = {
 # What every job container needs from the local Batch (--pass-env).
 JOB_ENV = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "RESULTS_BUCKET"}
 # The base images compose.yaml takes from the environment (defaults: the upstream ones;
-# devtools/base-images/build.sh writes stand-ins' names for them).
+# local/base-images/build.sh writes stand-ins' names for them).
 BASE_IMAGE_VARIABLES = (
     "PYTHON_IMAGE",
     "LAMBDA_PYTHON_IMAGE",

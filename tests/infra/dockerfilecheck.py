@@ -38,7 +38,7 @@ DOCKERFILES = {
     "services/submitter/Dockerfile": "lambda",
     "services/recorder/Dockerfile": "lambda",
     "batch-worker/Dockerfile": "worker",
-    "devtools/Dockerfile": "devtools",
+    "local/Dockerfile": "devtools",
     # every image task built here, found as a new one is added
     **{
         str(path.relative_to(ROOT)): "task"

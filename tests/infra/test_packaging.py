@@ -66,7 +66,7 @@ def test_the_images_install_the_contracts() -> None:
         "services/submitter/Dockerfile",
         "services/recorder/Dockerfile",
         "batch-worker/Dockerfile",
-        "devtools/Dockerfile",
+        "local/Dockerfile",
     ):
         text = (ROOT / dockerfile).read_text()
         assert "COPY contracts ./contracts" in text, dockerfile

@@ -5,7 +5,7 @@ FerretDB 1.24's SQLite backend pushes a filter down to SQL only when it is exact
 a conditional update (`{_id: x, status_rank: {$lt: n}}`) or the log lines of one run
 (`{batch_job_id: x}`) cost O(collection). And even the SQL it pushes down scans the
 table, its `_id` expression being spelled otherwise than the `_id` index's.
-tools/ferretdb/patches fixes these (0001, 0002: `_id`; 0004: equality on another
+local/ferretdb/patches fixes these (0001, 0002: `_id`; 0004: equality on another
 top-level field, as a superset that keeps arrays). These tests run against a FerretDB
 process of our build (whatever MongoDB the rest of the session uses), since `make dev`
 runs on it:

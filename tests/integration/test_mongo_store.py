@@ -230,7 +230,7 @@ def test_concurrent_writes_to_one_document_are_all_applied(db):
     a document atomically, so concurrent writes to one document neither undo one another
     nor apply on a condition that another write has just made false. (FerretDB 1.24 as
     released reads, changes and rewrites the whole document without a lock: about half
-    of these updates were lost. tools/ferretdb/patches fixes our build.)"""
+    of these updates were lost. local/ferretdb/patches fixes our build.)"""
     db.race.insert_one({"_id": "doc", "n": 0, "fields": {}, "rank": 0})
     calls = [
         lambda i=i: (

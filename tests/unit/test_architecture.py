@@ -27,17 +27,10 @@ DRIVERS = ("boto3", "botocore", "pymongo", "bson")
 # The product's layers, lowest first, by folder under src/overlord/ (an entry point is
 # its own package). A module imports its own layer or lower ones, never a higher one.
 PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    # The shared contracts (task files, job definitions, bucket layout, worker
-    # environment): below everything that uses them.
-    (
-        "contracts",
-        (
-            "overlord_contracts.catalogue",
-            "overlord_contracts.catalogue_file",
-            "overlord_contracts.bucket_layout",
-            "overlord_contracts.worker_env",
-        ),
-    ),
+    # The shared contracts (contracts/, the overlord-contracts distribution: task
+    # catalogue, job definitions, event pattern, bucket layout, worker environment):
+    # below everything that uses them, the local stack included.
+    ("contracts", ("overlord_contracts",)),
     ("domain", ("overlord.domain",)),
     ("ports", ("overlord.ports",)),
     ("services", ("overlord.services",)),
@@ -45,6 +38,25 @@ PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("runtime", ("overlord.runtime",)),
     ("entry points", PRODUCT_ENTRYPOINTS),
 )
+# The local stack's layers, lowest first: the Lambda host and process helpers, the AWS
+# look-alikes (each its own package), the API client, the stacks that start them, and
+# the commands.
+LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("local helpers", ("overlord_local.pdeathsig", "overlord_local.lambdas")),
+    (
+        "local emulators",
+        (
+            "overlord_local.apigateway",
+            "overlord_local.eventrouter",
+            "overlord_local.localbatch",
+            "overlord_local.provision",
+        ),
+    ),
+    ("local client", ("overlord_local.client",)),
+    ("local stacks", ("overlord_local.devstack",)),
+    ("local commands", ("overlord_local.cli", "overlord_local.client_commands")),
+)
+STACKS = {"product": PRODUCT_LAYERS, "local": LOCAL_LAYERS}
 # What a layer may not import at all, whatever its height.
 FORBIDDEN: Mapping[str, tuple[str, ...]] = {
     "contracts": (*DRIVERS, "aws_lambda_powertools"),
@@ -95,11 +107,12 @@ def starts(name: str, *prefixes: str) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
 
 
-def layer(name: str) -> tuple[int, str] | None:
-    """(height, layer) of a product module, None outside the product's layers."""
-    for height, (layer_name, prefixes) in enumerate(PRODUCT_LAYERS):
-        if starts(name, *prefixes):
-            return height, layer_name
+def layer(name: str) -> tuple[str, int, str] | None:
+    """(stack, height, layer) of a module, None outside every layer."""
+    for stack, layers in STACKS.items():
+        for height, (layer_name, prefixes) in enumerate(layers):
+            if starts(name, *prefixes):
+                return stack, height, layer_name
     return None
 
 
@@ -117,8 +130,12 @@ def check(module: str, names: set[str]) -> list[str]:
         problems += violations("the product never imports the local stack", module, bad)
     own = layer(module)
     if own is not None:
-        height, layer_name = own
-        above = {n for n in names if (other := layer(n)) is not None and other[0] > height}
+        stack, height, layer_name = own
+        above = {
+            n
+            for n in names
+            if (other := layer(n)) is not None and other[0] == stack and other[1] > height
+        }
         problems += violations(f"the {layer_name} import no higher layer", module, above)
         banned = {n for n in names if starts(n, *FORBIDDEN.get(layer_name, ()))}
         problems += violations(f"the {layer_name} may not import it", module, banned)
@@ -130,11 +147,10 @@ def test_every_module_keeps_the_import_rules() -> None:
     assert problems == []
 
 
-def test_every_product_module_lies_in_one_layer() -> None:
+def test_every_module_lies_in_one_layer() -> None:
     """A module at src/overlord/'s root (or in a new folder) belongs to no layer."""
-    loose = [
-        m for m, _ in modules() if starts(m, "overlord") and m != "overlord" and layer(m) is None
-    ]
+    packages = ("overlord", "overlord_local")
+    loose = [m for m, _ in modules() if m not in packages and layer(m) is None]
     assert loose == []
 
 
@@ -171,6 +187,8 @@ def test_a_forbidden_import_is_reported(module: str, name: str) -> None:
         ("overlord_submitter.handler", "overlord.runtime.wiring"),
         ("overlord.domain.submission", "overlord_contracts.catalogue"),
         ("overlord_local.provision", "overlord_contracts.catalogue"),
+        ("overlord_local.devstack.stack", "overlord_local.apigateway.gateway"),
+        ("overlord_local.apigateway.gateway", "overlord_local.lambdas"),
     ],
 )
 def test_an_allowed_import_is_not_reported(module: str, name: str) -> None:

@@ -8,7 +8,7 @@
 #   upstream (the default everywhere)          stand-in built here
 #   python:3.12.x-slim-bookworm                overlord-base/python      Debian trixie minbase, python3.13
 #   public.ecr.aws/lambda/python:3.12.x        overlord-base/lambda-python  + awslambdaric, aws-lambda-rie
-#   mongo:7.0.x                                overlord-base/mongo-ferretdb FerretDB (tools/ferretdb), mongosh ping
+#   mongo:7.0.x                                overlord-base/mongo-ferretdb FerretDB (local/ferretdb), mongosh ping
 #   localstack/localstack:4.14.0               overlord-base/localstack  localstack-core[runtime] from a lock
 #   golang:1.22.x-bookworm                     overlord-base/golang      + Debian's golang-go (Go 1.24)
 #   gcr.io/distroless/static-debian12:nonroot  overlord-base/static      scratch + CA certificates, nonroot user
@@ -24,8 +24,8 @@
 # the image below), so an image that already exists is reused and a changed input
 # builds a new one.
 #
-#   devtools/base-images/build.sh          build all the stand-ins, write the env file
-#   devtools/base-images/build.sh --auto   per image: the upstream one when it is present
+#   local/base-images/build.sh          build all the stand-ins, write the env file
+#   local/base-images/build.sh --auto   per image: the upstream one when it is present
 #                                          or can be pulled, else the stand-in
 #
 # Needs: root (debootstrap), docker, go, sha256sum. Environment:
@@ -38,7 +38,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-HERE=$ROOT/devtools/base-images
+HERE=$ROOT/local/base-images
 ENV_FILE=${BASE_IMAGES_ENV:-$ROOT/.tools/base-images.env}
 BIN_DIR=$ROOT/.tools/base-images/bin
 SUITE=trixie
@@ -110,7 +110,7 @@ go_tool() {  # go_tool NAME: a static binary in $BIN_DIR
   mkdir -p "$BIN_DIR"
   case "$1" in
     ferretdb)
-      log "building ferretdb (CGO_ENABLED=0, with tools/ferretdb/patches)"
+      log "building ferretdb (CGO_ENABLED=0, with local/ferretdb/patches)"
       CGO_ENABLED=0 "$ROOT/tools/ferretdb/build.sh" "$BIN_DIR/ferretdb" ;;
     aws-lambda-rie)
       log "building aws-lambda-rie (CGO_ENABLED=0)"
@@ -234,7 +234,7 @@ fi
 
 mkdir -p "$(dirname "$ENV_FILE")"
 {
-  echo "# written by devtools/base-images/build.sh; read by mk/docker.mk. Delete to use the upstream images."
+  echo "# written by local/base-images/build.sh; read by mk/docker.mk. Delete to use the upstream images."
   for var in "${VARIABLES[@]}"; do
     if [ -n "${chosen[$var]}" ]; then echo "$var=${chosen[$var]}"; fi
   done

@@ -2,7 +2,7 @@
 # Build our FerretDB: main.go against the FerretDB release in go.mod, with patches/*.patch
 # applied to a vendored copy of the module.
 #
-#   tools/ferretdb/build.sh OUT        (gotools.py and devtools/base-images call it)
+#   local/ferretdb/build.sh OUT        (gotools.py and local/base-images call it)
 #
 # Needs Go and git (`git apply`, used as a plain patch tool: no repository involved);
 # the modules come from the module cache or the Go module proxy. A patch that does not

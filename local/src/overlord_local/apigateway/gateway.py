@@ -1,6 +1,6 @@
 """A local API Gateway (HTTP API, payload 2.0) in front of the submitter.
 
-Each HTTP request becomes the event API Gateway would send (`devstack.apigw`), the
+Each HTTP request becomes the event API Gateway would send (`payload`), the
 submitter runs in this process or behind a Lambda invoke URL, and its result goes
 back as HTTP. Like an HTTP API whose routes use AWS_IAM authorization, every request
 but `GET /health` must be signed with SigV4 by the stack's credentials (`sigv4.py`);
@@ -11,7 +11,7 @@ bodies over 10 MB are 413 (sent once the body is read, so the client sees it), a
 ``Content-Length`` that is not a plain non-negative number is 400 (and the connection
 is closed, since the body's end is unknown), and a function error is a 500.
 
-    python -m overlord_local.gateway --port 8080 --submitter-url http://submitter:8080/2015-03-31/functions/function/invocations
+    python -m overlord_local.apigateway --port 8080 --submitter-url http://submitter:8080/2015-03-31/functions/function/invocations
 
 It verifies signatures against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (and
 AWS_REGION, default us-east-1) from its environment; `--no-auth` turns that off.
@@ -30,9 +30,14 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from overlord_local.devstack.apigw import HttpResponse, http_api_event, http_response, match_route
-from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
-from overlord_local.sigv4 import Forbidden, Identity, Verifier
+from overlord_local.apigateway.payload import (
+    HttpResponse,
+    http_api_event,
+    http_response,
+    match_route,
+)
+from overlord_local.apigateway.sigv4 import Forbidden, Identity, Verifier
+from overlord_local.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
