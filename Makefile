@@ -67,8 +67,8 @@ test-fast: $(VENV)/.installed ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit -q
 
 infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov and the dependency audit
-	$(PY) tests/infra/composecheck.py compose.yaml
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) tests/infra/dockerfilecheck.py
+	$(PY) .ci/checks/composecheck.py compose.yaml
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) .ci/checks/dockerfilecheck.py
 	.ci/checks/terraform-fmt.sh
 	.ci/checks/checkov.sh
 	PATH=$(abspath $(dir $(UV))):$$PATH PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from terraformcheck import TERRAFORM, blocks, module_docs
 
 from overlord_contracts import catalogue
 from overlord_local import provision
@@ -24,7 +25,6 @@ from overlord_local.localbatch.__main__ import bootstrap, definitions_from, pars
 from overlord_local.localbatch.executors import ProcessExecutor
 from overlord_local.localbatch.service import LocalBatch
 from tests.conftest import catalogue_copy
-from tests.infra.terraformcheck import TERRAFORM, blocks, module_docs
 
 WORKER_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/overlord-worker:abc"
 BATCH_MODULE = TERRAFORM / "modules" / "batch"

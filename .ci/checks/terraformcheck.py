@@ -23,7 +23,7 @@ Conventions checked here (see terraform/README.md):
   ``${X[@]+"${X[@]}"}``: with ``set -u``, bash before 4.4 (macOS's /bin/bash 3.2)
   aborts on ``"${X[@]}"`` of an empty array ("unbound variable").
 
-    python tests/infra/terraformcheck.py [terraform-dir]   # exit 1 and a list on problems
+    python .ci/checks/terraformcheck.py [terraform-dir]   # exit 1 and a list on problems
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any
 import hcl2
 from hcl2.utils import SerializationOptions
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # .ci/checks/ -> the repository
 TERRAFORM = ROOT / "terraform"
 CONTRACTS = ROOT / "contracts"
 EVENT_PATTERN = CONTRACTS / "batch-event-pattern.json"

@@ -7,7 +7,7 @@ non-root worker whose ENTRYPOINT leaves Batch's command override working, and fo
 image tasks built here (examples/tasks/<task>/Dockerfile, their folder as context) a
 static Go binary on a distroless non-root runtime whose CMD is the catalogue's command.
 
-    python tests/infra/dockerfilecheck.py     # exit 1 and a list on problems
+    python .ci/checks/dockerfilecheck.py     # exit 1 and a list on problems
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # .ci/checks/ -> the repository
 HADOLINT_CONFIG = ROOT / ".hadolint.yaml"
 
 LAMBDA_BASE = re.compile(r"^public\.ecr\.aws/lambda/python:3\.12\.\d{4}\.\d{2}\.\d{2}\.\d{2}$")

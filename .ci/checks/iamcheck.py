@@ -7,7 +7,7 @@ resource expressions for the deployment the call ran in (Terraform variables bou
 from the settings the call saw, the way terraform/ wires them); `problems(calls)` lists
 every permission no Allow statement of that component's role grants.
 
-    python tests/infra/iamcheck.py calls.jsonl   # exit 1 and a list on problems
+    python .ci/checks/iamcheck.py calls.jsonl   # exit 1 and a list on problems
 """
 
 from __future__ import annotations

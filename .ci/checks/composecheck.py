@@ -9,7 +9,7 @@ Python entry point discards the exit code).
 
 `wiring_problems()` then checks the model against what the stack needs.
 
-    python tests/infra/composecheck.py [compose.yaml]   # exit 1 and a list on problems
+    python .ci/checks/composecheck.py [compose.yaml]   # exit 1 and a list on problems
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[2]  # .ci/checks/ -> the repository
 COMPOSE_FILE = ROOT / "compose.yaml"
 
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
