@@ -19,11 +19,11 @@ import requests
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord import wiring
+from overlord.runtime import wiring
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
-from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
+from overlord_local.lambdas import LocalLambdaContext
 from tests.support import awscalls
 
 REGION = "us-east-1"

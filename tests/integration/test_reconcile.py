@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from overlord import schema
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
 from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import JOB_QUEUE, environment
@@ -22,7 +22,7 @@ def reconcile_now(app_env, lambda_context):
 
     def run():
         with environment(RECONCILE_AFTER_SECONDS="0"):
-            from overlord import wiring
+            from overlord.runtime import wiring
 
             wiring.reset()
             return reconcile_handler({}, lambda_context)
