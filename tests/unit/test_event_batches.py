@@ -1,10 +1,10 @@
-"""The order in which one SQS batch is recorded (overlord.event_batches)."""
+"""The order in which one SQS batch is recorded (overlord.domain.event_batches)."""
 
 from __future__ import annotations
 
 import json
 
-from overlord.event_batches import in_recording_order
+from overlord.domain.event_batches import in_recording_order
 
 
 def _record(job: str, status: str, time: str = "2026-01-01T00:00:00Z") -> dict[str, str]:

@@ -13,10 +13,10 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from overlord import wiring
-from overlord.batch_events import BatchJobStateChange, observe
-from overlord.event_batches import in_recording_order
-from overlord.logs import service_logger
+from overlord.domain.event_batches import in_recording_order
+from overlord.ports.batch_events import BatchJobStateChange, observe
+from overlord.runtime import wiring
+from overlord.runtime.logs import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import record_observation
 

@@ -12,7 +12,7 @@ import boto3
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord.config import Settings
+from overlord.adapters.config import Settings
 
 
 @functools.cache

@@ -24,7 +24,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from overlord_local.devstack.lambdas import invoke_url
 from overlord_local.eventrouter import (
     EventRouter,
     EventSourceMapping,
@@ -32,6 +31,7 @@ from overlord_local.eventrouter import (
     SqsQueue,
     load_batch_pattern,
 )
+from overlord_local.lambdas import invoke_url
 from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
 from overlord_local.localbatch.executors.base import Executor
 from overlord_local.localbatch.faults import DEFAULT_KINDS, KINDS, SubmitFaults, parse_kinds
