@@ -66,12 +66,18 @@ HOSTED_SHUTDOWN = "overlord.runtime.wiring.reset"
 WORKER_IMAGE = "overlord-worker:local"
 # What the worker imports that costs: loaded once by the process executor's fork
 # server, not once per job (docs/performance.md, "Arrays on make dev"). Third-party
-# only: the product's modules read the job's environment when imported.
+# only: the product's modules read the job's environment when imported. The list is
+# what `python -m overlord_worker` (echo, an array child) adds to sys.modules.
 WORKER_PRELOAD = (
     "boto3",
     "botocore.session",
     "s3transfer.manager",
     "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.logging.utils",
+    "aws_lambda_powertools.logging.buffer.handler",
+    "jsonschema",
+    "jsonschema.validators",
+    "jsonschema_specifications",
 )
 
 
@@ -116,6 +122,9 @@ class DevOptions:
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
     auth: bool = True  # the gateway checks SigV4 (False: overlord dev --no-auth)
+    # Every job a fresh interpreter, as on AWS (overlord dev --fresh-workers); by
+    # default Python jobs fork from a warm one (overlord_local.forkserver).
+    fresh_workers: bool = False
 
 
 @dataclass
@@ -303,7 +312,9 @@ class DevStack:
             log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
             ProcessExecutor(
-                cwd=str(PROJECT_ROOT), only_images={WORKER_IMAGE}, preload=WORKER_PRELOAD
+                cwd=str(PROJECT_ROOT),
+                only_images={WORKER_IMAGE},
+                preload=() if self.options.fresh_workers else WORKER_PRELOAD,
             ),
             on_event=on_event,
             timings=Timings(timeout_scale=self.options.timeout_scale),
