@@ -207,3 +207,30 @@ def test_the_server_outlives_the_thread_that_started_it(server, job_module, tmp_
     for proc in (first[0], second):
         os.killpg(proc.pid, signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL
+
+
+CLIENT_JOB = """
+import boto3
+s3 = boto3.client("s3")
+print("client", s3.meta.region_name, s3.meta.endpoint_url, flush=True)
+"""
+
+
+def test_a_warm_botocore_loader_keeps_each_jobs_region_and_endpoint(tmp_path):
+    """The shared data loader (overlord_local.botocore_warm) carries no environment: each
+    forked job's client has its own job's region and endpoint."""
+    (tmp_path / "client_job.py").write_text(textwrap.dedent(CLIENT_JOB))
+    server = ForkServer(["overlord_local.botocore_warm"])
+    try:
+        for region, port in (("eu-west-1", 4000), ("ap-south-1", 4001)):
+            env = {
+                "AWS_DEFAULT_REGION": region,
+                "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+                "AWS_ACCESS_KEY_ID": "a",
+                "AWS_SECRET_ACCESS_KEY": "b",
+            }
+            proc = server.spawn("client_job", [], env, str(tmp_path))
+            assert proc.wait(60) == 0
+            assert f"client {region} http://127.0.0.1:{port}" in _output(proc)
+    finally:
+        server.stop()

@@ -44,7 +44,12 @@ PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "local helpers",
-        ("overlord_local.pdeathsig", "overlord_local.lambdas", "overlord_local.forkserver"),
+        (
+            "overlord_local.pdeathsig",
+            "overlord_local.lambdas",
+            "overlord_local.forkserver",
+            "overlord_local.botocore_warm",
+        ),
     ),
     (
         "local emulators",

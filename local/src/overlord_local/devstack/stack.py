@@ -67,7 +67,8 @@ WORKER_IMAGE = "overlord-worker:local"
 # What the worker imports that costs: loaded once by the process executor's fork
 # server, not once per job (docs/performance.md, "Arrays on make dev"). Third-party
 # only: the product's modules read the job's environment when imported. The list is
-# what `python -m overlord_worker` (echo, an array child) adds to sys.modules.
+# what `python -m overlord_worker` (echo, an array child) adds to sys.modules, and the
+# botocore data its S3 client reads (overlord_local.botocore_warm).
 WORKER_PRELOAD = (
     "boto3",
     "botocore.session",
@@ -78,6 +79,8 @@ WORKER_PRELOAD = (
     "jsonschema",
     "jsonschema.validators",
     "jsonschema_specifications",
+    # Last: one botocore data loader, filled once, for every job's sessions.
+    "overlord_local.botocore_warm",
 )
 
 
