@@ -133,8 +133,14 @@ def skip_or_fail(reason: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Record the product's AWS calls, in this process and its subprocesses, for the IAM
-    coverage test (tests/infra/test_iam_coverage.py, run last)."""
-    path = Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    coverage test (tests/infra/test_iam_coverage.py, run last).
+
+    A file named by TEST_AWS_CALL_LOG already is kept: pytest-xdist's workers inherit
+    their controller's, and `make test` names one so that the IAM test, run after the
+    parallel suite, reads every worker's calls."""
+    path = os.environ.get(awscalls.ENV_VAR) or str(
+        Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    )
     os.environ.update(awscalls.session_environment(path))
     awscalls.install(path)
 
@@ -142,9 +148,29 @@ def pytest_configure(config: pytest.Config) -> None:
 IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
 
 
+def xdist_group(item: pytest.Item) -> str:
+    """Which pytest-xdist worker group a test runs in (`make test`, --dist loadgroup).
+
+    A module's tests stay together, so a module-scoped server starts once. The
+    end-to-end tests of one mode share the session-scoped `overlord dev` (`stack`),
+    whatever their module; the fault tests (load, MongoDB stopped) and the
+    docker-marked ones (containers found by label on one engine) run one at a time."""
+    callspec = getattr(item, "callspec", None)
+    mode = callspec.params.get("stack") if callspec else None
+    if mode:
+        return f"e2e-{mode}"
+    if "faults" in item.keywords or item.nodeid.startswith("tests/faults/"):
+        return "faults"
+    if "docker" in item.keywords:
+        return "docker"
+    return item.nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The IAM coverage test reads what every other test recorded: it goes last.
     items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if docker_engine_answers():
         return
     if docker_required():
