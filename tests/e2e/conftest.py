@@ -32,6 +32,7 @@ from overlord_local.chaos import Chaos, switch_on
 from overlord_local.client import ApiClient, region_for
 from overlord_local.devstack.running import start_dev
 from tests.support import invariants
+from tests.support.waiting import wait_for
 
 # Read once: the stacks this session starts get the same seed.
 CHAOS = Chaos.from_env()
@@ -183,6 +184,12 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
         *(["--chaos", "--chaos-seed", str(CHAOS.seed)] if CHAOS is not None else []),
     ]
     dev = start_dev(tmp, *args, env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name})
+    if CHAOS is not None:  # the stack says so, with the seed to replay (once it has started)
+        wait_for(
+            lambda: f"chaos on, seed {CHAOS.seed}" in dev.output.read_text(),
+            60,
+            "overlord dev printing its chaos seed",
+        )
     try:
         yield Stack(
             dev.url,
