@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 export PYTHON := $(abspath $(PY))
 
 .PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench \
-        localbatch deploy clean
+        localbatch deploy clean e2e-chaos
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up
@@ -62,6 +62,10 @@ lint: $(VENV)/.installed ## ruff lint and format check
 
 types: $(VENV)/.installed ## mypy on our packages
 	$(VENV)/bin/mypy
+
+# OVERLORD_CHAOS_SEED=N replays a seed; E2E_ARGS for pytest (e.g. -k in-process).
+e2e-chaos: $(VENV)/.installed tools ## The e2e suite on `overlord dev --chaos`, then the invariants on its databases
+	OVERLORD_CHAOS=1 PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest tests/e2e -q $(E2E_ARGS)
 
 test-fast: $(VENV)/.installed ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit -q

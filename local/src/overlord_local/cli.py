@@ -54,11 +54,25 @@ def dev(
         typer.Option(help="throttle (429), 5xx (500, no job), 5xx-lost (500, the job runs anyway)"),
     ] = "throttle,5xx",
     fail_seed: Annotated[int | None, typer.Option(help="seed of the injected failures")] = None,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            envvar="OVERLORD_CHAOS",
+            help="deliver events duplicated, delayed and reordered, and hold SubmitJob's "
+            "answers, as AWS may (README, 'Chaos')",
+        ),
+    ] = False,
+    chaos_seed: Annotated[
+        int | None,
+        typer.Option(envvar="OVERLORD_CHAOS_SEED", help="seed of the chaos (default: a new one)"),
+    ] = None,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="accept unsigned requests (no SigV4 check)")
     ] = False,
 ) -> None:
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
+    from overlord_local.chaos import Chaos, new_seed
     from overlord_local.devstack.ferretdb import MongoUnavailable
     from overlord_local.devstack.stack import DevOptions, DevStack, StackError
 
@@ -74,6 +88,7 @@ def dev(
             fail_submit_rate=fail_submit_rate,
             fail_submit_kinds=fail_submit_kinds,
             fail_seed=fail_seed,
+            chaos=Chaos(seed=new_seed() if chaos_seed is None else chaos_seed) if chaos else None,
             reconcile_every=reconcile_every,
             auth=not no_auth,
         )
@@ -93,6 +108,8 @@ def dev(
         f"[green]Overlord is running[/] at {url}  "
         f"({'Lambda runtime emulator' if rie else 'handlers in-process'})"
     )
+    if stack.options.chaos is not None:
+        err.print(f"[bold yellow]{stack.options.chaos.describe()}[/]", soft_wrap=True)
     console.print(
         f"  environment for other shells: {stack.env_file}  (set -a; . {stack.env_file}; set +a)"
     )

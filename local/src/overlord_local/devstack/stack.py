@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from overlord_local import provision as aws_bootstrap
+from overlord_local.chaos import Chaos
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
 from overlord_local.devstack.processes import (
@@ -93,6 +94,8 @@ class DevOptions:
     fail_submit_rate: float = 0.0
     fail_submit_kinds: str = "throttle,5xx"
     fail_seed: int | None = None
+    # Duplicated, delayed, reordered events and held SubmitJob answers (overlord_local.chaos).
+    chaos: Chaos | None = None
     reconcile_every: float = 60.0
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
@@ -140,6 +143,8 @@ class DevStack:
             AWS_ENDPOINT_URL=aws_endpoint,
             **credentials,
         )
+        if o.chaos is not None:
+            log.info("%s", o.chaos.describe())  # overlord dev prints it
         router = self._start_router()
         self._export(AWS_ENDPOINT_URL_BATCH=self._start_local_batch(router.put))
         _reset_hosted()  # handlers already loaded in this process rebuild their clients
@@ -227,6 +232,7 @@ class DevStack:
         router = EventRouter(
             dead_letter_path=self.options.state_dir / "dead-letters.jsonl",
             workers=self.options.event_workers,
+            chaos=self.options.chaos,
         )
         self._cleanups.callback(router.stop)
         return router
@@ -259,6 +265,7 @@ class DevStack:
                 "LOG_LEVEL": self.options.log_level,
             },
             submit_faults=faults,
+            chaos=o.chaos,
         ).start()
         self._cleanups.callback(server.stop)
         return str(server.endpoint_url)
