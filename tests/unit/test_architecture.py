@@ -42,7 +42,10 @@ PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # look-alikes (each its own package), the API client, the stacks that start them, and
 # the commands.
 LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("local helpers", ("overlord_local.pdeathsig", "overlord_local.lambdas")),
+    (
+        "local helpers",
+        ("overlord_local.pdeathsig", "overlord_local.lambdas", "overlord_local.chaos"),
+    ),
     (
         "local emulators",
         (
