@@ -23,7 +23,7 @@ from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
-from tests.support import awscalls
+from tests.support import awscalls, emf
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -136,14 +136,19 @@ def pytest_configure(config: pytest.Config) -> None:
     path = Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
     os.environ.update(awscalls.session_environment(path))
     awscalls.install(path)
+    # And the metrics (EMF) the product prints, for tests/infra/test_metric_coverage.py.
+    os.environ[emf.ENV_VAR] = str(path.with_name("emf.jsonl"))
+    emf.install(os.environ[emf.ENV_VAR])
 
 
 IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
+METRIC_COVERAGE_TESTS = "tests/infra/test_metric_coverage.py"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The IAM coverage test reads what every other test recorded: it goes last.
-    items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
+    # So does the metric coverage test, with the metrics.
+    items.sort(key=lambda item: item.nodeid.startswith((IAM_COVERAGE_TESTS, METRIC_COVERAGE_TESTS)))
     if docker_engine_answers():
         return
     if docker_required():

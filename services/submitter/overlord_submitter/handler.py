@@ -11,6 +11,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -18,7 +19,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from overlord import deadline, wiring
+from overlord import deadline, telemetry, wiring
 from overlord.errors import (
     BatchCallFailed,
     BatchRejected,
@@ -46,6 +47,8 @@ from overlord_submitter import models, openapi
 from overlord_submitter.problems import problem, problem_from_validation, responses
 
 logger = service_logger("overlord-submitter")
+# X-Ray; off outside Lambda and wherever POWERTOOLS_TRACE_DISABLED is true (`make dev`).
+tracer = Tracer(service="overlord-submitter")
 app = APIGatewayHttpResolver(enable_validation=True)
 MAX_INDEX = MAX_ITEMS - 1
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
@@ -75,8 +78,16 @@ def _caller() -> str | None:
     return iam.user_arn or iam.access_key or None
 
 
+# The routes whose refusals count as refused submissions.
+SUBMIT_ROUTES = frozenset({"POST /jobs", "POST /jobs/{job_id}/runs"})
+
+
 def _submitted(submission: Submission, location: str) -> Response[Any]:
     """202 for a run this request started, 200 for an existing job."""
+    telemetry.submitted(submission)
+    tracer.put_annotation("job_id", submission.job_id)
+    if submission.batch_job_id:
+        tracer.put_annotation("batch_job_id", submission.batch_job_id)
     body = {
         "job_id": submission.job_id,
         "batch_job_id": submission.batch_job_id,
@@ -311,13 +322,20 @@ def docs() -> Response[Any]:
 # ------------------------------------------------------------------------ errors
 
 
+def _refused(exc: Exception) -> None:
+    if app.current_event.route_key in SUBMIT_ROUTES:
+        telemetry.refused(exc)
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_parameters(exc: RequestValidationError) -> Response[Any]:
+    _refused(exc)
     return problem_from_validation(exc.errors())
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid(exc: InvalidRequest) -> Response[Any]:
+    _refused(exc)
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.BAD_REQUEST
     return problem(status, str(exc))
 
@@ -380,6 +398,7 @@ _ANSWERS: dict[type[OverlordError], _Answer] = {
 
 
 def _answer(answer: _Answer, exc: OverlordError) -> Response[Any]:
+    _refused(exc)
     if answer.log:
         log, message = answer.log
         log(message, extra={"reason": str(exc)})
@@ -393,6 +412,7 @@ for _error, _how in _ANSWERS.items():
     app.exception_handler(_error)(partial(_answer, _how))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
@@ -400,5 +420,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # This invocation's keys only (per thread, like the recorder's, which `make dev` runs
     # on several threads at once): nothing left from the previous request.
     logger.thread_safe_clear_keys()
-    with deadline.invocation(context.get_remaining_time_in_millis() / 1000):
+    with (
+        deadline.invocation(context.get_remaining_time_in_millis() / 1000),
+        telemetry.invocation("submitter"),
+    ):
         return app.resolve(event, context)
