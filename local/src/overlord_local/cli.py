@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from overlord_local import client_commands
+from overlord_local import client_commands, stats_command
 from overlord_local.devstack.stack import DEFAULT_STATE_DIR
 
 # The local stack's own loggers, as opposed to the hosted handlers' (which log JSON as
@@ -27,6 +27,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 client_commands.register(app)
+app.command()(stats_command.stats)
 
 
 @app.command()
