@@ -121,6 +121,7 @@ def dev(
     )
     console.print(f"  curl -s{sign} {url}/jobs/<job_id>", soft_wrap=True, markup=False)
     console.print("  .venv/bin/overlord submit echo -p message=hello --wait")
+    console.print(f"  .venv/bin/overlord stats    (the handlers' metrics; also {url}/metrics)")
     console.print("Ctrl-C stops everything.")
     try:
         stop.wait()
