@@ -68,6 +68,7 @@ def _known_job_id(job_id: str) -> str:
     if not is_job_id(job_id):
         raise JobNotFound(job_id)
     logger.thread_safe_append_keys(job_id=job_id)
+    tracer.put_annotation("job_id", job_id)
     return job_id
 
 
