@@ -14,8 +14,8 @@ from rich.table import Table
 from overlord_local.client_commands import (
     Output,
     OutputOption,
-    _call,
     _client,
+    _fail,
     _json,
     console,
 )
@@ -77,8 +77,18 @@ def stats(
     source = api.base_url + METRICS_PATH
 
     def fetch() -> list[dict[str, Any]]:
-        text = _call(api, "GET", METRICS_PATH)
-        return rows(text if isinstance(text, str) else "")
+        try:
+            answer = api.request("GET", METRICS_PATH)
+        except OSError as exc:
+            raise _fail(f"cannot reach {api.base_url}: {exc} (is `make dev` running?)") from None
+        if answer.status == 404:
+            raise _fail(
+                f"{source}: not found. The local stack (`make dev`) serves its metrics; "
+                "a deployment's are in CloudWatch (docs/operations.md, the dashboard)"
+            )
+        if answer.status != 200:
+            raise _fail(f"{source}: {answer.status} {answer.detail}")
+        return rows(answer.body if isinstance(answer.body, str) else "")
 
     if output is Output.json:
         _json(fetch())
