@@ -79,18 +79,18 @@ infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov
 
 # The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on servers, not
 # the CPU); the tests that share a stack stay on one worker (tests/conftest.py:
-# xdist_group). The IAM coverage test reads every worker's recorded AWS calls, so it
-# runs after them, from the same file. TEST_WORKERS=0: one process, as plain `pytest`.
+# xdist_group). The IAM and metric coverage tests read every worker's recorded AWS
+# calls and metrics, so they run after them, from the same files. TEST_WORKERS=0: one process, as plain `pytest`.
 TEST_WORKERS ?= 4
 PYTEST_FLAGS ?= --durations=25
-IAM_COVERAGE := tests/infra/test_iam_coverage.py
+LAST_TESTS := tests/infra/test_iam_coverage.py tests/infra/test_metric_coverage.py
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types
 	calls=$$(mktemp -d "$${TMPDIR:-/tmp}/overlord-aws-calls.XXXXXX")/calls.jsonl; \
 	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$$PATH; \
 	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup \
-	  --ignore=$(IAM_COVERAGE) && \
-	$(PY) -m pytest -q $(IAM_COVERAGE)
+	  $(addprefix --ignore=,$(LAST_TESTS)) && \
+	$(PY) -m pytest -q $(LAST_TESTS)
 	$(MAKE) --no-print-directory infra-checks
 
 # BENCH_ARGS=--quick: every row small, in seconds (what CI runs); --preload N: the second

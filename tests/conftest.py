@@ -24,7 +24,7 @@ from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.processes import free_port
 from overlord_local.lambdas import LocalLambdaContext
-from tests.support import awscalls
+from tests.support import awscalls, emf
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -143,9 +143,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     os.environ.update(awscalls.session_environment(path))
     awscalls.install(path)
+    # And the metrics (EMF) the product prints, for tests/infra/test_metric_coverage.py.
+    os.environ[emf.ENV_VAR] = str(Path(path).with_name("emf.jsonl"))
+    emf.install(os.environ[emf.ENV_VAR])
 
 
 IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
+METRIC_COVERAGE_TESTS = "tests/infra/test_metric_coverage.py"
 
 
 def xdist_group(item: pytest.Item) -> str:
@@ -168,7 +172,8 @@ def xdist_group(item: pytest.Item) -> str:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The IAM coverage test reads what every other test recorded: it goes last.
-    items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
+    # So does the metric coverage test, with the metrics.
+    items.sort(key=lambda item: item.nodeid.startswith((IAM_COVERAGE_TESTS, METRIC_COVERAGE_TESTS)))
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if docker_engine_answers():

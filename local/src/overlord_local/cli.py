@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from overlord_local import client_commands
+from overlord_local import client_commands, stats_command
 from overlord_local.devstack.stack import DEFAULT_STATE_DIR
 
 # The local stack's own loggers, as opposed to the hosted handlers' (which log JSON as
@@ -27,6 +27,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 client_commands.register(app)
+app.command()(stats_command.stats)
 
 
 @app.command()
@@ -137,6 +138,7 @@ def dev(
     )
     console.print(f"  curl -s{sign} {url}/jobs/<job_id>", soft_wrap=True, markup=False)
     console.print("  .venv/bin/overlord submit echo -p message=hello --wait")
+    console.print(f"  .venv/bin/overlord stats    (the handlers' metrics; also {url}/metrics)")
     console.print("Ctrl-C stops everything.")
     try:
         stop.wait()

@@ -60,6 +60,9 @@ locals {
     JOB_DEFINITION_PREFIX = var.job_definition_prefix
     RESULTS_BUCKET        = var.results_bucket_name
     LOG_LEVEL             = var.log_level
+    # Metrics (EMF): namespace and the environment dimension (modules/monitoring reads the same).
+    METRICS_NAMESPACE    = var.metrics_namespace
+    OVERLORD_ENVIRONMENT = var.environment
   }
 }
 
