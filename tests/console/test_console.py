@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -178,3 +180,14 @@ def test_the_jobs_list_pages_with_the_apis_cursor(page, dev_stack: Stack):
     assert len(first) == 2 and second and not set(first) & set(second)
     page.get_by_role("link", name="First page").click()
     assert page.locator("#job-rows tr td:first-child").all_inner_texts()[:2] == first
+
+
+def test_another_host_name_is_refused(console_url):
+    """A page of another site resolving its name to 127.0.0.1 (DNS rebinding) gets nothing."""
+    request = urllib.request.Request(f"{console_url}/jobs", headers={"Host": "evil.example"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    assert status == 400
