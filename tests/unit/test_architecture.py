@@ -49,6 +49,8 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overlord_local.lambdas",
             "overlord_local.forkserver",
             "overlord_local.botocore_warm",
+            "overlord_local.chaos",
+            "overlord_local.metrics",
         ),
     ),
     (
@@ -60,9 +62,17 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overlord_local.provision",
         ),
     ),
-    ("local client", ("overlord_local.client",)),
+    ("local client", ("overlord_local.client", "overlord_local.loglines")),
     ("local stacks", ("overlord_local.devstack",)),
-    ("local commands", ("overlord_local.cli", "overlord_local.client_commands")),
+    (
+        "local commands",
+        (
+            "overlord_local.cli",
+            "overlord_local.client_commands",
+            "overlord_local.stats_command",
+            "overlord_local.ui",
+        ),
+    ),
 )
 STACKS = {"product": PRODUCT_LAYERS, "local": LOCAL_LAYERS}
 # What a layer may not import at all, whatever its height.

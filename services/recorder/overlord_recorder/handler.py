@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -15,12 +16,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from overlord.domain.event_batches import in_recording_order
 from overlord.ports.batch_events import BatchJobStateChange, observe
-from overlord.runtime import wiring
+from overlord.runtime import telemetry, wiring
 from overlord.runtime.logs import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import record_observation
 
 logger = service_logger("overlord-recorder")
+# X-Ray; off outside Lambda and wherever POWERTOOLS_TRACE_DISABLED is true (`make dev`).
+tracer = Tracer(service="overlord-recorder")
 
 
 def _record(event: BatchJobStateChange) -> dict[str, Any]:
@@ -34,8 +37,11 @@ def _record(event: BatchJobStateChange) -> dict[str, Any]:
         event_id=event.id,
         status=detail.status,
     )
+    tracer.put_annotation("job_id", detail.job_name)
+    tracer.put_annotation("batch_job_id", detail.batch_job_id)
     c = wiring.components()
     outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))
+    telemetry.recorded(outcome, event.time)
     logger.info("recorded event" if outcome.recorded else "ignored event")
     return asdict(outcome)
 
@@ -45,11 +51,17 @@ def _record_message(record: SQSRecord) -> dict[str, Any]:
     return _record(BatchJobStateChange.model_validate_json(record.body))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """An SQS batch (the event source mapping): `batchItemFailures` names the messages
     to deliver again. A bare EventBridge event (a dead letter replayed by hand with
     `aws lambda invoke`) is recorded alone and raises on failure."""
+    with telemetry.invocation("recorder"):  # one invocation's metrics, the whole batch
+        return _records(event, context)
+
+
+def _records(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" not in event:
         return _record(BatchJobStateChange.model_validate(event))
     ordered = {**event, "Records": in_recording_order(event["Records"])}
@@ -66,14 +78,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 @logger.inject_lambda_context(clear_state=True)
 def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    c = wiring.components()
-    report = reconcile(
-        c.store,
-        c.batch,
-        c.logs,
-        c.objects,
-        older_than_seconds=c.settings.reconcile_after_seconds,
-        settle_logs_seconds=c.settings.log_settle_seconds,
-    )
+    with telemetry.invocation("reconcile"):
+        c = wiring.components()
+        report = reconcile(
+            c.store,
+            c.batch,
+            c.logs,
+            c.objects,
+            older_than_seconds=c.settings.reconcile_after_seconds,
+            settle_logs_seconds=c.settings.log_settle_seconds,
+        )
+        telemetry.reconciled(report)
     logger.info("reconciled", extra=asdict(report))
     return asdict(report)

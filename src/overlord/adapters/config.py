@@ -89,6 +89,13 @@ class Settings:
     # a Lambda's timeout, so that the invocation reports the failure and is retried.
     mongodb_connect_timeout_ms: int = 5_000
     mongodb_server_selection_timeout_ms: int = 5_000
+    # Metrics (docs/operations.md): CloudWatch namespace METRICS_NAMESPACE, and the two
+    # dimensions every metric carries, OVERLORD_SERVICE and OVERLORD_ENVIRONMENT (one
+    # service for all three functions, so that an alarm names a metric without knowing
+    # which function emits it).
+    metrics_namespace: str = "Overlord"
+    service: str = "overlord"
+    environment: str = "local"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -132,4 +139,7 @@ class Settings:
                 "MONGODB_SERVER_SELECTION_TIMEOUT_MS",
                 default.mongodb_server_selection_timeout_ms,
             ),
+            metrics_namespace=env.get("METRICS_NAMESPACE") or default.metrics_namespace,
+            service=env.get("OVERLORD_SERVICE") or default.service,
+            environment=env.get("OVERLORD_ENVIRONMENT") or default.environment,
         )

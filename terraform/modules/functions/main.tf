@@ -63,6 +63,9 @@ locals {
     LOG_LEVEL             = var.log_level
     # One request at a time per execution environment: a small pool (budget.tf).
     MONGODB_MAX_POOL_SIZE = tostring(var.mongodb_max_pool_size)
+    # Metrics (EMF): namespace and the environment dimension (modules/monitoring reads the same).
+    METRICS_NAMESPACE    = var.metrics_namespace
+    OVERLORD_ENVIRONMENT = var.environment
   }
 }
 
@@ -261,6 +264,13 @@ data "aws_iam_policy_document" "submitter" {
     sid       = "LargeParameters"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.results_bucket_arn}/params/*"]
+  }
+
+  # GET /jobs/{job_id}/logs reads a running attempt's lines from its stream.
+  statement {
+    sid       = "ReadJobLogs"
+    actions   = ["logs:GetLogEvents"]
+    resources = [local.job_log_streams_arn]
   }
 }
 

@@ -47,3 +47,13 @@ output "connection_plan" {
   description = "The MongoDB connection budget shared out: connections per environment, environments, submitter reserved concurrency, recorder maximum concurrency, peak connections"
   value       = local.connection_plan
 }
+
+output "dead_letter_queue_name" {
+  description = "Name of the queue collecting failed asynchronous invocations"
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "log_group_names" {
+  description = "The functions' log groups: submitter, recorder, reconcile"
+  value       = { for k, v in aws_cloudwatch_log_group.this : k => v.name }
+}
