@@ -234,3 +234,27 @@ def test_a_warm_botocore_loader_keeps_each_jobs_region_and_endpoint(tmp_path):
             assert f"client {region} http://127.0.0.1:{port}" in _output(proc)
     finally:
         server.stop()
+
+
+def _children_of(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid``, running or zombie (/proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_job_that_could_not_start_is_reaped(server, job_module, tmp_path):
+    module, path = job_module
+    with pytest.raises(OSError, match="No such file"):
+        server.spawn(module, [], {"PYTHONPATH": str(path)}, str(tmp_path / "gone"))
+    server_pid = server._proc.pid
+    deadline = time.monotonic() + 10
+    while _children_of(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _children_of(server_pid) == []  # exited and reaped: no zombie left

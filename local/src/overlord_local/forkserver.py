@@ -155,7 +155,8 @@ def serve(path: str, preload: Sequence[str]) -> None:
     print("ready", flush=True)
 
     def reap() -> None:
-        while children:
+        # Every child, not only those with a client: one that could not start too.
+        while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
