@@ -29,6 +29,7 @@ from terraformcheck import (
     event_rules_not_from_shared_pattern,
     job_definitions_not_from_contract,
     json_string_policies,
+    literals,
     locals_of,
     main,
     module_docs,
@@ -455,3 +456,49 @@ def test_readme_variables_are_declared_where_operators_set_them() -> None:
         mentioned = set(re.findall(r"`([a-z][a-z0-9_]+)(?: = [^`]*)?`", readme.read_text()))
         assert mentioned & env_vars, readme
         assert sorted(mentioned & module_vars) == [], f"{readme}: not settable in envs/dev"
+
+
+# --------------------------------------------------------------------------- issue 18, item 9
+
+
+def test_lifecycle_rule_filters_name_a_prefix() -> None:
+    """An empty `filter {}` makes newer AWS providers warn (and may become an error):
+    a rule for the whole bucket says `prefix = ""`."""
+    storage = module_docs()[TERRAFORM / "modules" / "storage"]
+    (config,) = [
+        b for _, _, b in blocks(storage, "resource", "aws_s3_bucket_lifecycle_configuration")
+    ]
+    filters = [f for rule in config["rule"] for f in rule.get("filter", [])]
+    assert filters
+    assert all("prefix" in f for f in filters), filters
+
+
+def _api_routes() -> list[str]:
+    api = module_docs()[TERRAFORM / "modules" / "api"]
+    return re.findall(r'"([A-Z]+ /[^"]*|\$default)"', locals_of(api)["routes"])
+
+
+def test_readme_counts_the_api_routes() -> None:
+    text = (TERRAFORM / "README.md").read_text()
+    (said,) = re.findall(r"(\d+) routes", text)
+    assert int(said) == len([r for r in _api_routes() if r != "$default"])
+
+
+def test_readme_iam_table_names_every_action_of_each_lambda_role() -> None:
+    """The table operators read to review least privilege lists what the role holds."""
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| (\w+) \| (.*) \|$", (TERRAFORM / "README.md").read_text(), re.M)
+    }
+    missing = []
+    for role in ("submitter", "recorder", "reconcile"):
+        for where, statement in policy_statements(functions):
+            if where.split(".")[0] != role:
+                continue
+            for action in literals(statement.get("actions", [])):
+                if f"`{action}`" not in rows.get(
+                    role, ""
+                ) and f"`{action.split(':')[1]}`" not in rows.get(role, ""):
+                    missing.append(f"{role}: {action}")
+    assert missing == []
