@@ -229,6 +229,7 @@ def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[s
         "var.results_bucket_arn": _s3(bucket),
         "var.job_queue_arn": _batch_arn(region, "job-queue", queue),
         "var.job_definition_names": names,
+        "var.job_definition_prefix": prefix,
         "var.mongodb_secret_arn": s.get("MONGODB_SECRET_ARN", "(no secret configured)"),
         # batch module default; a deployment that reads other buckets lists them here.
         "var.input_bucket_arns": [],

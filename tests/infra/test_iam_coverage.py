@@ -364,3 +364,35 @@ def test_unresolvable_terraform_is_reported_not_ignored():
     scope = iamcheck.Scope({}, {})
     with pytest.raises(iamcheck.Unresolved, match=r"var\.nowhere"):
         scope.values("${var.nowhere}/x")
+
+
+def _submitter_resources(task_count: int) -> int:
+    """How many resource ARNs the submitter's statements hold with this many tasks."""
+    policies = iamcheck.Policies()
+    keys = [f"overlord-task{i}" for i in range(task_count)]
+    scope = iamcheck.Scope(
+        policies.docs["functions"], iamcheck.bindings(_call("submitter", "batch", "X"), keys)
+    )
+    return sum(
+        len(scope.values(statement.get("resources", [])))
+        for where, statement in policies.statements("submitter")
+        if where.startswith("functions/submitter")
+    )
+
+
+def test_the_submitter_policy_does_not_grow_with_the_catalogue():
+    """IAM caps a role's inline policies at 10,240 characters in all: two job-definition
+    ARNs per task outgrew it at about 46 tasks (issue 18, item 7)."""
+    assert _submitter_resources(200) == _submitter_resources(1)
+
+
+def test_a_job_definition_of_an_environment_whose_name_extends_ours_is_not_granted():
+    call = _call(
+        "submitter",
+        "batch",
+        "SubmitJob",
+        jobQueue="the-queue",
+        jobDefinition="overlord-dev-2-overlord-echo",
+    )
+    found = iamcheck.problems([call])
+    assert found and "job-definition/overlord-dev-2-overlord-echo" in found[0], found

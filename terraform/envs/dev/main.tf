@@ -112,7 +112,6 @@ module "functions" {
   mongodb_secret_arn    = module.secrets.mongodb_secret_arn
   job_queue_arn         = module.batch.job_queue_arn
   job_definition_prefix = module.batch.job_definition_prefix
-  job_definition_names  = values(module.batch.job_definition_names)
   job_log_group_arn     = module.batch.log_group_arn
   results_bucket_name   = module.storage.bucket_name
   results_bucket_arn    = module.storage.bucket_arn

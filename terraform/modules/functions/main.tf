@@ -43,12 +43,11 @@ locals {
 
   in_vpc = length(var.vpc_subnet_ids) > 0
 
-  job_definition_arns = flatten([
-    for n in var.job_definition_names : [
-      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${n}",
-      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${n}:*",
-    ]
-  ])
+  # Every task's job definition, any revision, in one ARN: per-task ARNs (two each) outgrew
+  # IAM's 10,240-character inline-policy quota at about 46 tasks. "<prefix>overlord-*", not
+  # "<prefix>*": the prefix of environment "dev" (overlord-dev-) also begins the names
+  # of environment "dev-2" (overlord-dev-2-overlord-<task>).
+  job_definitions_arn = "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${var.job_definition_prefix}overlord-*"
 
   job_log_streams_arn = "${var.job_log_group_arn}:log-stream:*"
 
@@ -230,14 +229,12 @@ data "aws_iam_policy_document" "submitter" {
   statement {
     sid     = "SubmitJobs"
     actions = ["batch:SubmitJob", "batch:TagResource"]
-    resources = concat(
-      [
-        var.job_queue_arn,
-        # TagResource on submit is checked against the new job.
-        "arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*",
-      ],
-      local.job_definition_arns,
-    )
+    resources = [
+      var.job_queue_arn,
+      # TagResource on submit is checked against the new job.
+      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*",
+      local.job_definitions_arn,
+    ]
   }
 
   statement {

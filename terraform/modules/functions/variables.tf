@@ -97,11 +97,6 @@ variable "job_definition_prefix" {
   type        = string
 }
 
-variable "job_definition_names" {
-  description = "All job definitions the submitter may submit"
-  type        = list(string)
-}
-
 variable "job_log_group_arn" {
   description = "ARN of the Batch job log group (/aws/batch/job) the recorder reads"
   type        = string
