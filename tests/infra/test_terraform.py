@@ -502,3 +502,16 @@ def test_readme_iam_table_names_every_action_of_each_lambda_role() -> None:
                 ) and f"`{action.split(':')[1]}`" not in rows.get(role, ""):
                     missing.append(f"{role}: {action}")
     assert missing == []
+
+
+def test_the_api_has_a_default_route_with_iam_auth_and_the_local_gateway_the_same_routes() -> None:
+    """Unknown routes reach the submitter (problem+json 404) instead of API Gateway's own
+    404; the local gateway (devstack/apigw.py) routes exactly as the deployed API."""
+    from overlord_local.devstack.apigw import DEFAULT_ROUTE, ROUTES
+
+    routes = _api_routes()
+    assert "$default" in routes
+    assert sorted(routes) == sorted([f"{m} {p}" for m, p in ROUTES] + [DEFAULT_ROUTE])
+    api = module_docs()[TERRAFORM / "modules" / "api"]
+    (route,) = [b for _, _, b in blocks(api, "resource", "aws_apigatewayv2_route")]
+    assert route["authorization_type"] == "AWS_IAM"

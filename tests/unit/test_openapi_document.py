@@ -11,3 +11,9 @@ from overlord_submitter.handler import app
 
 def test_the_openapi_document_validates() -> None:
     validate(openapi.document(app))
+
+
+def test_the_document_says_what_api_gateway_answers_itself() -> None:
+    description = openapi.document(app)["info"]["description"]
+    for status in ("403", "413", "429", "500", "503", "504"):
+        assert status in description

@@ -28,6 +28,17 @@ VERSION = "1"
 JOB_REQUEST = JobRequest
 
 
+DESCRIPTION = (
+    "HTTP request → AWS Batch job, recorded in MongoDB. Every route needs AWS SigV4 "
+    "(service execute-api), this document and /docs too. Every answer of Overlord's, "
+    "unknown routes included (404), is application/problem+json. API Gateway answers "
+    'some requests itself, before Overlord sees them, as application/json {"message": …}: '
+    "403 (unsigned, wrongly signed or not allowed by IAM), 413 (a body over 10 MB), 429 "
+    "(the stage's throttling), 500 (the function failed), 503 and 504 (the function did "
+    "not answer in time)."
+)
+
+
 def request_body(model: type[BaseModel], *, required: bool = True) -> dict[str, Any]:
     """An operation's requestBody from a model (given to a route as openapi_extensions)."""
     return {
@@ -47,10 +58,7 @@ def _document_json(app: APIGatewayHttpResolver) -> str:
     schema = app.get_openapi_schema(
         title=TITLE,
         version=VERSION,
-        description=(
-            "HTTP request → AWS Batch job, recorded in MongoDB. Every route needs AWS "
-            "SigV4 (service execute-api); errors are application/problem+json."
-        ),
+        description=DESCRIPTION,
     )
     doc: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
     for operations in doc.get("paths", {}).values():
