@@ -57,6 +57,13 @@ class Settings:
     # anything is written, instead of a job that can only fail.
     image_tasks: bool = True
     results_bucket: str = "overlord-results"  # RESULTS_BUCKET
+    # OVERLORD_DEPLOYMENT: the value of the OverlordDeployment tag on every job submitted
+    # (Terraform: overlord-<env>); the submitter's IAM policy cancels only jobs with it.
+    deployment: str = "overlord"
+    # JOB_DEFINITION_TAG_COUNT: tags each job definition carries (Terraform: the
+    # deployment's tags). Batch fails a job whose tags and its definition's exceed 50,
+    # so a request's own tags are capped at 50 - this - 1 (the OverlordDeployment tag).
+    definition_tag_count: int = 0
     log_level: str = "INFO"  # LOG_LEVEL
     log_group: str = BATCH_LOG_GROUP  # BATCH_LOG_GROUP
     reconcile_after_seconds: int = 900  # RECONCILE_AFTER_SECONDS
@@ -85,6 +92,10 @@ class Settings:
             tasks_dir=Path(env.get("OVERLORD_TASKS_DIR") or default.tasks_dir),
             image_tasks=_flag(env.get("IMAGE_TASKS"), default.image_tasks),
             results_bucket=env.get("RESULTS_BUCKET") or default.results_bucket,
+            deployment=env.get("OVERLORD_DEPLOYMENT") or default.deployment,
+            definition_tag_count=int(
+                env.get("JOB_DEFINITION_TAG_COUNT") or default.definition_tag_count
+            ),
             log_level=env.get("LOG_LEVEL") or default.log_level,
             log_group=env.get("BATCH_LOG_GROUP") or default.log_group,
             reconcile_after_seconds=int(

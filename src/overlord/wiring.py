@@ -38,6 +38,8 @@ class Components:
             definition_prefix=self.settings.job_definition_prefix,
             overrides_budget=self.settings.container_overrides_budget,
             image_tasks=self.settings.image_tasks,
+            deployment=self.settings.deployment,
+            definition_tag_count=self.settings.definition_tag_count,
         )
 
 

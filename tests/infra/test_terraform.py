@@ -428,6 +428,22 @@ def test_job_definition_names_carry_the_environment() -> None:
     assert "JOB_DEFINITION_PREFIX" in environment
 
 
+def test_the_submitter_counts_the_tags_the_job_definitions_carry() -> None:
+    """Issue 18, item 1: Batch fails a job whose own and propagated definition tags exceed
+    50, so the submitter caps a request's tags by JOB_DEFINITION_TAG_COUNT; it must count
+    the tags the definitions really get (the same var.tags, given the same value)."""
+    (definition,) = _resources("aws_batch_job_definition")
+    assert definition["tags"] == "${var.tags}"
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    environment = locals_of(functions)["environment"]
+    assert environment["JOB_DEFINITION_TAG_COUNT"] == "${tostring(length(var.tags))}"
+    env = module_docs()[TERRAFORM / "envs" / "dev"]
+    modules = {name: body for entry in env["module"] for name, body in entry.items()}
+    assert modules["batch"]["tags"] == modules["functions"]["tags"]
+    versions = (TERRAFORM / "envs" / "dev" / "versions.tf").read_text()
+    assert "default_tags" not in versions  # they would reach the definitions uncounted
+
+
 def test_account_wide_batch_log_group_is_not_created_or_destroyed_by_default() -> None:
     """/aws/batch/job is Batch's default group for the whole account and region."""
     defaults = {

@@ -13,7 +13,13 @@ import pytest
 from overlord import schema
 from overlord.batch_events import BatchJobDetail
 from overlord.bucket_layout import parameters_key, result_key
-from overlord.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
+from overlord.errors import (
+    BatchRejected,
+    BatchThrottled,
+    InvalidRequest,
+    JobNotFound,
+    RunInProgress,
+)
 from overlord.observation import Attempt, RunObservation
 from overlord.ports import LogLine
 from overlord.request import validate_job_request
@@ -479,3 +485,35 @@ def test_reconcile_leaves_a_live_claim_to_its_submitter(store, batch, objects, s
     )
     assert report.submit_failed == [] and report.adopted == []
     assert store.jobs[req.job_id]["status"] == "SUBMITTING"
+
+
+# ------------------------------------------------------------------------- tags (issue 18)
+
+
+def tagged(count: int, **extra: str):
+    tags = {f"k{i}": "v" for i in range(count)} | extra
+    return validate_job_request({"task": "echo", "parameters": {"message": "hi"}, "tags": tags})
+
+
+def test_jobs_carry_the_deployment_tag_with_the_users(store, batch, objects):
+    """The tag the submitter's IAM policy conditions CancelJob/TerminateJob on."""
+    config = replace(CONFIG, deployment="overlord-dev")
+    submit.submit_job(store, batch, objects, config, tagged(2))
+    assert batch.submitted[0].tags == {"k0": "v", "k1": "v", submit.DEPLOYMENT_TAG: "overlord-dev"}
+
+
+def test_user_tags_leave_room_for_the_definitions_and_ours(store, batch, objects):
+    """With propagateTags AWS fails a job whose tags and its definition's exceed 50 after
+    accepting it: refuse such a request with a 400 instead, before anything is written."""
+    config = replace(CONFIG, definition_tag_count=4)
+    with pytest.raises(InvalidRequest, match=r"^tags: at most 45 tags here"):
+        submit.submit_job(store, batch, objects, config, tagged(46))
+    assert store.jobs == {} and batch.submitted == []
+    submit.submit_job(store, batch, objects, config, tagged(45))
+    assert len(batch.submitted[0].tags) == 46
+
+
+def test_the_deployment_tag_key_is_ours(store, batch, objects):
+    with pytest.raises(InvalidRequest, match=rf"^tags: {submit.DEPLOYMENT_TAG!r} is set by"):
+        submit.submit_job(store, batch, objects, CONFIG, tagged(1, **{submit.DEPLOYMENT_TAG: "x"}))
+    assert store.jobs == {}

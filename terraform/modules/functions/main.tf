@@ -59,6 +59,12 @@ locals {
     JOB_DEFINITION_PREFIX = var.job_definition_prefix
     RESULTS_BUCKET        = var.results_bucket_name
     LOG_LEVEL             = var.log_level
+    # The OverlordDeployment tag's value on every job; the conditions below require it.
+    OVERLORD_DEPLOYMENT = var.name
+    # The job definitions carry the same var.tags (envs/dev passes local.tags to both
+    # modules): Batch fails a job whose own and propagated tags exceed 50, so the
+    # submitter caps a request's tags at 50 - this - 1.
+    JOB_DEFINITION_TAG_COUNT = tostring(length(var.tags))
   }
 }
 
@@ -228,13 +234,26 @@ data "aws_iam_policy_document" "submitter" {
 
   statement {
     sid     = "SubmitJobs"
-    actions = ["batch:SubmitJob", "batch:TagResource"]
+    actions = ["batch:SubmitJob"]
     resources = [
       var.job_queue_arn,
-      # TagResource on submit is checked against the new job.
       "arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*",
       local.job_definitions_arn,
     ]
+  }
+
+  statement {
+    # Tags on submit are authorised as TagResource on the new job: only with our
+    # deployment's tag among them, so every job this role creates can be told as ours.
+    sid       = "TagOwnJobsOnSubmit"
+    actions   = ["batch:TagResource"]
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/OverlordDeployment"
+      values   = [var.name]
+    }
   }
 
   statement {
@@ -245,10 +264,17 @@ data "aws_iam_policy_document" "submitter" {
   }
 
   statement {
-    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after.
-    sid       = "CancelJobs"
+    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after;
+    # only of jobs this deployment submitted (job/* is every Batch job in the account).
+    sid       = "CancelOwnJobs"
     actions   = ["batch:CancelJob", "batch:TerminateJob"]
     resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/OverlordDeployment"
+      values   = [var.name]
+    }
   }
 
   statement {
