@@ -18,11 +18,11 @@ from typing import Any
 import iamcheck
 import pytest
 
-from overlord import wiring
 from overlord.adapters import mongo_client
 from overlord.adapters.s3 import ObjectStore
-from overlord.bucket_layout import item_offsets_key, parameters_key
-from overlord.worker_env import WorkerEnvironment
+from overlord.runtime import wiring
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter
@@ -424,7 +424,7 @@ def test_a_job_definition_of_an_environment_whose_name_extends_ours_is_not_grant
 def test_job_actions_are_conditioned_on_this_deployments_tag():
     """CancelJob/TerminateJob on job/* reach every Batch job in the account, and
     TagResource would tag any: each needs this deployment's tag (issue 18, item 8)."""
-    from overlord.config import Settings
+    from overlord.adapters.config import Settings
     from overlord.services.submit import DEPLOYMENT_TAG
 
     assert (

@@ -13,12 +13,19 @@ from collections.abc import Callable, Sequence
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
-from overlord import schema
-from overlord.batch_events import BatchJobDetail
-from overlord.catalogue import catalogue
-from overlord.errors import BatchRejected
-from overlord.fieldnames import escape_key
-from overlord.observation import RunObservation
+from overlord.domain import schema
+from overlord.domain.errors import BatchRejected
+from overlord.domain.fieldnames import escape_key
+from overlord.domain.observation import RunObservation
+from overlord.domain.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    RunDocument,
+)
+from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
+from overlord.domain.submission import SubmitRequest
 from overlord.ports import (
     Applied,
     BatchJobRef,
@@ -33,10 +40,9 @@ from overlord.ports import (
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
+from overlord.ports.batch_events import BatchJobDetail
 from overlord.services.submit import SubmitConfig
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
-from overlord.submission import SubmitRequest
+from overlord_contracts.catalogue import catalogue
 
 # The time the service tests' events are observed from, and their submit configuration.
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -395,7 +401,7 @@ class FakeBatch:
         self.jobs[batch_job_id] = BatchJobRef(batch_job_id, len(self.jobs), "SUBMITTED")
         self.names[batch_job_id] = request.job_name
         if self.lose_next_answer:
-            from overlord.errors import BatchUnavailable
+            from overlord.domain.errors import BatchUnavailable
 
             self.lose_next_answer = False
             raise BatchUnavailable("Batch failed: read timeout")

@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord.config import Settings
-from overlord.errors import SecretUnavailable
+from overlord.adapters.config import Settings
+from overlord.domain.errors import SecretUnavailable
 
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 

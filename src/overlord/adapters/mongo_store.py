@@ -26,10 +26,18 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord import schema
-from overlord.errors import StoreUnavailable
-from overlord.fieldnames import escape_key
-from overlord.observation import RunObservation
+from overlord.domain import schema
+from overlord.domain.errors import StoreUnavailable
+from overlord.domain.fieldnames import escape_key
+from overlord.domain.observation import RunObservation
+from overlord.domain.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    RunDocument,
+)
+from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 from overlord.ports import (
     Applied,
     ChildState,
@@ -40,8 +48,6 @@ from overlord.ports import (
     LogKey,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 
 DUPLICATE_KEY = 11000
 P = ParamSpec("P")

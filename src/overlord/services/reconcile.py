@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from overlord.batch_events import observe_described
-from overlord.clock import utcnow
+from overlord.domain.clock import utcnow
+from overlord.domain.schema import JobDocument, RunDocument
+from overlord.domain.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 from overlord.ports import Batch, LogStreams, Objects, Store
-from overlord.schema import JobDocument, RunDocument
+from overlord.ports.batch_events import observe_described
 from overlord.services.record import copy_late_lines, record_observation
 from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
-from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
 # short however many events were lost; the next pass takes the rest.
