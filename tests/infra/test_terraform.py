@@ -522,8 +522,8 @@ def test_readme_iam_table_names_every_action_of_each_lambda_role() -> None:
 
 def test_the_api_has_a_default_route_with_iam_auth_and_the_local_gateway_the_same_routes() -> None:
     """Unknown routes reach the submitter (problem+json 404) instead of API Gateway's own
-    404; the local gateway (devstack/apigw.py) routes exactly as the deployed API."""
-    from overlord_local.devstack.apigw import DEFAULT_ROUTE, ROUTES
+    404; the local gateway (apigateway/payload.py) routes exactly as the deployed API."""
+    from overlord_local.apigateway.payload import DEFAULT_ROUTE, ROUTES
 
     routes = _api_routes()
     assert "$default" in routes
