@@ -517,3 +517,26 @@ def test_the_deployment_tag_key_is_ours(store, batch, objects):
     with pytest.raises(InvalidRequest, match=rf"^tags: {submit.DEPLOYMENT_TAG!r} is set by"):
         submit.submit_job(store, batch, objects, CONFIG, tagged(1, **{submit.DEPLOYMENT_TAG: "x"}))
     assert store.jobs == {}
+
+
+# --------------------------------------------------------- image tasks without an image
+
+
+def wordcount(key: str = "k"):
+    return validate_job_request({"task": "wordcount", "parameters": {"s3_uri": f"s3://b/{key}"}})
+
+
+def test_an_image_task_this_deployment_has_no_image_for_is_refused(store, batch, objects):
+    """On AWS the catalogue's overlord-wordcount:dev would be pulled from Docker Hub and
+    fail (CannotPullContainerError) after a 202: refuse it before anything is written."""
+    config = replace(CONFIG, deployed_images=frozenset())
+    with pytest.raises(InvalidRequest, match=r"^task: 'wordcount' runs its own container image"):
+        submit.submit_job(store, batch, objects, config, wordcount())
+    assert store.jobs == {} and batch.submitted == []
+
+
+def test_an_image_task_with_a_deployed_image_is_submitted(store, batch, objects):
+    config = replace(CONFIG, deployed_images=frozenset({"wordcount"}))
+    assert submit.submit_job(store, batch, objects, config, wordcount()).created
+    # None (the local stacks): every image task runs the image its catalogue file names.
+    assert submit.submit_job(store, batch, objects, CONFIG, wordcount("other")).created

@@ -50,6 +50,8 @@ class SubmitConfig:
     definition_prefix: str  # registered job definition = this + the task's contract name
     overrides_budget: int  # characters of container overrides; see Settings
     image_tasks: bool = True  # False where Batch cannot run images (`make dev`)
+    # The image tasks with an image deployed (Settings.task_images); None: all of them.
+    deployed_images: frozenset[str] | None = None
     deployment: str = "overlord"  # the value of DEPLOYMENT_TAG on every job
     # Tags the job definitions carry; with propagateTags AWS fails a job whose tags and
     # its definition's exceed 50 (after accepting it), so the user's get what is left.
@@ -92,6 +94,12 @@ def runnable_task(config: SubmitConfig, name: str) -> Task:
             f"task: {name!r} runs the container image {task.image}, and this stack runs jobs "
             "as local processes (`make dev`); run it under `make up` (Docker), or give the "
             "task a Python entry point"
+        )
+    if task.image and config.deployed_images is not None and name not in config.deployed_images:
+        raise InvalidRequest(
+            f"task: {name!r} runs its own container image ({task.image}), and this deployment "
+            "has no image for it: deploy.sh builds and pushes an image task whose folder "
+            f"examples/tasks/{name} has a Dockerfile, or set task_images in Terraform"
         )
     return task
 

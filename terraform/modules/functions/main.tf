@@ -7,7 +7,8 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
-  repositories = toset(["submitter", "recorder", "worker"])
+  # The product's images, and each image task's that deploy.sh builds (task-<task>).
+  repositories = toset(concat(["submitter", "recorder", "worker"], [for t in var.image_task_repositories : "task-${t}"]))
 
   # Lambdas: which image, which handler, how much of everything.
   # The submitter and recorder images carry their handler as CMD; reconcile
@@ -65,11 +66,14 @@ locals {
     # modules): Batch fails a job whose own and propagated tags exceed 50, so the
     # submitter caps a request's tags at 50 - this - 1.
     JOB_DEFINITION_TAG_COUNT = tostring(length(var.tags))
+    # Image tasks with an image here: the catalogue's own name (overlord-wordcount:dev)
+    # would be pulled from Docker Hub and fail after the 202, so the others get a 400.
+    TASK_IMAGES = jsonencode(sort(var.deployed_task_images))
   }
 }
 
 ################################################################################
-# ECR repositories (submitter, recorder, worker)
+# ECR repositories (submitter, recorder, worker, task-<image task>)
 ################################################################################
 
 resource "aws_ecr_repository" "this" {
