@@ -8,6 +8,13 @@ OVERLORD_API_URL, which a shell may well have set for other reasons.)
 With OVERLORD_E2E_DEPLOYED=1 as well (a stack on AWS: terraform/scripts/ci-stack.sh
 verify), tests that start a local stack of their own are skipped: only the suite
 against that URL runs, and of it what needs no local process control or clock.
+
+With OVERLORD_CHAOS=1 (`make e2e-chaos`) each `overlord dev` runs with --chaos: events
+duplicated, delayed and reordered, SubmitJob's answers held (overlord_local.chaos), the
+seed from OVERLORD_CHAOS_SEED or a new one, printed at the end of the run. Then, or with
+OVERLORD_E2E_INVARIANTS=1, each stack's database is checked once its tests are done
+(tests/support/invariants.py); a violation is an error at the teardown of the last test
+that used the stack.
 """
 
 from __future__ import annotations
@@ -25,9 +32,16 @@ import botocore.session
 import pytest
 from pymongo.database import Database
 
+from overlord_local.chaos import Chaos, switch_on
 from overlord_local.client import ApiClient, region_for
 from overlord_local.devstack.running import start_dev
+from tests.support import invariants
+from tests.support.waiting import wait_for
 
+# Read once: the stacks this session starts get the same seed.
+CHAOS = Chaos.from_env()
+CHECK_INVARIANTS = CHAOS is not None or switch_on(os.environ.get("OVERLORD_E2E_INVARIANTS", ""))
+INVARIANT_REPORTS: list[str] = []
 MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
 TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s
 # How much longer than locally a deployed stack may take to run a job (Stack.wait_for).
@@ -193,8 +207,15 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
         "--reconcile-every",
         "0",
         *(["--rie"] if request.param == "rie" else []),
+        *(["--chaos", "--chaos-seed", str(CHAOS.seed)] if CHAOS is not None else []),
     ]
     dev = start_dev(tmp, *args, env={"MONGODB_URI": mongodb_uri, "DB_NAME": db_name})
+    if CHAOS is not None:  # the stack says so, with the seed to replay (once it has started)
+        wait_for(
+            lambda: f"chaos on, seed {CHAOS.seed}" in dev.output.read_text(),
+            60,
+            "overlord dev printing its chaos seed",
+        )
     try:
         yield Stack(
             dev.url,
@@ -206,5 +227,30 @@ def stack(request, tmp_path_factory, mongodb_uri, mongo_client) -> Iterator[Stac
             credentials=dev.credentials,
             env=dev.env,
         )
+        if CHECK_INVARIANTS:
+            # Before the stack stops: held events may still be on their way.
+            problems = invariants.check(mongo_client[db_name], settle=180)
+            INVARIANT_REPORTS.append(
+                f"{request.param} stack ({db_name}): "
+                + (f"{len(problems)} violation(s)" if problems else "invariants hold")
+            )
+            if problems:
+                pytest.fail(
+                    f"invariants broken on the {request.param} stack's database {db_name}"
+                    + (f" (chaos seed {CHAOS.seed})" if CHAOS else "")
+                    + ":\n"
+                    + "\n".join(problems),
+                    pytrace=False,
+                )
     finally:
         dev.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if CHAOS is not None:
+        terminalreporter.write_line(
+            f"e2e with chaos, seed {CHAOS.seed} (replay: OVERLORD_CHAOS=1 "
+            f"OVERLORD_CHAOS_SEED={CHAOS.seed})"
+        )
+    for report in INVARIANT_REPORTS:
+        terminalreporter.write_line(report)

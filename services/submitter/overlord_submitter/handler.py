@@ -11,6 +11,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -39,7 +40,7 @@ from overlord.domain.errors import (
 from overlord.domain.identity import is_job_id
 from overlord.domain.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.ports import JobFilter, LogFilter
-from overlord.runtime import wiring
+from overlord.runtime import telemetry, wiring
 from overlord.runtime.logs import service_logger
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
@@ -48,6 +49,8 @@ from overlord_submitter import models, openapi
 from overlord_submitter.problems import problem, problem_from_validation, responses
 
 logger = service_logger("overlord-submitter")
+# X-Ray; off outside Lambda and wherever POWERTOOLS_TRACE_DISABLED is true (`make dev`).
+tracer = Tracer(service="overlord-submitter")
 app = APIGatewayHttpResolver(enable_validation=True)
 MAX_INDEX = MAX_ITEMS - 1
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
@@ -67,6 +70,7 @@ def _known_job_id(job_id: str) -> str:
     if not is_job_id(job_id):
         raise JobNotFound(job_id)
     logger.thread_safe_append_keys(job_id=job_id)
+    tracer.put_annotation("job_id", job_id)
     return job_id
 
 
@@ -77,8 +81,16 @@ def _caller() -> str | None:
     return iam.user_arn or iam.access_key or None
 
 
+# The routes whose refusals count as refused submissions.
+SUBMIT_ROUTES = frozenset({"POST /jobs", "POST /jobs/{job_id}/runs"})
+
+
 def _submitted(submission: Submission, location: str) -> Response[Any]:
     """202 for a run this request started, 200 for an existing job."""
+    telemetry.submitted(submission)
+    tracer.put_annotation("job_id", submission.job_id)
+    if submission.batch_job_id:
+        tracer.put_annotation("batch_job_id", submission.batch_job_id)
     body = {
         "job_id": submission.job_id,
         "batch_job_id": submission.batch_job_id,
@@ -315,13 +327,20 @@ def docs() -> Response[Any]:
 # ------------------------------------------------------------------------ errors
 
 
+def _refused(exc: Exception) -> None:
+    if app.current_event.route_key in SUBMIT_ROUTES:
+        telemetry.refused(exc)
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_parameters(exc: RequestValidationError) -> Response[Any]:
+    _refused(exc)
     return problem_from_validation(exc.errors())
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid(exc: InvalidRequest) -> Response[Any]:
+    _refused(exc)
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.BAD_REQUEST
     return problem(status, str(exc))
 
@@ -391,6 +410,7 @@ _ANSWERS: dict[type[OverlordError], _Answer] = {
 
 
 def _answer(answer: _Answer, exc: OverlordError) -> Response[Any]:
+    _refused(exc)
     if answer.log:
         log, message = answer.log
         log(message, extra={"reason": str(exc)})
@@ -404,6 +424,7 @@ for _error, _how in _ANSWERS.items():
     app.exception_handler(_error)(partial(_answer, _how))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
@@ -411,5 +432,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # This invocation's keys only (per thread, like the recorder's, which `make dev` runs
     # on several threads at once): nothing left from the previous request.
     logger.thread_safe_clear_keys()
-    with deadline.invocation(context.get_remaining_time_in_millis() / 1000):
+    with (
+        deadline.invocation(context.get_remaining_time_in_millis() / 1000),
+        telemetry.invocation("submitter"),
+    ):
         return app.resolve(event, context)

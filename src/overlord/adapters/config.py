@@ -89,6 +89,13 @@ class Settings:
     # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
     # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
     container_overrides_budget: int = 6144
+    # Metrics (docs/operations.md): CloudWatch namespace METRICS_NAMESPACE, and the two
+    # dimensions every metric carries, OVERLORD_SERVICE and OVERLORD_ENVIRONMENT (one
+    # service for all three functions, so that an alarm names a metric without knowing
+    # which function emits it).
+    metrics_namespace: str = "Overlord"
+    service: str = "overlord"
+    environment: str = "local"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,4 +130,7 @@ class Settings:
             container_overrides_budget=int(
                 env.get("CONTAINER_OVERRIDES_BUDGET") or default.container_overrides_budget
             ),
+            metrics_namespace=env.get("METRICS_NAMESPACE") or default.metrics_namespace,
+            service=env.get("OVERLORD_SERVICE") or default.service,
+            environment=env.get("OVERLORD_ENVIRONMENT") or default.environment,
         )

@@ -13,7 +13,7 @@ from overlord.domain.schema import JobDocument, RunDocument
 from overlord.domain.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.ports.batch_events import observe_described
-from overlord.services.record import copy_late_lines, record_observation
+from overlord.services.record import Outcome, copy_late_lines, record_observation
 from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
@@ -32,6 +32,13 @@ class ReconcileReport:
     unknown_to_batch: list[str] = field(default_factory=list)
     late_log_lines: int = 0
     children_repaired: int = 0
+    # Terminal statuses that jobs' own runs reached through this pass's repairs.
+    ended: dict[str, int] = field(default_factory=dict)
+
+    def note(self, outcome: Outcome) -> Outcome:
+        if outcome.ended:
+            self.ended[outcome.ended] = self.ended.get(outcome.ended, 0) + 1
+        return outcome
 
 
 def reconcile(
@@ -56,7 +63,7 @@ def reconcile(
     for detail in batch.describe(list(by_run)):
         seen.add(detail.batch_job_id)
         observed = observe_described(detail, utcnow())
-        if record_observation(store, logs, objects, observed).moved:
+        if report.note(record_observation(store, logs, objects, observed)).moved:
             report.moved.append(detail.job_name)
         if observed.status_summary is not None:
             report.children_repaired += repair_children(
@@ -180,5 +187,5 @@ def _repair_submission(
     shape = shape_of(job, job.get("selection"))
     record_accepted_run(store, job, newest, verb="adopted", shape=shape)
     for detail in batch.describe([newest]):
-        record_observation(store, logs, objects, observe_described(detail, utcnow()))
+        report.note(record_observation(store, logs, objects, observe_described(detail, utcnow())))
     report.adopted.append(job_id)

@@ -73,6 +73,7 @@ class Submission:
     batch_job_id: str | None
     run: int | None
     created: bool  # True: this request (re)submitted the job to Batch
+    array_size: int | None = None  # children of the Batch array job it submitted
 
 
 def _submission(job: JobDocument, created: bool) -> Submission:
@@ -385,7 +386,8 @@ def _submit_claimed(
         job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
         shape=shape,
     )
-    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
+    array_size = shape.array_size if shape else None
+    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, True, array_size)
 
 
 def record_accepted_run(

@@ -120,6 +120,8 @@ module "functions" {
   log_level        = var.log_level
   ecr_force_delete = var.ecr_force_delete
 
+  environment           = var.environment
+  metrics_namespace     = var.metrics_namespace
   db_name               = var.db_name
   mongodb_secret_arn    = module.secrets.mongodb_secret_arn
   job_queue_arn         = module.batch.job_queue_arn
@@ -179,6 +181,42 @@ module "events" {
   reconcile_schedule_expression = var.reconcile_schedule_expression
 
   kms_key_arn = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Monitoring: alarm topic, alarms, dashboard, saved queries (docs/operations.md)
+################################################################################
+
+locals {
+  # "rate(15 minutes)" -> 900: the stuck-jobs alarm expects one data point per pass.
+  reconcile_rate_minutes   = regexall("^rate\\((\\d+) minutes?\\)$", var.reconcile_schedule_expression)
+  reconcile_period_seconds = length(local.reconcile_rate_minutes) > 0 ? tonumber(local.reconcile_rate_minutes[0][0]) * 60 : 900
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  name              = local.name
+  environment       = var.environment
+  metrics_namespace = var.metrics_namespace
+  alarm_email       = var.alarm_email
+
+  function_names = module.functions.function_names
+  api_id         = module.api.api_id
+  # Every dead-letter queue of the deployment, by role; a module that adds one adds it here.
+  dead_letter_queue_names = {
+    events  = module.events.dead_letter_queue_name
+    lambdas = module.functions.dead_letter_queue_name
+  }
+  log_group_names = concat(values(module.functions.log_group_names), [module.batch.log_group_name])
+
+  reconcile_period_seconds   = local.reconcile_period_seconds
+  api_5xx_rate_percent       = var.alarm_api_5xx_rate_percent
+  event_lag_p99_milliseconds = var.alarm_event_lag_p99_milliseconds
+  reconcile_repairs_per_hour = var.alarm_reconcile_repairs_per_hour
+  stuck_jobs_threshold       = var.alarm_stuck_jobs_threshold
 
   tags = local.tags
 }

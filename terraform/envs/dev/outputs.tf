@@ -50,3 +50,13 @@ output "nat_gateway_public_ip" {
   description = "NAT gateway public IP to allow-list in MongoDB Atlas (null without NAT)"
   value       = module.network.nat_gateway_public_ip
 }
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe more endpoints here)"
+  value       = module.monitoring.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard"
+  value       = module.monitoring.dashboard_name
+}

@@ -69,6 +69,9 @@ locals {
     # Image tasks with an image here: the catalogue's own name (overlord-wordcount:dev)
     # would be pulled from Docker Hub and fail after the 202, so the others get a 400.
     TASK_IMAGES = jsonencode(sort(var.deployed_task_images))
+    # Metrics (EMF): namespace and the environment dimension (modules/monitoring reads the same).
+    METRICS_NAMESPACE    = var.metrics_namespace
+    OVERLORD_ENVIRONMENT = var.environment
   }
 }
 

@@ -32,3 +32,13 @@ output "dead_letter_queue_arn" {
   description = "SQS queue collecting failed asynchronous invocations"
   value       = aws_sqs_queue.dlq.arn
 }
+
+output "dead_letter_queue_name" {
+  description = "Name of the queue collecting failed asynchronous invocations"
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "log_group_names" {
+  description = "The functions' log groups: submitter, recorder, reconcile"
+  value       = { for k, v in aws_cloudwatch_log_group.this : k => v.name }
+}

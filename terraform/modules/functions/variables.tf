@@ -176,3 +176,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "environment" {
+  description = "Deployment environment: the `environment` dimension of the product's metrics"
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the product's metrics"
+  type        = string
+  default     = "Overlord"
+}

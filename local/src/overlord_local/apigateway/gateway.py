@@ -45,6 +45,11 @@ MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 _DIGITS = re.compile(r"[0-9]+")
 OPEN_ROUTES = frozenset({"GET /health"})  # for readiness probes; AWS_IAM on AWS all the same
 Invoker = Callable[[dict[str, Any]], Any]
+# Local only (no such route on AWS, where CloudWatch has the figures): the handlers'
+# metrics in Prometheus' text format. Open like /health, for scrapers that do not sign;
+# it holds counts, never a job's data.
+METRICS_PATH = "/metrics"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def in_process(handler: Handler) -> Invoker:
@@ -92,6 +97,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_json_response(413, "Request Entity Too Large"))
             return
         body = self.rfile.read(length) if length else None
+        if (self.command, path) == ("GET", METRICS_PATH) and self.server.metrics is not None:
+            metrics = self.server.metrics()
+            self._send(HttpResponse(200, {"content-type": PROMETHEUS_TEXT}, metrics))
+            return
+        # No match is the $default route: the submitter answers (problem+json 404).
         route_key, _ = match_route(self.command, path)
         identity: Identity | None = None
         verifier = self.server.verifier
@@ -146,12 +156,19 @@ class GatewayServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, host: str, port: int, invoke: Invoker, verifier: Verifier | None = None
+        self,
+        host: str,
+        port: int,
+        invoke: Invoker,
+        verifier: Verifier | None = None,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
-        """`verifier` None: no authentication (overlord dev --no-auth)."""
+        """`verifier` None: no authentication (overlord dev --no-auth); `metrics`: what
+        GET /metrics answers (None: 404, as on AWS)."""
         super().__init__((host, port), _Handler)
         self.invoke = invoke
         self.verifier = verifier
+        self.metrics = metrics
         self._thread: threading.Thread | None = None
 
     @property
