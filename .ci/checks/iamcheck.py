@@ -307,12 +307,20 @@ class Policies:
             if where.split(".")[0] in names and ".dynamic." not in where
         ]
 
-    def grants(self, component: str, permission: Permission, call: dict[str, Any]) -> bool:
+    def scope(
+        self, component: str, call: dict[str, Any], job_definition_keys: Iterable[str] | None = None
+    ) -> Scope:
+        """What the component's policy expressions mean for this call's settings."""
         module, _ = ROLES[component]
-        scope = Scope(self.docs[module], bindings(call, self.job_definition_keys))
+        keys = self.job_definition_keys if job_definition_keys is None else job_definition_keys
+        scope = Scope(self.docs[module], bindings(call, keys))
         # The job log group is the batch module's, passed to the functions module.
         batch = Scope(self.docs["batch"], scope.bindings)
         scope.bindings["var.job_log_group_arn"] = batch.values("${local.log_group_arn}")[0]
+        return scope
+
+    def grants(self, component: str, permission: Permission, call: dict[str, Any]) -> bool:
+        scope = self.scope(component, call)
         allowed = denied = False
         for _, st in self.statements(component):
             if not any(

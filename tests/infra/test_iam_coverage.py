@@ -40,6 +40,7 @@ EXPECTED = {
     ("submitter", "batch", "ListJobs"),
     ("submitter", "s3", "PutObject"),
     ("submitter", "secretsmanager", "GetSecretValue"),
+    ("submitter", "logs", "GetLogEvents"),
     ("recorder", "s3", "HeadObject"),
     ("recorder", "s3", "GetObject"),
     ("recorder", "logs", "GetLogEvents"),
@@ -138,6 +139,16 @@ def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
     )
     _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
     recorder(state_event(other["job_id"], other["batch_job_id"], "FAILED"), lambda_context)
+
+    # The submitter: a RUNNING run's lines, read live from its stream (GET /jobs/{id}/logs).
+    _, _, running = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+    live = f"overlord-worker/default/{uuid.uuid4().hex}"
+    aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=live)
+    recorder(
+        state_event(running["job_id"], running["batch_job_id"], "RUNNING", log_stream=live),
+        lambda_context,
+    )
+    assert api.get(f"/jobs/{running['job_id']}/logs")[0] == 200
 
     # Reconcile: DescribeJobs for stale runs, ListJobs for a claim never recorded.
     api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
@@ -240,6 +251,13 @@ GRANTED = [
         logGroupName="/aws/batch/job",
         logStreamName="a/default/b",
     ),
+    _call(
+        "submitter",
+        "logs",
+        "GetLogEvents",
+        logGroupName="/aws/batch/job",
+        logStreamName="a/default/b",
+    ),
     _call("reconcile", "batch", "DescribeJobs", jobs=["b"]),
     _call("worker", "s3", "GetObject", Bucket="results-bucket", Key="inputs/data.bin"),
     _call("worker", "s3", "PutObject", Bucket="results-bucket", Key="results/j/b.json"),
@@ -295,6 +313,10 @@ UNGRANTED = [
     # another log group, another secret
     (
         _call("recorder", "logs", "GetLogEvents", logGroupName="/aws/lambda/x", logStreamName="s"),
+        "logs:GetLogEvents",
+    ),
+    (
+        _call("submitter", "logs", "GetLogEvents", logGroupName="/aws/lambda/x", logStreamName="s"),
         "logs:GetLogEvents",
     ),
     (
@@ -393,9 +415,7 @@ def _submitter_resources(task_count: int) -> int:
     """How many resource ARNs the submitter's statements hold with this many tasks."""
     policies = iamcheck.Policies()
     keys = [f"overlord-task{i}" for i in range(task_count)]
-    scope = iamcheck.Scope(
-        policies.docs["functions"], iamcheck.bindings(_call("submitter", "batch", "X"), keys)
-    )
+    scope = policies.scope("submitter", _call("submitter", "batch", "X"), keys)
     return sum(
         len(scope.values(statement.get("resources", [])))
         for where, statement in policies.statements("submitter")

@@ -233,6 +233,7 @@ class FakeStore:
     def _set_attempts(run: RunDocument, obs: RunObservation, attempts_rank: int) -> None:
         run.update(
             attempts=[a.as_document() for a in obs.attempts],
+            log_stream=obs.log_stream,
             attempts_rank=attempts_rank,
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,

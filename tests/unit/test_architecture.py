@@ -60,11 +60,16 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overlord_local.provision",
         ),
     ),
-    ("local client", ("overlord_local.client",)),
+    ("local client", ("overlord_local.client", "overlord_local.loglines")),
     ("local stacks", ("overlord_local.devstack",)),
     (
         "local commands",
-        ("overlord_local.cli", "overlord_local.client_commands", "overlord_local.stats_command"),
+        (
+            "overlord_local.cli",
+            "overlord_local.client_commands",
+            "overlord_local.stats_command",
+            "overlord_local.ui",
+        ),
     ),
 )
 STACKS = {"product": PRODUCT_LAYERS, "local": LOCAL_LAYERS}

@@ -148,6 +148,40 @@ def dev(
         console.print("stopped")
 
 
+@app.command()
+def ui(
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="the API's URL (default: OVERLORD_API_URL, else the running `overlord dev`)",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the console's port")] = 8787,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="do not open a browser tab")
+    ] = False,
+) -> None:
+    """A web console on http://127.0.0.1:PORT: jobs, runs, arrays and live logs.
+
+    Requests to the API are signed with your AWS credentials (botocore's chain, or the
+    dev stack's own for `make dev`); the browser never sees them."""
+    from overlord_local.client import NoCredentials, from_environment
+    from overlord_local.ui.server import serve
+
+    try:
+        client = from_environment(DEFAULT_STATE_DIR / "dev.env", url=api)
+    except NoCredentials as exc:
+        err.print(f"[red]overlord: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Overlord console on http://127.0.0.1:{port}/jobs for {client.base_url} (Ctrl-C stops)",
+        markup=False,
+        soft_wrap=True,
+    )
+    serve(client, port, open_browser=not no_browser)
+
+
 def _log_plainly(name: str) -> None:
     """The stack's lines as plain text on stderr, apart from the handlers' JSON lines."""
     handler = logging.StreamHandler()

@@ -198,9 +198,12 @@ def _utc(value: datetime | None) -> datetime | None:
 def get_job(
     job_id: str,
     index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
+    children: Annotated[
+        bool, Query(description="an array job: also each item's status (`array.statuses`)")
+    ] = False,
 ) -> Response[Any]:
     c = wiring.components()
-    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index)
+    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index, children)
     return _json(HTTPStatus.OK, view)
 
 
@@ -287,7 +290,7 @@ def get_logs(
         index=index,
     )
     c = wiring.components()
-    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query))
+    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query, c.logs))
 
 
 @app.get(

@@ -6,12 +6,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from overlord.domain import arrays
+from overlord.domain.clock import utcnow
 from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.domain.schema import JobDocument, LogDocument, RunDocument
+from overlord.domain.schema import JobDocument, LogDocument, LogKind, LogPhase, RunDocument
 from overlord.domain.status import RunStatus
 from overlord.domain.views import View, job_view, log_view, run_view
-from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
+from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, LogStreams, Store
 from overlord.services import cursors
+from overlord.services.record import stream_lines
 from overlord.services.submit import run_children
 from overlord_contracts.catalogue import Catalogue
 
@@ -37,10 +39,13 @@ def _job(store: Store, job_id: str) -> JobDocument:
     return job
 
 
-def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> View:
+def job_with_latest_run(
+    store: Store, job_id: str, index: int | None = None, children: bool = False
+) -> View:
     """The job and its latest run; for an array job also `array` (its items counted by
     their latest outcome, and the items that failed), and with `index` that item's run
-    (the child of the latest run that ran it)."""
+    (the child of the latest run that ran it). With `children`, `array.statuses` too:
+    each item's latest status, by index (what the console's grid draws)."""
     job = _job(store, job_id)
     _check_index(job, index)
     view = job_view(job)
@@ -51,7 +56,11 @@ def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> 
     if "items_count" in job:
         runs = _in_run_order(store, job_id)
         outcomes = arrays.latest_outcomes([(r, run_children(store, r)) for r in runs])
-        view["array"] = array_view(job["items_count"], outcomes)
+        size = job["items_count"]
+        array = array_view(size, outcomes)
+        if children:
+            array["statuses"] = [outcomes.get(i) or RunStatus.SUBMITTED.value for i in range(size)]
+        view["array"] = array
         if index is not None:
             view["child"] = _child_view(store, runs, index)
     return view
@@ -121,13 +130,16 @@ def _line_key(line: LogDocument) -> LogKey:
     return LogKey(phase=line.get("phase", 0), attempt=line["attempt"], seq=line["seq"])
 
 
-def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
+def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | None = None) -> View:
     """A job's lines in reading order: run by run, and in each run the submission, the
     states in status order, each attempt's lines, the terminal state, the result. With
     `index` (an array job), the lines of that child of each run instead.
 
+    With `streams`, a run whose lines are not copied yet has its attempts' lines read
+    from CloudWatch Logs as they are written (`_live_lines`).
+
     `next` continues while more lines exist now; `resume` is where to ask again later
-    for lines not yet copied (a follower's position), or None to start over.
+    for lines not there yet (a follower's position), or None to start over.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
     position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
@@ -161,9 +173,8 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
         if wanted <= 0:
             break
         start = after if position_in_list == 0 else None
-        found += [
-            (source, run_number, x) for x in store.list_logs(source, query.where, start, wanted)
-        ]
+        lines = _lines_of(store, streams, source, query.where, start, wanted)
+        found += [(source, run_number, x) for x in lines]
     page = found[: query.limit]
     last = cursors.log_cursor(page[-1][0], _line_key(page[-1][2])) if page else None
     return {
@@ -172,6 +183,86 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
         "next": last if len(found) > query.limit else None,
         "resume": last or query.cursor,
     }
+
+
+def _lines_of(
+    store: Store,
+    streams: LogStreams | None,
+    source: str,
+    where: LogFilter,
+    after: LogKey | None,
+    limit: int,
+) -> list[LogDocument]:
+    """One run's lines after `after`: those stored, and while the run's lines are not
+    copied, its attempts' lines read live, merged in reading order.
+
+    A live line is the very document the copy will store (`record.stream_lines`: its
+    `seq` is its place in the stream), so a cursor on one stays valid once the copy has
+    landed, and a line read both ways (the copy landing between the reads) is one line.
+    The run is read first: once it says the lines are copied, the store has them all.
+    """
+    run = store.get_run(source) if streams is not None else None
+    live: list[LogDocument] = []
+    if streams is not None and run is not None and _reads_live(store, run, where, after):
+        key = _key_tuple(after) if after is not None else None
+        live = [
+            line
+            for line in stream_lines(streams, run["job_id"], source, live_streams(run), utcnow())
+            if (where.attempt is None or line["attempt"] == where.attempt)
+            and (key is None or _key_tuple(_line_key(line)) > key)
+        ]
+    stored = store.list_logs(source, where, after, limit)
+    if live:
+        merged = {_key_tuple(_line_key(line)): line for line in live}
+        merged.update((_key_tuple(_line_key(line)), line) for line in stored)  # the copy wins
+        stored = [merged[k] for k in sorted(merged)][:limit]
+    return _until_ended(store, source, stored, after)
+
+
+def _until_ended(
+    store: Store, source: str, lines: list[LogDocument], after: LogKey | None
+) -> list[LogDocument]:
+    """The lines before the result line while the run's terminal state line is not
+    stored: the recorder writes the result (with the copied lines) before the status
+    moves and its line is written, and a follower whose cursor had passed the result
+    would never see that line."""
+    first = next((i for i, x in enumerate(lines) if x.get("phase") == LogPhase.RESULT), None)
+    if first is None or (after is not None and after.phase >= LogPhase.END):
+        return lines
+    if any(x.get("phase") == LogPhase.END for x in lines[:first]):
+        return lines
+    states = store.list_logs(source, LogFilter(kinds=(LogKind.STATE,)), None, 50)
+    if any(x.get("phase") == LogPhase.END for x in states):
+        return lines
+    return lines[:first]
+
+
+def _key_tuple(key: LogKey) -> tuple[int, int, int]:
+    return (key.phase, key.attempt, key.seq)
+
+
+def live_streams(run: RunDocument) -> dict[int, str]:
+    """Each attempt's stream, the current one included: Batch lists an attempt in
+    `attempts` once it has ended; the one running is `log_stream`, numbered next."""
+    found = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
+    current = run.get("log_stream")
+    if current and current not in found.values():
+        found[len(run["attempts"]) + 1] = current
+    return found
+
+
+def _reads_live(store: Store, run: RunDocument, where: LogFilter, after: LogKey | None) -> bool:
+    """Live lines are served for a run that has a stream and whose lines are not copied,
+    only once its RUNNING line is stored: a line placed before them (phase STATE) that
+    arrived after a reader had passed them would be skipped by the reader's cursor."""
+    if run["logs_copied"] or not live_streams(run):
+        return False
+    if where.kinds and LogKind.LOG not in where.kinds:
+        return False
+    if after is not None and after.phase >= LogPhase.LOG:
+        return True
+    states = store.list_logs(run["_id"], LogFilter(kinds=(LogKind.STATE,)), None, 50)
+    return any(line.get("status") == RunStatus.RUNNING for line in states)
 
 
 def tasks(catalogue: Catalogue) -> View:

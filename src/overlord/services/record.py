@@ -105,7 +105,7 @@ def _copy_terminal(
         if result is not None:
             lines.append(_result_line(obs, result))
     if not (run and run["logs_copied"]):
-        lines += _log_lines(
+        lines += stream_lines(
             logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
         )
     new = store.append_logs(lines)
@@ -147,17 +147,19 @@ def copy_late_lines(store: Store, logs: LogStreams, run: RunDocument) -> int:
     event (CloudWatch Logs ingests with a delay). Lines keep their place in the stream as
     `seq`, so lines already copied are not stored twice."""
     streams = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
-    lines = _log_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
+    lines = stream_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
     return store.append_logs(lines)
 
 
-def _log_lines(
+def stream_lines(
     logs: LogStreams,
     job_id: str,
     batch_job_id: str,
     streams: dict[int, str],
     fallback_ts: datetime,
 ) -> list[LogDocument]:
+    """The attempts' lines as the copy stores them (also what the read side serves live
+    for a running attempt: same `seq`, so the same place in the reading order)."""
     lines: list[LogDocument] = []
     for attempt, stream in sorted(streams.items()):
         read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)

@@ -289,6 +289,13 @@ data "aws_iam_policy_document" "submitter" {
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.results_bucket_arn}/params/*"]
   }
+
+  # GET /jobs/{job_id}/logs reads a running attempt's lines from its stream.
+  statement {
+    sid       = "ReadJobLogs"
+    actions   = ["logs:GetLogEvents"]
+    resources = [local.job_log_streams_arn]
+  }
 }
 
 data "aws_iam_policy_document" "recorder" {

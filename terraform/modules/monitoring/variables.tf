@@ -24,6 +24,11 @@ variable "alarm_email" {
   description = "Address subscribed to the alarm topic (it must confirm the subscription); null: none"
   type        = string
   default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email: an e-mail address (name@example.com), or null for no subscription."
+  }
 }
 
 variable "function_names" {
@@ -39,6 +44,11 @@ variable "log_group_names" {
 variable "dead_letter_queue_names" {
   description = "SQS dead-letter queues by role (e.g. events, lambdas, recorder): an alarm on each one's depth"
   type        = map(string)
+
+  validation {
+    condition     = length(var.dead_letter_queue_names) > 0
+    error_message = "dead_letter_queue_names: name at least one queue; every DLQ of the deployment belongs here."
+  }
 }
 
 variable "api_id" {
