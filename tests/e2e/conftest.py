@@ -5,6 +5,10 @@ With OVERLORD_E2E_API_URL set (the compose stack's gateway in CI: .ci/run), the 
 use that stack instead, reading MongoDB from MONGODB_URI / DB_NAME. (Not the CLI's
 OVERLORD_API_URL, which a shell may well have set for other reasons.)
 
+With OVERLORD_E2E_DEPLOYED=1 as well (a stack on AWS: terraform/scripts/ci-stack.sh
+verify), tests that start a local stack of their own are skipped: only the suite
+against that URL runs, and of it what needs no local process control or clock.
+
 With OVERLORD_CHAOS=1 (`make e2e-chaos`) each `overlord dev` runs with --chaos: events
 duplicated, delayed and reordered, SubmitJob's answers held (overlord_local.chaos), the
 seed from OVERLORD_CHAOS_SEED or a new one, printed at the end of the run. Then, or with
@@ -40,6 +44,10 @@ CHECK_INVARIANTS = CHAOS is not None or switch_on(os.environ.get("OVERLORD_E2E_I
 INVARIANT_REPORTS: list[str] = []
 MAX_VCPUS = 1  # with 0.25 vCPU per job: four at a time
 TIMEOUT_SCALE = 0.05  # a 60 s job timeout lasts 3 s
+# How much longer than locally a deployed stack may take to run a job (Stack.wait_for).
+WAIT_SCALE = float(os.environ.get("OVERLORD_E2E_WAIT_SCALE") or 1)
+# Between polls: every GET is a Lambda invocation on a deployed stack.
+POLL_SECONDS = 0.05 if WAIT_SCALE <= 1 else 2.0
 
 
 def descendants(pid: int) -> set[int]:
@@ -112,7 +120,10 @@ class Stack:
         return result
 
     def wait_for(self, job_id: str, statuses: set[str], timeout: float = 90.0) -> dict[str, Any]:
-        """90 s by default: under `make up` on a loaded machine an echo job took over 30 s."""
+        """90 s by default: under `make up` on a loaded machine an echo job took over 30 s.
+        Times OVERLORD_E2E_WAIT_SCALE: on AWS a Fargate task takes a minute or more to
+        start (terraform/scripts/ci-stack.sh sets 6)."""
+        timeout *= WAIT_SCALE
         deadline = time.monotonic() + timeout
         while True:
             status, job = self.get(f"/jobs/{job_id}")
@@ -121,13 +132,13 @@ class Stack:
                 return job
             if time.monotonic() > deadline:
                 raise AssertionError(f"{job_id} still {job['status']} after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(POLL_SECONDS)
 
     def wait_for_array(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The array job once it has ended and every child's end is recorded: events of
         the parent and of its children arrive concurrently, in no promised order (as
         from EventBridge), so the parent may be recorded FAILED before a child is."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * WAIT_SCALE
         while True:
             job = self.wait_for(job_id, {"SUCCEEDED", "FAILED"}, timeout)
             counts = job["array"]["counts"]
@@ -136,7 +147,7 @@ class Stack:
                 return job
             if time.monotonic() > deadline:
                 raise AssertionError(f"{job_id}: children still {counts} after {timeout}s")
-            time.sleep(0.05)
+            time.sleep(POLL_SECONDS)
 
 
 def cli_env(stack: Stack) -> dict[str, str]:
@@ -154,6 +165,21 @@ def cli_env(stack: Stack) -> dict[str, str]:
             env["AWS_SESSION_TOKEN"] = frozen.token
     env["AWS_REGION"] = stack.env.get("AWS_REGION", os.environ.get("AWS_REGION", "us-east-1"))
     return env
+
+
+DEPLOYED = bool(os.environ.get("OVERLORD_E2E_DEPLOYED")) and bool(
+    os.environ.get("OVERLORD_E2E_API_URL")
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if not DEPLOYED:
+        return
+    skip = pytest.mark.skip(reason="starts its own local stack; this run targets a deployed one")
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and "stack" not in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
 
 
 # An external stack runs in its one mode; `overlord dev` in both.

@@ -244,3 +244,12 @@ def test_cli_commands(stack: Stack):
         env=env_down,
     )
     assert down.returncode == 2 and "cannot reach" in down.stderr
+
+
+def test_unknown_routes_are_a_problem_json_404(stack: Stack):
+    """The submitter answers them (the API's `$default` route), in the errors' one shape."""
+    for method, path in (("GET", "/nope"), ("DELETE", "/jobs")):
+        answer = stack.client.request(method, path)
+        assert answer.status == 404, answer.body
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.body["detail"] == f"path: no route {path}", answer.body

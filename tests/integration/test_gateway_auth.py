@@ -189,3 +189,11 @@ def test_curl_aws_sigv4_as_in_the_readme(gateway, seen):
     assert subprocess.run(listed, capture_output=True, text=True, check=True).stdout == "200"
     wrong = [*base[:-1], f"{KEY}:nope", f"{gateway}/jobs"]
     assert subprocess.run(wrong, capture_output=True, text=True, check=True).stdout == "403"
+
+
+def test_the_default_route_needs_a_signature_too(gateway, seen):
+    """`$default` uses AWS_IAM like every other route: unsigned, nothing is invoked."""
+    answer = ApiClient(gateway).get("/nope")
+    assert (answer.status, answer.body) == (403, FORBIDDEN)
+    assert seen == []
+    assert client(gateway).get("/nope").status == 200

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from overlord.adapters.config import Settings
 
 
@@ -46,3 +48,12 @@ def test_the_client_gets_the_budget_unless_the_uri_says_otherwise():
     assert options["maxPoolSize"] == 2 and options["maxIdleTimeMS"] == 60_000
     assert "serverSelectionTimeoutMS" not in options  # the URI's 200 stands
     assert client_options("mongodb+srv://c.example.net/", settings)["serverSelectionTimeoutMS"]
+
+
+def test_task_images_are_the_image_tasks_a_deployment_has_images_for():
+    assert Settings.from_env({}).task_images is None
+    assert Settings.from_env({"TASK_IMAGES": "[]"}).task_images == frozenset()
+    both = Settings.from_env({"TASK_IMAGES": '["wordcount", "other"]'}).task_images
+    assert both == frozenset({"wordcount", "other"})
+    with pytest.raises(ValueError, match=r"^TASK_IMAGES: "):
+        Settings.from_env({"TASK_IMAGES": "wordcount"})

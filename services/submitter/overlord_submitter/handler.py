@@ -32,6 +32,7 @@ from overlord.domain.errors import (
     ObjectStoreUnavailable,
     OverlordError,
     RunInProgress,
+    SecretUnavailable,
     StoreUnavailable,
     TaskNotFound,
     UnsupportedMediaType,
@@ -307,7 +308,9 @@ def get_task(name: str) -> Response[Any]:
 
 
 @app.get(
-    "/health", summary="200 when MongoDB answers", responses=responses({200: models.Health}, 503)
+    "/health",
+    summary="200 when MongoDB answers; 503 saying why not (e.g. its secret has no value yet)",
+    responses=responses({200: models.Health}, 503),
 )
 def health() -> Response[Any]:
     wiring.components().store.ping()
@@ -398,6 +401,13 @@ _ANSWERS: dict[type[OverlordError], _Answer] = {
         HTTPStatus.SERVICE_UNAVAILABLE,
         "the job store (MongoDB) is unavailable; send the request again to retry",
         (logger.error, "MongoDB unavailable"),
+    ),
+    # Raised while the components are built (the first request of a cold start), so any
+    # route can answer it; /health then says why the stack is not ready.
+    SecretUnavailable: _Answer(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "the job store's connection string is unavailable: {exc}",
+        (logger.error, "MongoDB URI unavailable"),
     ),
 }
 

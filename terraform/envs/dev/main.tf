@@ -9,6 +9,18 @@ locals {
     ManagedBy   = "terraform"
   })
 
+  # Image tasks (image_tasks.tf): those deploy.sh pushes to task-<task> under image_tag,
+  # and task_images, which adds or replaces images (e.g. pushed elsewhere). A task in
+  # neither is refused with 400 (TASK_IMAGES) rather than pulled from Docker Hub.
+  task_images = merge(
+    { for t in local.built_image_tasks : t => "${module.functions.repository_urls["task-${t}"]}:${var.image_tag}" },
+    var.task_images,
+  )
+  task_repository_arns = concat(
+    [for t in local.built_image_tasks : module.functions.repository_arns["task-${t}"]],
+    var.task_repository_arns,
+  )
+
   results_bucket_name = coalesce(var.results_bucket_name, "${local.name}-results-${data.aws_caller_identity.current.account_id}-${var.region}")
 }
 
@@ -82,8 +94,8 @@ module "batch" {
 
   worker_image_uri      = "${module.functions.repository_urls["worker"]}:${var.image_tag}"
   worker_repository_arn = module.functions.repository_arns["worker"]
-  task_images           = var.task_images
-  task_repository_arns  = var.task_repository_arns
+  task_images           = local.task_images
+  task_repository_arns  = local.task_repository_arns
 
   results_bucket_name = module.storage.bucket_name
   results_bucket_arn  = module.storage.bucket_arn
@@ -114,10 +126,12 @@ module "functions" {
   mongodb_secret_arn    = module.secrets.mongodb_secret_arn
   job_queue_arn         = module.batch.job_queue_arn
   job_definition_prefix = module.batch.job_definition_prefix
-  job_definition_names  = values(module.batch.job_definition_names)
   job_log_group_arn     = module.batch.log_group_arn
-  results_bucket_name   = module.storage.bucket_name
-  results_bucket_arn    = module.storage.bucket_arn
+
+  image_task_repositories = local.built_image_tasks
+  deployed_task_images    = sort(distinct(concat(local.built_image_tasks, keys(var.task_images))))
+  results_bucket_name     = module.storage.bucket_name
+  results_bucket_arn      = module.storage.bucket_arn
 
   vpc_id         = module.network.vpc_id
   vpc_subnet_ids = var.lambdas_in_vpc ? module.network.private_subnet_ids : []

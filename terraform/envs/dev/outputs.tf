@@ -9,7 +9,7 @@ output "api_execution_arn" {
 }
 
 output "ecr_repository_urls" {
-  description = "Where to push the submitter, recorder and worker images"
+  description = "Where to push the submitter, recorder and worker images, and each image task's (task-<task>)"
   value       = module.functions.repository_urls
 }
 

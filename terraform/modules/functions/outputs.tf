@@ -1,10 +1,10 @@
 output "repository_urls" {
-  description = "ECR repository URLs: submitter, recorder, worker"
+  description = "ECR repository URLs: submitter, recorder, worker, task-<image task>"
   value       = { for k, v in aws_ecr_repository.this : k => v.repository_url }
 }
 
 output "repository_arns" {
-  description = "ECR repository ARNs: submitter, recorder, worker"
+  description = "ECR repository ARNs: submitter, recorder, worker, task-<image task>"
   value       = { for k, v in aws_ecr_repository.this : k => v.arn }
 }
 

@@ -6,7 +6,8 @@ back as HTTP. Like an HTTP API whose routes use AWS_IAM authorization, every req
 but `GET /health` must be signed with SigV4 by the stack's credentials (`sigv4.py`);
 anything else is 403 `{"message":"Forbidden"}` and reaches no handler, and a verified
 caller's identity is passed in `requestContext.authorizer.iam`.
-Like API Gateway: unknown routes are 404 without invoking anything,
+Routes as the deployed API's: an unknown one takes the `$default` route to the
+submitter (signed, like every other), which answers problem+json 404. Like API Gateway:
 bodies over 10 MB are 413 (sent once the body is read, so the client sees it), a
 ``Content-Length`` that is not a plain non-negative number is 400 (and the connection
 is closed, since the body's end is unknown), and a function error is a 500.
@@ -100,13 +101,11 @@ class _Handler(BaseHTTPRequestHandler):
             metrics = self.server.metrics()
             self._send(HttpResponse(200, {"content-type": PROMETHEUS_TEXT}, metrics))
             return
-        matched = match_route(self.command, path)
-        if matched is None:
-            self._send(_json_response(404, "Not Found"))
-            return
+        # No match is the $default route: the submitter answers (problem+json 404).
+        route_key, _ = match_route(self.command, path)
         identity: Identity | None = None
         verifier = self.server.verifier
-        if verifier is not None and matched[0] not in OPEN_ROUTES:
+        if verifier is not None and route_key not in OPEN_ROUTES:
             try:
                 identity = verifier.verify(
                     self.command, path, query, dict(self.headers.items()), body
