@@ -149,7 +149,9 @@ def test_the_same_over_a_real_sqs_queue_with_its_redrive_policy(sqs_env):
     """`make up`'s path: the queue the LocalStack hook makes (here on moto server),
     the redrive policy sending what keeps failing to the DLQ."""
     name = f"events-{uuid.uuid4().hex[:8]}"
-    url = ensure_event_queues(name, visibility_timeout=1, max_receive_count=2)
+    # 3 s: long enough for a batch on a loaded machine (a message whose batch outlasts
+    # it comes back, as on SQS), short enough for the failing one's two receives.
+    url = ensure_event_queues(name, visibility_timeout=3, max_receive_count=2)
     function = Function(failing={"2"})
     router, esm = _flow(SqsQueue.named(name), function, batch_size=10, window=0.5)
     for i in range(12):
@@ -158,9 +160,9 @@ def test_the_same_over_a_real_sqs_queue_with_its_redrive_policy(sqs_env):
     assert esm.drain(30)
     esm.stop()
     assert max(len(b) for b in function.batches) <= 10
-    assert {i: n for i, n in function.seen.items() if i != "2"} == {
-        str(i): 1 for i in range(12) if i != 2
-    }
+    # At least once (SQS); that the others were deleted, not merely seen, is the DLQ's
+    # holding only the failing one.
+    assert {i for i, n in function.seen.items() if n >= 1} == {str(i) for i in range(12)}
     dlq = sqs_env.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"]
     got = sqs_env.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"])["id"] for m in got] == ["2"]
