@@ -28,8 +28,11 @@ UV ?= .tools/uv/bin/uv
 $(VENV)/.installed: pyproject.toml local/pyproject.toml contracts/pyproject.toml uv.lock | $(UV)
 # --reinstall-package overlord-local: the `overlord` command moved from the root pyproject
 # to local/'s; a sync that drops the old one would otherwise leave none (cheap: editable).
+# --compile-bytecode: uv leaves .pyc to the first import, and where PYTHONDONTWRITEBYTECODE
+# is set (containers, CI) that never comes: every process, each array child of `make
+# dev` included, compiles what it imports from source (docs/performance.md).
 	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet \
-	  --reinstall-package overlord-local
+	  --reinstall-package overlord-local --compile-bytecode
 	touch $@
 
 LOCK_EXPORT := export --frozen --no-dev --no-emit-workspace --quiet
