@@ -43,8 +43,8 @@ lock: | $(UV) ## Refresh uv.lock and the images' requirements/*.txt (UPGRADE=1: 
 
 setup: $(VENV)/.installed tools ## Create the virtualenv and build the Go tools (done by dev/test too)
 
-tools: $(VENV)/.installed ## Build FerretDB and the Lambda runtime emulator into .tools/bin (once)
-	$(PY) -m overlord_local.devstack.gotools ferretdb aws-lambda-rie
+tools: $(VENV)/.installed ## Build FerretDB, the Lambda runtime emulator and actionlint into .tools/bin (once)
+	$(PY) -m overlord_local.devstack.gotools ferretdb aws-lambda-rie actionlint
 
 # ------------------------------------------------------------------- run
 # FerretDB (when MONGODB_URI is not set) and the emulator are built by `overlord dev` itself,
@@ -90,7 +90,7 @@ LAST_TESTS := tests/infra/test_iam_coverage.py tests/infra/test_metric_coverage.
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types
 	calls=$$(mktemp -d "$${TMPDIR:-/tmp}/overlord-aws-calls.XXXXXX")/calls.jsonl; \
-	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$$PATH; \
+	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$(abspath .tools/bin):$$PATH; \
 	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup \
 	  $(addprefix --ignore=,$(LAST_TESTS)) && \
 	$(PY) -m pytest -q $(LAST_TESTS)
