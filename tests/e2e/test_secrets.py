@@ -105,13 +105,17 @@ def _sleep(seconds: int) -> dict[str, Any]:
 
 
 def _worker_environments(dev_pid: int, timeout: float = 15) -> list[bytes]:
-    """The environment blocks of the running worker processes under `overlord dev`."""
+    """The environment blocks of the running worker processes under `overlord dev`:
+    fresh interpreters (`python -m overlord_worker`) or jobs forked from the local Batch's
+    fork server, whose command line and initial environment block are the server's (so the
+    server's environment is what a job can read in /proc/self/environ)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = []
         for pid in descendants(dev_pid):
             try:
-                if b"overlord_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                if b"overlord_worker" in cmdline or b"overlord_local.forkserver" in cmdline:
                     found.append(Path(f"/proc/{pid}/environ").read_bytes())
             except OSError:
                 continue

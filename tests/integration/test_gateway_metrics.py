@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,16 @@ def never_invoked(event, context):
     raise AssertionError("GET /metrics reached the submitter")
 
 
+def unknown_route(event, context):
+    """The submitter's $default route: an unknown route is a problem+json 404."""
+    body = {"title": "Not Found", "status": 404, "detail": f"no route {event['rawPath']}"}
+    return {
+        "statusCode": 404,
+        "headers": {"content-type": "application/problem+json"},
+        "body": json.dumps(body),
+    }
+
+
 @pytest.fixture
 def url_with(request: pytest.FixtureRequest) -> Iterator[str]:
     collector = EmfCollector()
@@ -33,7 +44,10 @@ def url_with(request: pytest.FixtureRequest) -> Iterator[str]:
     metrics = collector.exposition if request.param else None
     # Signatures required, as in `make dev`: /metrics is open like /health.
     verifier = Verifier("AKIDEXAMPLE", "secret", "us-east-1")
-    server = GatewayServer("127.0.0.1", 0, in_process(never_invoked), verifier, metrics).start()
+    # With a collector the gateway answers /metrics itself; without one (as on AWS) the
+    # request falls to the submitter's $default route.
+    handler = never_invoked if request.param else unknown_route
+    server = GatewayServer("127.0.0.1", 0, in_process(handler), verifier, metrics).start()
     yield f"http://127.0.0.1:{server.port}"
     server.stop()
 
@@ -69,9 +83,11 @@ def test_stats_once_prints_the_table(url_with: str) -> None:
 
 @pytest.mark.parametrize("url_with", [False], indirect=True)
 def test_without_a_collector_there_is_no_route_and_stats_says_why(url_with: str) -> None:
+    # No /metrics route, as on AWS: the request falls to the $default route, which
+    # needs a signature like every route but /health (403 unsigned).
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(url_with + "/metrics", timeout=10)
-    assert err.value.code == 404
+    assert err.value.code == 403
     proc = stats(url_with)
     assert proc.returncode == 2
     assert "make dev" in proc.stderr and "CloudWatch" in proc.stderr

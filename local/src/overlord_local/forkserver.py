@@ -41,7 +41,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -261,8 +261,11 @@ class ForkedProcess:
 class ForkServer:
     """Starts the server process on first use; ``spawn`` forks a job from it."""
 
-    def __init__(self, preload: Sequence[str]) -> None:
+    def __init__(self, preload: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.preload = tuple(preload)
+        # The server's own environment: a forked job's /proc/self/environ shows it, whatever
+        # the job's os.environ holds, so nothing a job must not see may be in it.
+        self.env = dict(env) if env is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.Lock()
@@ -302,6 +305,7 @@ class ForkServer:
                 [sys.executable, "-m", __name__, self.path, *self.preload],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
+                env=self.env,
                 start_new_session=True,
                 preexec_fn=die_with_parent(),  # a SIGKILLed local Batch takes it along
             )

@@ -147,7 +147,8 @@ class ProcessExecutor(TrackingExecutor):
         self._only_images = frozenset(only_images) if only_images is not None else None
         # Python jobs fork from a warm interpreter that imported these (Linux: fork).
         usable = preload and hasattr(os, "fork") and sys.platform.startswith("linux")
-        self._fork_server = ForkServer(preload) if usable else None
+        server_env = {k: v for k, v in os.environ.items() if k not in NOT_FOR_JOBS}
+        self._fork_server = ForkServer(preload, server_env) if usable else None
 
     def start(self, spec: ContainerSpec) -> ProcessContainer:
         if self._only_images is not None and spec.image not in self._only_images:
