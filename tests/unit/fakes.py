@@ -51,12 +51,19 @@ class FakeStore:
         self.runs: dict[str, RunDocument] = {}
         self.logs: dict[tuple[str, int, str, int], LogDocument] = {}
         self.items: dict[str, ItemsDocument] = {}
+        # Called before each document write (as MongoStore makes them): the simulator's
+        # crash points and interleavings (tests/simulation).
+        self.on_write: Callable[[str], None] = lambda what: None
+
+    def _write(self, what: str) -> None:
+        self.on_write(what)
 
     def claim_job(
         self, job: JobDocument, owner: str, now: datetime, lease: timedelta
     ) -> ClaimResult:
         existing = self.jobs.get(job["_id"])
         claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
+        self._write("jobs.insert")
         if existing is None:
             self.jobs[job["_id"]] = {**deepcopy(job), "claim": claim}
             return ClaimResult(deepcopy(job), claimed=True)
@@ -78,6 +85,7 @@ class FakeStore:
         lease: timedelta,
         selection: list[int] | None = None,
     ) -> JobDocument | None:
+        self._write("jobs.claim_new_run")
         job = self.jobs.get(job_id)
         if job is None or job["status"] not in RERUNNABLE:
             return None
@@ -92,6 +100,7 @@ class FakeStore:
         return before
 
     def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
+        self._write("jobs.submit_failed")
         job = self.jobs.get(job_id)
         if job is not None and job["status"] == SUBMITTING:
             job.update(status=SUBMIT_FAILED, status_reason=reason, claim=None, updated_at=now)
@@ -100,6 +109,7 @@ class FakeStore:
         return deepcopy(self.jobs.get(job_id))
 
     def save_items(self, items: ItemsDocument) -> None:
+        self._write("items.insert")
         self.items.setdefault(items["_id"], deepcopy(items))
 
     def get_items(self, job_id: str) -> ItemsDocument | None:
@@ -118,6 +128,7 @@ class FakeStore:
         return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
 
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
+        self._write("jobs.reconciled")
         for job_id in job_ids:
             self.jobs[job_id]["reconciled_at"] = now
 
@@ -125,6 +136,7 @@ class FakeStore:
         job = self.jobs[run["job_id"]]
         number = run["run"]
         assert number is not None
+        self._write("jobs.latest_run")
         if job["run_count"] < number:
             job.update(
                 latest_run=schema.latest_run(run["_id"], number, str(run["status"])),
@@ -136,6 +148,7 @@ class FakeStore:
                 updated_at=now,
             )
             job.pop("selection", None)
+        self._write("runs.insert")
         raced = self.runs.get(run["_id"])
         if raced is None:
             self.runs[run["_id"]] = deepcopy(run)
@@ -159,6 +172,7 @@ class FakeStore:
         if run is None:
             if obs.job_id not in self.jobs:
                 return Applied(known=False)
+            self._write("runs.insert")
             run = self.runs[obs.batch_job_id] = schema.new_run(
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
@@ -173,6 +187,7 @@ class FakeStore:
         new_rank = rank(obs.status)
         attempts_rank = len(obs.attempts) * 10 + new_rank
         history = run["status_history"]
+        self._write("runs.update")
         if run["status_rank"] < new_rank:
             run.update(
                 status=obs.status,
@@ -251,6 +266,7 @@ class FakeStore:
     ) -> None:
         job = self.jobs.get(job_id)
         latest = job["latest_run"] if job else None
+        self._write("jobs.move")
         if job is None or latest is None or latest["batch_job_id"] != batch_job_id:
             return
         if latest["status_rank"] >= rank(status):
@@ -261,6 +277,7 @@ class FakeStore:
             job["result"] = copy.result
 
     def _child_ended(self, obs: RunObservation, now: datetime) -> None:
+        self._write("runs.child_ended")
         parent = self.runs.get(str(obs.parent))
         if parent is None or "array" not in parent:
             return
@@ -282,6 +299,7 @@ class FakeStore:
         ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
         if ended < run["array"]["size"]:
             return False
+        self._write("runs.recount")
         run["array"]["ended"] = max(ended, run["array"].get("ended", 0))
         self._move_job(run["job_id"], parent, str(run["status"]), run["status_reason"], now)
         return True
@@ -294,6 +312,7 @@ class FakeStore:
         return deepcopy(sorted(found, key=lambda r: r["updated_at"])[:limit])
 
     def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
+        self._write("runs.settled")
         for batch_job_id in batch_job_ids:
             self.runs[batch_job_id]["logs_settled"] = True
 
@@ -309,6 +328,9 @@ class FakeStore:
         )
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
+        if not lines:
+            return 0
+        self._write("logs.insert")
         new = 0
         for line in lines:
             identity = (line["batch_job_id"], line["attempt"], line["kind"], line["seq"])
@@ -358,10 +380,12 @@ class FakeStore:
         return deepcopy(found[:limit])
 
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
+        self._write("runs.cancel")
         if batch_job_id in self.runs:
             self.runs[batch_job_id]["cancel"] = deepcopy(cancel)
 
     def clear_cancel(self, batch_job_id: str) -> None:
+        self._write("runs.cancel")
         self.runs.get(batch_job_id, {}).pop("cancel", None)  # type: ignore[misc]
 
     def ping(self) -> None:
