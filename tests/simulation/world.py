@@ -316,6 +316,7 @@ class SimBatch:
         )
         self.jobs[batch_job_id] = job
         self._transition(job, RunStatus.SUBMITTED.value)
+        self.clock.advance(0.25)  # SubmitJob's answer takes a while: Batch's createdAt is earlier
         if fault == "lost":
             raise BatchUnavailable("Batch failed: read timeout (sim; the job was created)")
         if fault == "slow":

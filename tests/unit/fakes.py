@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from copy import deepcopy
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from overlord import schema
 from overlord.batch_events import BatchJobDetail
 from overlord.catalogue import catalogue
+from overlord.domain import rules
 from overlord.errors import BatchRejected
 from overlord.fieldnames import escape_key
 from overlord.observation import RunObservation
@@ -33,10 +34,27 @@ from overlord.ports import (
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
+from overlord.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    ResultSummary,
+    RunDocument,
+)
 from overlord.services.submit import SubmitConfig
 from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
 from overlord.submission import SubmitRequest
+
+def deepcopy(value: Any) -> Any:
+    """A copy of a document (dicts, lists and immutable leaves): copy.deepcopy's work
+    at a fraction of its cost, which the simulator's thousands of histories notice."""
+    if isinstance(value, dict):
+        return {k: deepcopy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [deepcopy(v) for v in value]
+    return value
+
 
 # The time the service tests' events are observed from, and their submit configuration.
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -61,9 +79,9 @@ class FakeStore:
     def claim_job(
         self, job: JobDocument, owner: str, now: datetime, lease: timedelta
     ) -> ClaimResult:
+        self._write("jobs.insert")  # before the read: MongoDB's insert/update are atomic
         existing = self.jobs.get(job["_id"])
         claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
-        self._write("jobs.insert")
         if existing is None:
             self.jobs[job["_id"]] = {**deepcopy(job), "claim": claim}
             return ClaimResult(deepcopy(job), claimed=True)
@@ -99,11 +117,18 @@ class FakeStore:
         )
         return before
 
-    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
+    def mark_submit_failed(
+        self, job_id: str, reason: str, now: datetime, owner: str | None = None
+    ) -> None:
         self._write("jobs.submit_failed")
         job = self.jobs.get(job_id)
-        if job is not None and job["status"] == SUBMITTING:
-            job.update(status=SUBMIT_FAILED, status_reason=reason, claim=None, updated_at=now)
+        if job is None or job["status"] != SUBMITTING:
+            return
+        if owner is not None and (job.get("claim") or {}).get("owner") != owner:
+            return
+        job.update(
+            status=SUBMIT_FAILED, status_reason=reason, claim=None, reconciled_at=None, updated_at=now
+        )
 
     def get_job(self, job_id: str) -> JobDocument | None:
         return deepcopy(self.jobs.get(job_id))
@@ -132,11 +157,37 @@ class FakeStore:
         for job_id in job_ids:
             self.jobs[job_id]["reconciled_at"] = now
 
+    def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
+        found = [
+            j
+            for j in self.jobs.values()
+            if j["status"] == SUBMIT_FAILED
+            and j["updated_at"] < cutoff
+            and j.get("reconciled_at") is None
+        ]
+        return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
+
+    # The run writes below follow MongoStore's, write for write (`_write`), applying the
+    # same rules (overlord.domain.rules), so that a history crashes at the same places.
+
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None:
-        job = self.jobs[run["job_id"]]
         number = run["run"]
         assert number is not None
+        self._write("runs.insert")
+        raced = self.runs.get(run["_id"])
+        if raced is None:
+            self.runs[run["_id"]] = deepcopy(run)
+        else:
+            raced["run"] = number
+            for status, at in run["status_history"].items():
+                if rules.earlier(raced["status_history"], status, at):
+                    raced["status_history"][status] = at
+            if "array" in run:
+                raced["array"] = {**raced.get("array", {}), **run["array"]}  # type: ignore[typeddict-item]
+            if "item" in run:
+                raced["item"] = run["item"]
         self._write("jobs.latest_run")
+        job = self.jobs[run["job_id"]]
         if job["run_count"] < number:
             job.update(
                 latest_run=schema.latest_run(run["_id"], number, str(run["status"])),
@@ -148,46 +199,40 @@ class FakeStore:
                 updated_at=now,
             )
             job.pop("selection", None)
-        self._write("runs.insert")
-        raced = self.runs.get(run["_id"])
-        if raced is None:
-            self.runs[run["_id"]] = deepcopy(run)
+        self._job_follows(self.runs[run["_id"]], now)
+
+    def _job_follows(self, run: RunDocument, now: datetime) -> None:
+        if "parent" in run:
             return
-        raced["run"] = number
-        for status, at in run["status_history"].items():
-            self._keep_earliest(raced["status_history"], status, at)
-        raced["created_at"] = min(raced["created_at"], run["created_at"])
-        for field in ("array", "item"):
-            if field in run:
-                raced[field] = (
-                    {**raced.get(field, {}), **run[field]} if field == "array" else run[field]
-                )  # type: ignore[literal-required]
-        if raced["status"]:
-            self._move_job(run["job_id"], run["_id"], raced["status"], raced["status_reason"], now)
+        if "array" in run and run["status"] in TERMINAL:
+            self._settle_array(run, now)
+            return
+        status = rules.job_follows(run)
+        if status is not None:
+            self._move_job(run["job_id"], run["_id"], status, run["status_reason"], now, run["result"])
 
     def apply_observation(
         self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
     ) -> Applied:
+        if obs.job_id not in self.jobs:
+            return Applied(known=False)
+        new_rank = rank(obs.status)
+        if obs.batch_job_id not in self.runs:
+            self._write("runs.insert")
         run = self.runs.get(obs.batch_job_id)
         if run is None:
-            if obs.job_id not in self.jobs:
-                return Applied(known=False)
-            self._write("runs.insert")
             run = self.runs[obs.batch_job_id] = schema.new_run(
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                # Batch's creation time: the same document whichever event comes first.
                 at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
                 parent=obs.parent,
                 index=obs.index,
             )
-        new_rank = rank(obs.status)
-        attempts_rank = len(obs.attempts) * 10 + new_rank
         history = run["status_history"]
-        self._write("runs.update")
+        self._write("runs.forward")  # the conditional update MongoStore always sends
         if run["status_rank"] < new_rank:
             run.update(
                 status=obs.status,
@@ -195,9 +240,10 @@ class FakeStore:
                 status_reason=obs.status_reason,
                 updated_at=now,
             )
-            self._keep_earliest(history, obs.status, obs.observed_at)
-            self._set_batch_names(run, obs)
-            self._set_attempts(run, obs, attempts_rank)
+            if rules.earlier(history, obs.status, obs.observed_at):
+                history[obs.status] = obs.observed_at
+            self._set_batch_fields(run, obs)
+            self._set_attempts(run, obs)
             self._copy(run, copy)
             if obs.array_size is not None:
                 run["array"] = {  # as the store's dotted $set: other fields stay
@@ -208,41 +254,62 @@ class FakeStore:
                 }
             if obs.is_child:
                 if obs.status in TERMINAL:
-                    self._child_ended(obs, now)
+                    self._child_ended(str(obs.parent), now)
             elif obs.is_array_parent and obs.status in TERMINAL:
-                if self._all_ended(run):
-                    self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now)
+                self._settle_array(run, now)
             else:
+                result = copy.result if copy is not None else None
                 self._move_job(
-                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
                 )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
-        if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
+        if rules.ended_otherwise(history, obs.status):
+            self._catch_up(run, now)
             return Applied(known=True)
-        self._keep_earliest(history, obs.status, obs.observed_at)
-        self._set_batch_names(run, obs)
-        if run["attempts_rank"] < attempts_rank:
-            self._set_attempts(run, obs, attempts_rank)
-        self._copy(run, copy)
+        if rules.earlier(history, obs.status, obs.observed_at) or any(
+            run.get(k) != v for k, v in self._batch_fields(obs).items()
+        ):
+            self._write("runs.merge")
+            if rules.earlier(history, obs.status, obs.observed_at):
+                history[obs.status] = obs.observed_at
+            self._set_batch_fields(run, obs)
+        if run["attempts_rank"] < rules.attempts_rank(len(obs.attempts), obs.status):
+            self._write("runs.attempts")
+            if run["attempts_rank"] < rules.attempts_rank(len(obs.attempts), obs.status):
+                self._set_attempts(run, obs)
+        if copy is not None and (
+            run["logs_copied"] != copy.logs_copied
+            or (copy.result is not None and run["result"] != copy.result)
+        ):
+            self._write("runs.copy")
+            self._copy(run, copy)
+        self._catch_up(run, now)
         return Applied(known=True, reached_at=history[obs.status])
 
-    @staticmethod
-    def _keep_earliest(history: dict[str, datetime], status: str, at: datetime) -> None:
-        if status not in history or history[status] > at:
-            history[status] = at
+    def _catch_up(self, run: RunDocument, now: datetime) -> None:
+        if "parent" in run:
+            if run["status"] in TERMINAL:
+                self._child_ended(run["parent"], now)
+        else:
+            self._job_follows(run, now)
 
     @staticmethod
-    def _set_batch_names(run: RunDocument, obs: RunObservation) -> None:
-        if obs.job_queue is not None:
-            run["job_queue"] = obs.job_queue
-        if obs.job_definition is not None:
-            run["job_definition"] = obs.job_definition
+    def _batch_fields(obs: RunObservation) -> dict[str, object]:
+        fields = {
+            "job_queue": obs.job_queue,
+            "job_definition": obs.job_definition,
+            "created_at": obs.created_at,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def _set_batch_fields(self, run: RunDocument, obs: RunObservation) -> None:
+        run.update(self._batch_fields(obs))  # type: ignore[typeddict-item]
 
     @staticmethod
-    def _set_attempts(run: RunDocument, obs: RunObservation, attempts_rank: int) -> None:
+    def _set_attempts(run: RunDocument, obs: RunObservation) -> None:
         run.update(
             attempts=[a.as_document() for a in obs.attempts],
-            attempts_rank=attempts_rank,
+            attempts_rank=rules.attempts_rank(len(obs.attempts), obs.status),
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,
         )
@@ -262,47 +329,40 @@ class FakeStore:
         status: str,
         reason: str | None,
         now: datetime,
-        copy: TerminalCopy | None = None,
+        result: ResultSummary | None = None,
     ) -> None:
-        job = self.jobs.get(job_id)
-        latest = job["latest_run"] if job else None
         self._write("jobs.move")
-        if job is None or latest is None or latest["batch_job_id"] != batch_job_id:
+        job = self.jobs.get(job_id)
+        if job is None or not rules.moves_job(job["latest_run"], batch_job_id, status):
             return
-        if latest["status_rank"] >= rank(status):
-            return
+        latest = job["latest_run"]
+        assert latest is not None
         latest.update(status=status, status_rank=rank(status))
         job.update(status=status, status_reason=reason, updated_at=now)
-        if copy is not None and copy.result is not None:
-            job["result"] = copy.result
+        if result is not None:
+            job["result"] = result
 
-    def _child_ended(self, obs: RunObservation, now: datetime) -> None:
-        self._write("runs.child_ended")
-        parent = self.runs.get(str(obs.parent))
-        if parent is None or "array" not in parent:
-            return
-        parent["array"]["ended"] = parent["array"].get("ended", 0) + 1
-        if self._all_ended(parent):
-            self._move_job(
-                obs.job_id, parent["_id"], str(parent["status"]), parent["status_reason"], now
-            )
+    def _child_ended(self, parent_id: str, now: datetime) -> None:
+        parent = self.runs.get(parent_id)
+        if parent is not None and parent["status"] in TERMINAL:
+            self._settle_array(parent, now)
 
-    @staticmethod
-    def _all_ended(run: RunDocument) -> bool:
-        array = run.get("array") or {"size": 0}
-        return run["status"] in TERMINAL and array.get("ended", 0) >= array["size"]
+    def _settle_array(self, parent: RunDocument, now: datetime) -> bool:
+        if parent["status"] not in TERMINAL or "array" not in parent:
+            return False
+        ended = sum(1 for c in self.children(parent["_id"]) if c.status in TERMINAL)
+        if ended > parent["array"].get("ended", 0):
+            self._write("runs.recount")
+            parent["array"]["ended"] = max(ended, parent["array"].get("ended", 0))
+        status = rules.job_follows(parent, ended)
+        if status is None:
+            return False
+        self._move_job(parent["job_id"], parent["_id"], status, parent["status_reason"], now)
+        return True
 
     def complete_array(self, parent: str, now: datetime) -> bool:
         run = self.runs.get(parent)
-        if run is None or run["status"] not in TERMINAL or "array" not in run:
-            return False
-        ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
-        if ended < run["array"]["size"]:
-            return False
-        self._write("runs.recount")
-        run["array"]["ended"] = max(ended, run["array"].get("ended", 0))
-        self._move_job(run["job_id"], parent, str(run["status"]), run["status_reason"], now)
-        return True
+        return run is not None and self._settle_array(run, now)
 
     def get_run(self, batch_job_id: str) -> RunDocument | None:
         return deepcopy(self.runs.get(batch_job_id))

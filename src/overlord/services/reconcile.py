@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,12 @@ from overlord.clock import utcnow
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.schema import JobDocument, RunDocument
 from overlord.services.record import copy_late_lines, record_observation
-from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
+from overlord.services.submit import (
+    CLAIM_LEASE,
+    record_accepted_run,
+    shape_of,
+    unrecorded_batch_jobs,
+)
 from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
@@ -75,7 +81,10 @@ def reconcile(
         if job["status"] == SUBMITTING and not (claim and claim["expires_at"] > now):
             # A live claim belongs to a submitter still at work: leave it to finish.
             _repair_submission(store, batch, logs, objects, job, report)
-    store.mark_reconciled([j["_id"] for j in stale], now)
+    failed = store.failed_submissions(now - timedelta(seconds=older_than_seconds), limit)
+    for job in failed:
+        _adopt_failed_submission(store, batch, logs, objects, job, report)
+    store.mark_reconciled([j["_id"] for j in [*stale, *failed]], now)
     _settle(
         store,
         batch,
@@ -171,14 +180,48 @@ def _repair_submission(
     job_id = job["_id"]
     candidates = unrecorded_batch_jobs(store, batch, job)
     if not candidates:
+        # Only the lapsed claim this pass read: a submitter that has taken the job over
+        # since holds a claim of its own, which must stay (it may be about to submit).
+        owner = (job.get("claim") or {}).get("owner")
         store.mark_submit_failed(
-            job_id, "submission did not complete: Batch has no such job", utcnow()
+            job_id, "submission did not complete: Batch has no such job", utcnow(), owner
         )
         report.submit_failed.append(job_id)
         return
-    newest = candidates[0].batch_job_id
-    shape = shape_of(job, job.get("selection"))
-    record_accepted_run(store, job, newest, verb="adopted", shape=shape)
-    for detail in batch.describe([newest]):
-        record_observation(store, logs, objects, observe_described(detail, utcnow()))
+    _adopt(store, batch, logs, objects, job, candidates[0].batch_job_id)
     report.adopted.append(job_id)
+
+
+def _adopt_failed_submission(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    job: JobDocument,
+    report: ReconcileReport,
+) -> None:
+    """A SUBMIT_FAILED job that Batch has after all (SubmitJob's answer was lost and the
+    client gave up): take the claim, as a client's retry would, and adopt the job."""
+    if not unrecorded_batch_jobs(store, batch, job):
+        return
+    claim = store.claim_job(job, uuid.uuid4().hex, utcnow(), CLAIM_LEASE)
+    if not claim.claimed:
+        return  # a client's retry has it
+    candidates = unrecorded_batch_jobs(store, batch, claim.job)
+    if candidates:
+        _adopt(store, batch, logs, objects, claim.job, candidates[0].batch_job_id)
+        report.adopted.append(job["_id"])
+
+
+def _adopt(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    job: JobDocument,
+    batch_job_id: str,
+) -> None:
+    shape = shape_of(job, job.get("selection"))
+    record_accepted_run(store, job, batch_job_id, verb="adopted", shape=shape)
+    for detail in batch.describe([batch_job_id]):
+        record_observation(store, logs, objects, observe_described(detail, utcnow()))
