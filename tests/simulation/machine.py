@@ -112,8 +112,12 @@ class History(RuleBasedStateMachine):
             self.settle()
             invariants.check(self)
         finally:
-            for module, saved in self._saved:
-                module.utcnow = saved  # type: ignore[attr-defined]
+            self.restore()
+
+    def restore(self) -> None:
+        """Give the services their clock back (idempotent)."""
+        for module, saved in self._saved:
+            module.utcnow = saved  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ helpers
     def _emitted(self, detail: dict[str, Any]) -> None:

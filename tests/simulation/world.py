@@ -274,6 +274,7 @@ class SimJob:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None  # CancelJob / TerminateJob asked
     children: list[str] = field(default_factory=list)
+    summary_ms: int | None = None  # an array parent's statusSummaryLastUpdatedAt
     timeline: list[tuple[str, int]] = field(default_factory=list)  # (status, at ms)
 
     @property
@@ -416,6 +417,7 @@ class SimBatch:
             )
             self.jobs[child.batch_job_id] = child
             job.children.append(child.batch_job_id)
+        job.summary_ms = self.clock.ms()
         self._transition(job, RunStatus.PENDING.value)
         for child_id in job.children:
             self._transition(self.jobs[child_id], RunStatus.PENDING.value)
@@ -441,6 +443,9 @@ class SimBatch:
         detail["_at"] = self.clock.ms()  # the event's time (extra fields are allowed)
         self.events.append(detail)
         self.emit(detail)
+        if job.parent is not None:
+            # Batch dates the summary when it changes, not when it is read.
+            self.jobs[job.parent].summary_ms = self.clock.ms()
         if job.parent is not None and job.status in (RunStatus.RUNNING, *TERMINAL):
             self._after_child(job)
 
@@ -476,7 +481,7 @@ class SimBatch:
             detail["arrayProperties"] = {
                 "size": job.array_size,
                 "statusSummary": summary,
-                "statusSummaryLastUpdatedAt": self.clock.ms(),
+                "statusSummaryLastUpdatedAt": job.summary_ms,
             }
         elif job.index is not None:
             detail["arrayProperties"] = {"index": job.index}
