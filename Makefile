@@ -25,8 +25,11 @@ UV ?= .tools/uv/bin/uv
 	  --target .tools/uv uv==$(UV_VERSION)
 
 # --locked: a uv.lock that no longer matches the pyprojects fails here (run `make lock`)
-$(VENV)/.installed: pyproject.toml local/pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet
+$(VENV)/.installed: pyproject.toml local/pyproject.toml contracts/pyproject.toml uv.lock | $(UV)
+# --reinstall-package overlord-local: the `overlord` command moved from the root pyproject
+# to local/'s; a sync that drops the old one would otherwise leave none (cheap: editable).
+	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet \
+	  --reinstall-package overlord-local
 	touch $@
 
 LOCK_EXPORT := export --frozen --no-dev --no-emit-workspace --quiet
@@ -64,8 +67,8 @@ test-fast: $(VENV)/.installed ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit -q
 
 infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov and the dependency audit
-	$(PY) tests/infra/composecheck.py compose.yaml
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) tests/infra/dockerfilecheck.py
+	$(PY) .ci/checks/composecheck.py compose.yaml
+	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) .ci/checks/dockerfilecheck.py
 	.ci/checks/terraform-fmt.sh
 	.ci/checks/checkov.sh
 	PATH=$(abspath $(dir $(UV))):$$PATH PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh

@@ -4,7 +4,7 @@
 #
 #   docker.io     the Docker engine (dockerd, containerd, runc): make up, the images,
 #                 the docker-marked tests; only when no engine answers already
-#   debootstrap   the base-image stand-ins (devtools/base-images/build.sh) when the
+#   debootstrap   the base-image stand-ins (local/base-images/build.sh) when the
 #                 upstream images cannot be pulled
 #
 #   .ci/system-packages.sh            install what is missing

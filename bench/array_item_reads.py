@@ -67,10 +67,10 @@ def run(count: int, item_bytes: int, children: int) -> None:
     # Imported once the endpoint is set: the adapter's clients are made on first use.
     from overlord.adapters.aws import client
     from overlord.adapters.s3 import ObjectStore
-    from overlord.bucket_layout import item_offsets_key, parameters_key
-    from overlord.item_offsets import item_offsets
-    from overlord.request import validate_job_request
-    from overlord.worker_env import WorkerEnvironment
+    from overlord.domain.item_offsets import item_offsets
+    from overlord.domain.request import validate_job_request
+    from overlord_contracts.bucket_layout import item_offsets_key, parameters_key
+    from overlord_contracts.worker_env import WorkerEnvironment
     from overlord_worker.service import run_task
 
     boto3.client("s3").create_bucket(Bucket=BUCKET)

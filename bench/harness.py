@@ -25,13 +25,13 @@ import boto3
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from overlord import schema
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
-from overlord.status import rank
-from overlord_local.devstack.apigw import http_api_event, http_response
-from overlord_local.devstack.lambdas import invoke_in_process, load_handler
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
+from overlord.domain.status import rank
+from overlord_local.apigateway.payload import http_api_event, http_response
 from overlord_local.devstack.running import RunningDev, start_dev
+from overlord_local.lambdas import invoke_in_process, load_handler
 from overlord_local.localbatch.events import state_change_event
 
 SUBMITTER = "overlord_submitter.handler.lambda_handler"
@@ -151,7 +151,7 @@ class Stack:
     def stop(self) -> None:
         if self.saved_environment is not None:
             # A stack started after this one must not inherit its endpoints.
-            from overlord import wiring
+            from overlord.runtime import wiring
 
             os.environ.clear()
             os.environ.update(self.saved_environment)
@@ -162,7 +162,7 @@ class Stack:
     # ---------------------------------------------------------- handlers here
     def use_handlers_here(self, job_queue: str = HELD_QUEUE) -> None:
         """Point this process's handlers at the stack's servers, submitting to `job_queue`."""
-        from overlord import wiring
+        from overlord.runtime import wiring
 
         if self.saved_environment is None:
             self.saved_environment = dict(os.environ)

@@ -26,8 +26,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
+from overlord.domain import schema
 from overlord.ports import LogFilter
 from overlord_local.devstack.ferretdb import FerretDB
 

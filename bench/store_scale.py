@@ -4,7 +4,7 @@ Starts `overlord dev` with a FerretDB binary, invokes the submitter and recorder
 handlers in this process against its servers (a held queue: nothing runs), and times
 each MongoDB command with pymongo's command monitoring: with the database as it starts,
 then with `--preload` finished jobs (and their runs) added. Given two binaries (e.g.
-upstream FerretDB and ours, tools/ferretdb/patches), it prints them side by side.
+upstream FerretDB and ours, local/ferretdb/patches), it prints them side by side.
 
     .venv/bin/python -m bench.store_scale [--preload 10000] [--samples 5] \
         [--ferretdb before=/path/to/upstream-ferretdb] [--ferretdb after=.tools/bin/ferretdb]

@@ -45,10 +45,10 @@ from rich.table import Table
 
 from bench.e2e_latency import TARGET_OVERHEAD_S, one_job
 from bench.harness import HELD_QUEUE, Stack, echo_body, median, open_stack, preload, timed
-from overlord import schema
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
-from overlord.status import rank
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
+from overlord.domain.status import rank
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def cold_start(handler_name: str) -> Callable[[Stack, Sizes], Result]:
     module, clients = HANDLER_INIT[handler_name]
     initialise = (
         f"import {module}\n"
-        "from overlord import wiring\n"
+        "from overlord.runtime import wiring\n"
         "from overlord.adapters import aws\n"
         "wiring.components()\n"  # settings, catalogue, MongoClient, indexes
         f"{clients}\n"

@@ -31,7 +31,7 @@ export IMAGE_TAG OVERLORD_API_PORT DOCKER_BUILD_NETWORK \
 .PHONY: base-images images up down smoke logs ps
 
 base-images: ## Build the base images from Debian's archive and PyPI (no registry needed)
-	devtools/base-images/build.sh $(BASE_IMAGES_FLAGS)
+	local/base-images/build.sh $(BASE_IMAGES_FLAGS)
 
 # One place builds every image: compose.yaml's build sections (the worker and the
 # example image task wordcount are in profile "build"), tagged overlord-<name>:$(IMAGE_TAG).
@@ -43,7 +43,7 @@ up: images ## Build the images, start the local stack (compose.yaml) and wait un
 	@echo "Overlord API: $(OVERLORD_API_URL)  (POST /jobs, GET /jobs/{job_id})"
 
 smoke: ## POST an echo job to the running stack; SUCCEEDED, its log line in Mongo, its result in S3
-	OVERLORD_API_URL=$(OVERLORD_API_URL) SMOKE_TIMEOUT=$(SMOKE_TIMEOUT) bash devtools/smoke.sh
+	OVERLORD_API_URL=$(OVERLORD_API_URL) SMOKE_TIMEOUT=$(SMOKE_TIMEOUT) bash local/smoke.sh
 
 down: ## Stop the local stack and delete its containers, network and volumes
 	@# job containers the local Batch started are not compose's, and would keep the

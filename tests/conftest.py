@@ -15,14 +15,15 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord import wiring
+from overlord.runtime import wiring
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
-from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import free_port
+from overlord_local.lambdas import LocalLambdaContext
 from tests.support import awscalls
 
 REGION = "us-east-1"
@@ -209,6 +210,23 @@ def tasks_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return catalogue_copy(tmp_path_factory.mktemp("tasks"), ANY_PARAMETERS_TASK)
 
 
+def simple_batch(endpoint: str) -> None:
+    """moto's Batch without Docker, wherever the tests run.
+
+    By default moto runs each Batch job in a container when a Docker engine answers
+    (pulling the job definition's image, per job, from a registry this machine cannot
+    reach) and fails it at once where none does: what the tests saw depended on the
+    engine, and a 2,000-child array started 2,000 pulling threads that starved other
+    tests. Its "simple" Batch runs nothing; MOTO_SIMPLE_BATCH_FAIL_AFTER=0 (set by the
+    fixture) ends every job FAILED at once, as the engine-less runs always did. The jobs
+    the tests run for real go to the local Batch, never to moto.
+    """
+    response = requests.post(
+        f"{endpoint}/moto-api/config", json={"batch": {"use_docker": False}}, timeout=10
+    )
+    response.raise_for_status()
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(tasks_dir: Path) -> Iterator[str]:
     """A moto server on a free port, AWS_* pointing at it, with what the flow needs."""
@@ -218,7 +236,9 @@ def moto_endpoint(tasks_dir: Path) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    simple_batch(endpoint)
     with environment(
+        MOTO_SIMPLE_BATCH_FAIL_AFTER="0",
         AWS_ENDPOINT_URL=endpoint,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",

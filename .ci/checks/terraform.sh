@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything about terraform/ that runs without an AWS account:
-#   1. tests/infra/terraformcheck.py  - the rules (IAM, contracts, secret) over terraform/;
+#   1. .ci/checks/terraformcheck.py  - the rules (IAM, contracts, secret) over terraform/;
 #      tests/infra/test_terraform.py - every file parses; each rule fails on a bad snippet
 #      tests/infra/test_terraform_checks.py - envs/dev/checks.tf planned by terraform
 #      tests/infra/test_deploy_script.py - deploy.sh run with stub terraform/aws/docker
@@ -15,7 +15,7 @@ if [ -z "$PY" ]; then
   if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
 
-"$PY" tests/infra/terraformcheck.py terraform
+"$PY" .ci/checks/terraformcheck.py terraform
 "$PY" -m pytest -q -p no:cacheprovider tests/infra/test_terraform.py \
   tests/infra/test_terraform_checks.py tests/infra/test_deploy_script.py
 .ci/checks/terraform-fmt.sh

@@ -7,7 +7,7 @@ import os
 import sys
 
 from overlord.adapters.s3 import ObjectStore
-from overlord.worker_env import WorkerEnvironment
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_worker.service import run_task
 
 

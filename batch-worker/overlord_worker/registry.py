@@ -1,4 +1,5 @@
-"""Tasks are declared in the catalogue (``contracts/tasks/<name>.json``, `overlord.catalogue`).
+"""Tasks are declared in the catalogue (``contracts/tasks/<name>.json``,
+`overlord_contracts.catalogue`).
 
 A Python task names its function there as ``"runs": {"python": "package.module:function"}``;
 the function must be importable in the worker image. It is a callable
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from overlord import catalogue
-from overlord.catalogue import Catalogue
+from overlord_contracts import catalogue
+from overlord_contracts.catalogue import Catalogue
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Run one task as AWS Batch asks and write its result, over a small object-store port.
 
 The result JSON goes to ``s3://RESULTS_BUCKET/results/<job_id>/<batch_job_id>.json``
-(`overlord.bucket_layout.result_key`) whatever the outcome, with ``status``
+(`overlord_contracts.bucket_layout.result_key`) whatever the outcome, with ``status``
 (SUCCEEDED or FAILED), ``exit_code`` and ``output`` or ``error``.
 
 Exit codes (the process's, which Batch records as the attempt's ``exitCode``):
@@ -31,7 +31,7 @@ Without OVERLORD_JOB_ID (or RESULTS_BUCKET) no result is written: it has no key.
 An array job's child (OVERLORD_ITEMS or OVERLORD_ITEMS_URI, the whole list) runs the item
 at AWS_BATCH_JOB_ARRAY_INDEX as its parameters; its result is its own object, keyed by
 its Batch job ID `<parent>:<index>`, and says which `index` it ran. Given the list's
-offsets too (OVERLORD_ITEMS_OFFSETS_URI, `overlord.item_offsets`), it reads only its
+offsets too (OVERLORD_ITEMS_OFFSETS_URI, `overlord.domain.item_offsets`), it reads only its
 item: its 16-byte entry, then the item's bytes, two ranged GETs.
 """
 
@@ -47,10 +47,10 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, Protocol
 
-from overlord.bucket_layout import result_key
-from overlord.item_offsets import ENTRY_SIZE, entry_start, read_entry
-from overlord.logs import service_logger
-from overlord.worker_env import (
+from overlord.domain.item_offsets import ENTRY_SIZE, entry_start, read_entry
+from overlord.runtime.logs import service_logger
+from overlord_contracts.bucket_layout import result_key
+from overlord_contracts.worker_env import (
     BATCH_JOB_ARRAY_INDEX,
     ITEM_INDEX,
     ITEM_INDICES,

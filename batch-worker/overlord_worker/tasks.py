@@ -7,7 +7,7 @@ import hashlib
 import time
 from typing import Any
 
-from overlord.bucket_layout import parse_s3_uri
+from overlord_contracts.bucket_layout import parse_s3_uri
 from overlord_worker.registry import TaskContext, TaskExit
 
 

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from overlord_local.sigv4 import canonical_query, sign
+from overlord_local.apigateway.sigv4 import canonical_query, sign
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e

@@ -19,8 +19,8 @@ import boto3
 import pytest
 from pymongo.database import Database
 
+from overlord_local.apigateway.sigv4 import canonical_query, sign
 from overlord_local.devstack.running import RunningDev, start_dev
-from overlord_local.sigv4 import canonical_query, sign
 from tests.conftest import ANY_PARAMETERS_TASK, catalogue_copy
 
 pytestmark = pytest.mark.e2e

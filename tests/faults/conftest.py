@@ -20,12 +20,12 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord import wiring
+from overlord.runtime import wiring
 from overlord_local import provision
 from overlord_local.devstack.ferretdb import FerretDB
-from overlord_local.devstack.lambdas import LocalLambdaContext
 from overlord_local.devstack.processes import PROJECT_ROOT
 from overlord_local.eventrouter import EventRouter, load_batch_pattern
+from overlord_local.lambdas import LocalLambdaContext
 from overlord_local.localbatch import LocalBatchServer, ProcessExecutor, SubmitFaults, Timings
 from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import reconcile_handler

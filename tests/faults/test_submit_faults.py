@@ -58,7 +58,7 @@ def test_every_job_ends_once_whatever_submitjob_answers(make_flow):
         runs = list(flow.db.runs.find({"job_id": job_id}))
         # Numbered 1 also when adopted after a 5xx-lost submission while its events
         # arrived (once left run=None: FerretDB lost the adoption's write to a concurrent
-        # event's; tools/ferretdb/patches/0003-atomic-document-writes.patch).
+        # event's; local/ferretdb/patches/0003-atomic-document-writes.patch).
         assert [(r["_id"], r["run"]) for r in runs] == [(named[0]["jobId"], 1)], runs
 
 

@@ -1,8 +1,9 @@
-"""Make the check modules beside these tests importable however pytest imports them."""
+"""Make the checkers these tests hold to their rules importable: they are CI tools and live
+in .ci/checks/ (run by `make infra-checks` and the .ci/checks/*.sh wrappers beside them)."""
 
 import sys
 from pathlib import Path
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+CHECKS = str(Path(__file__).resolve().parents[2] / ".ci" / "checks")
+if CHECKS not in sys.path:
+    sys.path.insert(0, CHECKS)

@@ -14,7 +14,7 @@ from composecheck import BASE_IMAGE_VARIABLES
 from dockerfilecheck import DOCKERFILES, hadolint, parse
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "devtools" / "base-images"
+BASE = ROOT / "local" / "base-images"
 COMPOSE = (ROOT / "compose.yaml").read_text()
 STAND_INS = ["python", "lambda", "mongo", "localstack", "golang", "static"]
 

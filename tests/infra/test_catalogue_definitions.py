@@ -1,10 +1,10 @@
-"""One catalogue, three generators, equal job definitions.
+"""One catalogue, equal job definitions.
 
-The product (`overlord.catalogue.job_definition`), the local stack
-(`overlord_local.provision`, which must not import the product, and the local Batch's
-``--tasks`` start-up) and Terraform (`terraform/modules/batch/tasks.tf`, evaluated by
-`terraform console` on a copy of the module; its wiring read with python-hcl2) each
-turn ``contracts/tasks/*.json`` into RegisterJobDefinition requests. They must agree,
+The one Python builder (`overlord_contracts.catalogue.job_definition`), as the local stack
+uses it (`overlord_local.provision` and the local Batch's ``--tasks`` start-up), and
+Terraform (`terraform/modules/batch/tasks.tf`, evaluated by `terraform console` on a copy
+of the module; its wiring read with python-hcl2) each turn ``contracts/tasks/*.json`` into
+RegisterJobDefinition requests. They must agree,
 for the repository's catalogue and for one with a task added as a user adds it: one file.
 """
 
@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from terraformcheck import TERRAFORM, blocks, module_docs
 
-from overlord import catalogue
+from overlord_contracts import catalogue
 from overlord_local import provision
 from overlord_local.localbatch.__main__ import bootstrap, definitions_from, parse_args
 from overlord_local.localbatch.executors import ProcessExecutor
 from overlord_local.localbatch.service import LocalBatch
 from tests.conftest import catalogue_copy
-from tests.infra.terraformcheck import TERRAFORM, blocks, module_docs
 
 WORKER_IMAGE = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/overlord-worker:abc"
 BATCH_MODULE = TERRAFORM / "modules" / "batch"

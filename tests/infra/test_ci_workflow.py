@@ -50,6 +50,7 @@ def test_workflow_is_complete() -> None:
 CI_RUN = ROOT / ".ci" / "run"
 # what .ci/run must do, in this order (the GitHub docker job runs it too)
 CI_STAGES = [
+    "packages",  # .ci/system-packages.sh: docker.io, debootstrap when missing (README)
     "engine",
     "setup",
     "base-images",
@@ -69,6 +70,10 @@ def ci_run_problems(text: str) -> list[str]:
     for needed in ("trap on_exit EXIT", "OVERLORD_E2E_API_URL", "--iptables=false"):
         if needed not in text:
             problems.append(f".ci/run lacks {needed!r}")
+    packages = (ROOT / ".ci" / "system-packages.sh").read_text()
+    for package in ("docker.io", "debootstrap"):
+        if package not in packages:
+            problems.append(f".ci/system-packages.sh does not install {package}")
     if 'kill "$DOCKERD_PID"' not in text:
         problems.append(".ci/run does not stop the dockerd it started by its PID")
     return problems

@@ -18,11 +18,11 @@ from typing import Any
 import iamcheck
 import pytest
 
-from overlord import wiring
 from overlord.adapters import mongo_client
 from overlord.adapters.s3 import ObjectStore
-from overlord.bucket_layout import item_offsets_key, parameters_key
-from overlord.worker_env import WorkerEnvironment
+from overlord.runtime import wiring
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter

@@ -1,6 +1,6 @@
 """terraform/ follows the rules of terraformcheck.py; each rule fails on a broken snippet.
 
-The rules live in ``tests/infra/terraformcheck.py`` (also runnable on its own,
+The rules live in ``.ci/checks/terraformcheck.py`` (also runnable on its own,
 see ``.ci/checks/terraform.sh``). Here: the real tree must be clean, every rule
 must flag a deliberately bad snippet (so a rule that silently stops matching
 fails too) and accept a good one, and the shared contract files have the shape

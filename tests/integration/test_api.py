@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from overlord import schema
+from overlord.domain import schema
 from overlord_submitter.handler import lambda_handler
 from tests.support.api import Api
 

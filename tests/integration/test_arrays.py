@@ -8,9 +8,9 @@ import pytest
 
 from overlord.adapters.aws import client
 from overlord.adapters.s3 import ObjectStore
-from overlord.bucket_layout import item_offsets_key, parameters_key, result_key
-from overlord.item_offsets import ENTRY_SIZE, entry_start, read_entry
-from overlord.worker_env import WorkerEnvironment
+from overlord.domain.item_offsets import ENTRY_SIZE, entry_start, read_entry
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key, result_key
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_submitter.handler import lambda_handler
 from overlord_worker.service import run_task
 from tests.conftest import JOB_QUEUE, RESULTS_BUCKET
@@ -119,7 +119,7 @@ def test_bad_items_are_400_naming_the_item_and_write_nothing(api, db, aws):
 def test_a_lost_array_submission_adopts_the_parent_never_a_child(api, db, aws):
     """moto lists an array's children under the queue too, named like the parent, and a
     child can be the newest of them: adoption must pick the parent."""
-    from overlord import wiring
+    from overlord.runtime import wiring
     from tests.conftest import environment
 
     request = {"task": "echo", "items": echo_items(3, "answer lost")}

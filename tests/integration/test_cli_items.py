@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from overlord_local.gateway import GatewayServer, in_process
-from overlord_local.sigv4 import Verifier
+from overlord_local.apigateway.gateway import GatewayServer, in_process
+from overlord_local.apigateway.sigv4 import Verifier
 
 KEY, SECRET = "cli-items", "s3cret-of-the-stub"
 JOB_ID = "job-0123456789abcdef01234567"

@@ -24,11 +24,12 @@ from typing import Any
 
 import pytest
 
-from overlord import schema, wiring
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
+from overlord.runtime import wiring
 from overlord.services.submit import CLAIM_LEASE, record_accepted_run
-from overlord_local.devstack.lambdas import LocalLambdaContext
+from overlord_local.lambdas import LocalLambdaContext
 from overlord_local.provision import LOG_GROUP
 from overlord_recorder.handler import lambda_handler as recorder
 from overlord_recorder.handler import logger as recorder_logger

@@ -1,4 +1,4 @@
-"""tools/ferretdb/build.sh stops when a patch no longer applies (a new FerretDB release)."""
+"""local/ferretdb/build.sh stops when a patch no longer applies (a new FerretDB release)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from overlord_local.devstack.processes import PROJECT_ROOT
 
-SOURCE = PROJECT_ROOT / "tools" / "ferretdb"
+SOURCE = PROJECT_ROOT / "local" / "ferretdb"
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("go") and shutil.which("git")), reason="needs Go and git"

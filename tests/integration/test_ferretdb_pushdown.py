@@ -5,7 +5,7 @@ FerretDB 1.24's SQLite backend pushes a filter down to SQL only when it is exact
 a conditional update (`{_id: x, status_rank: {$lt: n}}`) or the log lines of one run
 (`{batch_job_id: x}`) cost O(collection). And even the SQL it pushes down scans the
 table, its `_id` expression being spelled otherwise than the `_id` index's.
-tools/ferretdb/patches fixes these (0001, 0002: `_id`; 0004: equality on another
+local/ferretdb/patches fixes these (0001, 0002: `_id`; 0004: equality on another
 top-level field, as a superset that keeps arrays). These tests run against a FerretDB
 process of our build (whatever MongoDB the rest of the session uses), since `make dev`
 runs on it:
@@ -35,11 +35,11 @@ from bson import ObjectId
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
-from overlord.observation import Attempt, RunObservation
+from overlord.domain import schema
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import JobFilter, LogFilter, TerminalCopy
-from overlord.request import validate_job_request
 from overlord_local.devstack.ferretdb import FerretDB
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

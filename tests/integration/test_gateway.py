@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from overlord_local.devstack.apigw import http_api_event
-from overlord_local.devstack.lambdas import InvokeError, LocalLambdaContext
+from overlord_local.apigateway.gateway import MAX_PAYLOAD, GatewayServer, in_process
+from overlord_local.apigateway.payload import http_api_event
 from overlord_local.devstack.running import http
-from overlord_local.gateway import MAX_PAYLOAD, GatewayServer, in_process
+from overlord_local.lambdas import InvokeError, LocalLambdaContext
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from shutil import which
 import botocore.auth
 import pytest
 
+from overlord_local.apigateway.gateway import GatewayServer, in_process
+from overlord_local.apigateway.sigv4 import Verifier, sign
 from overlord_local.client import ApiClient, static_credentials
-from overlord_local.gateway import GatewayServer, in_process
-from overlord_local.sigv4 import Verifier, sign
 
 KEY, SECRET = "overlord-local", "s3cret-of-this-stack"
 FORBIDDEN = {"message": "Forbidden"}

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from overlord import wiring
 from overlord.adapters import mongo_client
+from overlord.runtime import wiring
 from overlord_submitter.handler import lambda_handler
 from tests.conftest import environment
 from tests.support.api import Api

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from overlord import schema
 from overlord.adapters.mongo_store import MongoStore
-from overlord.observation import Attempt, RunObservation
+from overlord.domain import schema
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import LogFilter, TerminalCopy
-from overlord.request import validate_job_request
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -230,7 +230,7 @@ def test_concurrent_writes_to_one_document_are_all_applied(db):
     a document atomically, so concurrent writes to one document neither undo one another
     nor apply on a condition that another write has just made false. (FerretDB 1.24 as
     released reads, changes and rewrites the whole document without a lock: about half
-    of these updates were lost. tools/ferretdb/patches fixes our build.)"""
+    of these updates were lost. local/ferretdb/patches fixes our build.)"""
     db.race.insert_one({"_id": "doc", "n": 0, "fields": {}, "rank": 0})
     calls = [
         lambda i=i: (

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from overlord import schema
-from overlord.clock import utcnow
-from overlord.request import validate_job_request
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.request import validate_job_request
 from overlord_recorder.handler import reconcile_handler
 from overlord_submitter.handler import lambda_handler as submitter
 from tests.conftest import JOB_QUEUE, environment
@@ -22,7 +22,7 @@ def reconcile_now(app_env, lambda_context):
 
     def run():
         with environment(RECONCILE_AFTER_SECONDS="0"):
-            from overlord import wiring
+            from overlord.runtime import wiring
 
             wiring.reset()
             return reconcile_handler({}, lambda_context)
@@ -31,7 +31,7 @@ def reconcile_now(app_env, lambda_context):
 
 
 def wait_for_moto_to_finish(aws, batch_job_id):
-    # moto cannot run containers without Docker, so its jobs end FAILED quickly.
+    # moto's simple Batch (tests/conftest.py: simple_batch) ends every job FAILED at once.
     def ended():
         status = aws.batch.describe_jobs(jobs=[batch_job_id])["jobs"][0]["status"]
         return status if status in {"SUCCEEDED", "FAILED"} else None
@@ -84,7 +84,8 @@ def test_a_submission_recorded_nowhere_is_adopted(app_env, db, aws, reconcile_no
 
 
 def test_an_arrays_children_whose_events_were_lost_are_recorded(app_env, db, aws, reconcile_now):
-    """moto runs no container: its children end FAILED at once and no event reaches us.
+    """moto runs no container (simple_batch): its children end FAILED at once and no event
+    reaches us.
     Reconcile describes the stale parent, lists the children Batch counts beyond ours
     (ListJobs by arrayJobId) and records them through the recorder's code."""
     items = [{"message": f"lost child {i}"} for i in range(3)]

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from overlord.errors import StoreUnavailable
+from overlord.domain.errors import StoreUnavailable
 from overlord_local.provision import LOG_GROUP
 from overlord_recorder.handler import lambda_handler
 from overlord_submitter.handler import lambda_handler as submitter
@@ -199,7 +199,7 @@ def test_oversized_result_is_referenced_not_copied(submitted, db, aws, lambda_co
 
 
 def test_mongo_errors_propagate_so_eventbridge_retries(app_env, lambda_context):
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     event = state_event("job-" + "1" * 32, str(uuid.uuid4()), "RUNNING")
     with environment(MONGODB_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"):

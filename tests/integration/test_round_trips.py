@@ -14,13 +14,13 @@ import pytest
 from pymongo import MongoClient, monitoring
 
 from overlord.adapters.mongo_store import MongoStore
-from overlord.bucket_layout import result_key
-from overlord.catalogue import catalogue
-from overlord.clock import utcnow
-from overlord.observation import Attempt, RunObservation
+from overlord.domain.clock import utcnow
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import LogLine
-from overlord.request import validate_job_request
 from overlord.services import record, submit
+from overlord_contracts.bucket_layout import result_key
+from overlord_contracts.catalogue import catalogue
 from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects
 
 CONFIG = submit.SubmitConfig(

@@ -101,7 +101,7 @@ def test_bad_input_is_rejected_and_nothing_written(api, db, aws, body, status, f
 def test_batch_refusal_marks_submit_failed_and_a_retry_submits(api, db, aws):
     request = {"task": "echo", "parameters": {"message": "refused"}}
     with environment(JOB_QUEUE="no-such-queue"):
-        from overlord import wiring
+        from overlord.runtime import wiring
 
         wiring.reset()
         status, _, body = api.post("/jobs", request)
@@ -110,7 +110,7 @@ def test_batch_refusal_marks_submit_failed_and_a_retry_submits(api, db, aws):
     job = db.jobs.find_one()
     assert job["status"] == "SUBMIT_FAILED" and "no-such-queue" in job["status_reason"]
 
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     wiring.reset()
     status, _, body = api.post("/jobs", request)
@@ -119,7 +119,7 @@ def test_batch_refusal_marks_submit_failed_and_a_retry_submits(api, db, aws):
 
 
 def test_batch_unreachable_is_503(api, db):
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
         wiring.reset()
@@ -144,7 +144,7 @@ def test_large_parameters_travel_through_s3(api, aws):
 
 
 def test_s3_unreachable_for_large_parameters_is_503_and_submit_failed(api, db, aws):
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     request = {"task": "echo", "parameters": {"message": "s3 down " * (3 * 1024)}}
     with environment(AWS_ENDPOINT_URL_S3="http://127.0.0.1:9"):
@@ -189,7 +189,7 @@ def test_health(api):
 
 
 def test_health_and_errors_when_mongo_is_down(app_env):
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     with environment(
         MONGODB_URI="mongodb://user:s3cret-pw@127.0.0.1:9/?serverSelectionTimeoutMS=300"
@@ -209,11 +209,11 @@ def test_a_failed_submission_that_reached_batch_is_adopted_not_repeated(api, db,
     """The answer to SubmitJob was lost: Batch has the job, we marked SUBMIT_FAILED."""
     request = {"task": "echo", "parameters": {"message": "answer lost"}}
     with environment(AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9"):
-        from overlord import wiring
+        from overlord.runtime import wiring
 
         wiring.reset()
         assert api.post("/jobs", request)[0] == 503
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     wiring.reset()
     job_id = db.jobs.find_one()["_id"]
@@ -228,7 +228,7 @@ def test_a_failed_submission_that_reached_batch_is_adopted_not_repeated(api, db,
 
 
 def test_a_burst_beyond_the_submit_rate_gets_503_with_retry_after(app_env, db, aws):
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     with environment(SUBMIT_RATE_PER_SECOND="1", SUBMIT_MAX_WAIT_SECONDS="0"):
         wiring.reset()
@@ -254,7 +254,7 @@ def test_a_submission_waits_for_its_turn_only_while_the_invocation_has_time(
     """Waiting ~1 s for the rate is fine with time to spare; with 15.5 s left (SubmitJob
     at its slowest and the writes after it need 15) the wait would outlast the Lambda:
     503 with Retry-After at once, nothing sent to Batch."""
-    from overlord import wiring
+    from overlord.runtime import wiring
 
     with environment(SUBMIT_RATE_PER_SECOND="1", SUBMIT_MAX_WAIT_SECONDS="5"):
         wiring.reset()

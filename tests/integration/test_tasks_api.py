@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from overlord import wiring
+from overlord.runtime import wiring
 from overlord_submitter.handler import lambda_handler
 from tests.conftest import JOB_QUEUE, environment
 from tests.support.api import Api

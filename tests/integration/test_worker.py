@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from overlord.item_offsets import item_offsets
+from overlord.domain.item_offsets import item_offsets
 from tests.conftest import RESULTS_BUCKET
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
-from overlord.bucket_layout import result_key
+from overlord_contracts.bucket_layout import result_key
 from overlord_local.localbatch import DockerExecutor, LocalBatchServer, ProcessExecutor, Timings
 from overlord_local.provision import load_definitions
 from tests.conftest import skip_or_fail

@@ -8,11 +8,11 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from overlord import schema
-from overlord.batch_events import BatchJobDetail, observe
-from overlord.catalogue import DEFINITION_PREFIX
+from overlord.domain import schema
+from overlord.domain.status import IN_FLIGHT, SUBMIT_FAILED, TERMINAL
+from overlord.ports.batch_events import BatchJobDetail, observe
 from overlord.services import reconcile, record, submit
-from overlord.status import IN_FLIGHT, SUBMIT_FAILED, TERMINAL
+from overlord_contracts.catalogue import DEFINITION_PREFIX
 from tests.simulation.world import SimJob, utc_ms
 from tests.unit.fakes import CONFIG, FakeStore
 

@@ -29,9 +29,9 @@ from hypothesis.stateful import (
     rule,
 )
 
-from overlord.batch_events import BatchJobDetail, observe
-from overlord.errors import OverlordError
-from overlord.request import JobRequest, validate_job_request
+from overlord.domain.errors import OverlordError
+from overlord.domain.request import JobRequest, validate_job_request
+from overlord.ports.batch_events import BatchJobDetail, observe
 from overlord.services import cancel as cancel_service
 from overlord.services import queries, reconcile, record, submit
 from tests.simulation import invariants

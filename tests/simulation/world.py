@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from overlord.batch_events import BatchJobDetail
-from overlord.bucket_layout import result_key
-from overlord.errors import BatchThrottled, BatchUnavailable
+from overlord.domain.errors import BatchThrottled, BatchUnavailable
+from overlord.domain.status import TERMINAL, RunStatus, rank
+from overlord.domain.submission import SubmitRequest
 from overlord.ports import BatchJobRef, CappedObject, LogLine, StreamRead
-from overlord.status import TERMINAL, RunStatus, rank
-from overlord.submission import SubmitRequest
-from overlord.worker_env import ITEM_INDEX, ITEM_INDICES
+from overlord.ports.batch_events import BatchJobDetail
+from overlord_contracts.bucket_layout import result_key
+from overlord_contracts.worker_env import ITEM_INDEX, ITEM_INDICES
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 QUEUE_ARN = "arn:aws:batch:us-east-1:123456789012:job-queue/sim"

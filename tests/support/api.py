@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from overlord_local.devstack.apigw import http_api_event, http_response
-from overlord_local.devstack.lambdas import LocalLambdaContext
+from overlord_local.apigateway.payload import http_api_event, http_response
+from overlord_local.lambdas import LocalLambdaContext
 
 
 class Api:

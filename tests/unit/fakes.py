@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from overlord import schema
-from overlord.batch_events import BatchJobDetail
-from overlord.catalogue import catalogue
-from overlord.domain import rules
-from overlord.errors import BatchRejected
-from overlord.fieldnames import escape_key
-from overlord.observation import RunObservation
+from overlord.domain import rules, schema
+from overlord.domain.errors import BatchRejected
+from overlord.domain.fieldnames import escape_key
+from overlord.domain.observation import RunObservation
+from overlord.domain.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    ResultSummary,
+    RunDocument,
+)
+from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
+from overlord.domain.submission import SubmitRequest
 from overlord.ports import (
     Applied,
     BatchJobRef,
@@ -34,17 +41,10 @@ from overlord.ports import (
     StreamRead,
     TerminalCopy,
 )
-from overlord.schema import (
-    CancelRequest,
-    ItemsDocument,
-    JobDocument,
-    LogDocument,
-    ResultSummary,
-    RunDocument,
-)
+from overlord.ports.batch_events import BatchJobDetail
 from overlord.services.submit import SubmitConfig
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
-from overlord.submission import SubmitRequest
+from overlord_contracts.catalogue import catalogue
+
 
 def deepcopy(value: Any) -> Any:
     """A copy of a document (dicts, lists and immutable leaves): copy.deepcopy's work
@@ -127,7 +127,11 @@ class FakeStore:
         if owner is not None and (job.get("claim") or {}).get("owner") != owner:
             return
         job.update(
-            status=SUBMIT_FAILED, status_reason=reason, claim=None, reconciled_at=None, updated_at=now
+            status=SUBMIT_FAILED,
+            status_reason=reason,
+            claim=None,
+            reconciled_at=None,
+            updated_at=now,
         )
 
     def get_job(self, job_id: str) -> JobDocument | None:
@@ -209,7 +213,9 @@ class FakeStore:
             return
         status = rules.job_follows(run)
         if status is not None:
-            self._move_job(run["job_id"], run["_id"], status, run["status_reason"], now, run["result"])
+            self._move_job(
+                run["job_id"], run["_id"], status, run["status_reason"], now, run["result"]
+            )
 
     def apply_observation(
         self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
@@ -479,7 +485,7 @@ class FakeBatch:
         self.jobs[batch_job_id] = BatchJobRef(batch_job_id, len(self.jobs), "SUBMITTED")
         self.names[batch_job_id] = request.job_name
         if self.lose_next_answer:
-            from overlord.errors import BatchUnavailable
+            from overlord.domain.errors import BatchUnavailable
 
             self.lose_next_answer = False
             raise BatchUnavailable("Batch failed: read timeout")

@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from overlord.bucket_layout import item_offsets_key, parameters_key
-from overlord.errors import InvalidRequest
-from overlord.item_offsets import ENTRY_SIZE, read_entry
-from overlord.request import validate_job_request
+from overlord.domain.errors import InvalidRequest
+from overlord.domain.item_offsets import ENTRY_SIZE, read_entry
+from overlord.domain.request import validate_job_request
 from overlord.services import submit
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key
 from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeObjects, FakeStore
 
 
@@ -100,7 +100,7 @@ def test_items_inline_and_parameters_in_s3_have_no_offsets(store, batch, objects
 
 
 def test_a_rerun_through_s3_writes_the_same_list_and_offsets_again(store, batch, objects, streams):
-    from overlord.observation import RunObservation
+    from overlord.domain.observation import RunObservation
     from overlord.services import record
 
     sub = post_array(store, batch, objects, array_request(1000))
@@ -119,7 +119,7 @@ def test_the_offsets_uri_counts_toward_the_overrides_budget(streams):
     offsets' URIs; at one character less they go through S3 too (their URI shorter)."""
     from dataclasses import replace
 
-    from overlord.bucket_layout import selection_key
+    from overlord_contracts.bucket_layout import selection_key
 
     def rerun(budget: int):
         store, batch, objects = FakeStore(), FakeBatch(), FakeObjects()
@@ -163,7 +163,7 @@ def test_many_bad_items_are_named_up_to_a_limit_and_counted(store, batch, object
 
 
 def test_a_rerun_of_an_array_job_reads_its_items_back(store, batch, objects, streams):
-    from overlord.observation import RunObservation
+    from overlord.domain.observation import RunObservation
     from overlord.services import record
 
     req = array_request(3)
@@ -181,7 +181,7 @@ def test_a_rerun_of_an_array_job_reads_its_items_back(store, batch, objects, str
 
 
 def child_detail(parent: str, job_id: str, index: int, status: str):
-    from overlord.batch_events import BatchJobDetail
+    from overlord.ports.batch_events import BatchJobDetail
 
     return BatchJobDetail.model_validate(
         {
@@ -194,7 +194,7 @@ def child_detail(parent: str, job_id: str, index: int, status: str):
 
 
 def parent_detail(parent: str, job_id: str, status: str, summary: dict[str, int]):
-    from overlord.batch_events import BatchJobDetail
+    from overlord.ports.batch_events import BatchJobDetail
 
     return BatchJobDetail.model_validate(
         {
@@ -207,7 +207,7 @@ def parent_detail(parent: str, job_id: str, status: str, summary: dict[str, int]
 
 
 def test_details_of_a_child_and_a_parent_are_observed_as_such():
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
 
     child = observe(child_detail("p", "job-x", 7, "RUNNING"), T0)
     assert (child.parent, child.index, child.array_size) == ("p", 7, None)
@@ -217,7 +217,7 @@ def test_details_of_a_child_and_a_parent_are_observed_as_such():
 
 
 def test_child_events_move_their_own_runs_and_never_the_job(store, batch, objects, streams):
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     sub = post_array(store, batch, objects)
@@ -245,7 +245,7 @@ def run_reconcile(store, batch, streams, objects, settle=600):
 def test_reconcile_describes_a_stale_parent_and_repairs_children_whose_events_were_lost(
     store, batch, objects, streams
 ):
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     sub = post_array(store, batch, objects)
@@ -281,7 +281,7 @@ def test_reconcile_describes_a_stale_parent_and_repairs_children_whose_events_we
 def test_an_ended_array_whose_last_child_events_were_lost_is_repaired_while_settling(
     store, batch, objects, streams
 ):
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     sub = post_array(store, batch, objects)
@@ -301,7 +301,7 @@ def test_an_ended_array_whose_last_child_events_were_lost_is_repaired_while_sett
 
 
 def test_a_childs_detail_without_array_properties_is_known_by_its_id():
-    from overlord.batch_events import BatchJobDetail, observe
+    from overlord.ports.batch_events import BatchJobDetail, observe
 
     detail = BatchJobDetail.model_validate({"jobId": "p-1:12", "jobName": "j", "status": "FAILED"})
     observed = observe(detail, T0)
@@ -316,9 +316,9 @@ def test_a_childs_detail_without_array_properties_is_known_by_its_id():
 def recorded_array(store, batch, objects, streams, ends=("SUCCEEDED", "FAILED", None)):
     """An array of three whose children reached `ends` (None: no event yet), each with a
     line of its own."""
-    from overlord.batch_events import observe
-    from overlord.observation import Attempt
+    from overlord.domain.observation import Attempt
     from overlord.ports import LogLine
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     sub = post_array(store, batch, objects)
@@ -398,7 +398,7 @@ def test_an_index_on_a_single_job_is_400_naming_index(store, batch, objects):
 def end_run(store, streams, objects, sub, run_id, outcomes, job_id=None):
     """Events for every child of array run `run_id` (outcomes[i] for child i), then the
     parent's ending with Batch's count."""
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     job_id = job_id or sub.job_id
@@ -414,7 +414,7 @@ def end_run(store, streams, objects, sub, run_id, outcomes, job_id=None):
 def test_rerunning_the_failed_items_runs_only_them_and_the_job_counts_latest_outcomes(
     store, batch, objects, streams
 ):
-    from overlord.batch_events import BatchJobDetail, observe
+    from overlord.ports.batch_events import BatchJobDetail, observe
     from overlord.services import queries, record
 
     sub = post_array(store, batch, objects, array_request(5))
@@ -464,7 +464,7 @@ def test_rerunning_the_failed_items_runs_only_them_and_the_job_counts_latest_out
     assert view["array"]["counts"] == {"SUCCEEDED": 5} and view["array"]["failed_indices"] == []
     assert view["child"]["batch_job_id"] == third.batch_job_id
 
-    from overlord.errors import NothingToRerun
+    from overlord.domain.errors import NothingToRerun
 
     with pytest.raises(NothingToRerun, match=r"^only: no item of job"):
         submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
@@ -473,8 +473,8 @@ def test_rerunning_the_failed_items_runs_only_them_and_the_job_counts_latest_out
 def test_failed_only_is_refused_for_a_single_job_and_while_children_are_unrecorded(
     store, batch, objects, streams
 ):
-    from overlord.batch_events import observe
-    from overlord.errors import RunInProgress
+    from overlord.domain.errors import RunInProgress
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     single = submit.submit_job(
@@ -503,7 +503,7 @@ def test_failed_only_is_refused_for_a_single_job_and_while_children_are_unrecord
 
 
 def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch, objects, streams):
-    from overlord.bucket_layout import selection_key
+    from overlord_contracts.bucket_layout import selection_key
 
     sub = post_array(store, batch, objects, array_request(3000))
     outcomes = ["FAILED", "SUCCEEDED"] * 1500
@@ -518,7 +518,7 @@ def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch
 
 
 def test_a_lost_answer_to_a_partial_rerun_is_adopted_with_its_items(store, batch, objects, streams):
-    from overlord.errors import BatchUnavailable
+    from overlord.domain.errors import BatchUnavailable
 
     sub = post_array(store, batch, objects, array_request(4))
     end_run(store, streams, objects, sub, sub.batch_job_id, ["FAILED", "SUCCEEDED"] * 2)
@@ -539,7 +539,7 @@ def test_an_array_job_ends_when_its_parent_and_every_childs_ending_are_recorded(
 ):
     """EventBridge may deliver the parent's ending before its children's: the job ends
     with whichever comes last, and its counts then hold every child's outcome."""
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import queries, record
 
     sub = post_array(store, batch, objects)
@@ -567,7 +567,7 @@ def test_an_array_job_ends_with_its_parent_whatever_its_count_said(store, batch,
     """The count is the children's recorded endings, recounted by whoever writes an
     ending last: a stale `array.ended` (a recorder stopped, a child before the parent
     existed) no longer holds the job (issue 23, defect 1)."""
-    from overlord.batch_events import observe
+    from overlord.ports.batch_events import observe
     from overlord.services import record
 
     sub = post_array(store, batch, objects)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from overlord.batch_events import BatchJobDetail
-from overlord.errors import BatchCallFailed, JobNotFound, NoActiveRun
+from overlord.domain.errors import BatchCallFailed, JobNotFound, NoActiveRun
+from overlord.ports.batch_events import BatchJobDetail
 from overlord.services.cancel import cancel_job
 from tests.unit.fakes import FakeBatch, FakeObjects, FakeStore
 from tests.unit.test_services import post

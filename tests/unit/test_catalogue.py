@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from overlord.catalogue import (
+from overlord.adapters.config import TASKS_DIR, Settings
+from overlord_contracts.catalogue import (
     CatalogueError,
     InvalidParameters,
     UnknownTask,
     load,
     running_task,
 )
-from overlord.config import TASKS_DIR, Settings
 from overlord_local import provision
 
 GOOD: dict[str, Any] = {
@@ -124,10 +124,10 @@ def test_not_json_and_an_empty_folder_are_refused(tmp_path):
         load(tmp_path / "missing")
 
 
-def test_the_local_stack_also_names_file_and_field(tmp_path):
+def test_the_local_stack_loads_with_the_same_checks(tmp_path):
     path = write(tmp_path, changed("runs", ...), "resize")
-    with pytest.raises(ValueError, match=f"^{path}: runs: is required"):
-        provision.load_tasks(tmp_path)
+    with pytest.raises(CatalogueError, match=f"^{path}: runs: "):
+        provision.load_definitions("worker:local", tmp_path)
 
 
 @pytest.mark.parametrize(

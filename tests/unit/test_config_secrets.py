@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from overlord.config import Settings
+from overlord.adapters.config import Settings
 
 
 def test_settings_repr_leaves_out_the_mongodb_uri():

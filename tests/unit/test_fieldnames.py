@@ -1,6 +1,6 @@
 import pytest
 
-from overlord.fieldnames import escape_document, escape_key, unescape_document, unescape_key
+from overlord.domain.fieldnames import escape_document, escape_key, unescape_document, unescape_key
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ import unicodedata
 
 import pytest
 
-from overlord.identity import JOB_ID_PATTERN, NotCanonicalizable, job_id_for
+from overlord.domain.identity import JOB_ID_PATTERN, NotCanonicalizable, job_id_for
 
 
 def test_job_id_shape_has_at_least_96_bits():
@@ -71,7 +71,7 @@ def test_values_without_canonical_form_are_refused(value):
     "parameters", [{}, {"message": "hi"}, {"b": [1, 2.5, None], "a": {"é": True}}]
 )
 def test_id_from_canonical_parameters_equals_the_id_of_the_whole_document(key, parameters):
-    from overlord.identity import canonical_json, job_id_from_canonical
+    from overlord.domain.identity import canonical_json, job_id_from_canonical
 
     assert job_id_from_canonical("echo", canonical_json(parameters), key) == job_id_for(
         "echo", parameters, key
@@ -83,7 +83,7 @@ ITEMS = [{"message": "a"}, {"b": [1, 2.5], "a": {"é": True}}]
 
 @pytest.mark.parametrize("key", [None, "k"])
 def test_id_from_canonical_items_equals_the_id_of_the_whole_document(key):
-    from overlord.identity import canonical_json, job_id_from_canonical
+    from overlord.domain.identity import canonical_json, job_id_from_canonical
 
     canonical = canonical_json(ITEMS)
     assert job_id_from_canonical("echo", canonical, key, field="items") == job_id_for(

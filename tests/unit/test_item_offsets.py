@@ -1,4 +1,4 @@
-"""The offsets object of an array job's items (overlord.item_offsets) and its variable."""
+"""The offsets object of an array job's items (overlord.domain.item_offsets) and its variable."""
 
 from __future__ import annotations
 
@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
-from overlord.identity import canonical_json
-from overlord.item_offsets import (
+from overlord.domain.identity import canonical_json
+from overlord.domain.item_offsets import (
     ENTRY_SIZE,
     NotAList,
     entry_start,
     item_offsets,
     read_entry,
 )
-from overlord.request import validate_job_request
-from overlord.schema import new_items
-from overlord.submission import items_json
-from overlord.worker_env import ITEMS_OFFSETS_URI, WorkerEnvironment, job_environment
+from overlord.domain.request import validate_job_request
+from overlord.domain.schema import new_items
+from overlord.domain.submission import items_json
+from overlord_contracts.worker_env import ITEMS_OFFSETS_URI, WorkerEnvironment, job_environment
 
 # Characters of one to four UTF-8 bytes, characters RFC 8785 escapes (control characters,
 # quotes, backslashes) and ones it does not (U+2028), strings holding the list's own
@@ -31,7 +31,7 @@ ITEMS: list[dict[str, Any]] = [
     {"message": "\u2028\u2029\x00\x1f\t\n", "nested": {"b": {"c": [{"d": "},{"}]}, "a": None}},
     {"message": "", "flag": True, "n": 9007199254740991},
     {"message": "中文 עִבְרִית العربية 😀"},
-    {"$where": "1", "a.b": {"$gt": "."}},  # stored escaped (overlord.fieldnames)
+    {"$where": "1", "a.b": {"$gt": "."}},  # stored escaped (overlord.domain.fieldnames)
 ]
 
 

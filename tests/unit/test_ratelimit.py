@@ -1,6 +1,6 @@
 import pytest
 
-from overlord.ratelimit import TokenBucket
+from overlord.adapters.ratelimit import TokenBucket
 
 
 class Clock:

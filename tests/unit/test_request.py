@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from overlord.errors import InvalidRequest
-from overlord.request import MAX_ARRAY_BODY_BYTES, MAX_BODY_BYTES, parse_job_request
+from overlord.domain.errors import InvalidRequest
+from overlord.domain.request import MAX_ARRAY_BODY_BYTES, MAX_BODY_BYTES, parse_job_request
 
 
 def body(**fields):

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from overlord import schema
-from overlord.batch_events import BatchJobDetail
-from overlord.bucket_layout import parameters_key, result_key
-from overlord.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
-from overlord.observation import Attempt, RunObservation
+from overlord.domain import schema
+from overlord.domain.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
+from overlord.domain.observation import Attempt, RunObservation
+from overlord.domain.request import validate_job_request
 from overlord.ports import LogLine
-from overlord.request import validate_job_request
+from overlord.ports.batch_events import BatchJobDetail
 from overlord.services import reconcile, record, submit
+from overlord_contracts.bucket_layout import parameters_key, result_key
 from tests.unit.fakes import CONFIG, T0, FakeBatch, FakeStore
 
 
@@ -425,7 +425,7 @@ def test_reconcile_adopts_an_orphaned_claim_or_frees_it(store, batch, objects, s
 
 
 def _request_for(job_id: str):
-    from overlord.submission import SubmitRequest
+    from overlord.domain.submission import SubmitRequest
 
     return SubmitRequest(job_id, "q", "overlord-worker", {}, 1)
 

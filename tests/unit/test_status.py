@@ -1,6 +1,6 @@
 import pytest
 
-from overlord.status import (
+from overlord.domain.status import (
     IN_FLIGHT,
     JOB_STATUSES,
     RERUNNABLE,

@@ -1,10 +1,10 @@
 from datetime import UTC, datetime
 
-from overlord import schema
-from overlord.catalogue import catalogue
-from overlord.request import validate_job_request
-from overlord.submission import CONTAINER_OVERRIDES_CAP, exit_rules, submit_request
-from overlord.worker_env import job_environment
+from overlord.domain import schema
+from overlord.domain.request import validate_job_request
+from overlord.domain.submission import CONTAINER_OVERRIDES_CAP, exit_rules, submit_request
+from overlord_contracts.catalogue import catalogue
+from overlord_contracts.worker_env import job_environment
 
 ECHO = catalogue()["echo"]
 

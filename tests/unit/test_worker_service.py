@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from overlord.item_offsets import ENTRY, item_offsets
-from overlord.worker_env import WorkerEnvironment
+from overlord.domain.item_offsets import ENTRY, item_offsets
+from overlord_contracts.worker_env import WorkerEnvironment
 from overlord_worker.registry import BadParameters, Task, TaskContext, TaskExit, UnknownTask
 from overlord_worker.service import run_task
 
@@ -476,7 +476,7 @@ def test_the_catalogue_check_names_the_item():
 
 
 def test_a_childs_job_id_carries_its_index_even_if_batch_gave_the_parents():
-    from overlord.worker_env import WorkerEnvironment as Env
+    from overlord_contracts.worker_env import WorkerEnvironment as Env
 
     given = {"AWS_BATCH_JOB_ID": "parent-1", "AWS_BATCH_JOB_ARRAY_INDEX": "4"}
     assert Env.from_env(given).batch_job_id == "parent-1:4"

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import botocore.session
 from botocore.credentials import Credentials
 
-from overlord_local.sigv4 import sign
+from overlord_local.apigateway.sigv4 import sign
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _REGION_IN_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")

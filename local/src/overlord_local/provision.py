@@ -8,11 +8,10 @@ boto3), and by tests. Every step is idempotent.
         [--task-image TASK=IMAGE ...]
 
 The job definitions come from the task catalogue (``contracts/tasks/*.json``), one per
-task, named ``overlord-<task>``: `task_job_definition` makes the same RegisterJobDefinition
-request as the product's ``overlord.catalogue.job_definition`` and Terraform's
-``terraform/modules/batch/tasks.tf`` (tests/infra/test_catalogue_definitions.py checks
-the three agree). It is written again here because this file may import nothing but the
-standard library and boto3.
+task, named ``overlord-<task>``, made by the one builder the product uses too,
+``overlord_contracts.catalogue.job_definition`` (Terraform's
+``terraform/modules/batch/tasks.tf`` is held equal by tests/infra/test_catalogue_definitions.py).
+The steps that need no definitions run with nothing but the standard library and boto3.
 """
 
 from __future__ import annotations
@@ -30,13 +29,10 @@ STEPS = ("s3", "logs", "secret", "batch")
 LOG_GROUP = "/aws/batch/job"
 SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
-WORKER_COMMAND = ["python", "-m", "overlord_worker"]
-DEFINITION_PREFIX = "overlord-"
-TASK_FIELDS = ("name", "parameters", "runs", "vcpus", "memory", "timeout_seconds", "attempts")
 
 
 def tasks_dir() -> Path:
-    """The catalogue, as overlord_local.contracts finds it (not imported, so that this module
+    """The catalogue, as overlord_contracts.files finds it (not imported, so that this module
     runs with nothing but boto3: inside LocalStack, mounted at /opt/overlord/provision.py).
     Mounted as a single file it has no repository around it: the default is then only
     computed, never read (the hook's steps need no definitions)."""
@@ -47,75 +43,20 @@ def tasks_dir() -> Path:
     return Path(os.environ.get("OVERLORD_CONTRACTS_DIR") or root / "contracts") / "tasks"
 
 
-def load_tasks(directory: Path | None = None) -> dict[str, dict[str, Any]]:
-    """Every catalogue file, by task name. Checks only what the definitions need (the
-    product's overlord.catalogue validates the rest); a bad file names itself and the field."""
-    directory = directory or tasks_dir()
-    tasks: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.json")):
-        try:
-            task = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ValueError(f"{path}: not readable JSON: {exc}") from None
-        if not isinstance(task, dict):
-            raise ValueError(f"{path}: must be a JSON object")
-        for key in TASK_FIELDS:
-            if key not in task:
-                raise ValueError(f"{path}: {key}: is required")
-        if task["name"] != path.stem:
-            raise ValueError(f"{path}: name: {task['name']!r} must equal the file name")
-        runs = task["runs"]
-        if not isinstance(runs, dict) or not ("python" in runs or "image" in runs):
-            raise ValueError(f"{path}: runs: needs python, or image and command")
-        if "image" in runs and not runs.get("command"):
-            raise ValueError(f"{path}: runs.command: is required with runs.image")
-        tasks[task["name"]] = task
-    if not tasks:
-        raise ValueError(f"{directory}: no task files (*.json)")
-    return tasks
-
-
-def task_job_definition(
-    task: dict[str, Any], worker_image: str, image: str | None = None
-) -> dict[str, Any]:
-    """One task's RegisterJobDefinition request (`image` overrides the catalogue's)."""
-    runs = task["runs"]
-    in_image = "image" in runs
-    return {
-        "jobDefinitionName": DEFINITION_PREFIX + task["name"],
-        "type": "container",
-        "containerProperties": {
-            "image": (image or runs["image"]) if in_image else worker_image,
-            "command": list(runs["command"]) if in_image else list(WORKER_COMMAND),
-            "resourceRequirements": [
-                # As Terraform's tostring() prints a JSON number: 0.25, 1, 2.
-                {"type": "VCPU", "value": f"{float(task['vcpus']):g}"},
-                {"type": "MEMORY", "value": str(task["memory"])},
-            ],
-            "environment": [] if in_image else [{"name": "PYTHONUNBUFFERED", "value": "1"}],
-        },
-        "retryStrategy": {
-            "attempts": task["attempts"],
-            "evaluateOnExit": [
-                {"onExitCode": str(code), "action": "EXIT"}
-                for code in dict.fromkeys(task.get("no_retry_exit_codes", []))
-            ],
-        },
-        "timeout": {"attemptDurationSeconds": task["timeout_seconds"]},
-        "propagateTags": True,
-    }
-
-
 def load_definitions(
     worker_image: str,
     directory: Path | None = None,
     task_images: dict[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The catalogue's job definitions, by name (overlord-<task>)."""
+    # Imported here: LocalStack's init hook runs this file with nothing but boto3, for
+    # steps that need no definitions.
+    from overlord_contracts import catalogue
+
     images = task_images or {}
     definitions = [
-        task_job_definition(task, worker_image, images.get(name))
-        for name, task in load_tasks(directory).items()
+        catalogue.job_definition(task, worker_image=worker_image, image=images.get(name))
+        for name, task in catalogue.load(directory or tasks_dir()).items()
     ]
     return {d["jobDefinitionName"]: d for d in definitions}
 

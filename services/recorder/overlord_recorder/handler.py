@@ -8,9 +8,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from overlord import wiring
-from overlord.batch_events import BatchJobStateChange, observe
-from overlord.logs import service_logger
+from overlord.ports.batch_events import BatchJobStateChange, observe
+from overlord.runtime import wiring
+from overlord.runtime.logs import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import record_observation
 

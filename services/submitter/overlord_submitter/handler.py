@@ -18,8 +18,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from overlord import deadline, wiring
-from overlord.errors import (
+from overlord.domain import deadline
+from overlord.domain.errors import (
     BatchCallFailed,
     BatchRejected,
     BatchThrottled,
@@ -35,10 +35,11 @@ from overlord.errors import (
     TaskNotFound,
     UnsupportedMediaType,
 )
-from overlord.identity import is_job_id
-from overlord.logs import service_logger
+from overlord.domain.identity import is_job_id
+from overlord.domain.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.ports import JobFilter, LogFilter
-from overlord.request import MAX_ITEMS, describe_validation_error, parse_job_request
+from overlord.runtime import wiring
+from overlord.runtime.logs import service_logger
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
 from overlord.services.submit import Submission, start_new_run, submit_job

@@ -1,7 +1,7 @@
 """The API's shapes as pydantic models: what the handler's routes take and answer.
 
 The OpenAPI document (GET /openapi.json) is generated from these and from the routes'
-annotations; the responses are the views of `overlord.views`, which these describe
+annotations; the responses are the views of `overlord.domain.views`, which these describe
 (extra fields allowed, so a field added to a document is not a breaking change).
 """
 
@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from overlord.schema import LogKind
-from overlord.status import JOB_STATUSES
+from overlord.domain.schema import LogKind
+from overlord.domain.status import JOB_STATUSES
 
 # From status.py's list, the one place the statuses are named.
 JobStatus = StrEnum("JobStatus", {s: s for s in JOB_STATUSES})  # type: ignore[misc]

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui
 from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 from pydantic import BaseModel
 
-from overlord.request import JobRequest
+from overlord.domain.request import JobRequest
 
 TITLE = "Overlord"
 VERSION = "1"

@@ -14,18 +14,18 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord import deadline
 from overlord.adapters.aws import (
     NO_RETRY_CONNECT_SECONDS,
     NO_RETRY_READ_SECONDS,
     client,
     submit_client,
 )
-from overlord.batch_events import BatchJobDetail
-from overlord.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
+from overlord.adapters.ratelimit import TokenBucket
+from overlord.domain import deadline
+from overlord.domain.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
+from overlord.domain.submission import SubmitRequest
 from overlord.ports import BatchJobRef
-from overlord.ratelimit import TokenBucket
-from overlord.submission import SubmitRequest
+from overlord.ports.batch_events import BatchJobDetail
 
 DESCRIBE_LIMIT = 100  # DescribeJobs takes at most 100 IDs
 _THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling"}

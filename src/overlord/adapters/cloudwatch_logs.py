@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from overlord.adapters.aws import client
-from overlord.observation import from_epoch_ms
+from overlord.domain.observation import from_epoch_ms
 from overlord.ports import LogLine, StreamRead
 
 # GetLogEvents may answer empty pages before the end; only a repeated forward token

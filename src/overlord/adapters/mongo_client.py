@@ -10,7 +10,7 @@ import boto3
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from overlord.config import Settings
+from overlord.adapters.config import Settings
 
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 

@@ -26,11 +26,18 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord import schema
-from overlord.domain import rules
-from overlord.errors import StoreUnavailable
-from overlord.fieldnames import escape_key
-from overlord.observation import RunObservation
+from overlord.domain import rules, schema
+from overlord.domain.errors import StoreUnavailable
+from overlord.domain.fieldnames import escape_key
+from overlord.domain.observation import RunObservation
+from overlord.domain.schema import (
+    CancelRequest,
+    ItemsDocument,
+    JobDocument,
+    LogDocument,
+    RunDocument,
+)
+from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 from overlord.ports import (
     Applied,
     ChildState,
@@ -41,8 +48,6 @@ from overlord.ports import (
     LogKey,
     TerminalCopy,
 )
-from overlord.schema import CancelRequest, ItemsDocument, JobDocument, LogDocument, RunDocument
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, RunStatus, rank
 
 DUPLICATE_KEY = 11000
 P = ParamSpec("P")
@@ -423,9 +428,7 @@ class MongoStore:
         status = rules.job_follows(parent, ended)
         if status is None:
             return False
-        self._move_job(
-            parent["job_id"], parent["_id"], status, parent.get("status_reason"), now
-        )
+        self._move_job(parent["job_id"], parent["_id"], status, parent.get("status_reason"), now)
         return True
 
     @_store_call

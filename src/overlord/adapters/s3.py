@@ -5,9 +5,9 @@ from __future__ import annotations
 from botocore.exceptions import BotoCoreError, ClientError
 
 from overlord.adapters.aws import client
-from overlord.bucket_layout import parse_s3_uri
-from overlord.errors import ObjectStoreUnavailable
+from overlord.domain.errors import ObjectStoreUnavailable
 from overlord.ports import CappedObject
+from overlord_contracts.bucket_layout import parse_s3_uri
 
 # A missing object: 404 with s3:ListBucket granted; without it S3 answers 403.
 _MISSING = {"404", "NoSuchKey", "NotFound"}

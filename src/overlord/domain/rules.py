@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from overlord.status import TERMINAL, rank
+from overlord.domain.status import TERMINAL, rank
 
 
 def attempts_rank(attempts: int, status: str) -> int:
@@ -44,9 +44,14 @@ def job_follows(run: Mapping[str, Any], children_ended: int | None = None) -> st
     status = run.get("status")
     if status is None:
         return None
-    if "array" in run and status in TERMINAL:
-        if children_ended is None or not array_ended(status, run["array"]["size"], children_ended):
-            return None
+    if (
+        "array" in run
+        and status in TERMINAL
+        and (
+            children_ended is None or not array_ended(status, run["array"]["size"], children_ended)
+        )
+    ):
+        return None
     return str(status)
 
 

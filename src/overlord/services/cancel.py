@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from overlord.clock import utcnow
-from overlord.errors import JobNotFound, NoActiveRun
+from overlord.domain.clock import utcnow
+from overlord.domain.errors import JobNotFound, NoActiveRun
+from overlord.domain.schema import CancelRequest
+from overlord.domain.status import SUBMITTING, TERMINAL, RunStatus
 from overlord.ports import Batch, Store
-from overlord.schema import CancelRequest
-from overlord.status import SUBMITTING, TERMINAL, RunStatus
 
 logger = logging.getLogger(__name__)
 

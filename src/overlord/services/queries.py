@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from overlord import arrays, cursors
-from overlord.catalogue import Catalogue
-from overlord.errors import InvalidRequest, JobNotFound, TaskNotFound
+from overlord.domain import arrays
+from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
+from overlord.domain.schema import JobDocument, LogDocument, RunDocument
+from overlord.domain.status import RunStatus
+from overlord.domain.views import View, job_view, log_view, run_view
 from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
-from overlord.schema import JobDocument, LogDocument, RunDocument
+from overlord.services import cursors
 from overlord.services.submit import run_children
-from overlord.status import RunStatus
-from overlord.views import View, job_view, log_view, run_view
+from overlord_contracts.catalogue import Catalogue
 
 MAX_JOB_PAGE = 100
 DEFAULT_JOB_PAGE = 20

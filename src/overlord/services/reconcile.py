@@ -9,10 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from overlord.batch_events import observe_described
-from overlord.clock import utcnow
+from overlord.domain.clock import utcnow
+from overlord.domain.schema import JobDocument, RunDocument
+from overlord.domain.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 from overlord.ports import Batch, LogStreams, Objects, Store
-from overlord.schema import JobDocument, RunDocument
+from overlord.ports.batch_events import observe_described
 from overlord.services.record import copy_late_lines, record_observation
 from overlord.services.submit import (
     CLAIM_LEASE,
@@ -20,7 +21,6 @@ from overlord.services.submit import (
     shape_of,
     unrecorded_batch_jobs,
 )
-from overlord.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
 # short however many events were lost; the next pass takes the rest.
@@ -182,7 +182,8 @@ def _repair_submission(
     if not candidates:
         # Only the lapsed claim this pass read: a submitter that has taken the job over
         # since holds a claim of its own, which must stay (it may be about to submit).
-        owner = (job.get("claim") or {}).get("owner")
+        claim = job.get("claim")
+        owner = claim["owner"] if claim else None
         store.mark_submit_failed(
             job_id, "submission did not complete: Batch has no such job", utcnow(), owner
         )

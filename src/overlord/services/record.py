@@ -10,14 +10,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from overlord import schema
-from overlord.bucket_layout import result_key
-from overlord.clock import utcnow
-from overlord.identity import is_job_id
-from overlord.observation import RunObservation
+from overlord.domain import schema
+from overlord.domain.clock import utcnow
+from overlord.domain.identity import is_job_id
+from overlord.domain.observation import RunObservation
+from overlord.domain.schema import LogDocument, ResultSummary, RunDocument
+from overlord.domain.status import TERMINAL, is_terminal
 from overlord.ports import LogStreams, Objects, Store, TerminalCopy
-from overlord.schema import LogDocument, ResultSummary, RunDocument
-from overlord.status import TERMINAL, is_terminal
+from overlord_contracts.bucket_layout import result_key
 
 logger = logging.getLogger(__name__)
 

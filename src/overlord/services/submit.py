@@ -12,25 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from overlord import arrays, schema
-from overlord.bucket_layout import item_offsets_key, parameters_key, selection_key
-from overlord.catalogue import DEFINITION_PREFIX, Catalogue, Task
-from overlord.domain import rules
-from overlord.clock import utcnow
-from overlord.errors import (
+from overlord.domain import arrays, rules, schema
+from overlord.domain.clock import utcnow
+from overlord.domain.errors import (
     InvalidRequest,
     JobNotFound,
     NothingToRerun,
     OverlordError,
     RunInProgress,
 )
-from overlord.item_offsets import item_offsets
+from overlord.domain.item_offsets import item_offsets
+from overlord.domain.request import JobRequest
+from overlord.domain.schema import JobDocument, RunDocument
+from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
+from overlord.domain.submission import SubmitRequest, items_json, parameters_json, submit_request
 from overlord.ports import Batch, BatchJobRef, Objects, Store
-from overlord.request import JobRequest
-from overlord.schema import JobDocument, RunDocument
-from overlord.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
-from overlord.submission import SubmitRequest, items_json, parameters_json, submit_request
-from overlord.worker_env import job_environment
+from overlord_contracts.bucket_layout import item_offsets_key, parameters_key, selection_key
+from overlord_contracts.catalogue import DEFINITION_PREFIX, Catalogue, Task
+from overlord_contracts.worker_env import job_environment
 
 logger = logging.getLogger(__name__)
 

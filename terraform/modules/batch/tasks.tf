@@ -2,8 +2,8 @@
 # The task catalogue: one job definition per contracts/tasks/<task>.json
 ################################################################################
 
-# The same RegisterJobDefinition shape as overlord.catalogue.job_definition and
-# overlord_local.provision.task_job_definition (tests/infra/test_catalogue_definitions.py
+# The same RegisterJobDefinition shape as overlord_contracts.catalogue.job_definition, the
+# one Python builder (product and local stack; tests/infra/test_catalogue_definitions.py
 # evaluates this file with `terraform console` and compares). Adding a task is adding a
 # file there: nothing here changes.
 locals {

@@ -1,6 +1,6 @@
 """FerretDB (SQLite backend) as a local MongoDB when no MONGODB_URI is given.
 
-The binary is built from `tools/ferretdb` (FerretDB v1.24.2 embedded, see its main.go
+The binary is built from `local/ferretdb` (FerretDB v1.24.2 embedded, see its main.go
 for why not `go install …/cmd/ferretdb`; with its patches/, which answer `_id`-keyed
 filters from the `_id` index) into `.tools/bin`, again whenever those sources change
 (`gotools`).

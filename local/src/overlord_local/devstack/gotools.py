@@ -8,7 +8,7 @@ when Go is installed, it is built there. Only without Go does an older `.tools/b
 binary, or one on PATH, stand in (with a warning: it may lack our FerretDB patch).
 
 "Current" is a stamp beside the binary (`<name>.stamp`): a hash of what it is built
-from (the tool's folder files, or module@version), so editing tools/ferretdb (its
+from (the tool's folder files, or module@version), so editing local/ferretdb (its
 version, main.go, a patch) rebuilds it on the next use.
 """
 
@@ -27,7 +27,7 @@ from overlord_local.devstack.processes import PROJECT_ROOT
 
 RIE_MODULE = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 RIE_VERSION = "v0.0.0-20261030222936-bef5c4ba774d"  # what @latest resolved to, pinned
-# What a folder tool is built from; its build.sh builds it (tools/ferretdb/build.sh).
+# What a folder tool is built from; its build.sh builds it (local/ferretdb/build.sh).
 FOLDER_INPUTS = ("build.sh", "main.go", "go.mod", "go.sum", "patches/*.patch")
 
 
@@ -69,7 +69,7 @@ class GoTool:
         stamp(self, out_dir).write_text(self.key() + "\n")
 
 
-FERRETDB = GoTool("ferretdb", "FERRETDB_BIN", "tools/ferretdb")
+FERRETDB = GoTool("ferretdb", "FERRETDB_BIN", "local/ferretdb")
 RIE = GoTool("aws-lambda-rie", "AWS_LAMBDA_RIE_BIN", f"{RIE_MODULE}@{RIE_VERSION}")
 TOOLS = {tool.name: tool for tool in (FERRETDB, RIE)}
 

@@ -23,7 +23,6 @@ from typing import IO, Any
 from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
-from overlord_local.devstack.lambdas import invoke_in_process, invoke_url_for, load_handler
 from overlord_local.devstack.processes import (
     PROJECT_ROOT,
     free_port,
@@ -31,6 +30,7 @@ from overlord_local.devstack.processes import (
     stop_process,
     wait_until,
 )
+from overlord_local.lambdas import invoke_in_process, invoke_url_for, load_handler
 from overlord_local.pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ RECORDER_HANDLER = "overlord_recorder.handler.lambda_handler"
 RECONCILE_HANDLER = "overlord_recorder.handler.reconcile_handler"
 # Called when the stack stops, so that the hosted handlers' clients (pymongo's monitor
 # threads) do not hold the process open.
-HOSTED_SHUTDOWN = "overlord.wiring.reset"
+HOSTED_SHUTDOWN = "overlord.runtime.wiring.reset"
 # The image the catalogue's Python tasks name here: the process executor runs them in
 # this virtualenv, and refuses any other image.
 WORKER_IMAGE = "overlord-worker:local"
@@ -150,9 +150,9 @@ class DevStack:
             o.job_queue, aws_bootstrap.load_definitions(WORKER_IMAGE), o.max_vcpus
         )
 
+        from overlord_local.apigateway.gateway import GatewayServer, in_process, via_url
+        from overlord_local.apigateway.sigv4 import Verifier
         from overlord_local.eventrouter import load_batch_pattern
-        from overlord_local.gateway import GatewayServer, in_process, via_url
-        from overlord_local.sigv4 import Verifier
 
         if o.rie:
             submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))

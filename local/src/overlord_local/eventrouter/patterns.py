@@ -10,13 +10,12 @@ array-valued event fields (match when any element matches), and the operators
 from __future__ import annotations
 
 import fnmatch
-import json
 import operator
-from pathlib import Path
-from string import Template
 from typing import Any
 
-from overlord_local.contracts import EVENT_PATTERN_FILE
+# The pattern itself is a contract (terraform's events module renders the same file).
+from overlord_contracts.events import load_batch_pattern as load_batch_pattern
+from overlord_contracts.files import EVENT_PATTERN_FILE
 
 BATCH_PATTERN_PATH = EVENT_PATTERN_FILE
 _MISSING = object()
@@ -27,17 +26,6 @@ _NUMERIC_OPS = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-
-
-def load_batch_pattern(job_queue_arn: str, path: str | Path | None = None) -> dict[str, Any]:
-    """The Batch rule's pattern with ``${job_queue_arn}`` filled in.
-
-    The template is ``contracts/batch-event-pattern.json``, the same file
-    Terraform renders with ``templatefile``.
-    """
-    text = Path(path or BATCH_PATTERN_PATH).read_text()
-    pattern: dict[str, Any] = json.loads(Template(text).substitute(job_queue_arn=job_queue_arn))
-    return pattern
 
 
 def matches(pattern: dict[str, Any], event: Any) -> bool:

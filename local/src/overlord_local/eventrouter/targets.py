@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol, cast
 
-from overlord_local.devstack.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
+from overlord_local.lambdas import Handler, InvokeError, invoke_in_process, invoke_url
 
 
 class DeliveryError(Exception):

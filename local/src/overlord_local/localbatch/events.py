@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from overlord_local.contracts import batch_event_kind
+from overlord_contracts.events import batch_event_kind
 
 SOURCE, DETAIL_TYPE = batch_event_kind()
 

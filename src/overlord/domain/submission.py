@@ -1,0 +1,100 @@
+"""How a job becomes a SubmitJob request: environment, retry rules, timeout, tags."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from overlord.domain.fieldnames import unescape_document
+from overlord.domain.identity import canonical_json
+from overlord.domain.schema import ItemsDocument, JobDocument
+from overlord_contracts.catalogue import Task, job_definition
+
+# ECS caps a task's container overrides at 8,192 characters, and AWS Batch adds its own
+# variables (AWS_BATCH_JOB_ID, _JQ_NAME, _CE_NAME, _JOB_ATTEMPT, ...) to the same budget:
+# over it a job is accepted and then fails to start ("Container Overrides length must be
+# at most 8192"). Settings.container_overrides_budget keeps ours well under.
+CONTAINER_OVERRIDES_CAP = 8192
+
+
+def exit_rules(task: Task) -> list[dict[str, str]]:
+    """The task's evaluateOnExit rules, as its generated job definition has them.
+
+    A retryStrategy given at submission replaces the definition's whole strategy, so the
+    rules (e.g. "exit code 2 = bad input, do not retry") must be sent again with it.
+    """
+    rules: list[dict[str, str]] = job_definition(task, worker_image="")["retryStrategy"][
+        "evaluateOnExit"
+    ]
+    return rules
+
+
+def parameters_json(job: JobDocument) -> str:
+    return canonical_json(unescape_document(job["parameters"] or {})).decode()
+
+
+def items_json(items: ItemsDocument) -> str:
+    return canonical_json(unescape_document(items["items"])).decode()
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """One SubmitJob call; the job name is our job ID."""
+
+    job_name: str
+    job_queue: str
+    job_definition: str
+    environment: dict[str, str]
+    attempts: int
+    evaluate_on_exit: list[dict[str, str]] = field(default_factory=list)
+    timeout_seconds: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    array_size: int | None = None  # an array job: this many children
+
+    def container_overrides(self) -> dict[str, list[dict[str, str]]]:
+        return {"environment": [{"name": k, "value": v} for k, v in self.environment.items()]}
+
+    def overrides_size(self) -> int:
+        """Characters of the container overrides as JSON: what ECS counts against its cap."""
+        return len(json.dumps(self.container_overrides(), separators=(",", ":")))
+
+    def as_api(self) -> dict[str, object]:
+        """Keyword arguments for boto3's `batch.submit_job`."""
+        request: dict[str, object] = {
+            "jobName": self.job_name,
+            "jobQueue": self.job_queue,
+            "jobDefinition": self.job_definition,
+            "containerOverrides": self.container_overrides(),
+            "retryStrategy": {"attempts": self.attempts, "evaluateOnExit": self.evaluate_on_exit},
+            "propagateTags": True,
+        }
+        if self.tags:
+            request["tags"] = self.tags
+        if self.timeout_seconds:
+            request["timeout"] = {"attemptDurationSeconds": self.timeout_seconds}
+        if self.array_size is not None:
+            request["arrayProperties"] = {"size": self.array_size}
+        return request
+
+
+def submit_request(
+    job: JobDocument,
+    task: Task,
+    *,
+    job_queue: str,
+    definition_prefix: str,
+    environment: dict[str, str],
+    array_size: int | None = None,
+) -> SubmitRequest:
+    """To the task's own job definition (`definition_prefix` + its contract name)."""
+    return SubmitRequest(
+        job_name=job["_id"],
+        job_queue=job_queue,
+        job_definition=definition_prefix + task.job_definition_name,
+        environment=environment,
+        attempts=job["attempts"],
+        evaluate_on_exit=exit_rules(task),
+        timeout_seconds=job["timeout_seconds"],
+        tags=unescape_document(job["tags"]),
+        array_size=array_size,
+    )
