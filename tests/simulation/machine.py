@@ -14,6 +14,7 @@ Batch jobs in order, once each.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,11 @@ class History(RuleBasedStateMachine):
     # Whether the follower must have seen every line once (issue 23, defect 6: not fixed
     # yet; tests/simulation/test_regressions.py holds it as an expected failure).
     check_follower: ClassVar[bool] = False
+    # Another store to run the same history on once it has settled (MongoStore's
+    # histories are replayed on FakeStore): both must write the same documents.
+    twin: ClassVar[type[History] | None] = None
+    twins_compared: ClassVar[int] = 0
+    twins_diverged: ClassVar[int] = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -102,6 +108,7 @@ class History(RuleBasedStateMachine):
         # Jobs whose submitter, re-run or cancel was stopped (or any job, once a reconcile
         # pass was): only reconcile brings those home, not events alone.
         self.interrupted: set[str] = set()
+        self.program: list[tuple[str, dict[str, Any]]] = []  # the rules run, for a twin
         self._saved = [(m, m.utcnow) for m in PATCHED_CLOCKS]
         for module in PATCHED_CLOCKS:
             module.utcnow = self.clock  # type: ignore[attr-defined]
@@ -111,8 +118,44 @@ class History(RuleBasedStateMachine):
         try:
             self.settle()
             invariants.check(self)
+            if type(self).twin is not None:
+                self.compare_with_twin(type(self).twin)
         finally:
             self.restore()
+
+    def compare_with_twin(self, twin_class: type[History]) -> None:
+        """Run this history's rules again, same arguments (crash points and schedules
+        included), on the twin's store; the documents must be equal. Only when both saw
+        the same Batch: a store that reads more often interleaves differently with the
+        same schedule, and may then lead Batch elsewhere (another client submitting)."""
+        trace = History.trace
+        twin = twin_class()
+        try:
+            for name, arguments in self.program:
+                getattr(twin, name)(**arguments)
+                twin.safe()
+            twin.teardown()
+        finally:
+            twin.restore()
+            History.trace = trace
+        if twin.batch.events != self.batch.events:
+            History.twins_diverged += 1
+            return
+        History.twins_compared += 1
+        problems = invariants.differences(
+            invariants.comparable(invariants.documents(twin.raw)),
+            invariants.comparable(invariants.documents(self.raw)),
+        )
+        assert not problems, (
+            f"{type(self).__name__} and {twin_class.__name__} differ on one history:\n  "
+            + "\n  ".join(problems[:20])
+            + "\nhistory:\n"
+            + "\n".join(self.scheduler.trace)
+        )
+
+    def _record(self, rule_name: str, arguments: dict[str, Any]) -> None:
+        kept = {k: v for k, v in arguments.items() if k != "self"}
+        self.program.append((rule_name, copy.deepcopy(kept)))
 
     def restore(self) -> None:
         """Give the services their clock back (idempotent)."""
@@ -170,6 +213,7 @@ class History(RuleBasedStateMachine):
     # -------------------------------------------------------------------- rules
     @initialize(copies=st.integers(1, 3))
     def start(self, copies: int) -> None:
+        self._record("start", locals())
         self._copies = copies
 
     @rule(
@@ -191,6 +235,7 @@ class History(RuleBasedStateMachine):
     ) -> None:
         """`clients` identical POST /jobs at once (a retry is a later one), optionally
         with a reconcile pass among them."""
+        self._record("post", locals())
         self._tick()
         request = self._request(which)
         self.batch.faults = list(faults)
@@ -210,6 +255,7 @@ class History(RuleBasedStateMachine):
 
     @rule(which=st.integers(0, len(INPUTS) - 1), only_failed=st.booleans(), crash=crash_points)
     def rerun(self, which: int, only_failed: bool, crash: int | None) -> None:
+        self._record("rerun", locals())
         self._tick()
         request = self._request(which)
         with self._one(f"rerun input {which} only_failed={only_failed}", crash, request.job_id):
@@ -219,6 +265,7 @@ class History(RuleBasedStateMachine):
 
     @rule(which=st.integers(0, len(INPUTS) - 1), crash=crash_points)
     def cancel(self, which: int, crash: int | None) -> None:
+        self._record("cancel", locals())
         self._tick()
         request = self._request(which)
         with self._one(f"cancel input {which}", crash, request.job_id):
@@ -228,6 +275,7 @@ class History(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50), outcome=st.sampled_from(["succeed", "fail", "retry"]))
     def batch_moves(self, pick: int, outcome: str) -> None:
         """Batch moves one of its jobs (or starts an array's children)."""
+        self._record("batch_moves", locals())
         self._tick()
         starting = [
             j for j in self.batch.jobs.values() if j.array_size is not None and not j.children
@@ -250,6 +298,7 @@ class History(RuleBasedStateMachine):
     )
     def deliver(self, picks: list[int], crashes: list[int | None], choices: list[int]) -> None:
         """Up to three pending events delivered at once (any of them, so in any order)."""
+        self._record("deliver", locals())
         self._tick()
         chosen: list[Delivery] = []
         for pick in picks:
@@ -271,6 +320,7 @@ class History(RuleBasedStateMachine):
     @rule(crash=crash_points, alongside=st.booleans(), choices=schedules)
     def reconcile_pass(self, crash: int | None, alongside: bool, choices: list[int]) -> None:
         """A reconcile pass, optionally beside a pending event's delivery."""
+        self._record("reconcile_pass", locals())
         self._tick()
         tasks: list[tuple[str, int | None, Callable[[], None]]] = [
             ("reconcile", crash, self._reconcile)
@@ -291,12 +341,14 @@ class History(RuleBasedStateMachine):
 
     @rule(seconds=st.sampled_from([5, 30, 61, 120]))
     def time_passes(self, seconds: int) -> None:
+        self._record("time_passes", locals())
         self.clock.advance(seconds)
         self._note(f"time passes {seconds}s")
 
     @rule(which=st.integers(0, len(INPUTS) - 1))
     def follow(self, which: int) -> None:
         """A client following the job's log lines reads what is there now."""
+        self._record("follow", locals())
         self._tick()
         self.poll(self._request(which).job_id)
 

@@ -55,7 +55,14 @@ def mongo_store_factory(db: Any) -> Callable[[Scheduler], Any]:
 
 
 def machine(make_store: Callable[[Scheduler], Any], name: str) -> type[History]:
-    return type(f"{name.capitalize()}History", (History,), {"make_store": staticmethod(make_store)})
+    """The history machine on one store; MongoStore's histories are also run on FakeStore
+    and the two stores' documents compared (History.compare_with_twin)."""
+    twin = None if name == "fake" else machine(fake_store, "fake")
+    return type(
+        f"{name.capitalize()}History",
+        (History,),
+        {"make_store": staticmethod(make_store), "twin": twin},
+    )
 
 
 def run(
