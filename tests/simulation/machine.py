@@ -83,9 +83,9 @@ class History(RuleBasedStateMachine):
 
     make_store: ClassVar[Callable[[Scheduler], Any]]
     trace: ClassVar[list[str]] = []  # the last history's operations (for a soak's report)
-    # Whether the follower must have seen every line once (issue 23, defect 6: not fixed
-    # yet; tests/simulation/test_regressions.py holds it as an expected failure).
-    check_follower: ClassVar[bool] = False
+    # Whether each follower (`follow` rules, and a last poll once settled) must have seen
+    # every line of its job exactly once (issue 23, defect 6).
+    check_follower: ClassVar[bool] = True
     # Another store to run the same history on once it has settled (MongoStore's
     # histories are replayed on FakeStore): both must write the same documents.
     twin: ClassVar[type[History] | None] = None
@@ -357,6 +357,10 @@ class History(RuleBasedStateMachine):
         """What holds at every moment, not only once settled."""
         problems = invariants.safety(self)
         assert not problems, "\n".join(problems) + "\nhistory:\n" + "\n".join(self.scheduler.trace)
+        # Each job's follower polls between any two operations (its `resume` throughout).
+        if self.check_follower:
+            for job_id in self.requests:
+                self.poll(job_id)
 
     # ------------------------------------------------------------ settle, follow
     def poll(self, job_id: str) -> None:
@@ -382,6 +386,8 @@ class History(RuleBasedStateMachine):
         choices: list[int],
     ) -> list[Any]:
         self._note(title + " " + ", ".join(f"[{n} crash_at={c}]" for n, c, _ in tasks))
+        if not tasks:
+            return []
         if len(tasks) == 1:
             name, crash, call = tasks[0]
             actor_box: list[Any] = []

@@ -9,7 +9,7 @@ tested against real servers in tests/integration.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -423,6 +423,19 @@ class FakeStore:
             and (after is None or key(x) > (after.phase, after.attempt, after.seq))
         ]
         return deepcopy(sorted(lines, key=key)[:limit])
+
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        lines = [
+            x
+            for x in self.logs.values()
+            if x["batch_job_id"] == batch_job_id
+            and x["kind"] == schema.LogKind.LOG
+            and (attempt is None or x["attempt"] == attempt)
+            and x["seq"] >= starts.get(x["attempt"], 0)
+        ]
+        return deepcopy(sorted(lines, key=lambda x: (x["attempt"], x["seq"]))[:limit])
 
     def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
         def matches(job: JobDocument) -> bool:

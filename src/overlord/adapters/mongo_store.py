@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -633,6 +633,25 @@ class MongoStore:
             {"_id": line["_id"], "ts": {"$gt": line["ts"]}},
             {"$set": {"ts": line["ts"], "message": line["message"]}},
         )
+
+    @_store_call
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        query: dict[str, Any] = {"batch_job_id": batch_job_id, "kind": schema.LogKind.LOG}
+        if attempt is not None:
+            query["attempt"] = attempt
+        if starts:
+            query["$or"] = [
+                *({"attempt": a, "seq": {"$gte": n}} for a, n in sorted(starts.items())),
+                {"attempt": {"$nin": sorted(starts)}},
+            ]
+        cursor = (
+            self.logs.find(query, {"_id": 0})
+            .sort([("phase", ASCENDING), ("attempt", ASCENDING), ("seq", ASCENDING)])
+            .limit(limit)
+        )
+        return [cast(LogDocument, x) for x in cursor]
 
     @_store_call
     def list_logs(

@@ -7,7 +7,7 @@ A service imports the domain and this module, never a driver.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -210,6 +210,13 @@ class Store(Protocol):
         self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
     ) -> list[LogDocument]:
         """One run's lines in reading order (phase, attempt, seq), strictly after `after`."""
+        ...
+
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        """One run's `log` lines in reading order, of each attempt (or of `attempt`) from
+        seq `starts[attempt]` (0 for an attempt not in `starts`)."""
         ...
 
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None: ...

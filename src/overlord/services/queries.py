@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from overlord.domain import arrays
 from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.domain.schema import JobDocument, LogDocument, RunDocument
+from overlord.domain.schema import JobDocument, LogDocument, LogKind, RunDocument
 from overlord.domain.status import RunStatus
 from overlord.domain.views import View, job_view, log_view, run_view
-from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, Store
+from overlord.ports import JobFilter, JobKey, LogFilter, Store
 from overlord.services import cursors
 from overlord.services.submit import run_children
 from overlord_contracts.catalogue import Catalogue
@@ -117,8 +117,13 @@ def _in_run_order(store: Store, job_id: str) -> list[RunDocument]:
     return sorted(runs, key=lambda r: (r["run"] is None, r["run"] or 0, r["created_at"]))
 
 
-def _line_key(line: LogDocument) -> LogKey:
-    return LogKey(phase=line.get("phase", 0), attempt=line["attempt"], seq=line["seq"])
+# Submission, state and result lines: a handful per run, read whole on each request.
+SMALL_KINDS = (LogKind.SUBMISSION, LogKind.STATE, LogKind.RESULT)
+SMALL_LINES_CAP = 100
+
+
+def _reading_key(line: LogDocument) -> tuple[int, int, int]:
+    return (line.get("phase", 0), line["attempt"], line["seq"])
 
 
 def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
@@ -126,11 +131,13 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     states in status order, each attempt's lines, the terminal state, the result. With
     `index` (an array job), the lines of that child of each run instead.
 
-    `next` continues while more lines exist now; `resume` is where to ask again later
-    for lines not yet copied (a follower's position), or None to start over.
+    The cursor says which lines the reader has seen (cursors.py): a page is the lines
+    it has not, in reading order. `next` continues while more such lines exist now;
+    `resume` is where to ask again later (a follower's position): it gives the lines
+    stored since, wherever they stand in reading order, each once.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
-    position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
+    seen = cursors.parse_log_cursor(query.cursor) if query.cursor else {}
     _check_index(_job(store, job_id), query.index)
     runs = _in_run_order(store, job_id)
     if query.run is not None:
@@ -148,30 +155,57 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
             f"index: run {query.run} of job {job_id} did not run item {query.index}"
         )
     sources = [(source, number) for source, number in found_in if source is not None]
-    after: LogKey | None = None
-    if position is not None:
-        batch_job_id, after = position
-        ids = [source for source, _ in sources]
-        if batch_job_id not in ids:
-            raise InvalidRequest("cursor: not a cursor this API returned for this list")
-        sources = sources[ids.index(batch_job_id) :]
+    if not set(seen) <= {source for source, _ in sources}:
+        raise InvalidRequest("cursor: not a cursor this API returned for this list")
     found: list[tuple[str, int | None, LogDocument]] = []
-    for position_in_list, (source, run_number) in enumerate(sources):
+    for source, run_number in sources:
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        start = after if position_in_list == 0 else None
-        found += [
-            (source, run_number, x) for x in store.list_logs(source, query.where, start, wanted)
-        ]
+        lines = _unseen(store, source, query.where, seen.get(source), wanted)
+        found += [(source, run_number, x) for x in lines]
     page = found[: query.limit]
-    last = cursors.log_cursor(page[-1][0], _line_key(page[-1][2])) if page else None
+    for source, _, line in page:
+        _mark_seen(seen.setdefault(source, cursors.RunSeen()), line)
+    cursor = cursors.log_cursor(seen)
     return {
         "job_id": job_id,
         "lines": [log_view(line, run_number) for _, run_number, line in page],
-        "next": last if len(found) > query.limit else None,
-        "resume": last or query.cursor,
+        "next": cursor if len(found) > query.limit else None,
+        "resume": cursor,
     }
+
+
+def _unseen(
+    store: Store, source: str, where: LogFilter, seen: cursors.RunSeen | None, wanted: int
+) -> list[LogDocument]:
+    """Up to `wanted` of a run's lines not in `seen`, in reading order."""
+    seen = seen or cursors.RunSeen()
+    lines: list[LogDocument] = []
+    small = tuple(k for k in SMALL_KINDS if not where.kinds or k in where.kinds)
+    if small:
+        lines += [
+            x
+            for x in store.list_logs(source, replace(where, kinds=small), None, SMALL_LINES_CAP)
+            if (x["kind"], x["attempt"], x["seq"]) not in seen.small
+        ]
+    if not where.kinds or LogKind.LOG in where.kinds:
+        # Only each attempt's next lines: one stored behind a gap (its writer still
+        # inserting) waits for the gap to fill, so that what was seen stays a prefix.
+        expected = dict(seen.counts)
+        for line in store.list_logs_from(source, where.attempt, seen.counts, wanted):
+            attempt = line["attempt"]
+            if line["seq"] == expected.get(attempt, 0):
+                lines.append(line)
+                expected[attempt] = line["seq"] + 1
+    return sorted(lines, key=_reading_key)[:wanted]
+
+
+def _mark_seen(seen: cursors.RunSeen, line: LogDocument) -> None:
+    if line["kind"] == LogKind.LOG:
+        seen.counts[line["attempt"]] = line["seq"] + 1
+    else:
+        seen.small.add((line["kind"], line["attempt"], line["seq"]))
 
 
 def tasks(catalogue: Catalogue) -> View:
