@@ -135,8 +135,17 @@ def main(argv: list[str] | None = None) -> int:
             size = min(args.chunk, args.histories - done)
             try:
                 run(make, store=args.store, seed=chunk_seed, histories=size, steps=args.steps)
+            except KeyboardInterrupt:
+                elapsed = time.monotonic() - started
+                print(
+                    f"soak: store={args.store} seed={seed} interrupted after {done} histories "
+                    f"passed ({elapsed:.0f} s; chunk seed {chunk_seed} unfinished)"
+                )
+                return 130
             except Exception as exc:
                 print(f"\nFAILED after {done} histories (chunk seed {chunk_seed}):\n{exc}")
+                # Hypothesis adds the shrunk history as rule calls in the exception's notes.
+                print("\n".join(getattr(exc, "__notes__", [])))
                 print("\nthe shrunk history's operations:\n" + "\n".join(History.trace))
                 print(
                     f"\nreplay: make soak STORE={args.store} SEED={chunk_seed} "
