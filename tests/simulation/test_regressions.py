@@ -185,3 +185,17 @@ def test_defect_6_a_follower_sees_every_line_once(make):
     deliver(h, everything)
     h.follow(PLAIN)
     h.teardown()
+
+
+def test_an_array_cancelled_before_its_children_ran_keeps_batchs_last_summary(make):
+    """Found by a soak on MongoStore (seed 2194868639): an array cancelled while its
+    children are PENDING, its events delivered three times each."""
+    h = make()
+    h.start(copies=3)
+    h.post(3, 1, ["ok", "ok"], [None, None, None, 7], False, [])
+    h.safe()
+    h.batch_moves(36, "succeed")
+    h.safe()
+    h.cancel(3, 10)
+    h.safe()
+    h.teardown()
