@@ -60,6 +60,8 @@ PATCHED_CLOCKS = (submit, record, reconcile, cancel_service)
 
 crash_points = st.one_of(st.none(), st.none(), st.integers(1, 10))
 schedules = st.lists(st.integers(0, 3), max_size=12)
+# Seeds for the switch points beyond the drawn choices (None: the running thread goes on).
+shuffles = st.one_of(st.none(), st.integers(0, 2**16))
 
 
 @dataclass
@@ -223,6 +225,7 @@ class History(RuleBasedStateMachine):
         crashes=st.lists(crash_points, min_size=4, max_size=4),
         with_reconcile=st.booleans(),
         choices=schedules,
+        shuffle=shuffles,
     )
     def post(
         self,
@@ -232,6 +235,7 @@ class History(RuleBasedStateMachine):
         crashes: list[int | None],
         with_reconcile: bool,
         choices: list[int],
+        shuffle: int | None = None,
     ) -> None:
         """`clients` identical POST /jobs at once (a retry is a later one), optionally
         with a reconcile pass among them."""
@@ -246,7 +250,9 @@ class History(RuleBasedStateMachine):
         tasks = [(f"post {which} #{i}", crashes[i], call) for i in range(clients)]
         if with_reconcile:
             tasks.append(("reconcile", crashes[3], self._reconcile))
-        actors = self._run(f"post input {which} x{clients} faults={faults}", tasks, choices)
+        actors = self._run(
+            f"post input {which} x{clients} faults={faults}", tasks, choices, shuffle
+        )
         self.batch.faults = []
         if any(a.crashed for a in actors):
             self.interrupted.add(request.job_id)
@@ -295,8 +301,15 @@ class History(RuleBasedStateMachine):
         picks=st.lists(st.integers(0, 50), min_size=1, max_size=3),
         crashes=st.lists(crash_points, min_size=3, max_size=3),
         choices=schedules,
+        shuffle=shuffles,
     )
-    def deliver(self, picks: list[int], crashes: list[int | None], choices: list[int]) -> None:
+    def deliver(
+        self,
+        picks: list[int],
+        crashes: list[int | None],
+        choices: list[int],
+        shuffle: int | None = None,
+    ) -> None:
         """Up to three pending events delivered at once (any of them, so in any order)."""
         self._record("deliver", locals())
         self._tick()
@@ -309,7 +322,7 @@ class History(RuleBasedStateMachine):
             (f"event {d.detail['jobId']} {d.detail['status']}", crashes[i], self._deliver(d))
             for i, d in enumerate(chosen)
         ]
-        actors = self._run(f"deliver {len(chosen)}", tasks, choices)
+        actors = self._run(f"deliver {len(chosen)}", tasks, choices, shuffle)
         for delivery, actor in zip(chosen, actors, strict=True):
             if actor.crashed or actor.error is not None:
                 continue  # the Lambda failed: EventBridge delivers it again
@@ -317,8 +330,10 @@ class History(RuleBasedStateMachine):
             if delivery.copies <= 0:
                 self.pending.remove(delivery)
 
-    @rule(crash=crash_points, alongside=st.booleans(), choices=schedules)
-    def reconcile_pass(self, crash: int | None, alongside: bool, choices: list[int]) -> None:
+    @rule(crash=crash_points, alongside=st.booleans(), choices=schedules, shuffle=shuffles)
+    def reconcile_pass(
+        self, crash: int | None, alongside: bool, choices: list[int], shuffle: int | None = None
+    ) -> None:
         """A reconcile pass, optionally beside a pending event's delivery."""
         self._record("reconcile_pass", locals())
         self._tick()
@@ -330,7 +345,7 @@ class History(RuleBasedStateMachine):
             tasks.append(
                 (f"event {d.detail['jobId']} {d.detail['status']}", None, self._deliver(d))
             )
-        actors = self._run("reconcile", tasks, choices)
+        actors = self._run("reconcile", tasks, choices, shuffle)
         if actors[0].crashed:
             self.interrupted.update(self.requests)
         if len(actors) > 1 and not actors[1].crashed and actors[1].error is None:
@@ -384,8 +399,10 @@ class History(RuleBasedStateMachine):
         title: str,
         tasks: list[tuple[str, int | None, Callable[[], None]]],
         choices: list[int],
+        shuffle: int | None = None,
     ) -> list[Any]:
-        self._note(title + " " + ", ".join(f"[{n} crash_at={c}]" for n, c, _ in tasks))
+        shuffled = f" shuffle={shuffle}" if shuffle is not None and len(tasks) > 1 else ""
+        self._note(title + shuffled + " " + ", ".join(f"[{n} crash_at={c}]" for n, c, _ in tasks))
         if not tasks:
             return []
         if len(tasks) == 1:
@@ -398,7 +415,7 @@ class History(RuleBasedStateMachine):
                 except OverlordError as exc:
                     actor.error = exc
             return actor_box
-        return self.scheduler.run(tasks, choices)
+        return self.scheduler.run(tasks, choices, shuffle)
 
     def settle(self) -> None:
         """The history's end: clients stop, Batch finishes every job, every event is

@@ -9,6 +9,7 @@ attempts), so that the invariants can compare the store with it.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -82,6 +83,7 @@ class Scheduler:
         self._turn: int | None = None
         self._alive: list[int] = []
         self._choices: list[int] = []
+        self._tail: random.Random | None = None
         self.trace: list[str] = []  # what ran, in order (printed with a failure)
 
     # -- the hooks the store wrapper and the collections call
@@ -108,7 +110,12 @@ class Scheduler:
     def _pick(self, me: int) -> int:
         if not self._alive:
             return me
-        choice = self._choices.pop(0) if self._choices else 0
+        if self._choices:
+            choice = self._choices.pop(0)
+        else:
+            # Past the drawn choices: the same thread goes on, or with `shuffle` a
+            # generator seeded by the history picks at every switch point that is left.
+            choice = self._tail.randrange(4) if self._tail is not None else 0
         if choice == 0 and me in self._alive:
             return me
         return self._alive[choice % len(self._alive)]
@@ -126,12 +133,16 @@ class Scheduler:
             self._local.actor = None
 
     def run(
-        self, tasks: Sequence[tuple[str, int | None, Callable[[], None]]], choices: list[int]
+        self,
+        tasks: Sequence[tuple[str, int | None, Callable[[], None]]],
+        choices: list[int],
+        shuffle: int | None = None,
     ) -> list[_Actor]:
         """Run tasks (name, crash_at, call) as concurrent operations; returns each one's
         actor (crashed, or the exception it ended with)."""
         actors = [_Actor(name, crash_at) for name, crash_at, _ in tasks]
         self._choices = list(choices)
+        self._tail = random.Random(shuffle) if shuffle is not None else None
         self._alive = list(range(len(tasks)))
         done = threading.Event()
 
