@@ -84,12 +84,14 @@ bench: $(VENV)/.installed tools ## Overlord's overhead as ratios on the local st
 	$(PY) -m bench.table $(BENCH_ARGS)
 
 # Simulated histories (tests/simulation; docs/reliability.md): STORE=fake|mongo (mongo: a
-# FerretDB of its own), SEED (default: a fresh one, printed), CHUNK histories per seed.
+# FerretDB of its own), SEED (default: a fresh one, printed), CHUNK histories per seed,
+# MINUTES: stop after the chunk that passes it.
 STORE ?= fake
 HISTORIES ?= 10000
 CHUNK ?= 2000
 soak: $(VENV)/.installed tools ## Run HISTORIES simulated histories on STORE from SEED; a failure prints its replay
-	$(PY) -m tests.simulation.soak --store $(STORE) --histories $(HISTORIES) --chunk $(CHUNK) $(if $(SEED),--seed $(SEED))
+	$(PY) -m tests.simulation.soak --store $(STORE) --histories $(HISTORIES) --chunk $(CHUNK) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
 
 # ---------------------------------------------------------------- deploy
 ENV ?= dev

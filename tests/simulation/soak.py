@@ -116,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--chunk", type=int, default=2_000, help="histories per seed")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="stop after the chunk that passes this"
+    )
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**32)
     print(f"soak: store={args.store} seed={seed} histories={args.histories}", flush=True)
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         # failure names the chunk's seed, which replays it alone.
         chunk_seeds = random.Random(seed)
         chunk_seed = seed  # the first chunk's is the seed itself: CI's seeds replay so
-        while done < args.histories:
+        deadline = started + args.minutes * 60 if args.minutes else None
+        while done < args.histories and (deadline is None or time.monotonic() < deadline):
             size = min(args.chunk, args.histories - done)
             try:
                 run(make, store=args.store, seed=chunk_seed, histories=size, steps=args.steps)
@@ -158,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"soak: {done} histories ({rate:.0f}/s)", flush=True)
     elapsed = time.monotonic() - started
     print(f"soak: store={args.store} seed={seed} histories={done} passed in {elapsed:.0f} s")
+    if done < args.histories:
+        print(f"soak: stopped at the time limit, {args.histories - done} histories not run")
     return 0
 
 
