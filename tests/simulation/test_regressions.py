@@ -199,3 +199,15 @@ def test_an_array_cancelled_before_its_children_ran_keeps_batchs_last_summary(ma
     h.cancel(3, 10)
     h.safe()
     h.teardown()
+
+
+def test_reconcile_does_not_mark_a_newer_failed_submission_as_looked_at(make):
+    """Found by CI's histories: reconcile reads a SUBMIT_FAILED job, a client's retry
+    takes it, submits (the answer lost: Batch has the job) and fails it again; the pass
+    then marked the job looked at, from its older read, so no later pass adopted it."""
+    h = make()
+    h.start(copies=1)
+    post(h, ECHO, faults=["throttle"])
+    h.post(ECHO, 1, ["lost"], [None, None, None, None], True, [1, 0, 0, 0, 2])
+    h.safe()
+    h.teardown()

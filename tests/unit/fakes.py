@@ -171,6 +171,19 @@ class FakeStore:
         ]
         return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
 
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        if not jobs:
+            return
+        self._write("jobs.failures_seen")
+        for seen in jobs:
+            job = self.jobs.get(seen["_id"])
+            if (
+                job is not None
+                and job["status"] == SUBMIT_FAILED
+                and job["updated_at"] == seen["updated_at"]
+            ):
+                job["reconciled_at"] = now
+
     # The run writes below follow MongoStore's, write for write (`_write`), applying the
     # same rules (overlord.domain.rules), so that a history crashes at the same places.
 

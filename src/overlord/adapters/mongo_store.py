@@ -252,6 +252,21 @@ class MongoStore:
         found = self.jobs.find(query).sort("updated_at", ASCENDING).limit(limit)
         return [cast(JobDocument, j) for j in found]
 
+    @_store_call
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        if not jobs:
+            return
+        self.jobs.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": j["_id"], "status": SUBMIT_FAILED, "updated_at": j["updated_at"]},
+                    {"$set": {"reconciled_at": now}},
+                )
+                for j in jobs
+            ],
+            ordered=False,
+        )
+
     # --------------------------------------------------------------------- runs
     @_store_call
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None:

@@ -172,6 +172,12 @@ class Store(Protocol):
         """SUBMIT_FAILED jobs failed before `cutoff` and not reconciled since."""
         ...
 
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        """Reconcile has looked at these failed submissions (as `failed_submissions`
+        read them): each is marked only if it is still that failure, not one written
+        since (a client's retry may have taken the job and failed again meanwhile)."""
+        ...
+
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None: ...
 
     def apply_observation(

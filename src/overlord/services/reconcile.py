@@ -84,7 +84,8 @@ def reconcile(
     failed = store.failed_submissions(now - timedelta(seconds=older_than_seconds), limit)
     for job in failed:
         _adopt_failed_submission(store, batch, logs, objects, job, report)
-    store.mark_reconciled([j["_id"] for j in [*stale, *failed]], now)
+    store.mark_reconciled([j["_id"] for j in stale], now)
+    store.mark_failures_seen(failed, now)
     _settle(
         store,
         batch,
