@@ -8,10 +8,10 @@ PY := $(VENV)/bin/python
 export PYTHON := $(abspath $(PY))
 
 .PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench soak \
-        localbatch deploy clean
+        localbatch deploy clean e2e-chaos
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up
@@ -63,6 +63,10 @@ lint: $(VENV)/.installed ## ruff lint and format check
 types: $(VENV)/.installed ## mypy on our packages
 	$(VENV)/bin/mypy
 
+# OVERLORD_CHAOS_SEED=N replays a seed; E2E_ARGS for pytest (e.g. -k in-process).
+e2e-chaos: $(VENV)/.installed tools ## The e2e suite on `overlord dev --chaos`, then the invariants on its databases
+	OVERLORD_CHAOS=1 PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest tests/e2e -q $(E2E_ARGS)
+
 test-fast: $(VENV)/.installed ## Unit tests only (no servers)
 	$(PY) -m pytest tests/unit -q
 
@@ -73,9 +77,20 @@ infra-checks: $(VENV)/.installed ## Compose, Dockerfiles, Terraform fmt, checkov
 	.ci/checks/checkov.sh
 	PATH=$(abspath $(dir $(UV))):$$PATH PIP_AUDIT=$(VENV)/bin/pip-audit .ci/checks/audit.sh
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (most tests wait on servers, not
+# the CPU); the tests that share a stack stay on one worker (tests/conftest.py:
+# xdist_group). The IAM and metric coverage tests read every worker's recorded AWS
+# calls and metrics, so they run after them, from the same files. TEST_WORKERS=0: one process, as plain `pytest`.
+TEST_WORKERS ?= 4
+PYTEST_FLAGS ?= --durations=25
+LAST_TESTS := tests/infra/test_iam_coverage.py tests/infra/test_metric_coverage.py
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types
-	PATH=$(abspath $(VENV))/bin:$$PATH $(PY) -m pytest
+	calls=$$(mktemp -d "$${TMPDIR:-/tmp}/overlord-aws-calls.XXXXXX")/calls.jsonl; \
+	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$$PATH; \
+	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup \
+	  $(addprefix --ignore=,$(LAST_TESTS)) && \
+	$(PY) -m pytest -q $(LAST_TESTS)
 	$(MAKE) --no-print-directory infra-checks
 
 # BENCH_ARGS=--quick: every row small, in seconds (what CI runs); --preload N: the second

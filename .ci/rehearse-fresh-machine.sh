@@ -10,7 +10,7 @@
 #   .ci/rehearse-fresh-machine.sh --yes      remove it, then run CI on a fresh clone
 #
 # It removes (root; this machine's state, not the checkout's):
-#   - Debian packages: docker.io containerd runc debootstrap (apt-get purge), and the
+#   - Debian packages: docker.io containerd runc debootstrap chromium (apt-get purge), and the
 #     engine's state /var/lib/docker /var/lib/containerd (images, build cache)
 #   - the Go build and module caches (go env GOCACHE GOMODCACHE)
 #   - uv's and pip's caches (~/.cache/uv, ~/.cache/pip)
@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SOURCE=$(pwd)
 LOG=${REHEARSAL_LOG:-/tmp/overlord-rehearsal.log}
-PACKAGES=(docker.io containerd runc debootstrap)
+PACKAGES=(docker.io containerd runc debootstrap chromium chromium-common)
 STATE_DIRS=(/var/lib/docker /var/lib/containerd)
 CACHES=("$(go env GOCACHE)" "$(go env GOMODCACHE)" "$HOME/.cache/uv" "$HOME/.cache/pip")
 
@@ -50,7 +50,7 @@ DEBIAN_FRONTEND=noninteractive apt-get autoremove -y -qq >/dev/null 2>&1 || true
 rm -rf "${STATE_DIRS[@]}"
 go clean -cache -modcache 2>/dev/null || true
 rm -rf "${CACHES[@]}"
-for command in dockerd debootstrap containerd runc; do
+for command in dockerd debootstrap containerd runc chromium; do
   if command -v "$command" >/dev/null 2>&1; then
     echo "still installed after the purge: $command ($(command -v "$command"))" >&2
     exit 1

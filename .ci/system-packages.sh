@@ -6,6 +6,7 @@
 #                 the docker-marked tests; only when no engine answers already
 #   debootstrap   the base-image stand-ins (local/base-images/build.sh) when the
 #                 upstream images cannot be pulled
+#   chromium      the console's browser tests (tests/console, Playwright drives it)
 #
 #   .ci/system-packages.sh            install what is missing
 #   .ci/system-packages.sh --list     print "command package" pairs
@@ -15,6 +16,7 @@ set -euo pipefail
 PACKAGES=(
   "dockerd docker.io"
   "debootstrap debootstrap"
+  "chromium chromium"
 )
 
 if [ "${1:-}" = --list ]; then

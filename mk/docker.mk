@@ -41,6 +41,8 @@ images: ## Build our images (4 + the example task) through compose (DOCKER_BUILD
 up: images ## Build the images, start the local stack (compose.yaml) and wait until it is healthy
 	$(COMPOSE) up -d --no-build --wait $(UP_FLAGS)
 	@echo "Overlord API: $(OVERLORD_API_URL)  (POST /jobs, GET /jobs/{job_id})"
+	@# OVERLORD_CHAOS=1 make up: the local Batch logs its chaos seed when it starts
+	@$(COMPOSE) logs localbatch 2>/dev/null | grep -m1 -o 'chaos on, seed [0-9]*.*' || true
 
 smoke: ## POST an echo job to the running stack; SUCCEEDED, its log line in Mongo, its result in S3
 	OVERLORD_API_URL=$(OVERLORD_API_URL) SMOKE_TIMEOUT=$(SMOKE_TIMEOUT) bash local/smoke.sh

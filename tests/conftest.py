@@ -24,7 +24,7 @@ from overlord_local import provision as aws_bootstrap
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.processes import free_port
 from overlord_local.lambdas import LocalLambdaContext
-from tests.support import awscalls
+from tests.support import awscalls, emf
 
 REGION = "us-east-1"
 RESULTS_BUCKET = "overlord-test-results"
@@ -133,18 +133,49 @@ def skip_or_fail(reason: str) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Record the product's AWS calls, in this process and its subprocesses, for the IAM
-    coverage test (tests/infra/test_iam_coverage.py, run last)."""
-    path = Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    coverage test (tests/infra/test_iam_coverage.py, run last).
+
+    A file named by TEST_AWS_CALL_LOG already is kept: pytest-xdist's workers inherit
+    their controller's, and `make test` names one so that the IAM test, run after the
+    parallel suite, reads every worker's calls."""
+    path = os.environ.get(awscalls.ENV_VAR) or str(
+        Path(tempfile.mkdtemp(prefix="overlord-aws-calls-")) / "calls.jsonl"
+    )
     os.environ.update(awscalls.session_environment(path))
     awscalls.install(path)
+    # And the metrics (EMF) the product prints, for tests/infra/test_metric_coverage.py.
+    os.environ[emf.ENV_VAR] = str(Path(path).with_name("emf.jsonl"))
+    emf.install(os.environ[emf.ENV_VAR])
 
 
 IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
+METRIC_COVERAGE_TESTS = "tests/infra/test_metric_coverage.py"
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """Which pytest-xdist worker group a test runs in (`make test`, --dist loadgroup).
+
+    A module's tests stay together, so a module-scoped server starts once. The
+    end-to-end tests of one mode share the session-scoped `overlord dev` (`stack`),
+    whatever their module; the fault tests (load, MongoDB stopped) and the
+    docker-marked ones (containers found by label on one engine) run one at a time."""
+    callspec = getattr(item, "callspec", None)
+    mode = callspec.params.get("stack") if callspec else None
+    if mode:
+        return f"e2e-{mode}"
+    if "faults" in item.keywords or item.nodeid.startswith("tests/faults/"):
+        return "faults"
+    if "docker" in item.keywords:
+        return "docker"
+    return item.nodeid.split("::", 1)[0]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The IAM coverage test reads what every other test recorded: it goes last.
-    items.sort(key=lambda item: item.nodeid.startswith(IAM_COVERAGE_TESTS))
+    # So does the metric coverage test, with the metrics.
+    items.sort(key=lambda item: item.nodeid.startswith((IAM_COVERAGE_TESTS, METRIC_COVERAGE_TESTS)))
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if docker_engine_answers():
         return
     if docker_required():

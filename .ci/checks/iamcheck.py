@@ -22,6 +22,8 @@ from typing import Any
 
 import terraformcheck as tf
 
+DEPLOYMENT_TAG = "OverlordDeployment"  # overlord.services.submit.DEPLOYMENT_TAG
+DEFAULT_DEPLOYMENT = "overlord"  # overlord.adapters.config.Settings.deployment
 ACCOUNT = "123456789012"  # moto's account: the ARNs on both sides use it
 PARTITION = "aws"
 DEFAULT_REGION = "us-east-1"
@@ -40,6 +42,9 @@ class Permission:
     action: str
     resource: str
     why: str = ""
+    # The request's condition keys a conditional statement is checked against, e.g.
+    # ("aws:RequestTag/OverlordDeployment", "overlord-dev").
+    context: tuple[tuple[str, str], ...] = ()
 
 
 class Unresolved(ValueError):
@@ -95,13 +100,26 @@ def required(call: dict[str, Any]) -> list[Permission]:
                 ),
             ]
             if p.get("tags"):
-                # Tags on submit are authorised against the job being created.
+                # Tags on submit are authorised against the job being created, with the
+                # request's tags as aws:RequestTag/<key>.
                 new_job = _arn("batch", region, "job/00000000-0000-0000-0000-000000000000")
-                needs.append(Permission("batch:TagResource", new_job, "SubmitJob with tags"))
+                tags = tuple((f"aws:RequestTag/{k}", str(v)) for k, v in dict(p["tags"]).items())
+                needs.append(
+                    Permission("batch:TagResource", new_job, "SubmitJob with tags", context=tags)
+                )
             return needs
         case "batch", "CancelJob" | "TerminateJob":
-            # Authorised against the job (arn:…:job/<job id>).
-            return [Permission(f"batch:{operation}", _arn("batch", region, f"job/{p['jobId']}"))]
+            # Authorised against the job (arn:…:job/<job id>) and its tags. The product
+            # stops only runs it submitted (the ID comes from its own run record), which
+            # carry the deployment tag SubmitJob sent (checked there, as RequestTag).
+            deployment = _settings(call).get("OVERLORD_DEPLOYMENT") or DEFAULT_DEPLOYMENT
+            return [
+                Permission(
+                    f"batch:{operation}",
+                    _arn("batch", region, f"job/{p['jobId']}"),
+                    context=((f"aws:ResourceTag/{DEPLOYMENT_TAG}", deployment),),
+                )
+            ]
         case "batch", "DescribeJobs" | "ListJobs":
             # AWS documents no resource-level permissions for these: only "*" grants them.
             return [Permission(f"batch:{operation}", "*")]
@@ -229,7 +247,10 @@ def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[s
         "var.results_bucket_arn": _s3(bucket),
         "var.job_queue_arn": _batch_arn(region, "job-queue", queue),
         "var.job_definition_names": names,
+        "var.job_definition_prefix": prefix,
         "var.mongodb_secret_arn": s.get("MONGODB_SECRET_ARN", "(no secret configured)"),
+        # functions: OVERLORD_DEPLOYMENT = var.name
+        "var.name": s.get("OVERLORD_DEPLOYMENT") or DEFAULT_DEPLOYMENT,
         # batch module default; a deployment that reads other buckets lists them here.
         "var.input_bucket_arns": [],
     }
@@ -239,6 +260,27 @@ def _matches(pattern: str, value: str, *, ignore_case: bool = False) -> bool:
     """IAM wildcards: `*` any run of characters, `?` any one character."""
     regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
     return re.fullmatch(regex, value, re.I if ignore_case else 0) is not None
+
+
+_CONDITION_TESTS = {"StringEquals": False, "StringLike": True}
+
+
+def _conditions_hold(
+    conditions: list[dict[str, Any]], permission: Permission, scope: Scope
+) -> bool:
+    """Every condition block holds for the permission's request context (IAM: all
+    blocks, any of a block's values). A key the context lacks, or a test not modelled
+    here, does not hold: a conditional grant is only counted when it is known to apply."""
+    context = dict(permission.context)
+    for condition in conditions:
+        test, key = str(condition.get("test")), str(condition.get("variable"))
+        if test not in _CONDITION_TESTS or key not in context:
+            return False
+        values = scope.values(condition.get("values", []))
+        like = _CONDITION_TESTS[test]
+        if not any(_matches(v, context[key]) if like else v == context[key] for v in values):
+            return False
+    return True
 
 
 class Policies:
@@ -265,12 +307,20 @@ class Policies:
             if where.split(".")[0] in names and ".dynamic." not in where
         ]
 
-    def grants(self, component: str, permission: Permission, call: dict[str, Any]) -> bool:
+    def scope(
+        self, component: str, call: dict[str, Any], job_definition_keys: Iterable[str] | None = None
+    ) -> Scope:
+        """What the component's policy expressions mean for this call's settings."""
         module, _ = ROLES[component]
-        scope = Scope(self.docs[module], bindings(call, self.job_definition_keys))
+        keys = self.job_definition_keys if job_definition_keys is None else job_definition_keys
+        scope = Scope(self.docs[module], bindings(call, keys))
         # The job log group is the batch module's, passed to the functions module.
         batch = Scope(self.docs["batch"], scope.bindings)
         scope.bindings["var.job_log_group_arn"] = batch.values("${local.log_group_arn}")[0]
+        return scope
+
+    def grants(self, component: str, permission: Permission, call: dict[str, Any]) -> bool:
+        scope = self.scope(component, call)
         allowed = denied = False
         for _, st in self.statements(component):
             if not any(
@@ -278,8 +328,8 @@ class Policies:
                 for a in tf.literals(st.get("actions", []))
             ):
                 continue
-            if st.get("condition"):
-                continue  # a conditional grant may not apply to this request
+            if not _conditions_hold(st.get("condition", []), permission, scope):
+                continue
             if any(_matches(r, permission.resource) for r in scope.values(st.get("resources", []))):
                 if st.get("effect", "Allow") == "Deny":
                     denied = True

@@ -15,6 +15,7 @@ import pytest
 
 from overlord_local.client import ApiClient, static_credentials
 from tests.e2e.conftest import Stack, cli_env
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 FORBIDDEN = {"message": "Forbidden"}
@@ -163,8 +164,15 @@ def _cancel_each(stack: Stack, jobs: list[dict]) -> None:
 def test_logs_in_reading_order_over_http(stack: Stack):
     created = stack.submit({"task": "echo", "parameters": {"message": "ordered"}})
     stack.wait_for(created["job_id"], {"SUCCEEDED"})
-    status, page = stack.get(f"/jobs/{created['job_id']}/logs")
-    assert status == 200, page
+
+    def every_state_line() -> dict | None:
+        # The terminal event may be recorded before earlier ones still being delivered
+        # (EventBridge promises no order): wait for all of them, then check the order.
+        status, page = stack.get(f"/jobs/{created['job_id']}/logs")
+        assert status == 200, page
+        return page if sum(x["kind"] == "state" for x in page["lines"]) >= 6 else None
+
+    page = wait_for(every_state_line, timeout=30, what="the run's six state lines")
     kinds = [x["kind"] for x in page["lines"]]
     states = [x["status"] for x in page["lines"] if x["kind"] == "state"]
     assert kinds[0] == "submission" and kinds[-1] == "result"
@@ -236,3 +244,12 @@ def test_cli_commands(stack: Stack):
         env=env_down,
     )
     assert down.returncode == 2 and "cannot reach" in down.stderr
+
+
+def test_unknown_routes_are_a_problem_json_404(stack: Stack):
+    """The submitter answers them (the API's `$default` route), in the errors' one shape."""
+    for method, path in (("GET", "/nope"), ("DELETE", "/jobs")):
+        answer = stack.client.request(method, path)
+        assert answer.status == 404, answer.body
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.body["detail"] == f"path: no route {path}", answer.body

@@ -174,3 +174,61 @@ def test_an_image_override_is_applied_alike(tmp_path: Path) -> None:
     assert catalogue.job_definition(echo, worker_image=WORKER_IMAGE, image=override)[
         "containerProperties"
     ]["image"] == (WORKER_IMAGE)
+
+
+# ------------------------------------------------- issue 18, item 3: image tasks on AWS
+
+ENV_DIR = TERRAFORM / "envs" / "dev"
+
+
+def terraform_built_image_tasks(tasks: Path, examples: Path, tmp_path: Path) -> list[str]:
+    """envs/dev/image_tasks.tf evaluated by Terraform on a copy laid out as the repository."""
+    env = tmp_path / "terraform" / "envs" / "dev"
+    env.mkdir(parents=True)
+    shutil.copy(ENV_DIR / "image_tasks.tf", env / "image_tasks.tf")
+    shutil.copytree(tasks, tmp_path / "contracts" / "tasks")
+    shutil.copytree(examples, tmp_path / "examples" / "tasks")
+    assert TERRAFORM_BIN is not None
+    proc = subprocess.run(
+        [TERRAFORM_BIN, "console"],
+        input="jsonencode(local.built_image_tasks)\n",
+        cwd=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    built: list[str] = json.loads(json.loads(proc.stdout.strip()))
+    return built
+
+
+@needs_terraform
+def test_terraform_builds_the_image_tasks_whose_source_is_here(tmp_path: Path) -> None:
+    """wordcount (examples/tasks/wordcount/Dockerfile) is built; an image task without a
+    folder here (its image pushed elsewhere, named in task_images) and Python tasks not."""
+    root = TERRAFORM.parent
+    tasks = catalogue_copy(tmp_path / "copy", BIG)
+    assert terraform_built_image_tasks(tasks, root / "examples" / "tasks", tmp_path) == [
+        "wordcount"
+    ]
+
+
+def test_the_image_tasks_terraform_builds_get_repositories_images_and_the_submitters_leave():
+    env = module_docs()[ENV_DIR]
+    modules = {name: body for entry in env["module"] for name, body in entry.items()}
+    assert modules["batch"]["task_images"] == "${local.task_images}"
+    assert modules["batch"]["task_repository_arns"] == "${local.task_repository_arns}"
+    functions = modules["functions"]
+    assert functions["image_task_repositories"] == "${local.built_image_tasks}"
+    deployed = functions["deployed_task_images"]
+    assert "local.built_image_tasks" in deployed and "keys(var.task_images)" in deployed
+    locals_ = {k: v for entry in env["locals"] for k, v in entry.items()}
+    assert 'repository_urls["task-${t}"]}:${var.image_tag}' in locals_["task_images"]
+    assert "var.task_images" in locals_["task_images"]
+    fn = module_docs()[TERRAFORM / "modules" / "functions"]
+    fn_locals = {k: v for entry in fn["locals"] for k, v in entry.items()}
+    assert (
+        fn_locals["environment"]["TASK_IMAGES"] == "${jsonencode(sort(var.deployed_task_images))}"
+    )
+    assert '"task-${t}"' in fn_locals["repositories"]

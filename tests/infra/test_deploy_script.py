@@ -22,7 +22,8 @@ case "$*" in
   *"output -json ecr_repository_urls"*)
     echo '{{"submitter": "{REGISTRY}/overlord-dev/submitter",
            "recorder": "{REGISTRY}/overlord-dev/recorder",
-           "worker": "{REGISTRY}/overlord-dev/worker"}}' ;;
+           "worker": "{REGISTRY}/overlord-dev/worker",
+           "task-wordcount": "{REGISTRY}/overlord-dev/task-wordcount"}}' ;;
   *"output -raw mongodb_secret_arn"*) printf 'arn:aws:secretsmanager:eu-west-1:1:secret:x' ;;
   *"output -raw api_url"*) printf 'https://abcd.execute-api.eu-west-1.amazonaws.com/' ;;
   *" apply "*)
@@ -103,7 +104,7 @@ def test_deploy_runs_with_or_without_apply_args(repo: Path, apply_args: str) -> 
         for arg in apply_args.split():
             assert f" {arg} " in f"{call} "
     pushes = [c for c in calls if c.startswith("docker buildx build")]
-    assert len(pushes) == 3
+    assert len(pushes) == 4
     assert all(":abc123 " in p for p in pushes)
 
 
@@ -156,3 +157,78 @@ def test_array_rule_flags_unguarded_expansion(line: str) -> None:
 )
 def test_array_rule_accepts_guarded_expansion(line: str) -> None:
     assert unguarded_array_expansions(f"set -u\n{line}\n") == []
+
+
+# --------------------------------------------------------------------------- issue 18
+
+
+def test_deploy_builds_and_pushes_each_image_task_from_its_own_folder(repo: Path) -> None:
+    """Item 3: Terraform makes a task-<name> repository for each image task whose
+    examples/tasks/<name> has a Dockerfile and points its job definition there; deploy.sh
+    pushes the image under the same tag before the final apply registers it."""
+    result, calls = run_deploy(repo)
+    assert result.returncode == 0, result.stderr
+    (task,) = [c for c in calls if c.startswith("docker buildx build") and "task-" in c]
+    assert f"-t {REGISTRY}/overlord-dev/task-wordcount:abc123 " in task
+    assert " -f examples/tasks/wordcount/Dockerfile " in task
+    assert task.endswith(" examples/tasks/wordcount")
+    assert calls.index(task) < calls.index(applies(calls)[-1])
+
+
+def _commit_tree(root: Path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+    git("init", "-q")
+    for path in ("contracts/tasks/echo.json", "requirements/product.txt", "README.md", "src/a.py"):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text("{}\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "tree")
+
+
+@pytest.mark.parametrize(
+    "path", ["contracts/tasks/echo.json", "requirements/product.txt", "README.md", "src/a.py"]
+)
+def test_an_uncommitted_change_to_what_the_images_copy_gets_its_own_tag(
+    repo: Path, path: str
+) -> None:
+    """Item 4: the images COPY contracts/, requirements/ and README.md too (and tasks.tf
+    reads contracts/): a change there under the clean commit's immutable tag would be
+    skipped as "already pushed", and Terraform register a task whose image lacks it."""
+    _commit_tree(repo)
+    result, _ = run_deploy(repo, IMAGE_TAG="")
+    assert result.returncode == 0, result.stderr
+    assert "-dirty-" not in result.stdout
+    (repo / path).write_text("changed\n")
+    result, _ = run_deploy(repo, IMAGE_TAG="")
+    assert result.returncode == 0, result.stderr
+    assert "-dirty-" in result.stdout, result.stdout
+
+
+def _copied_paths(dockerfile: Path) -> set[str]:
+    """The top-level paths of the build context a Dockerfile's COPY/ADD read."""
+    found = set()
+    for line in dockerfile.read_text().splitlines():
+        words = line.split()
+        if not words or words[0] not in ("COPY", "ADD"):
+            continue
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources = [w for w in words[1:-1] if not w.startswith("--")]
+        found |= {s.split("/")[0] for s in sources}
+    return found
+
+
+def test_the_dirty_tree_check_covers_every_path_the_images_copy() -> None:
+    text = DEPLOY.read_text()
+    (line,) = [ln for ln in text.splitlines() if ln.startswith("BUILD_INPUTS=(")]
+    checked = set(line.removeprefix("BUILD_INPUTS=(").removesuffix(")").split())
+    root = TERRAFORM.parent
+    copied: set[str] = set()
+    for dockerfile in ("services/submitter", "services/recorder", "batch-worker"):
+        copied |= _copied_paths(root / dockerfile / "Dockerfile")
+    assert {"contracts", "requirements", "README.md"} <= copied  # the parser reads them
+    # Terraform reads contracts/ and examples/tasks/ (the image tasks it makes
+    # repositories for), whose own images COPY from their folders.
+    assert copied | {"contracts", "examples/tasks"} <= checked, checked

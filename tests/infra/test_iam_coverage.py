@@ -40,6 +40,7 @@ EXPECTED = {
     ("submitter", "batch", "ListJobs"),
     ("submitter", "s3", "PutObject"),
     ("submitter", "secretsmanager", "GetSecretValue"),
+    ("submitter", "logs", "GetLogEvents"),
     ("recorder", "s3", "HeadObject"),
     ("recorder", "s3", "GetObject"),
     ("recorder", "logs", "GetLogEvents"),
@@ -139,6 +140,16 @@ def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
     _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
     recorder(state_event(other["job_id"], other["batch_job_id"], "FAILED"), lambda_context)
 
+    # The submitter: a RUNNING run's lines, read live from its stream (GET /jobs/{id}/logs).
+    _, _, running = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
+    live = f"overlord-worker/default/{uuid.uuid4().hex}"
+    aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=live)
+    recorder(
+        state_event(running["job_id"], running["batch_job_id"], "RUNNING", log_stream=live),
+        lambda_context,
+    )
+    assert api.get(f"/jobs/{running['job_id']}/logs")[0] == 200
+
     # Reconcile: DescribeJobs for stale runs, ListJobs for a claim never recorded.
     api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
     claim = {"task": "echo", "parameters": {"message": uuid.uuid4().hex}}
@@ -224,7 +235,7 @@ GRANTED = [
         "SubmitJob",
         jobQueue="the-queue",
         jobDefinition="overlord-dev-overlord-echo:3",
-        tags=["team"],
+        tags={"team": "a", iamcheck.DEPLOYMENT_TAG: iamcheck.DEFAULT_DEPLOYMENT},
     ),
     _call("submitter", "batch", "ListJobs", jobQueue="the-queue"),
     _call("submitter", "batch", "CancelJob", jobId="0f6c1a5e-0000-4000-8000-000000000001"),
@@ -235,6 +246,13 @@ GRANTED = [
     ),
     _call(
         "recorder",
+        "logs",
+        "GetLogEvents",
+        logGroupName="/aws/batch/job",
+        logStreamName="a/default/b",
+    ),
+    _call(
+        "submitter",
         "logs",
         "GetLogEvents",
         logGroupName="/aws/batch/job",
@@ -298,6 +316,10 @@ UNGRANTED = [
         "logs:GetLogEvents",
     ),
     (
+        _call("submitter", "logs", "GetLogEvents", logGroupName="/aws/lambda/x", logStreamName="s"),
+        "logs:GetLogEvents",
+    ),
+    (
         _call(
             "submitter",
             "secretsmanager",
@@ -305,6 +327,29 @@ UNGRANTED = [
             SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:other-AbCdEf",
         ),
         "secret:other",
+    ),
+    # tags on submit without this deployment's tag, or with another deployment's value
+    (
+        _call(
+            "submitter",
+            "batch",
+            "SubmitJob",
+            jobQueue="the-queue",
+            jobDefinition="overlord-dev-overlord-echo",
+            tags={"team": "a"},
+        ),
+        "batch:TagResource",
+    ),
+    (
+        _call(
+            "submitter",
+            "batch",
+            "SubmitJob",
+            jobQueue="the-queue",
+            jobDefinition="overlord-dev-overlord-echo",
+            tags={iamcheck.DEPLOYMENT_TAG: "overlord-prod"},
+        ),
+        "batch:TagResource",
     ),
     # only the submitter cancels
     (_call("recorder", "batch", "TerminateJob", jobId="j-1"), "batch:TerminateJob"),
@@ -364,3 +409,56 @@ def test_unresolvable_terraform_is_reported_not_ignored():
     scope = iamcheck.Scope({}, {})
     with pytest.raises(iamcheck.Unresolved, match=r"var\.nowhere"):
         scope.values("${var.nowhere}/x")
+
+
+def _submitter_resources(task_count: int) -> int:
+    """How many resource ARNs the submitter's statements hold with this many tasks."""
+    policies = iamcheck.Policies()
+    keys = [f"overlord-task{i}" for i in range(task_count)]
+    scope = policies.scope("submitter", _call("submitter", "batch", "X"), keys)
+    return sum(
+        len(scope.values(statement.get("resources", [])))
+        for where, statement in policies.statements("submitter")
+        if where.startswith("functions/submitter")
+    )
+
+
+def test_the_submitter_policy_does_not_grow_with_the_catalogue():
+    """IAM caps a role's inline policies at 10,240 characters in all: two job-definition
+    ARNs per task outgrew it at about 46 tasks (issue 18, item 7)."""
+    assert _submitter_resources(200) == _submitter_resources(1)
+
+
+def test_a_job_definition_of_an_environment_whose_name_extends_ours_is_not_granted():
+    call = _call(
+        "submitter",
+        "batch",
+        "SubmitJob",
+        jobQueue="the-queue",
+        jobDefinition="overlord-dev-2-overlord-echo",
+    )
+    found = iamcheck.problems([call])
+    assert found and "job-definition/overlord-dev-2-overlord-echo" in found[0], found
+
+
+def test_job_actions_are_conditioned_on_this_deployments_tag():
+    """CancelJob/TerminateJob on job/* reach every Batch job in the account, and
+    TagResource would tag any: each needs this deployment's tag (issue 18, item 8)."""
+    from overlord.adapters.config import Settings
+    from overlord.services.submit import DEPLOYMENT_TAG
+
+    assert (
+        DEPLOYMENT_TAG,
+        Settings().deployment,
+    ) == (iamcheck.DEPLOYMENT_TAG, iamcheck.DEFAULT_DEPLOYMENT)
+    conditions = {}
+    for _, statement in iamcheck.Policies().statements("submitter"):
+        for action in iamcheck.tf.literals(statement.get("actions", [])):
+            conditions[action] = [
+                (c["test"], c["variable"], c["values"]) for c in statement.get("condition", [])
+            ]
+    tag = f"aws:ResourceTag/{DEPLOYMENT_TAG}"
+    assert conditions["batch:CancelJob"] == [("StringEquals", tag, ["${var.name}"])]
+    assert conditions["batch:TerminateJob"] == [("StringEquals", tag, ["${var.name}"])]
+    request_tag = f"aws:RequestTag/{DEPLOYMENT_TAG}"
+    assert conditions["batch:TagResource"] == [("StringEquals", request_tag, ["${var.name}"])]

@@ -29,6 +29,7 @@ from terraformcheck import (
     event_rules_not_from_shared_pattern,
     job_definitions_not_from_contract,
     json_string_policies,
+    literals,
     locals_of,
     main,
     module_docs,
@@ -427,6 +428,22 @@ def test_job_definition_names_carry_the_environment() -> None:
     assert "JOB_DEFINITION_PREFIX" in environment
 
 
+def test_the_submitter_counts_the_tags_the_job_definitions_carry() -> None:
+    """Issue 18, item 1: Batch fails a job whose own and propagated definition tags exceed
+    50, so the submitter caps a request's tags by JOB_DEFINITION_TAG_COUNT; it must count
+    the tags the definitions really get (the same var.tags, given the same value)."""
+    (definition,) = _resources("aws_batch_job_definition")
+    assert definition["tags"] == "${var.tags}"
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    environment = locals_of(functions)["environment"]
+    assert environment["JOB_DEFINITION_TAG_COUNT"] == "${tostring(length(var.tags))}"
+    env = module_docs()[TERRAFORM / "envs" / "dev"]
+    modules = {name: body for entry in env["module"] for name, body in entry.items()}
+    assert modules["batch"]["tags"] == modules["functions"]["tags"]
+    versions = (TERRAFORM / "envs" / "dev" / "versions.tf").read_text()
+    assert "default_tags" not in versions  # they would reach the definitions uncounted
+
+
 def test_account_wide_batch_log_group_is_not_created_or_destroyed_by_default() -> None:
     """/aws/batch/job is Batch's default group for the whole account and region."""
     defaults = {
@@ -455,3 +472,62 @@ def test_readme_variables_are_declared_where_operators_set_them() -> None:
         mentioned = set(re.findall(r"`([a-z][a-z0-9_]+)(?: = [^`]*)?`", readme.read_text()))
         assert mentioned & env_vars, readme
         assert sorted(mentioned & module_vars) == [], f"{readme}: not settable in envs/dev"
+
+
+# --------------------------------------------------------------------------- issue 18, item 9
+
+
+def test_lifecycle_rule_filters_name_a_prefix() -> None:
+    """An empty `filter {}` makes newer AWS providers warn (and may become an error):
+    a rule for the whole bucket says `prefix = ""`."""
+    storage = module_docs()[TERRAFORM / "modules" / "storage"]
+    (config,) = [
+        b for _, _, b in blocks(storage, "resource", "aws_s3_bucket_lifecycle_configuration")
+    ]
+    filters = [f for rule in config["rule"] for f in rule.get("filter", [])]
+    assert filters
+    assert all("prefix" in f for f in filters), filters
+
+
+def _api_routes() -> list[str]:
+    api = module_docs()[TERRAFORM / "modules" / "api"]
+    return re.findall(r'"([A-Z]+ /[^"]*|\$default)"', locals_of(api)["routes"])
+
+
+def test_readme_counts_the_api_routes() -> None:
+    text = (TERRAFORM / "README.md").read_text()
+    (said,) = re.findall(r"(\d+) routes", text)
+    assert int(said) == len([r for r in _api_routes() if r != "$default"])
+
+
+def test_readme_iam_table_names_every_action_of_each_lambda_role() -> None:
+    """The table operators read to review least privilege lists what the role holds."""
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    rows = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\| (\w+) \| (.*) \|$", (TERRAFORM / "README.md").read_text(), re.M)
+    }
+    missing = []
+    for role in ("submitter", "recorder", "reconcile"):
+        for where, statement in policy_statements(functions):
+            if where.split(".")[0] != role:
+                continue
+            for action in literals(statement.get("actions", [])):
+                if f"`{action}`" not in rows.get(
+                    role, ""
+                ) and f"`{action.split(':')[1]}`" not in rows.get(role, ""):
+                    missing.append(f"{role}: {action}")
+    assert missing == []
+
+
+def test_the_api_has_a_default_route_with_iam_auth_and_the_local_gateway_the_same_routes() -> None:
+    """Unknown routes reach the submitter (problem+json 404) instead of API Gateway's own
+    404; the local gateway (apigateway/payload.py) routes exactly as the deployed API."""
+    from overlord_local.apigateway.payload import DEFAULT_ROUTE, ROUTES
+
+    routes = _api_routes()
+    assert "$default" in routes
+    assert sorted(routes) == sorted([f"{m} {p}" for m, p in ROUTES] + [DEFAULT_ROUTE])
+    api = module_docs()[TERRAFORM / "modules" / "api"]
+    (route,) = [b for _, _, b in blocks(api, "resource", "aws_apigatewayv2_route")]
+    assert route["authorization_type"] == "AWS_IAM"

@@ -72,10 +72,15 @@ def test_binary_bodies_are_base64(gateway, seen):
     assert base64.b64decode(seen[0]["body"]) == b"\x00\xff"
 
 
-def test_unknown_route_is_404_without_invoking(gateway, seen):
-    assert http("GET", f"{gateway}/nope")[0] == 404
-    assert http("DELETE", f"{gateway}/jobs")[0] == 404
-    assert seen == []
+def test_unknown_routes_go_to_the_submitter_as_the_default_route(gateway, seen):
+    """As the deployed API's `$default` route: the submitter answers them (problem+json
+    404), not API Gateway's bare {"message":"Not Found"} (issue 18, item 6)."""
+    assert http("GET", f"{gateway}/nope")[0] == 201
+    assert http("DELETE", f"{gateway}/jobs")[0] == 201
+    assert [(e["routeKey"], e["rawPath"]) for e in seen] == [
+        ("$default", "/nope"),
+        ("$default", "/jobs"),
+    ]
 
 
 def test_function_error_is_500(gateway):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import urllib.error
@@ -106,6 +107,53 @@ def test_a_body_changed_after_signing_is_403(gateway, seen):
     assert seen == []
 
 
+def _send(url, body, headers):
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [
+        pytest.param("UNSIGNED-PAYLOAD", id="unsigned-payload"),
+        pytest.param(hashlib.sha256(b'{"a":1}').hexdigest(), id="another-body's-hash"),
+        pytest.param("not-a-hash", id="garbage"),
+    ],
+)
+def test_a_declared_payload_hash_must_be_the_bodys(gateway, seen, declared):
+    """execute-api signs the payload: only S3 documents UNSIGNED-PAYLOAD. A signature
+    over a declared x-amz-content-sha256 that is not the body's hash covers no body, so
+    whoever holds one signed request could send any body with it."""
+    api = client(gateway)
+    url = f"{gateway}/jobs"
+    body = b'{"task":"echo","parameters":{"message":"not what was signed"}}'
+    headers = sign(
+        "POST",
+        url,
+        {"content-type": "application/json", "x-amz-content-sha256": declared},
+        body,
+        api.credentials,
+        "us-east-1",
+    )
+    assert _send(url, body, headers) == (403, FORBIDDEN)
+    assert seen == []
+
+
+def test_a_declared_payload_hash_equal_to_the_bodys_passes(gateway, seen):
+    api = client(gateway)
+    url = f"{gateway}/jobs"
+    body = b'{"task":"echo"}'
+    declared = {"content-type": "application/json"}
+    declared["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
+    headers = sign("POST", url, declared, body, api.credentials, "us-east-1")
+    assert _send(url, body, headers) == (200, {"ok": True})
+    assert len(seen) == 1
+
+
 def test_health_stays_open(gateway, seen):
     assert ApiClient(gateway).get("/health").status == 200
 
@@ -141,3 +189,11 @@ def test_curl_aws_sigv4_as_in_the_readme(gateway, seen):
     assert subprocess.run(listed, capture_output=True, text=True, check=True).stdout == "200"
     wrong = [*base[:-1], f"{KEY}:nope", f"{gateway}/jobs"]
     assert subprocess.run(wrong, capture_output=True, text=True, check=True).stdout == "403"
+
+
+def test_the_default_route_needs_a_signature_too(gateway, seen):
+    """`$default` uses AWS_IAM like every other route: unsigned, nothing is invoked."""
+    answer = ApiClient(gateway).get("/nope")
+    assert (answer.status, answer.body) == (403, FORBIDDEN)
+    assert seen == []
+    assert client(gateway).get("/nope").status == 200

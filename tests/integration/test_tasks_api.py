@@ -126,6 +126,27 @@ def test_image_tasks_are_refused_where_jobs_run_as_processes(app_env, db, aws):
     assert status == 202, payload
 
 
+def test_image_tasks_without_a_deployed_image_are_refused(app_env, db, aws):
+    """Issue 18, item 3: on AWS an image task runs only the image Terraform points its
+    job definition at (TASK_IMAGES names those tasks); the catalogue's own name would be
+    pulled from Docker Hub and the job fail after a 202."""
+    before = batch_job_count(aws)
+    request = {"task": "wordcount", "parameters": {"s3_uri": "s3://b/k"}}
+    with environment(TASK_IMAGES="[]"):
+        wiring.reset()
+        status, _, payload = Api(lambda_handler).post("/jobs", request)
+    wiring.reset()
+    assert status == 400, payload
+    assert payload["detail"].startswith("task: 'wordcount' runs its own container image")
+    assert "task_images" in payload["detail"]
+    assert nothing_written(db) and batch_job_count(aws) == before
+    with environment(TASK_IMAGES='["wordcount"]'):
+        wiring.reset()
+        status, _, payload = Api(lambda_handler).post("/jobs", request)
+    wiring.reset()
+    assert status == 202, payload
+
+
 def test_get_tasks_lists_the_catalogue_with_schemas(api):
     status, _, body = api.get("/tasks")
     assert status == 200

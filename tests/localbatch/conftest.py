@@ -134,7 +134,7 @@ def make_sleepers(make_queue: Any, make_definition: Any) -> Callable[[int], tupl
 
 @pytest.fixture
 def wait_terminal(batch: Any) -> Callable[..., dict[str, Any]]:
-    def wait(job_id: str, timeout: float = 15.0) -> dict[str, Any]:
+    def wait(job_id: str, timeout: float = 60.0) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             job: dict[str, Any] = batch.describe_jobs(jobs=[job_id])["jobs"][0]
             return job if job["status"] in ("SUCCEEDED", "FAILED") else None

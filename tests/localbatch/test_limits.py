@@ -138,3 +138,29 @@ def test_container_overrides_over_8192_fail_the_job_as_on_aws(
     small = {"environment": environment_of(MAX_CONTAINER_OVERRIDES - 1000)}
     ok = batch.submit_job(jobName="env", containerOverrides=small, **target)["jobId"]
     assert wait_terminal(ok)["status"] == "SUCCEEDED"
+
+
+def test_job_and_definition_tags_beyond_50_fail_the_job_after_submission(
+    batch: Any, make_queue: Any, make_definition: Any, wait_terminal: Any
+) -> None:
+    """AWS's SubmitJob reference (propagateTags): "If the total number of combined tags
+    from the job and job definition is over 50, the job is moved to the FAILED state" -
+    accepted first, failed later. A job tag of the same key replaces the definition's."""
+    queue = make_queue()
+    tagged = {f"d{i}": "v" for i in range(10)}
+    definition = make_definition(["python", "-c", "pass"], tags=tagged, propagateTags=True)
+    over = {f"k{i}": "v" for i in range(41)}
+    job = batch.submit_job(jobName="over", jobQueue=queue, jobDefinition=definition, tags=over)
+    failed = wait_terminal(job["jobId"])
+    assert failed["status"] == "FAILED"
+    assert "51" in failed["statusReason"] and "50" in failed["statusReason"], failed
+    # 40 + 10 = 50, and a shared key counts once: both run.
+    for name, tags in (("fifty", dict(list(over.items())[:40])), ("shared", {**over, "d0": "x"})):
+        if name == "shared":
+            tags.pop("k40")
+        ran = batch.submit_job(jobName=name, jobQueue=queue, jobDefinition=definition, tags=tags)
+        assert wait_terminal(ran["jobId"])["status"] == "SUCCEEDED", name
+    # Without propagateTags nothing is combined.
+    plain = make_definition(["python", "-c", "pass"], tags=tagged)
+    job = batch.submit_job(jobName="plain", jobQueue=queue, jobDefinition=plain, tags=over)
+    assert wait_terminal(job["jobId"])["status"] == "SUCCEEDED"

@@ -74,7 +74,7 @@ class Delivery:
 @dataclass
 class Follower:
     """A client following a job's lines (`overlord logs --follow`): pages with `next`,
-    then asks again from `resume`."""
+    then asks again from `resume`; a running attempt's lines come live from its stream."""
 
     resume: str | None = None
     seen: list[tuple[str, int, str, int]] = field(default_factory=list)
@@ -385,7 +385,9 @@ class History(RuleBasedStateMachine):
         cursor = follower.resume
         for _ in range(100):
             try:
-                page = queries.logs_of(self.raw, job_id, queries.LogQuery(cursor=cursor, limit=5))
+                page = queries.logs_of(
+                    self.raw, job_id, queries.LogQuery(cursor=cursor, limit=5), self.logs
+                )
             except OverlordError as exc:
                 raise AssertionError(f"the follower of {job_id} was refused: {exc}") from exc
             follower.seen += [line_identity(x) for x in page["lines"]]

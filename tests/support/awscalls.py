@@ -122,7 +122,8 @@ def _resource_params(params: dict[str, Any]) -> dict[str, Any]:
         if name in params:
             out[name] = params[name]
     if "tags" in params:
-        out["tags"] = sorted(params["tags"])  # names only: SubmitJob with tags tags the job
+        # SubmitJob with tags tags the job: IAM checks them as aws:RequestTag/<key>.
+        out["tags"] = dict(sorted(params["tags"].items()))
     return out
 
 

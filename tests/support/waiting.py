@@ -9,12 +9,16 @@ from typing import Any
 
 def wait_for(
     predicate: Callable[[], Any],
-    timeout: float = 10.0,
+    timeout: float = 60.0,
     what: str = "condition",
     interval: float = 0.02,
 ) -> Any:
     """Poll ``predicate`` until it returns something truthy, and return that; fail the
-    test after ``timeout`` seconds, naming ``what`` was awaited."""
+    test after ``timeout`` seconds, naming ``what`` was awaited.
+
+    The default deadline is generous on purpose: a passing test returns as soon as the
+    event happens, and a 2-core machine running the suite on four workers beside other
+    work took more than 10 s for a local Batch job to start (the earlier default)."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()

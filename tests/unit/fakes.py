@@ -328,6 +328,7 @@ class FakeStore:
     def _set_attempts(run: RunDocument, obs: RunObservation) -> None:
         run.update(
             attempts=[a.as_document() for a in obs.attempts],
+            log_stream=obs.log_stream,
             attempts_rank=rules.attempts_rank(len(obs.attempts), obs.status),
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,

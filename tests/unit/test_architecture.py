@@ -42,7 +42,15 @@ PRODUCT_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 # look-alikes (each its own package), the API client, the stacks that start them, and
 # the commands.
 LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("local helpers", ("overlord_local.pdeathsig", "overlord_local.lambdas")),
+    (
+        "local helpers",
+        (
+            "overlord_local.pdeathsig",
+            "overlord_local.lambdas",
+            "overlord_local.chaos",
+            "overlord_local.metrics",
+        ),
+    ),
     (
         "local emulators",
         (
@@ -52,9 +60,17 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overlord_local.provision",
         ),
     ),
-    ("local client", ("overlord_local.client",)),
+    ("local client", ("overlord_local.client", "overlord_local.loglines")),
     ("local stacks", ("overlord_local.devstack",)),
-    ("local commands", ("overlord_local.cli", "overlord_local.client_commands")),
+    (
+        "local commands",
+        (
+            "overlord_local.cli",
+            "overlord_local.client_commands",
+            "overlord_local.stats_command",
+            "overlord_local.ui",
+        ),
+    ),
 )
 STACKS = {"product": PRODUCT_LAYERS, "local": LOCAL_LAYERS}
 # What a layer may not import at all, whatever its height.

@@ -11,7 +11,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from overlord.domain import schema
-from overlord.domain.errors import BatchRejected, BatchThrottled, JobNotFound, RunInProgress
+from overlord.domain.errors import (
+    BatchRejected,
+    BatchThrottled,
+    InvalidRequest,
+    JobNotFound,
+    RunInProgress,
+)
 from overlord.domain.observation import Attempt, RunObservation
 from overlord.domain.request import validate_job_request
 from overlord.ports import LogLine
@@ -479,3 +485,58 @@ def test_reconcile_leaves_a_live_claim_to_its_submitter(store, batch, objects, s
     )
     assert report.submit_failed == [] and report.adopted == []
     assert store.jobs[req.job_id]["status"] == "SUBMITTING"
+
+
+# ------------------------------------------------------------------------- tags (issue 18)
+
+
+def tagged(count: int, **extra: str):
+    tags = {f"k{i}": "v" for i in range(count)} | extra
+    return validate_job_request({"task": "echo", "parameters": {"message": "hi"}, "tags": tags})
+
+
+def test_jobs_carry_the_deployment_tag_with_the_users(store, batch, objects):
+    """The tag the submitter's IAM policy conditions CancelJob/TerminateJob on."""
+    config = replace(CONFIG, deployment="overlord-dev")
+    submit.submit_job(store, batch, objects, config, tagged(2))
+    assert batch.submitted[0].tags == {"k0": "v", "k1": "v", submit.DEPLOYMENT_TAG: "overlord-dev"}
+
+
+def test_user_tags_leave_room_for_the_definitions_and_ours(store, batch, objects):
+    """With propagateTags AWS fails a job whose tags and its definition's exceed 50 after
+    accepting it: refuse such a request with a 400 instead, before anything is written."""
+    config = replace(CONFIG, definition_tag_count=4)
+    with pytest.raises(InvalidRequest, match=r"^tags: at most 45 tags here"):
+        submit.submit_job(store, batch, objects, config, tagged(46))
+    assert store.jobs == {} and batch.submitted == []
+    submit.submit_job(store, batch, objects, config, tagged(45))
+    assert len(batch.submitted[0].tags) == 46
+
+
+def test_the_deployment_tag_key_is_ours(store, batch, objects):
+    with pytest.raises(InvalidRequest, match=rf"^tags: {submit.DEPLOYMENT_TAG!r} is set by"):
+        submit.submit_job(store, batch, objects, CONFIG, tagged(1, **{submit.DEPLOYMENT_TAG: "x"}))
+    assert store.jobs == {}
+
+
+# --------------------------------------------------------- image tasks without an image
+
+
+def wordcount(key: str = "k"):
+    return validate_job_request({"task": "wordcount", "parameters": {"s3_uri": f"s3://b/{key}"}})
+
+
+def test_an_image_task_this_deployment_has_no_image_for_is_refused(store, batch, objects):
+    """On AWS the catalogue's overlord-wordcount:dev would be pulled from Docker Hub and
+    fail (CannotPullContainerError) after a 202: refuse it before anything is written."""
+    config = replace(CONFIG, deployed_images=frozenset())
+    with pytest.raises(InvalidRequest, match=r"^task: 'wordcount' runs its own container image"):
+        submit.submit_job(store, batch, objects, config, wordcount())
+    assert store.jobs == {} and batch.submitted == []
+
+
+def test_an_image_task_with_a_deployed_image_is_submitted(store, batch, objects):
+    config = replace(CONFIG, deployed_images=frozenset({"wordcount"}))
+    assert submit.submit_job(store, batch, objects, config, wordcount()).created
+    # None (the local stacks): every image task runs the image its catalogue file names.
+    assert submit.submit_job(store, batch, objects, CONFIG, wordcount("other")).created

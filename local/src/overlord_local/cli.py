@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from overlord_local import client_commands
+from overlord_local import client_commands, stats_command
 from overlord_local.devstack.stack import DEFAULT_STATE_DIR
 
 # The local stack's own loggers, as opposed to the hosted handlers' (which log JSON as
@@ -27,6 +27,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 client_commands.register(app)
+app.command()(stats_command.stats)
 
 
 @app.command()
@@ -54,11 +55,25 @@ def dev(
         typer.Option(help="throttle (429), 5xx (500, no job), 5xx-lost (500, the job runs anyway)"),
     ] = "throttle,5xx",
     fail_seed: Annotated[int | None, typer.Option(help="seed of the injected failures")] = None,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            envvar="OVERLORD_CHAOS",
+            help="deliver events duplicated, delayed and reordered, and hold SubmitJob's "
+            "answers, as AWS may (README, 'Chaos')",
+        ),
+    ] = False,
+    chaos_seed: Annotated[
+        int | None,
+        typer.Option(envvar="OVERLORD_CHAOS_SEED", help="seed of the chaos (default: a new one)"),
+    ] = None,
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="accept unsigned requests (no SigV4 check)")
     ] = False,
 ) -> None:
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
+    from overlord_local.chaos import Chaos, new_seed
     from overlord_local.devstack.ferretdb import MongoUnavailable
     from overlord_local.devstack.stack import DevOptions, DevStack, StackError
 
@@ -74,6 +89,7 @@ def dev(
             fail_submit_rate=fail_submit_rate,
             fail_submit_kinds=fail_submit_kinds,
             fail_seed=fail_seed,
+            chaos=Chaos(seed=new_seed() if chaos_seed is None else chaos_seed) if chaos else None,
             reconcile_every=reconcile_every,
             auth=not no_auth,
         )
@@ -93,6 +109,8 @@ def dev(
         f"[green]Overlord is running[/] at {url}  "
         f"({'Lambda runtime emulator' if rie else 'handlers in-process'})"
     )
+    if stack.options.chaos is not None:
+        err.print(f"[bold yellow]{stack.options.chaos.describe()}[/]", soft_wrap=True)
     console.print(
         f"  environment for other shells: {stack.env_file}  (set -a; . {stack.env_file}; set +a)"
     )
@@ -120,6 +138,7 @@ def dev(
     )
     console.print(f"  curl -s{sign} {url}/jobs/<job_id>", soft_wrap=True, markup=False)
     console.print("  .venv/bin/overlord submit echo -p message=hello --wait")
+    console.print(f"  .venv/bin/overlord stats    (the handlers' metrics; also {url}/metrics)")
     console.print("Ctrl-C stops everything.")
     try:
         stop.wait()
@@ -127,6 +146,40 @@ def dev(
         with console.status("stopping…"):
             stack.stop()
         console.print("stopped")
+
+
+@app.command()
+def ui(
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            help="the API's URL (default: OVERLORD_API_URL, else the running `overlord dev`)",
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="the console's port")] = 8787,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="do not open a browser tab")
+    ] = False,
+) -> None:
+    """A web console on http://127.0.0.1:PORT: jobs, runs, arrays and live logs.
+
+    Requests to the API are signed with your AWS credentials (botocore's chain, or the
+    dev stack's own for `make dev`); the browser never sees them."""
+    from overlord_local.client import NoCredentials, from_environment
+    from overlord_local.ui.server import serve
+
+    try:
+        client = from_environment(DEFAULT_STATE_DIR / "dev.env", url=api)
+    except NoCredentials as exc:
+        err.print(f"[red]overlord: {exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Overlord console on http://127.0.0.1:{port}/jobs for {client.base_url} (Ctrl-C stops)",
+        markup=False,
+        soft_wrap=True,
+    )
+    serve(client, port, open_browser=not no_browser)
 
 
 def _log_plainly(name: str) -> None:

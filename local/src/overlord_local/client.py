@@ -129,10 +129,11 @@ def region_for(url: str, fallback: str | None = None) -> str:
     return found.group(1) if found else (fallback or "us-east-1")
 
 
-def from_environment(env_file: Path, *, timeout: float = 30.0) -> ApiClient:
-    """The API the user means, signed as the user (see the module's docstring)."""
+def from_environment(env_file: Path, *, timeout: float = 30.0, url: str | None = None) -> ApiClient:
+    """The API the user means (`url` first), signed as the user (see the module's
+    docstring)."""
     dev = read_env_file(env_file)
-    url = os.environ.get("OVERLORD_API_URL") or dev.get("OVERLORD_API_URL") or DEFAULT_URL
+    url = url or os.environ.get("OVERLORD_API_URL") or dev.get("OVERLORD_API_URL") or DEFAULT_URL
     url = url.rstrip("/")
     if dev and dev.get("OVERLORD_API_URL", "").rstrip("/") == url:
         creds = static_credentials(dev["AWS_ACCESS_KEY_ID"], dev["AWS_SECRET_ACCESS_KEY"])

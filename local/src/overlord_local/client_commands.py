@@ -24,9 +24,11 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from overlord_local.client import ApiClient, NoCredentials, Query, from_environment
 from overlord_local.devstack.stack import DEFAULT_STATE_DIR
+from overlord_local.loglines import shown
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -137,21 +139,50 @@ def _elapsed(start: float) -> str:
     return f"+{time.monotonic() - start:5.1f}s"
 
 
-def _print_line(line: dict[str, Any], start: float) -> None:
+def _message(line: dict[str, Any]) -> Text:
+    """The line's message, its level aside; never read as markup (lines are the job's)."""
+    found = shown(line)
     kind = line["kind"]
+    text = Text()
     if kind == "state":
-        console.print(f"[dim]{_elapsed(start)}[/] [bold]{line['message']}[/]")
+        text.append(found.message, style="bold")
     elif kind == "log":
-        console.print(f"[dim]{_elapsed(start)}[/]   {line['message']}", markup=False)
+        level = found.level or ""
+        text.append(f"{level:<7} ", style=_LEVEL_STYLES.get(level, "dim"))
+        text.append(found.message)
+        if found.exception:
+            text.append("\n" + found.exception, style="red")
     else:
-        console.print(f"[dim]{_elapsed(start)}   {line['message']}[/]")
+        text.append(found.message, style="dim")
+    return text
+
+
+_LEVEL_STYLES = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow", "DEBUG": "dim"}
+
+
+def _print_line(line: dict[str, Any], start: float) -> None:
+    text = Text(_elapsed(start), style="dim")
+    text.append("  ")
+    text.append_text(_message(line))
+    console.print(text, soft_wrap=True)
+
+
+def _print_json_line(line: dict[str, Any]) -> None:
+    console.print(json.dumps(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def follow(
-    api: ApiClient, job_id: str, run: int | None, *, wait: bool, index: int | None = None
+    api: ApiClient,
+    job_id: str,
+    run: int | None,
+    *,
+    wait: bool,
+    index: int | None = None,
+    as_json: bool = False,
 ) -> dict[str, Any]:
-    """Print lines as they arrive (states as the run moves, then its log lines and
-    result); with `wait`, until the job has finished. Returns the job as last seen."""
+    """Print lines as they arrive (states as the run moves, a running attempt's lines as
+    they are written, the result); with `wait`, until the job has finished. Returns the
+    job as last seen."""
     start = time.monotonic()
     cursor: str | None = None
     with console.status(f"{job_id}: …") as spinner:
@@ -165,7 +196,10 @@ def follow(
                     query={"run": run, "index": index, "cursor": cursor, "limit": 1000},
                 )
                 for line in page["lines"]:
-                    _print_line(line, start)
+                    if as_json:
+                        _print_json_line(line)
+                    else:
+                        _print_line(line, start)
                 cursor = page["resume"]
                 if not page["next"]:
                     break
@@ -200,8 +234,16 @@ def _outcome(job: dict[str, Any]) -> int:
     return FAILED
 
 
-def _finish(api: ApiClient, job_id: str, run: int | None, index: int | None = None) -> None:
-    job = follow(api, job_id, run, wait=True, index=index)
+def _finish(
+    api: ApiClient,
+    job_id: str,
+    run: int | None,
+    index: int | None = None,
+    as_json: bool = False,
+) -> None:
+    job = follow(api, job_id, run, wait=True, index=index, as_json=as_json)
+    if as_json:
+        raise typer.Exit(0 if job["status"] == "SUCCEEDED" else FAILED)
     raise typer.Exit(_outcome(job))
 
 
@@ -421,9 +463,7 @@ def logs(
     """A job's lines in reading order."""
     api = _client()
     if follow_:
-        if output is Output.json:
-            raise _fail("--follow prints text; use it without --output json")
-        _finish(api, job_id, run, index)
+        _finish(api, job_id, run, index, as_json=output is Output.json)
     cursor = None
     while True:
         page = _call(
@@ -440,14 +480,12 @@ def logs(
         )
         for line in page["lines"]:
             if output is Output.json:
-                console.print(json.dumps(line), markup=False, soft_wrap=True)
+                _print_json_line(line)
             else:
-                console.print(
-                    f"{line['ts']} [{line['kind']} run {line['run']} attempt {line['attempt']}] "
-                    f"{line['message']}",
-                    markup=False,
-                    soft_wrap=True,
-                )
+                text = Text(f"{line['ts']} ", style="dim")
+                text.append(f"{line['kind']:<10} run {line['run']} attempt {line['attempt']}  ")
+                text.append_text(_message(line))
+                console.print(text, soft_wrap=True)
         cursor = page["next"]
         if not cursor:
             return

@@ -11,6 +11,7 @@ from functools import partial
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -31,6 +32,7 @@ from overlord.domain.errors import (
     ObjectStoreUnavailable,
     OverlordError,
     RunInProgress,
+    SecretUnavailable,
     StoreUnavailable,
     TaskNotFound,
     UnsupportedMediaType,
@@ -38,7 +40,7 @@ from overlord.domain.errors import (
 from overlord.domain.identity import is_job_id
 from overlord.domain.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.ports import JobFilter, LogFilter
-from overlord.runtime import wiring
+from overlord.runtime import telemetry, wiring
 from overlord.runtime.logs import service_logger
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
@@ -47,6 +49,8 @@ from overlord_submitter import models, openapi
 from overlord_submitter.problems import problem, problem_from_validation, responses
 
 logger = service_logger("overlord-submitter")
+# X-Ray; off outside Lambda and wherever POWERTOOLS_TRACE_DISABLED is true (`make dev`).
+tracer = Tracer(service="overlord-submitter")
 app = APIGatewayHttpResolver(enable_validation=True)
 MAX_INDEX = MAX_ITEMS - 1
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
@@ -66,6 +70,7 @@ def _known_job_id(job_id: str) -> str:
     if not is_job_id(job_id):
         raise JobNotFound(job_id)
     logger.thread_safe_append_keys(job_id=job_id)
+    tracer.put_annotation("job_id", job_id)
     return job_id
 
 
@@ -76,8 +81,16 @@ def _caller() -> str | None:
     return iam.user_arn or iam.access_key or None
 
 
+# The routes whose refusals count as refused submissions.
+SUBMIT_ROUTES = frozenset({"POST /jobs", "POST /jobs/{job_id}/runs"})
+
+
 def _submitted(submission: Submission, location: str) -> Response[Any]:
     """202 for a run this request started, 200 for an existing job."""
+    telemetry.submitted(submission)
+    tracer.put_annotation("job_id", submission.job_id)
+    if submission.batch_job_id:
+        tracer.put_annotation("batch_job_id", submission.batch_job_id)
     body = {
         "job_id": submission.job_id,
         "batch_job_id": submission.batch_job_id,
@@ -185,9 +198,12 @@ def _utc(value: datetime | None) -> datetime | None:
 def get_job(
     job_id: str,
     index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
+    children: Annotated[
+        bool, Query(description="an array job: also each item's status (`array.statuses`)")
+    ] = False,
 ) -> Response[Any]:
     c = wiring.components()
-    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index)
+    view = queries.job_with_latest_run(c.store, _known_job_id(job_id), index, children)
     return _json(HTTPStatus.OK, view)
 
 
@@ -274,7 +290,7 @@ def get_logs(
         index=index,
     )
     c = wiring.components()
-    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query))
+    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query, c.logs))
 
 
 @app.get(
@@ -292,7 +308,9 @@ def get_task(name: str) -> Response[Any]:
 
 
 @app.get(
-    "/health", summary="200 when MongoDB answers", responses=responses({200: models.Health}, 503)
+    "/health",
+    summary="200 when MongoDB answers; 503 saying why not (e.g. its secret has no value yet)",
+    responses=responses({200: models.Health}, 503),
 )
 def health() -> Response[Any]:
     wiring.components().store.ping()
@@ -312,13 +330,20 @@ def docs() -> Response[Any]:
 # ------------------------------------------------------------------------ errors
 
 
+def _refused(exc: Exception) -> None:
+    if app.current_event.route_key in SUBMIT_ROUTES:
+        telemetry.refused(exc)
+
+
 @app.exception_handler(RequestValidationError)
 def _invalid_parameters(exc: RequestValidationError) -> Response[Any]:
+    _refused(exc)
     return problem_from_validation(exc.errors())
 
 
 @app.exception_handler(InvalidRequest)
 def _invalid(exc: InvalidRequest) -> Response[Any]:
+    _refused(exc)
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE if exc.too_large else HTTPStatus.BAD_REQUEST
     return problem(status, str(exc))
 
@@ -377,10 +402,18 @@ _ANSWERS: dict[type[OverlordError], _Answer] = {
         "the job store (MongoDB) is unavailable; send the request again to retry",
         (logger.error, "MongoDB unavailable"),
     ),
+    # Raised while the components are built (the first request of a cold start), so any
+    # route can answer it; /health then says why the stack is not ready.
+    SecretUnavailable: _Answer(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "the job store's connection string is unavailable: {exc}",
+        (logger.error, "MongoDB URI unavailable"),
+    ),
 }
 
 
 def _answer(answer: _Answer, exc: OverlordError) -> Response[Any]:
+    _refused(exc)
     if answer.log:
         log, message = answer.log
         log(message, extra={"reason": str(exc)})
@@ -394,6 +427,7 @@ for _error, _how in _ANSWERS.items():
     app.exception_handler(_error)(partial(_answer, _how))
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True
 )
@@ -401,5 +435,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     # This invocation's keys only (per thread, like the recorder's, which `make dev` runs
     # on several threads at once): nothing left from the previous request.
     logger.thread_safe_clear_keys()
-    with deadline.invocation(context.get_remaining_time_in_millis() / 1000):
+    with (
+        deadline.invocation(context.get_remaining_time_in_millis() / 1000),
+        telemetry.invocation("submitter"),
+    ):
         return app.resolve(event, context)

@@ -100,6 +100,9 @@ class Run(_Open):
     status_reason: str | None
     status_history: list[StatusAt]
     attempts: list[Attempt]
+    log_stream: str | None = Field(
+        None, description="the current attempt's log stream (its lines are live until copied)"
+    )
     created_at: str
     started_at: str | None
     stopped_at: str | None
@@ -136,6 +139,9 @@ class ArraySummary(BaseModel):
         description="children of the latest run by status (not heard of yet: SUBMITTED)"
     )
     failed_indices: list[int]
+    statuses: list[str] | None = Field(
+        None, description="with ?children=true: each item's latest status, by index"
+    )
 
 
 class ChildPending(BaseModel):

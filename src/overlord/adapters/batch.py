@@ -8,12 +8,14 @@ reported as BatchUnavailable and the next identical request adopts the job by na
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from overlord.adapters import metrics
 from overlord.adapters.aws import (
     NO_RETRY_CONNECT_SECONDS,
     NO_RETRY_READ_SECONDS,
@@ -64,6 +66,7 @@ class BatchGateway:
         """Submit once, paced to Batch's rate; raises BatchRejected, BatchThrottled or
         BatchUnavailable."""
         if self.pace is not None and not self.pace.acquire(self._longest_wait()):
+            metrics.add(metrics.Metric.SUBMIT_JOB_THROTTLED)
             raise BatchThrottled(
                 "too many submissions at once; Batch accepts a limited rate",
                 retry_after_seconds=self.pace.retry_after(),
@@ -86,12 +89,19 @@ class BatchGateway:
         reraise=True,
     )
     def _submit(self, request: SubmitRequest) -> str:
+        started = time.monotonic()
         try:
             return str(submit_client("batch").submit_job(**request.as_api())["jobId"])
         except ClientError as exc:
-            raise _submit_error(exc) from None
+            error = _submit_error(exc)
+            if isinstance(error, BatchThrottled):
+                metrics.add(metrics.Metric.SUBMIT_JOB_THROTTLED)
+            raise error from None
         except BotoCoreError as exc:
             raise BatchUnavailable(f"Batch unreachable: {_error_message(exc)}") from None
+        finally:
+            elapsed_ms = (time.monotonic() - started) * 1000
+            metrics.add(metrics.Metric.SUBMIT_JOB_LATENCY, elapsed_ms)
 
     def describe(self, batch_job_ids: Sequence[str]) -> list[BatchJobDetail]:
         found: list[BatchJobDetail] = []

@@ -9,6 +9,7 @@ moto or the local Batch.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +30,19 @@ def _flag(value: str | None, default: bool) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _names(value: str | None, variable: str) -> frozenset[str] | None:
+    """A JSON list of names; None when the variable is unset."""
+    if value is None:
+        return None
+    try:
+        names = json.loads(value)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f'{variable}: expected a JSON list of task names, e.g. ["wordcount"]')
+    return frozenset(names)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, its environment variable and its default: the one place for them."""
@@ -47,7 +61,20 @@ class Settings:
     # as local processes): tasks that run an image are then refused with 400 before
     # anything is written, instead of a job that can only fail.
     image_tasks: bool = True
+    # TASK_IMAGES: a JSON list of the image tasks this deployment has an image for
+    # (Terraform: its task_images, which deploy.sh's ECR pushes fill). Unset (the local
+    # stacks): every image task runs the image its catalogue file names. On AWS that
+    # name (overlord-wordcount:dev) would be pulled from Docker Hub and the job fail
+    # after its 202, so the others are refused with 400.
+    task_images: frozenset[str] | None = None
     results_bucket: str = "overlord-results"  # RESULTS_BUCKET
+    # OVERLORD_DEPLOYMENT: the value of the OverlordDeployment tag on every job submitted
+    # (Terraform: overlord-<env>); the submitter's IAM policy cancels only jobs with it.
+    deployment: str = "overlord"
+    # JOB_DEFINITION_TAG_COUNT: tags each job definition carries (Terraform: the
+    # deployment's tags). Batch fails a job whose tags and its definition's exceed 50,
+    # so a request's own tags are capped at 50 - this - 1 (the OverlordDeployment tag).
+    definition_tag_count: int = 0
     log_level: str = "INFO"  # LOG_LEVEL
     log_group: str = BATCH_LOG_GROUP  # BATCH_LOG_GROUP
     reconcile_after_seconds: int = 900  # RECONCILE_AFTER_SECONDS
@@ -62,6 +89,13 @@ class Settings:
     # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
     # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
     container_overrides_budget: int = 6144
+    # Metrics (docs/operations.md): CloudWatch namespace METRICS_NAMESPACE, and the two
+    # dimensions every metric carries, OVERLORD_SERVICE and OVERLORD_ENVIRONMENT (one
+    # service for all three functions, so that an alarm names a metric without knowing
+    # which function emits it).
+    metrics_namespace: str = "Overlord"
+    service: str = "overlord"
+    environment: str = "local"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,7 +109,12 @@ class Settings:
             job_definition_prefix=env.get("JOB_DEFINITION_PREFIX", default.job_definition_prefix),
             tasks_dir=Path(env.get("OVERLORD_TASKS_DIR") or default.tasks_dir),
             image_tasks=_flag(env.get("IMAGE_TASKS"), default.image_tasks),
+            task_images=_names(env.get("TASK_IMAGES"), "TASK_IMAGES"),
             results_bucket=env.get("RESULTS_BUCKET") or default.results_bucket,
+            deployment=env.get("OVERLORD_DEPLOYMENT") or default.deployment,
+            definition_tag_count=int(
+                env.get("JOB_DEFINITION_TAG_COUNT") or default.definition_tag_count
+            ),
             log_level=env.get("LOG_LEVEL") or default.log_level,
             log_group=env.get("BATCH_LOG_GROUP") or default.log_group,
             reconcile_after_seconds=int(
@@ -91,4 +130,7 @@ class Settings:
             container_overrides_budget=int(
                 env.get("CONTAINER_OVERRIDES_BUDGET") or default.container_overrides_budget
             ),
+            metrics_namespace=env.get("METRICS_NAMESPACE") or default.metrics_namespace,
+            service=env.get("OVERLORD_SERVICE") or default.service,
+            environment=env.get("OVERLORD_ENVIRONMENT") or default.environment,
         )

@@ -7,21 +7,56 @@ import json
 import threading
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from overlord.adapters.config import Settings
+from overlord.domain.errors import SecretUnavailable
 
 SERVER_SELECTION_TIMEOUT_MS = 5_000
 
 
-@functools.cache
+@functools.cache  # a failure raises, and is not cached: the next request asks again
 def _secret_uri(secret_arn: str) -> str:
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    value = _secret_string(secret_arn)
     # The secret may hold the bare URI or a JSON object with a "uri" field.
     if value.lstrip().startswith("{"):
-        return str(json.loads(value)["uri"])
+        try:
+            uri = json.loads(value)["uri"]
+        except (ValueError, KeyError, TypeError):
+            # Not the value in the message: it may hold a password.
+            raise SecretUnavailable(
+                f'the MongoDB secret {secret_arn} holds JSON without a string "uri" field'
+            ) from None
+        return str(uri)
     return value.strip()
+
+
+def _secret_string(secret_arn: str) -> str:
+    """The secret's value; SecretUnavailable, saying what is missing, if it cannot be read
+    (the time between the first `terraform apply` and `put-secret-value` included)."""
+    try:
+        answer = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Error")
+        if code == "ResourceNotFoundException":
+            raise SecretUnavailable(
+                f"the MongoDB secret {secret_arn} has no value (or does not exist): set it "
+                f"with `aws secretsmanager put-secret-value --secret-id {secret_arn} "
+                "--secret-string <mongodb URI>`"
+            ) from None
+        raise SecretUnavailable(
+            f"Secrets Manager did not give the MongoDB secret {secret_arn}: {code}"
+        ) from None
+    except BotoCoreError as exc:
+        raise SecretUnavailable(
+            f"Secrets Manager unreachable reading the MongoDB secret {secret_arn}: "
+            f"{type(exc).__name__}"
+        ) from None
+    if "SecretString" not in answer:
+        raise SecretUnavailable(f"the MongoDB secret {secret_arn} holds binary, not a URI")
+    return str(answer["SecretString"])
 
 
 def resolve_uri(settings: Settings) -> str:

@@ -552,6 +552,9 @@ class MongoStore:
     def _attempts_fields(obs: RunObservation) -> dict[str, Any]:
         return {
             "attempts": [a.as_document() for a in obs.attempts],
+            # The current attempt's stream: Batch lists an attempt only once it has
+            # ended, and GET /jobs/{id}/logs reads a running one's lines from it.
+            "log_stream": obs.log_stream,
             "attempts_rank": rules.attempts_rank(len(obs.attempts), obs.status),
             "started_at": obs.started_at,
             "stopped_at": obs.stopped_at,

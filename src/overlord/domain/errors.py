@@ -66,3 +66,9 @@ class ObjectStoreUnavailable(OverlordError):
 
 class StoreUnavailable(OverlordError):
     """MongoDB could not be reached after retries: 503."""
+
+
+class SecretUnavailable(OverlordError):
+    """The MongoDB URI could not be read from Secrets Manager (no value yet, unreachable,
+    throttled, refused): 503. The message names the secret and what went wrong, never
+    its value."""

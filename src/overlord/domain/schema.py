@@ -134,6 +134,8 @@ class RunDocument(TypedDict):
     status_reason: str | None
     status_history: dict[str, datetime]  # status -> earliest time observed
     attempts: list[AttemptDocument]
+    # The current (latest) attempt's stream, as Batch names it while the attempt runs.
+    log_stream: NotRequired[str | None]
     attempts_rank: int
     job_queue: str | None
     job_definition: str | None

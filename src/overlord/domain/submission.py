@@ -85,8 +85,10 @@ def submit_request(
     definition_prefix: str,
     environment: dict[str, str],
     array_size: int | None = None,
+    own_tags: dict[str, str] | None = None,
 ) -> SubmitRequest:
-    """To the task's own job definition (`definition_prefix` + its contract name)."""
+    """To the task's own job definition (`definition_prefix` + its contract name); the
+    job's tags are the user's and `own_tags` (Overlord's, which admission kept theirs)."""
     return SubmitRequest(
         job_name=job["_id"],
         job_queue=job_queue,
@@ -95,6 +97,6 @@ def submit_request(
         attempts=job["attempts"],
         evaluate_on_exit=exit_rules(task),
         timeout_seconds=job["timeout_seconds"],
-        tags=unescape_document(job["tags"]),
+        tags={**unescape_document(job["tags"]), **(own_tags or {})},
         array_size=array_size,
     )

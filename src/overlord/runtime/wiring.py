@@ -38,6 +38,9 @@ class Components:
             definition_prefix=self.settings.job_definition_prefix,
             overrides_budget=self.settings.container_overrides_budget,
             image_tasks=self.settings.image_tasks,
+            deployed_images=self.settings.task_images,
+            deployment=self.settings.deployment,
+            definition_tag_count=self.settings.definition_tag_count,
         )
 
 

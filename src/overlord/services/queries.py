@@ -6,12 +6,14 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from overlord.domain import arrays
+from overlord.domain.clock import utcnow
 from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
 from overlord.domain.schema import JobDocument, LogDocument, LogKind, RunDocument
 from overlord.domain.status import RunStatus
 from overlord.domain.views import View, job_view, log_view, run_view
-from overlord.ports import JobFilter, JobKey, LogFilter, Store
+from overlord.ports import JobFilter, JobKey, LogFilter, LogStreams, Store
 from overlord.services import cursors
+from overlord.services.record import stream_lines
 from overlord.services.submit import run_children
 from overlord_contracts.catalogue import Catalogue
 
@@ -37,10 +39,13 @@ def _job(store: Store, job_id: str) -> JobDocument:
     return job
 
 
-def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> View:
+def job_with_latest_run(
+    store: Store, job_id: str, index: int | None = None, children: bool = False
+) -> View:
     """The job and its latest run; for an array job also `array` (its items counted by
     their latest outcome, and the items that failed), and with `index` that item's run
-    (the child of the latest run that ran it)."""
+    (the child of the latest run that ran it). With `children`, `array.statuses` too:
+    each item's latest status, by index (what the console's grid draws)."""
     job = _job(store, job_id)
     _check_index(job, index)
     view = job_view(job)
@@ -51,7 +56,11 @@ def job_with_latest_run(store: Store, job_id: str, index: int | None = None) -> 
     if "items_count" in job:
         runs = _in_run_order(store, job_id)
         outcomes = arrays.latest_outcomes([(r, run_children(store, r)) for r in runs])
-        view["array"] = array_view(job["items_count"], outcomes)
+        size = job["items_count"]
+        array = array_view(size, outcomes)
+        if children:
+            array["statuses"] = [outcomes.get(i) or RunStatus.SUBMITTED.value for i in range(size)]
+        view["array"] = array
         if index is not None:
             view["child"] = _child_view(store, runs, index)
     return view
@@ -126,7 +135,7 @@ def _reading_key(line: LogDocument) -> tuple[int, int, int]:
     return (line.get("phase", 0), line["attempt"], line["seq"])
 
 
-def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
+def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | None = None) -> View:
     """A job's lines in reading order: run by run, and in each run the submission, the
     states in status order, each attempt's lines, the terminal state, the result. With
     `index` (an array job), the lines of that child of each run instead.
@@ -135,6 +144,10 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
     it has not, in reading order. `next` continues while more such lines exist now;
     `resume` is where to ask again later (a follower's position): it gives the lines
     stored since, wherever they stand in reading order, each once.
+
+    With `streams`, a run whose lines are not copied yet has its attempts' lines read
+    from CloudWatch Logs as they are written: each is the very line the copy will
+    store (`record.stream_lines`: same attempt and seq), so it is seen once either way.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
     seen = cursors.parse_log_cursor(query.cursor) if query.cursor else {}
@@ -162,7 +175,7 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        lines = _unseen(store, source, query.where, seen.get(source), wanted)
+        lines = _unseen(store, streams, source, query.where, seen.get(source), wanted)
         found += [(source, run_number, x) for x in lines]
     page = found[: query.limit]
     for source, _, line in page:
@@ -177,7 +190,12 @@ def logs_of(store: Store, job_id: str, query: LogQuery) -> View:
 
 
 def _unseen(
-    store: Store, source: str, where: LogFilter, seen: cursors.RunSeen | None, wanted: int
+    store: Store,
+    streams: LogStreams | None,
+    source: str,
+    where: LogFilter,
+    seen: cursors.RunSeen | None,
+    wanted: int,
 ) -> list[LogDocument]:
     """Up to `wanted` of a run's lines not in `seen`, in reading order."""
     seen = seen or cursors.RunSeen()
@@ -190,10 +208,23 @@ def _unseen(
             if (x["kind"], x["attempt"], x["seq"]) not in seen.small
         ]
     if not where.kinds or LogKind.LOG in where.kinds:
+        # The run is read before the stored lines: once it says they are copied, the
+        # store has them all, and a line read both ways is one line (the copy wins).
+        run = store.get_run(source) if streams is not None else None
+        stored = store.list_logs_from(source, where.attempt, seen.counts, wanted)
+        if streams is not None and run is not None and _reads_live(run):
+            by_key = {
+                (x["attempt"], x["seq"]): x
+                for x in stream_lines(streams, run["job_id"], source, live_streams(run), utcnow())
+                if (where.attempt is None or x["attempt"] == where.attempt)
+                and x["seq"] >= seen.counts.get(x["attempt"], 0)
+            }
+            by_key.update(((x["attempt"], x["seq"]), x) for x in stored)
+            stored = [by_key[k] for k in sorted(by_key)][:wanted]
         # Only each attempt's next lines: one stored behind a gap (its writer still
         # inserting) waits for the gap to fill, so that what was seen stays a prefix.
         expected = dict(seen.counts)
-        for line in store.list_logs_from(source, where.attempt, seen.counts, wanted):
+        for line in stored:
             attempt = line["attempt"]
             if line["seq"] == expected.get(attempt, 0):
                 lines.append(line)
@@ -206,6 +237,21 @@ def _mark_seen(seen: cursors.RunSeen, line: LogDocument) -> None:
         seen.counts[line["attempt"]] = line["seq"] + 1
     else:
         seen.small.add((line["kind"], line["attempt"], line["seq"]))
+
+
+def live_streams(run: RunDocument) -> dict[int, str]:
+    """Each attempt's stream, the current one included: Batch lists an attempt in
+    `attempts` once it has ended; the one running is `log_stream`, numbered next."""
+    found = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
+    current = run.get("log_stream")
+    if current and current not in found.values():
+        found[len(run["attempts"]) + 1] = current
+    return found
+
+
+def _reads_live(run: RunDocument) -> bool:
+    """Live lines are served for a run that has a stream and whose lines are not copied."""
+    return not run["logs_copied"] and bool(live_streams(run))
 
 
 def tasks(catalogue: Catalogue) -> View:

@@ -14,7 +14,7 @@ from overlord.domain.schema import JobDocument, RunDocument
 from overlord.domain.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal, moves_forward
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.ports.batch_events import observe_described
-from overlord.services.record import copy_late_lines, record_observation
+from overlord.services.record import Outcome, copy_late_lines, record_observation
 from overlord.services.submit import (
     CLAIM_LEASE,
     record_accepted_run,
@@ -38,6 +38,13 @@ class ReconcileReport:
     unknown_to_batch: list[str] = field(default_factory=list)
     late_log_lines: int = 0
     children_repaired: int = 0
+    # Terminal statuses that jobs' own runs reached through this pass's repairs.
+    ended: dict[str, int] = field(default_factory=dict)
+
+    def note(self, outcome: Outcome) -> Outcome:
+        if outcome.ended:
+            self.ended[outcome.ended] = self.ended.get(outcome.ended, 0) + 1
+        return outcome
 
 
 def reconcile(
@@ -62,7 +69,7 @@ def reconcile(
     for detail in batch.describe(list(by_run)):
         seen.add(detail.batch_job_id)
         observed = observe_described(detail, utcnow())
-        if record_observation(store, logs, objects, observed).moved:
+        if report.note(record_observation(store, logs, objects, observed)).moved:
             report.moved.append(detail.job_name)
         if observed.status_summary is not None:
             report.children_repaired += repair_children(
@@ -190,7 +197,7 @@ def _repair_submission(
         )
         report.submit_failed.append(job_id)
         return
-    _adopt(store, batch, logs, objects, job, candidates[0].batch_job_id)
+    _adopt(store, batch, logs, objects, job, candidates[0].batch_job_id, report)
     report.adopted.append(job_id)
 
 
@@ -211,7 +218,7 @@ def _adopt_failed_submission(
         return  # a client's retry has it
     candidates = unrecorded_batch_jobs(store, batch, claim.job)
     if candidates:
-        _adopt(store, batch, logs, objects, claim.job, candidates[0].batch_job_id)
+        _adopt(store, batch, logs, objects, claim.job, candidates[0].batch_job_id, report)
         report.adopted.append(job["_id"])
 
 
@@ -222,8 +229,9 @@ def _adopt(
     objects: Objects,
     job: JobDocument,
     batch_job_id: str,
+    report: ReconcileReport,
 ) -> None:
     shape = shape_of(job, job.get("selection"))
     record_accepted_run(store, job, batch_job_id, verb="adopted", shape=shape)
     for detail in batch.describe([batch_job_id]):
-        record_observation(store, logs, objects, observe_described(detail, utcnow()))
+        report.note(record_observation(store, logs, objects, observe_described(detail, utcnow())))

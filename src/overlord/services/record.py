@@ -31,6 +31,8 @@ class Outcome:
     recorded: bool  # False: not one of ours, ignored
     moved: bool = False
     log_lines: int = 0
+    log_streams_truncated: int = 0  # streams copied only up to the caps
+    ended: str | None = None  # the terminal status a job's own run (not a child) reached
 
 
 def record_observation(
@@ -47,7 +49,7 @@ def record_observation(
             extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_id},
         )
         return Outcome(recorded=False)
-    copy, copied = None, 0
+    copy, copied, truncated = None, 0, 0
     if is_terminal(obs.status) and obs.is_array_parent:
         # An array's parent never runs: no container, no result, no lines of its own
         # (each child's are copied with the child's own terminal event).
@@ -59,7 +61,7 @@ def record_observation(
         if run is None and store.get_job(obs.job_id) is None:
             return _unknown(obs)
         if run is None or not _ended_otherwise(run, obs.status):
-            copy, copied = _copy_terminal(store, logs, objects, obs, run)
+            copy, copied, truncated = _copy_terminal(store, logs, objects, obs, run)
     applied = store.apply_observation(obs, utcnow(), copy)
     if not applied.known:
         return _unknown(obs)
@@ -73,7 +75,8 @@ def record_observation(
                 )
             ]
         )
-    return Outcome(recorded=True, moved=applied.moved, log_lines=copied)
+    ended = obs.status if applied.moved and is_terminal(obs.status) and not obs.is_child else None
+    return Outcome(True, applied.moved, copied, truncated, ended)
 
 
 def _unknown(obs: RunObservation) -> Outcome:
@@ -92,8 +95,9 @@ def _ended_otherwise(run: RunDocument, status: str) -> bool:
 
 def _copy_terminal(
     store: Store, logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
-) -> tuple[TerminalCopy, int]:
-    """The result summary and the attempts' log lines, stored in one insert of log lines."""
+) -> tuple[TerminalCopy, int, int]:
+    """The result summary and the attempts' log lines, stored in one insert of log lines;
+    with how many lines were new and how many streams were cut at the caps."""
     result = run["result"] if run else None
     lines: list[LogDocument] = []
     if result is None:
@@ -101,11 +105,12 @@ def _copy_terminal(
         if result is not None:
             lines.append(_result_line(obs, result))
     if not (run and run["logs_copied"]):
-        lines += _log_lines(
+        lines += stream_lines(
             logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
         )
     new = store.append_logs(lines)
-    return TerminalCopy(result=result, logs_copied=True), new
+    truncated = sum(1 for line in lines if line.get("truncated"))
+    return TerminalCopy(result=result, logs_copied=True), new, truncated
 
 
 def _read_result(objects: Objects, obs: RunObservation) -> ResultSummary | None:
@@ -142,17 +147,19 @@ def copy_late_lines(store: Store, logs: LogStreams, run: RunDocument) -> int:
     event (CloudWatch Logs ingests with a delay). Lines keep their place in the stream as
     `seq`, so lines already copied are not stored twice."""
     streams = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
-    lines = _log_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
+    lines = stream_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
     return store.append_logs(lines)
 
 
-def _log_lines(
+def stream_lines(
     logs: LogStreams,
     job_id: str,
     batch_job_id: str,
     streams: dict[int, str],
     fallback_ts: datetime,
 ) -> list[LogDocument]:
+    """The attempts' lines as the copy stores them (also what the read side serves live
+    for a running attempt: same `seq`, so the same place in the reading order)."""
     lines: list[LogDocument] = []
     for attempt, stream in sorted(streams.items()):
         read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)

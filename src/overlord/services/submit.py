@@ -22,7 +22,7 @@ from overlord.domain.errors import (
     RunInProgress,
 )
 from overlord.domain.item_offsets import item_offsets
-from overlord.domain.request import JobRequest
+from overlord.domain.request import MAX_TAGS, JobRequest
 from overlord.domain.schema import JobDocument, RunDocument
 from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
 from overlord.domain.submission import SubmitRequest, items_json, parameters_json, submit_request
@@ -37,6 +37,11 @@ logger = logging.getLogger(__name__)
 # claim that lapses belongs to a process that is gone.
 CLAIM_LEASE = timedelta(seconds=60)
 
+# Every job Overlord submits carries this tag, valued with its deployment's name: the
+# submitter's IAM policy lets it cancel and terminate only jobs that carry it, and tag
+# only new jobs that do (terraform/modules/functions). Users may not set it.
+DEPLOYMENT_TAG = "OverlordDeployment"
+
 
 @dataclass(frozen=True)
 class SubmitConfig:
@@ -45,6 +50,20 @@ class SubmitConfig:
     definition_prefix: str  # registered job definition = this + the task's contract name
     overrides_budget: int  # characters of container overrides; see Settings
     image_tasks: bool = True  # False where Batch cannot run images (`make dev`)
+    # The image tasks with an image deployed (Settings.task_images); None: all of them.
+    deployed_images: frozenset[str] | None = None
+    deployment: str = "overlord"  # the value of DEPLOYMENT_TAG on every job
+    # Tags the job definitions carry; with propagateTags AWS fails a job whose tags and
+    # its definition's exceed 50 (after accepting it), so the user's get what is left.
+    definition_tag_count: int = 0
+
+    @property
+    def own_tags(self) -> dict[str, str]:
+        return {DEPLOYMENT_TAG: self.deployment}
+
+    @property
+    def user_tag_limit(self) -> int:
+        return MAX_TAGS - self.definition_tag_count - len(self.own_tags)
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,7 @@ class Submission:
     batch_job_id: str | None
     run: int | None
     created: bool  # True: this request (re)submitted the job to Batch
+    array_size: int | None = None  # children of the Batch array job it submitted
 
 
 def _submission(job: JobDocument, created: bool) -> Submission:
@@ -76,7 +96,25 @@ def runnable_task(config: SubmitConfig, name: str) -> Task:
             "as local processes (`make dev`); run it under `make up` (Docker), or give the "
             "task a Python entry point"
         )
+    if task.image and config.deployed_images is not None and name not in config.deployed_images:
+        raise InvalidRequest(
+            f"task: {name!r} runs its own container image ({task.image}), and this deployment "
+            "has no image for it: deploy.sh builds and pushes an image task whose folder "
+            f"examples/tasks/{name} has a Dockerfile, or set task_images in Terraform"
+        )
     return task
+
+
+def _check_tags(config: SubmitConfig, tags: dict[str, str]) -> None:
+    for key in config.own_tags:
+        if key in tags:
+            raise InvalidRequest(f"tags: {key!r} is set by Overlord on every job; use another key")
+    if len(tags) > config.user_tag_limit:
+        raise InvalidRequest(
+            f"tags: at most {config.user_tag_limit} tags here, not {len(tags)}: AWS Batch allows "
+            f"{MAX_TAGS} per job together with its job definition's {config.definition_tag_count} "
+            f"and Overlord's {len(config.own_tags)}"
+        )
 
 
 def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
@@ -84,6 +122,7 @@ def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
     can run here, the parameters match its schema, and `attempts` / `timeout_seconds`
     only tighten the task's own (which fill them in when absent)."""
     task = runnable_task(config, request.task)
+    _check_tags(config, request.tags)
     if request.items is not None:
         task.check_items(request.items)
     else:
@@ -293,6 +332,7 @@ def _request_for(
             definition_prefix=config.definition_prefix,
             environment=environment,
             array_size=shape.array_size if shape else None,
+            own_tags=config.own_tags,
         )
 
     uri = offsets_uri = ""
@@ -356,7 +396,8 @@ def _submit_claimed(
         job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
         shape=shape,
     )
-    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, created=True)
+    array_size = shape.array_size if shape else None
+    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, True, array_size)
 
 
 def record_accepted_run(

@@ -9,6 +9,18 @@ locals {
     ManagedBy   = "terraform"
   })
 
+  # Image tasks (image_tasks.tf): those deploy.sh pushes to task-<task> under image_tag,
+  # and task_images, which adds or replaces images (e.g. pushed elsewhere). A task in
+  # neither is refused with 400 (TASK_IMAGES) rather than pulled from Docker Hub.
+  task_images = merge(
+    { for t in local.built_image_tasks : t => "${module.functions.repository_urls["task-${t}"]}:${var.image_tag}" },
+    var.task_images,
+  )
+  task_repository_arns = concat(
+    [for t in local.built_image_tasks : module.functions.repository_arns["task-${t}"]],
+    var.task_repository_arns,
+  )
+
   results_bucket_name = coalesce(var.results_bucket_name, "${local.name}-results-${data.aws_caller_identity.current.account_id}-${var.region}")
 }
 
@@ -82,8 +94,8 @@ module "batch" {
 
   worker_image_uri      = "${module.functions.repository_urls["worker"]}:${var.image_tag}"
   worker_repository_arn = module.functions.repository_arns["worker"]
-  task_images           = var.task_images
-  task_repository_arns  = var.task_repository_arns
+  task_images           = local.task_images
+  task_repository_arns  = local.task_repository_arns
 
   results_bucket_name = module.storage.bucket_name
   results_bucket_arn  = module.storage.bucket_arn
@@ -108,14 +120,18 @@ module "functions" {
   log_level        = var.log_level
   ecr_force_delete = var.ecr_force_delete
 
+  environment           = var.environment
+  metrics_namespace     = var.metrics_namespace
   db_name               = var.db_name
   mongodb_secret_arn    = module.secrets.mongodb_secret_arn
   job_queue_arn         = module.batch.job_queue_arn
   job_definition_prefix = module.batch.job_definition_prefix
-  job_definition_names  = values(module.batch.job_definition_names)
   job_log_group_arn     = module.batch.log_group_arn
-  results_bucket_name   = module.storage.bucket_name
-  results_bucket_arn    = module.storage.bucket_arn
+
+  image_task_repositories = local.built_image_tasks
+  deployed_task_images    = sort(distinct(concat(local.built_image_tasks, keys(var.task_images))))
+  results_bucket_name     = module.storage.bucket_name
+  results_bucket_arn      = module.storage.bucket_arn
 
   vpc_id         = module.network.vpc_id
   vpc_subnet_ids = var.lambdas_in_vpc ? module.network.private_subnet_ids : []
@@ -165,6 +181,42 @@ module "events" {
   reconcile_schedule_expression = var.reconcile_schedule_expression
 
   kms_key_arn = module.secrets.kms_key_arn
+
+  tags = local.tags
+}
+
+################################################################################
+# Monitoring: alarm topic, alarms, dashboard, saved queries (docs/operations.md)
+################################################################################
+
+locals {
+  # "rate(15 minutes)" -> 900: the stuck-jobs alarm expects one data point per pass.
+  reconcile_rate_minutes   = regexall("^rate\\((\\d+) minutes?\\)$", var.reconcile_schedule_expression)
+  reconcile_period_seconds = length(local.reconcile_rate_minutes) > 0 ? tonumber(local.reconcile_rate_minutes[0][0]) * 60 : 900
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  name              = local.name
+  environment       = var.environment
+  metrics_namespace = var.metrics_namespace
+  alarm_email       = var.alarm_email
+
+  function_names = module.functions.function_names
+  api_id         = module.api.api_id
+  # Every dead-letter queue of the deployment, by role; a module that adds one adds it here.
+  dead_letter_queue_names = {
+    events  = module.events.dead_letter_queue_name
+    lambdas = module.functions.dead_letter_queue_name
+  }
+  log_group_names = concat(values(module.functions.log_group_names), [module.batch.log_group_name])
+
+  reconcile_period_seconds   = local.reconcile_period_seconds
+  api_5xx_rate_percent       = var.alarm_api_5xx_rate_percent
+  event_lag_p99_milliseconds = var.alarm_event_lag_p99_milliseconds
+  reconcile_repairs_per_hour = var.alarm_reconcile_repairs_per_hour
+  stuck_jobs_threshold       = var.alarm_stuck_jobs_threshold
 
   tags = local.tags
 }

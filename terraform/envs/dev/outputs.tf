@@ -9,7 +9,7 @@ output "api_execution_arn" {
 }
 
 output "ecr_repository_urls" {
-  description = "Where to push the submitter, recorder and worker images"
+  description = "Where to push the submitter, recorder and worker images, and each image task's (task-<task>)"
   value       = module.functions.repository_urls
 }
 
@@ -49,4 +49,14 @@ output "dead_letter_queue_arns" {
 output "nat_gateway_public_ip" {
   description = "NAT gateway public IP to allow-list in MongoDB Atlas (null without NAT)"
   value       = module.network.nat_gateway_public_ip
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe more endpoints here)"
+  value       = module.monitoring.alarm_topic_arn
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard"
+  value       = module.monitoring.dashboard_name
 }

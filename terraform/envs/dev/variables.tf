@@ -229,3 +229,43 @@ variable "task_repository_arns" {
   type        = list(string)
   default     = []
 }
+
+################################################################################
+# Monitoring
+################################################################################
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the product's metrics"
+  type        = string
+  default     = "Overlord"
+}
+
+variable "alarm_email" {
+  description = "Address subscribed to the alarm topic (confirm the e-mail AWS sends); null: no subscription"
+  type        = string
+  default     = null
+}
+
+variable "alarm_api_5xx_rate_percent" {
+  description = "API 5xx alarm: share of requests (%) over 5 minutes"
+  type        = number
+  default     = 5
+}
+
+variable "alarm_event_lag_p99_milliseconds" {
+  description = "Event lag alarm: p99 of event time -> recorded (ms), 15 minutes"
+  type        = number
+  default     = 120000
+}
+
+variable "alarm_reconcile_repairs_per_hour" {
+  description = "Reconcile repairs alarm: repairs in one hour"
+  type        = number
+  default     = 10
+}
+
+variable "alarm_stuck_jobs_threshold" {
+  description = "Stuck jobs alarm: jobs in flight past reconcile's threshold, on every pass for 30 minutes"
+  type        = number
+  default     = 0
+}

@@ -1,5 +1,8 @@
 locals {
   # Every route goes to the submitter; it routes internally (powertools resolver).
+  # $default catches every other method and path, so that an unknown route is the
+  # submitter's problem+json 404, not API Gateway's {"message":"Not Found"}. Like the
+  # others it needs SigV4: unsigned requests stay API Gateway's 403.
   routes = toset([
     "POST /jobs",
     "GET /jobs",
@@ -13,6 +16,7 @@ locals {
     "GET /health",
     "GET /openapi.json",
     "GET /docs",
+    "$default",
   ])
 }
 

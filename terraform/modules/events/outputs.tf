@@ -17,3 +17,8 @@ output "dead_letter_queue_url" {
   description = "URL of the events dead-letter queue"
   value       = aws_sqs_queue.dlq.id
 }
+
+output "dead_letter_queue_name" {
+  description = "Name of the events dead-letter queue"
+  value       = aws_sqs_queue.dlq.name
+}

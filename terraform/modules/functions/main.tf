@@ -7,7 +7,8 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
-  repositories = toset(["submitter", "recorder", "worker"])
+  # The product's images, and each image task's that deploy.sh builds (task-<task>).
+  repositories = toset(concat(["submitter", "recorder", "worker"], [for t in var.image_task_repositories : "task-${t}"]))
 
   # Lambdas: which image, which handler, how much of everything.
   # The submitter and recorder images carry their handler as CMD; reconcile
@@ -43,12 +44,11 @@ locals {
 
   in_vpc = length(var.vpc_subnet_ids) > 0
 
-  job_definition_arns = flatten([
-    for n in var.job_definition_names : [
-      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${n}",
-      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${n}:*",
-    ]
-  ])
+  # Every task's job definition, any revision, in one ARN: per-task ARNs (two each) outgrew
+  # IAM's 10,240-character inline-policy quota at about 46 tasks. "<prefix>overlord-*", not
+  # "<prefix>*": the prefix of environment "dev" (overlord-dev-) also begins the names
+  # of environment "dev-2" (overlord-dev-2-overlord-<task>).
+  job_definitions_arn = "arn:${local.partition}:batch:${local.region}:${local.account_id}:job-definition/${var.job_definition_prefix}overlord-*"
 
   job_log_streams_arn = "${var.job_log_group_arn}:log-stream:*"
 
@@ -60,11 +60,23 @@ locals {
     JOB_DEFINITION_PREFIX = var.job_definition_prefix
     RESULTS_BUCKET        = var.results_bucket_name
     LOG_LEVEL             = var.log_level
+    # The OverlordDeployment tag's value on every job; the conditions below require it.
+    OVERLORD_DEPLOYMENT = var.name
+    # The job definitions carry the same var.tags (envs/dev passes local.tags to both
+    # modules): Batch fails a job whose own and propagated tags exceed 50, so the
+    # submitter caps a request's tags at 50 - this - 1.
+    JOB_DEFINITION_TAG_COUNT = tostring(length(var.tags))
+    # Image tasks with an image here: the catalogue's own name (overlord-wordcount:dev)
+    # would be pulled from Docker Hub and fail after the 202, so the others get a 400.
+    TASK_IMAGES = jsonencode(sort(var.deployed_task_images))
+    # Metrics (EMF): namespace and the environment dimension (modules/monitoring reads the same).
+    METRICS_NAMESPACE    = var.metrics_namespace
+    OVERLORD_ENVIRONMENT = var.environment
   }
 }
 
 ################################################################################
-# ECR repositories (submitter, recorder, worker)
+# ECR repositories (submitter, recorder, worker, task-<image task>)
 ################################################################################
 
 resource "aws_ecr_repository" "this" {
@@ -229,15 +241,26 @@ data "aws_iam_policy_document" "submitter" {
 
   statement {
     sid     = "SubmitJobs"
-    actions = ["batch:SubmitJob", "batch:TagResource"]
-    resources = concat(
-      [
-        var.job_queue_arn,
-        # TagResource on submit is checked against the new job.
-        "arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*",
-      ],
-      local.job_definition_arns,
-    )
+    actions = ["batch:SubmitJob"]
+    resources = [
+      var.job_queue_arn,
+      "arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*",
+      local.job_definitions_arn,
+    ]
+  }
+
+  statement {
+    # Tags on submit are authorised as TagResource on the new job: only with our
+    # deployment's tag among them, so every job this role creates can be told as ours.
+    sid       = "TagOwnJobsOnSubmit"
+    actions   = ["batch:TagResource"]
+    resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/OverlordDeployment"
+      values   = [var.name]
+    }
   }
 
   statement {
@@ -248,16 +271,30 @@ data "aws_iam_policy_document" "submitter" {
   }
 
   statement {
-    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after.
-    sid       = "CancelJobs"
+    # POST /jobs/{job_id}/cancel: CancelJob before a run starts, TerminateJob after;
+    # only of jobs this deployment submitted (job/* is every Batch job in the account).
+    sid       = "CancelOwnJobs"
     actions   = ["batch:CancelJob", "batch:TerminateJob"]
     resources = ["arn:${local.partition}:batch:${local.region}:${local.account_id}:job/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/OverlordDeployment"
+      values   = [var.name]
+    }
   }
 
   statement {
     sid       = "LargeParameters"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${var.results_bucket_arn}/params/*"]
+  }
+
+  # GET /jobs/{job_id}/logs reads a running attempt's lines from its stream.
+  statement {
+    sid       = "ReadJobLogs"
+    actions   = ["logs:GetLogEvents"]
+    resources = [local.job_log_streams_arn]
   }
 }
 

@@ -1,10 +1,10 @@
 output "repository_urls" {
-  description = "ECR repository URLs: submitter, recorder, worker"
+  description = "ECR repository URLs: submitter, recorder, worker, task-<image task>"
   value       = { for k, v in aws_ecr_repository.this : k => v.repository_url }
 }
 
 output "repository_arns" {
-  description = "ECR repository ARNs: submitter, recorder, worker"
+  description = "ECR repository ARNs: submitter, recorder, worker, task-<image task>"
   value       = { for k, v in aws_ecr_repository.this : k => v.arn }
 }
 
@@ -31,4 +31,14 @@ output "role_arns" {
 output "dead_letter_queue_arn" {
   description = "SQS queue collecting failed asynchronous invocations"
   value       = aws_sqs_queue.dlq.arn
+}
+
+output "dead_letter_queue_name" {
+  description = "Name of the queue collecting failed asynchronous invocations"
+  value       = aws_sqs_queue.dlq.name
+}
+
+output "log_group_names" {
+  description = "The functions' log groups: submitter, recorder, reconcile"
+  value       = { for k, v in aws_cloudwatch_log_group.this : k => v.name }
 }

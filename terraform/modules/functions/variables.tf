@@ -97,9 +97,16 @@ variable "job_definition_prefix" {
   type        = string
 }
 
-variable "job_definition_names" {
-  description = "All job definitions the submitter may submit"
+variable "image_task_repositories" {
+  description = "Image tasks deploy.sh builds (examples/tasks/<task>/Dockerfile): one ECR repository task-<task> each"
   type        = list(string)
+  default     = []
+}
+
+variable "deployed_task_images" {
+  description = "Image tasks that have an image in this deployment (TASK_IMAGES): the submitter refuses the others with 400"
+  type        = list(string)
+  default     = []
 }
 
 variable "job_log_group_arn" {
@@ -168,4 +175,15 @@ variable "tags" {
   description = "Tags applied to every resource"
   type        = map(string)
   default     = {}
+}
+
+variable "environment" {
+  description = "Deployment environment: the `environment` dimension of the product's metrics"
+  type        = string
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the product's metrics"
+  type        = string
+  default     = "Overlord"
 }

@@ -6,7 +6,8 @@ back as HTTP. Like an HTTP API whose routes use AWS_IAM authorization, every req
 but `GET /health` must be signed with SigV4 by the stack's credentials (`sigv4.py`);
 anything else is 403 `{"message":"Forbidden"}` and reaches no handler, and a verified
 caller's identity is passed in `requestContext.authorizer.iam`.
-Like API Gateway: unknown routes are 404 without invoking anything,
+Routes as the deployed API's: an unknown one takes the `$default` route to the
+submitter (signed, like every other), which answers problem+json 404. Like API Gateway:
 bodies over 10 MB are 413 (sent once the body is read, so the client sees it), a
 ``Content-Length`` that is not a plain non-negative number is 400 (and the connection
 is closed, since the body's end is unknown), and a function error is a 500.
@@ -44,6 +45,11 @@ MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's request payload limit
 _DIGITS = re.compile(r"[0-9]+")
 OPEN_ROUTES = frozenset({"GET /health"})  # for readiness probes; AWS_IAM on AWS all the same
 Invoker = Callable[[dict[str, Any]], Any]
+# Local only (no such route on AWS, where CloudWatch has the figures): the handlers'
+# metrics in Prometheus' text format. Open like /health, for scrapers that do not sign;
+# it holds counts, never a job's data.
+METRICS_PATH = "/metrics"
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def in_process(handler: Handler) -> Invoker:
@@ -91,13 +97,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_json_response(413, "Request Entity Too Large"))
             return
         body = self.rfile.read(length) if length else None
-        matched = match_route(self.command, path)
-        if matched is None:
-            self._send(_json_response(404, "Not Found"))
+        if (self.command, path) == ("GET", METRICS_PATH) and self.server.metrics is not None:
+            metrics = self.server.metrics()
+            self._send(HttpResponse(200, {"content-type": PROMETHEUS_TEXT}, metrics))
             return
+        # No match is the $default route: the submitter answers (problem+json 404).
+        route_key, _ = match_route(self.command, path)
         identity: Identity | None = None
         verifier = self.server.verifier
-        if verifier is not None and matched[0] not in OPEN_ROUTES:
+        if verifier is not None and route_key not in OPEN_ROUTES:
             try:
                 identity = verifier.verify(
                     self.command, path, query, dict(self.headers.items()), body
@@ -148,12 +156,19 @@ class GatewayServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, host: str, port: int, invoke: Invoker, verifier: Verifier | None = None
+        self,
+        host: str,
+        port: int,
+        invoke: Invoker,
+        verifier: Verifier | None = None,
+        metrics: Callable[[], bytes] | None = None,
     ) -> None:
-        """`verifier` None: no authentication (overlord dev --no-auth)."""
+        """`verifier` None: no authentication (overlord dev --no-auth); `metrics`: what
+        GET /metrics answers (None: 404, as on AWS)."""
         super().__init__((host, port), _Handler)
         self.invoke = invoke
         self.verifier = verifier
+        self.metrics = metrics
         self._thread: threading.Thread | None = None
 
     @property

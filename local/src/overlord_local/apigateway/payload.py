@@ -14,6 +14,9 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 # The routes deployed in terraform/modules/api; path parameters in API Gateway's syntax.
+# Anything else takes the `$default` route, which goes to the submitter as well, so that
+# an unknown route is the submitter's problem+json 404 rather than API Gateway's own.
+DEFAULT_ROUTE = "$default"
 ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/jobs"),
     ("GET", "/jobs"),
@@ -39,13 +42,14 @@ def _route_regex(template: str) -> re.Pattern[str]:
 _COMPILED = [(method, template, _route_regex(template)) for method, template in ROUTES]
 
 
-def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
-    """The route key and path parameters for a request, or None (API Gateway's 404)."""
+def match_route(method: str, path: str) -> tuple[str, dict[str, str]]:
+    """The route key and path parameters for a request (`$default` and none when no
+    route matches)."""
     for route_method, template, regex in _COMPILED:
         found = regex.match(path)
         if found and route_method == method:
             return f"{route_method} {template}", found.groupdict()
-    return None
+    return DEFAULT_ROUTE, {}
 
 
 def http_api_event(
@@ -58,8 +62,7 @@ def http_api_event(
     source_ip: str = "127.0.0.1",
     authorizer: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    matched = match_route(method, path)
-    route_key, path_parameters = matched if matched else ("$default", {})
+    route_key, path_parameters = match_route(method, path)
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     now = time.time()
     event: dict[str, Any] = {

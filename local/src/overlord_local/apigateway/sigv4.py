@@ -6,10 +6,19 @@ region, `execute-api`), an `X-Amz-Date` within five minutes, and the signature, 
 botocore's own signer recomputes over the headers the client signed. The query string
 is canonicalised as AWS does (decoded, then encoded again per RFC 3986), so a client
 that signs a differently encoded query fails here as it would on AWS.
+
+The payload is always signed: the canonical request carries the SHA-256 of the body
+received. A client may declare that hash in `x-amz-content-sha256`; a declared value
+that is not the body's hash — `UNSIGNED-PAYLOAD` included, which only S3 documents —
+is refused, because botocore's signer would otherwise take the declared value as the
+payload hash and a signature would cover no body at all (anyone holding one signed
+request could send any body with it). When in doubt we require what AWS's SigV4
+canonical request names: the hex SHA-256 of the payload.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
@@ -116,6 +125,10 @@ class Verifier:
         signed = found["signed"].split(";")
         if "host" not in signed or any(name not in lowered for name in signed):
             raise Forbidden("signed headers must include host and be present")
+        payload_hash = hashlib.sha256(body or b"").hexdigest()
+        declared = lowered.get("x-amz-content-sha256")
+        if declared is not None and not hmac.compare_digest(declared, payload_hash):
+            raise Forbidden("x-amz-content-sha256 is not the body's SHA-256")
         canonical = canonical_query(query)
         request = AWSRequest(
             method=method,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from overlord_local import provision as aws_bootstrap
+from overlord_local.chaos import Chaos
 from overlord_local.devstack.ferretdb import FerretDB
 from overlord_local.devstack.gotools import RIE, ToolMissing, ensure
 from overlord_local.devstack.processes import (
@@ -31,6 +32,7 @@ from overlord_local.devstack.processes import (
     wait_until,
 )
 from overlord_local.lambdas import invoke_in_process, invoke_url_for, load_handler
+from overlord_local.metrics import EmfCollector, StdoutTee
 from overlord_local.pdeathsig import die_with_parent
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,8 @@ class DevOptions:
     fail_submit_rate: float = 0.0
     fail_submit_kinds: str = "throttle,5xx"
     fail_seed: int | None = None
+    # Duplicated, delayed, reordered events and held SubmitJob answers (overlord_local.chaos).
+    chaos: Chaos | None = None
     reconcile_every: float = 60.0
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
@@ -104,6 +108,8 @@ class DevStack:
     options: DevOptions
     env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
+    # The hosted handlers' metrics (their EMF lines): GET /metrics, `overlord stats`.
+    metrics: EmfCollector = field(default_factory=EmfCollector)
     _cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     _stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -122,6 +128,7 @@ class DevStack:
         self._lock()
         # Last out: the hosted handlers' clients.
         self._cleanups.callback(_reset_hosted)
+        self._collect_stdout()
         if port_open(o.host, o.port):
             raise StackError(f"port {o.port} is in use; set OVERLORD_PORT to another port")
 
@@ -137,9 +144,13 @@ class DevStack:
             RESULTS_BUCKET=o.results_bucket,
             LOG_LEVEL=o.log_level,
             RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
+            # No X-Ray daemon here: tracing off unless the caller turned it on.
+            POWERTOOLS_TRACE_DISABLED=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"),
             AWS_ENDPOINT_URL=aws_endpoint,
             **credentials,
         )
+        if o.chaos is not None:
+            log.info("%s", o.chaos.describe())  # overlord dev prints it
         router = self._start_router()
         self._export(AWS_ENDPOINT_URL_BATCH=self._start_local_batch(router.put))
         _reset_hosted()  # handlers already loaded in this process rebuild their clients
@@ -166,7 +177,13 @@ class DevStack:
             verifier = Verifier(
                 credentials["AWS_ACCESS_KEY_ID"], credentials["AWS_SECRET_ACCESS_KEY"], REGION
             )
-            gateway = GatewayServer(o.host, o.port, submitter, verifier if o.auth else None)
+            gateway = GatewayServer(
+                o.host,
+                o.port,
+                submitter,
+                verifier if o.auth else None,
+                metrics=self.metrics.exposition,
+            )
             gateway.start()
         except OSError as exc:
             raise StackError(f"cannot listen on {o.host}:{o.port}: {exc}") from None
@@ -175,6 +192,17 @@ class DevStack:
         self.env["OVERLORD_API_URL"] = self.api_url  # for other shells only
         self._start_reconcile()
         self._write_env_file()
+
+    def _collect_stdout(self) -> None:
+        """The in-process handlers print their EMF lines to this process's stdout."""
+        tee = StdoutTee(sys.stdout, self.metrics)
+        sys.stdout = tee
+
+        def restore() -> None:
+            if sys.stdout is tee:
+                sys.stdout = tee.stream
+
+        self._cleanups.callback(restore)
 
     def _export(self, **values: str) -> None:
         """Set for the handlers in this process and record for dev.env and the emulators."""
@@ -227,6 +255,7 @@ class DevStack:
         router = EventRouter(
             dead_letter_path=self.options.state_dir / "dead-letters.jsonl",
             workers=self.options.event_workers,
+            chaos=self.options.chaos,
         )
         self._cleanups.callback(router.stop)
         return router
@@ -259,6 +288,7 @@ class DevStack:
                 "LOG_LEVEL": self.options.log_level,
             },
             submit_faults=faults,
+            chaos=o.chaos,
         ).start()
         self._cleanups.callback(server.stop)
         return str(server.endpoint_url)
@@ -287,15 +317,29 @@ class DevStack:
                 handler,
             ],
             env={**os.environ, **self.env, "AWS_LAMBDA_FUNCTION_NAME": f"overlord-{name}"},
-            stdout=log_file,
+            stdout=subprocess.PIPE,  # copied to the log, EMF lines counted (_pump)
             stderr=log_file,
             cwd=PROJECT_ROOT,
             start_new_session=True,
             preexec_fn=die_with_parent(),  # a SIGKILLed dev takes it along
         )
         self._cleanups.callback(stop_process, proc)
+        threading.Thread(
+            target=self._pump, args=(proc.stdout, log_file), name=f"{name}-stdout", daemon=True
+        ).start()
         wait_until(lambda: port_open("127.0.0.1", port), 20, f"the {name} emulator")
         return invoke_url_for("127.0.0.1", port)
+
+    def _pump(self, source: IO[bytes], log_file: IO[bytes]) -> None:
+        """An emulator's stdout into its log file, line by line, each line also offered
+        to the metrics collector (as CloudWatch Logs reads a Lambda's EMF lines)."""
+        for line in iter(source.readline, b""):
+            try:
+                log_file.write(line)
+                log_file.flush()
+            except ValueError:  # the file was closed: the stack is stopping
+                pass
+            self.metrics.feed_line(line.decode("utf-8", "replace"))
 
     def _start_reconcile(self) -> None:
         if self.options.reconcile_every <= 0:

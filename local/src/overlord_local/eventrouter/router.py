@@ -10,10 +10,18 @@ tenacity: up to ``max_attempts`` tries with exponential backoff
 fails gets the event appended to the dead-letter file as one JSON line
 ``{"time", "rule", "target", "attempts", "error", "event"}`` and an ERROR log line;
 like an EventBridge DLQ, the event itself is kept whole so it can be replayed.
+
+With ``chaos`` (``overlord_local.chaos``) ``put`` also duplicates and delays: each event is
+held as 1 to ``max_copies`` copies, each released to the workers after its own seeded
+random delay, so events of one job overtake each other and arrive more than once, as
+EventBridge's at-least-once, unordered delivery allows.
 """
 
 from __future__ import annotations
 
+import copy
+import heapq
+import itertools
 import json
 import logging
 import queue
@@ -27,6 +35,7 @@ from typing import Any
 
 from tenacity import Retrying, stop_after_attempt, wait_exponential
 
+from overlord_local.chaos import Chaos
 from overlord_local.eventrouter.patterns import matches
 from overlord_local.eventrouter.targets import Handler, Target, as_target
 
@@ -63,6 +72,7 @@ class EventRouter:
         backoff_initial: float = 0.2,
         backoff_max: float = 5.0,
         workers: int = DEFAULT_WORKERS,
+        chaos: Chaos | None = None,
     ) -> None:
         self.rules: list[Rule] = list(rules)
         self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
@@ -77,6 +87,13 @@ class EventRouter:
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self._stats_lock = threading.Lock()
+        self.chaos = chaos
+        self._chaos = chaos.stream("eventrouter") if chaos is not None else None
+        # Chaos only: copies waiting for their release time, (due, order, event).
+        self._held: list[tuple[float, int, Event]] = []
+        self._held_changed = threading.Condition()
+        self._order = itertools.count()
+        self._releaser: threading.Thread | None = None
 
     def add_rule(
         self, pattern: dict[str, Any], *targets: Target | Handler | str, name: str | None = None
@@ -87,11 +104,28 @@ class EventRouter:
 
     # -- producer side -------------------------------------------------------------
     def put(self, event: Event) -> None:
-        """Enqueue one event; returns at once."""
+        """Enqueue one event (with chaos: hold its copies); returns at once."""
         self._ensure_started()
+        if self._chaos is None:
+            with self._idle:
+                self._pending += 1
+            self._queue.put(event)
+            return
+        delays = self._chaos.delivery_delays()
+        log.debug(
+            "chaos: event %s delivered %d time(s), after %s s",
+            event.get("id"),
+            len(delays),
+            ", ".join(f"{d:.2f}" for d in delays),
+        )
         with self._idle:
-            self._pending += 1
-        self._queue.put(event)
+            self._pending += len(delays)
+        now = time.monotonic()
+        with self._held_changed:
+            for delay in delays:
+                # A copy each: a target that changes its event must not change another's.
+                heapq.heappush(self._held, (now + delay, next(self._order), copy.deepcopy(event)))
+            self._held_changed.notify()
 
     __call__ = put
 
@@ -111,6 +145,12 @@ class EventRouter:
         drained = self.drain(timeout)
         with self._start_lock:
             threads, self._threads = self._threads, []
+            releaser, self._releaser = self._releaser, None
+        if releaser is not None:
+            with self._held_changed:
+                self._held.clear()  # only left when the drain timed out
+                self._held_changed.notify()
+            releaser.join(timeout)
         for _ in threads:
             self._queue.put(_STOP)
         for thread in threads:
@@ -126,6 +166,25 @@ class EventRouter:
                 )
                 thread.start()
                 self._threads.append(thread)
+            if self._chaos is not None and self._releaser is None:
+                self._releaser = threading.Thread(
+                    target=self._release, name="eventrouter-chaos", daemon=True
+                )
+                self._releaser.start()
+
+    def _release(self) -> None:
+        """Chaos: hand each held copy to the workers once its delay has passed."""
+        with self._held_changed:
+            while self._releaser is threading.current_thread():
+                if not self._held:
+                    self._held_changed.wait()
+                    continue
+                due = self._held[0][0] - time.monotonic()
+                if due > 0:
+                    self._held_changed.wait(due)
+                    continue
+                _, _, event = heapq.heappop(self._held)
+                self._queue.put(event)
 
     def _work(self) -> None:
         while True:

@@ -23,7 +23,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from overlord_local.chaos import ENV_SEED, ENV_SWITCH, Chaos, ChaosConfigError, parse_seed
 from overlord_local.eventrouter import EventRouter, load_batch_pattern
+from overlord_local.eventrouter.router import DEFAULT_WORKERS
 from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
 from overlord_local.localbatch.executors.base import Executor
 from overlord_local.localbatch.faults import DEFAULT_KINDS, KINDS, SubmitFaults, parse_kinds
@@ -68,6 +70,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only route events of this queue (the contract's rule pattern); default: all",
     )
     add("--dead-letter", default=None, metavar="PATH", help="JSON-lines file for failed events")
+    add(
+        "--event-workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="events delivered at once, in no order, as EventBridge invokes Lambda targets "
+        f"(default {DEFAULT_WORKERS})",
+    )
+    add(
+        "--chaos",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"duplicate, delay and reorder events and hold SubmitJob's answers "
+        f"(overlord_local.chaos; default: ${ENV_SWITCH})",
+    )
+    add("--chaos-seed", default=None, metavar="N", help=f"chaos seed (default: ${ENV_SEED} or new)")
     add(
         "--queue",
         action="append",
@@ -144,6 +162,22 @@ def submit_faults(args: argparse.Namespace) -> SubmitFaults | None:
         raise SystemExit(f"--fail-submit-*: {exc}") from None
 
 
+def chaos_from(args: argparse.Namespace) -> Chaos | None:
+    """--chaos / --no-chaos, else OVERLORD_CHAOS; the seed from --chaos-seed, else
+    OVERLORD_CHAOS_SEED, else a new one."""
+    try:
+        if args.chaos is None:
+            chaos = Chaos.from_env()
+            if chaos is None or args.chaos_seed is None:
+                return chaos
+            return Chaos(seed=parse_seed(args.chaos_seed))
+        if not args.chaos:
+            return None
+        return Chaos(seed=parse_seed(args.chaos_seed or os.environ.get(ENV_SEED)))
+    except ChaosConfigError as exc:
+        raise SystemExit(f"--chaos: {exc}") from None
+
+
 def extra_environment(args: argparse.Namespace) -> dict[str, str]:
     env = {name: os.environ[name] for name in args.pass_env if name in os.environ}
     for item in args.env:
@@ -196,7 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    router = EventRouter(dead_letter_path=args.dead_letter)
+    if args.event_workers < 1:
+        raise SystemExit("--event-workers must be at least 1")
+    chaos = chaos_from(args)
+    if chaos is not None:
+        log.warning("%s", chaos.describe())
+    router = EventRouter(dead_letter_path=args.dead_letter, workers=args.event_workers, chaos=chaos)
     server = LocalBatchServer(
         build_executor(args),
         host=args.host,
@@ -206,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         timings=Timings(step=args.step_delay, timeout_scale=args.timeout_scale),
         extra_environment=extra_environment(args),
         submit_faults=submit_faults(args),
+        chaos=chaos,
     )
     if args.event_target:
         queue = args.event_job_queue

@@ -23,6 +23,12 @@ adds itself** (``AWS_BATCH_JOB_ID``, ``AWS_BATCH_JQ_NAME``, ``AWS_BATCH_CE_NAME`
 ``AWS_BATCH_JOB_ATTEMPT``), and any overridden ``resourceRequirements``. AWS does not
 publish the exact document it sends, so this is a close, slightly conservative model:
 keep a job's own overrides well below the limit (a few hundred characters of margin).
+
+Not refused by SubmitJob either: with ``propagateTags``, more than 50 tags of the job
+and its job definition together (a job tag replaces the definition's of the same key).
+AWS's SubmitJob reference: "If the total number of combined tags from the job and job
+definition is over 50, the job is moved to the FAILED state". The local Batch fails it
+where it would start, like the overrides (``propagated_tags_problem``).
 """
 
 from __future__ import annotations
@@ -69,6 +75,21 @@ def check_tags(tags: Mapping[str, Any] | None) -> None:
         raise ClientException(
             f"{_PREFIX}Too many tags: {len(tags)} given, a resource can have at most {MAX_TAGS}"
         )
+
+
+def propagated_tags_problem(
+    job_tags: Mapping[str, Any], definition_tags: Mapping[str, Any], propagate: bool
+) -> str | None:
+    """The status reason of a job whose propagated tags exceed 50, else None."""
+    if not propagate:
+        return None
+    combined = len({**definition_tags, **job_tags})
+    if combined <= MAX_TAGS:
+        return None
+    return (
+        f"{_PREFIX}Too many tags to propagate: the job's and its job definition's come to "
+        f"{combined}, more than {MAX_TAGS}"
+    )
 
 
 def check_timeout(timeout: Mapping[str, Any] | None) -> None:

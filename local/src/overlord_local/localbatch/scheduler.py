@@ -56,6 +56,7 @@ from overlord_local.localbatch.limits import (
     MAX_CONTAINER_OVERRIDES,
     OVERRIDES_TOO_LONG,
     ecs_container_overrides,
+    propagated_tags_problem,
 )
 from overlord_local.localbatch.resources import ComputeEnvironment, Registry
 from overlord_local.localbatch.retry import should_retry
@@ -379,7 +380,7 @@ class Scheduler:
         self, job: Job, ce: ComputeEnvironment
     ) -> tuple[Attempt, ContainerSpec] | None:
         """(Lock held.) Move the placed job to STARTING; None when it failed instead
-        (ECS would refuse its container overrides)."""
+        (ECS would refuse its container overrides, or Batch its propagated tags)."""
         number = len(job.attempts) + 1
         overrides = ecs_container_overrides(
             job.container_overrides,
@@ -390,6 +391,13 @@ class Scheduler:
             log.info("job %s: container overrides are %d long", job.job_id, len(overrides))
             self._release(job)
             self._fail(job, OVERRIDES_TOO_LONG)
+            return None
+        too_many_tags = propagated_tags_problem(
+            job.tags, job.definition.body.get("tags") or {}, job.propagate_tags
+        )
+        if too_many_tags:
+            self._release(job)
+            self._fail(job, too_many_tags)
             return None
         group, stream = log_location(job, number)
         task_id = uuid.uuid4().hex

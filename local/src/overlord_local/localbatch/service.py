@@ -14,10 +14,12 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from overlord_local.chaos import Chaos
 from overlord_local.localbatch.arns import (
     DEFAULT_ACCOUNT,
     ArnFactory,
@@ -91,6 +93,8 @@ class LocalBatch:
     ``EventRouter.put``). ``extra_environment`` is added to every container's
     environment, after the server's own ``AWS_*`` variables. ``submit_faults`` makes a
     share of SubmitJob calls fail as AWS sometimes does (``faults``; tests only).
+    ``chaos`` (``overlord_local.chaos``) holds SubmitJob's answer after the job has
+    started, so that its events (an array child's end included) come before it.
     """
 
     def __init__(
@@ -103,10 +107,14 @@ class LocalBatch:
         timings: Timings | None = None,
         extra_environment: Mapping[str, str] | None = None,
         submit_faults: SubmitFaults | None = None,
+        chaos: Chaos | None = None,
     ) -> None:
         self.arns = ArnFactory(region or default_region(), account)
         self._faults = submit_faults
+        self._chaos = chaos.stream("localbatch") if chaos is not None else None
         self._lock = threading.RLock()
+        # Notified at every status change (chaos: an answer waits for a child's end).
+        self._moved = threading.Condition(self._lock)
         self._registry = Registry(self.arns)
         self._jobs: dict[str, Job] = {}
         self._on_event = on_event
@@ -128,8 +136,33 @@ class LocalBatch:
         self._scheduler.shutdown()
 
     def _emit(self, job: Job) -> None:
+        """Called by the scheduler with the lock held, at every status change."""
         if self._on_event is not None:
             self._on_event(state_change_event(job.describe(), self.arns.region, self.arns.account))
+        if self._chaos is not None:
+            self._moved.notify_all()
+
+    def _hold_answer(self, job: Job) -> None:
+        """Chaos: SubmitJob's answer waits, the job running meanwhile. An array's waits
+        until one of its children has ended and its events had time to be delivered (the
+        recorder then sees a child end before the submitter has recorded the parent); a
+        plain job's waits a random while, or not at all."""
+        assert self._chaos is not None
+        chaos = self._chaos.chaos
+        if job.array is None:
+            delay = self._chaos.answer_delay()
+        else:
+            started = time.monotonic()
+            summary = job.array.summary  # kept by the scheduler under the lock
+            with self._moved:
+                self._moved.wait_for(
+                    lambda: summary["SUCCEEDED"] + summary["FAILED"] > 0, chaos.array_answer_wait
+                )
+            waited = time.monotonic() - started
+            delay = min(chaos.max_delay, max(0.0, chaos.array_answer_wait - waited))
+        if delay:
+            log.info("chaos: SubmitJob's answer for %s held %.2f s more", job.job_id, delay)
+            time.sleep(delay)
 
     # -- compute environments --------------------------------------------------------
     def create_compute_environment(self, request: JsonDict) -> JsonDict:
@@ -291,6 +324,8 @@ class LocalBatch:
             queue.name,
             f" with {array_size} array children" if array_size else "",
         )
+        if self._chaos is not None:
+            self._hold_answer(job)
         if fault == SERVER_ERROR_AFTER_CREATE:
             log.info("SubmitJob %s: injected 500 after creating job %s", job.name, job_id)
             raise ServerException("Internal server error (injected fault)")
