@@ -211,3 +211,15 @@ def test_reconcile_does_not_mark_a_newer_failed_submission_as_looked_at(make):
     h.post(ECHO, 1, ["lost"], [None, None, None, None], True, [1, 0, 0, 0, 2])
     h.safe()
     h.teardown()
+
+
+def test_reconcile_does_not_mark_a_failure_looked_at_through_its_in_flight_read(make):
+    """Found by generated histories (the shuffled scheduler, with fix 8 undone in an
+    experiment; it fails without that too): reconcile reads the job SUBMITTING (a live
+    claim: left alone), the client's SubmitJob answer is lost and the job fails, and the
+    pass then marks the job looked at from its in-flight read: no pass adopted it."""
+    h = make()
+    h.start(copies=1)
+    h.post(PLAIN, 2, ["lost"], [None, None, None, None], True, [], 203)
+    h.safe()
+    h.teardown()

@@ -132,6 +132,7 @@ class FakeStore:
             claim=None,
             reconciled_at=None,
             updated_at=now,
+            submit_failures=job.get("submit_failures", 0) + 1,
         )
 
     def get_job(self, job_id: str) -> JobDocument | None:
@@ -159,7 +160,8 @@ class FakeStore:
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
         self._write("jobs.reconciled")
         for job_id in job_ids:
-            self.jobs[job_id]["reconciled_at"] = now
+            if self.jobs[job_id]["status"] != SUBMIT_FAILED:
+                self.jobs[job_id]["reconciled_at"] = now
 
     def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
         found = [
@@ -180,7 +182,7 @@ class FakeStore:
             if (
                 job is not None
                 and job["status"] == SUBMIT_FAILED
-                and job["updated_at"] == seen["updated_at"]
+                and job.get("submit_failures") == seen.get("submit_failures")
             ):
                 job["reconciled_at"] = now
 

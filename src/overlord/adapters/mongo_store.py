@@ -210,7 +210,8 @@ class MongoStore:
                     "claim": None,
                     "reconciled_at": None,
                     "updated_at": now,
-                }
+                },
+                "$inc": {"submit_failures": 1},
             },
         )
 
@@ -243,7 +244,19 @@ class MongoStore:
 
     @_store_call
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
-        _update_each(self.jobs, job_ids, {"$set": {"reconciled_at": now}})
+        """Only jobs that have not failed since the pass read them: a submission that
+        failed meanwhile reset `reconciled_at` so that a pass adopts what Batch has."""
+        if job_ids:
+            self.jobs.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": i, "status": {"$ne": SUBMIT_FAILED}},
+                        {"$set": {"reconciled_at": now}},
+                    )
+                    for i in job_ids
+                ],
+                ordered=False,
+            )
 
     @_store_call
     def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
@@ -259,7 +272,12 @@ class MongoStore:
         self.jobs.bulk_write(
             [
                 UpdateOne(
-                    {"_id": j["_id"], "status": SUBMIT_FAILED, "updated_at": j["updated_at"]},
+                    # Missing (None) matches a job that has never counted its failures.
+                    {
+                        "_id": j["_id"],
+                        "status": SUBMIT_FAILED,
+                        "submit_failures": j.get("submit_failures"),
+                    },
                     {"$set": {"reconciled_at": now}},
                 )
                 for j in jobs

@@ -174,8 +174,9 @@ class Store(Protocol):
 
     def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
         """Reconcile has looked at these failed submissions (as `failed_submissions`
-        read them): each is marked only if it is still that failure, not one written
-        since (a client's retry may have taken the job and failed again meanwhile)."""
+        read them): each is marked only if it is still that failure (`submit_failures`
+        as read), not one written since: a client's retry may have taken the job and
+        failed again meanwhile, within the same millisecond too."""
         ...
 
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None: ...
