@@ -28,8 +28,11 @@ UV ?= .tools/uv/bin/uv
 $(VENV)/.installed: pyproject.toml local/pyproject.toml contracts/pyproject.toml uv.lock | $(UV)
 # --reinstall-package overlord-local: the `overlord` command moved from the root pyproject
 # to local/'s; a sync that drops the old one would otherwise leave none (cheap: editable).
+# --compile-bytecode: uv leaves .pyc to the first import, and where PYTHONDONTWRITEBYTECODE
+# is set (containers, CI) that never comes: every process, each array child of `make
+# dev` included, compiles what it imports from source (docs/performance.md).
 	$(UV) sync --locked --all-packages --extra test --python $(BASE_PYTHON) --quiet \
-	  --reinstall-package overlord-local
+	  --reinstall-package overlord-local --compile-bytecode
 	touch $@
 
 LOCK_EXPORT := export --frozen --no-dev --no-emit-workspace --quiet
@@ -40,8 +43,8 @@ lock: | $(UV) ## Refresh uv.lock and the images' requirements/*.txt (UPGRADE=1: 
 
 setup: $(VENV)/.installed tools ## Create the virtualenv and build the Go tools (done by dev/test too)
 
-tools: $(VENV)/.installed ## Build FerretDB and the Lambda runtime emulator into .tools/bin (once)
-	$(PY) -m overlord_local.devstack.gotools ferretdb aws-lambda-rie
+tools: $(VENV)/.installed ## Build FerretDB, the Lambda runtime emulator and actionlint into .tools/bin (once)
+	$(PY) -m overlord_local.devstack.gotools ferretdb aws-lambda-rie actionlint
 
 # ------------------------------------------------------------------- run
 # FerretDB (when MONGODB_URI is not set) and the emulator are built by `overlord dev` itself,
@@ -87,7 +90,7 @@ LAST_TESTS := tests/infra/test_iam_coverage.py tests/infra/test_metric_coverage.
 test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, infrastructure checks
 	$(MAKE) --no-print-directory lint types
 	calls=$$(mktemp -d "$${TMPDIR:-/tmp}/overlord-aws-calls.XXXXXX")/calls.jsonl; \
-	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$$PATH; \
+	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$(abspath .tools/bin):$$PATH; \
 	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup \
 	  $(addprefix --ignore=,$(LAST_TESTS)) && \
 	$(PY) -m pytest -q $(LAST_TESTS)

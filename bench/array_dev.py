@@ -12,12 +12,17 @@ Starts `overlord dev` (as `make dev` does, in its own state directory), then:
    time and children per second. This is bounded by the local Batch running each child
    as a worker process on this machine's cores (--max-vcpus / 0.25 vCPU at a time).
 
+   With it, the CPU seconds the stack's processes spent during the run, by process
+   (``fork server: jobs``: the worker processes it forked and reaped).
+
     .venv/bin/python bench/array_dev.py [--accept 10000] [--singles 100] [--size 1000]
+        [--fresh-workers]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -72,7 +77,48 @@ def accept(api: ApiClient, n: int, singles: int) -> None:
         )
 
 
-def run(api: ApiClient, n: int, timeout: float) -> None:
+def _stat(pid: int) -> tuple[int, str, float, float] | None:
+    """(parent, name, own CPU s, CPU s of its reaped children) from /proc/PID/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    fields = raw[raw.rindex(")") + 2 :].split()
+    name = raw[raw.index("(") + 1 : raw.rindex(")")]
+    if b"overlord_local.forkserver" in cmdline:
+        name = "fork server"
+    own = (int(fields[11]) + int(fields[12])) / ticks
+    reaped = (int(fields[13]) + int(fields[14])) / ticks
+    return int(fields[1]), name, own, reaped
+
+
+def stack_cpu(root: int) -> dict[str, float]:
+    """CPU seconds of the dev process and each of its descendants (Linux /proc), by name;
+    ``… jobs``: what the processes a parent reaped used (the worker processes)."""
+    stats = {int(p.name): _stat(int(p.name)) for p in Path("/proc").glob("[0-9]*")}
+    tree = {root}
+    grew = True
+    while grew:
+        found = {pid for pid, st in stats.items() if st and st[0] in tree and pid not in tree}
+        tree |= found
+        grew = bool(found)
+    cpu: dict[str, float] = {}
+    for pid in tree:
+        st = stats.get(pid)
+        if st is None:
+            continue
+        _, name, own, reaped = st
+        name = "dev process" if pid == root else name
+        cpu[name] = cpu.get(name, 0.0) + own
+        if reaped:
+            cpu[f"{name}: jobs"] = cpu.get(f"{name}: jobs", 0.0) + reaped
+    return cpu
+
+
+def run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> None:
+    cpu_before = stack_cpu(dev.proc.pid) if dev is not None and sys.platform == "linux" else {}
     tag = uuid.uuid4().hex
     items = [{"message": f"item {i} {tag}"} for i in range(n)]
     started = time.perf_counter()
@@ -91,6 +137,11 @@ def run(api: ApiClient, n: int, timeout: float) -> None:
         f"{n:,} echo items: accepted in {accepted:.2f} s; GET shows {counts} after {took:.1f} s "
         f"({n / took:.1f} children/s; job {job.get('status')})"
     )
+    if dev is not None and sys.platform == "linux":
+        cpu = stack_cpu(dev.proc.pid)
+        spent = {k: v - cpu_before.get(k, 0.0) for k, v in cpu.items()}
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(spent.items(), key=lambda i: -i[1]))
+        print(f"  CPU seconds during the run: {sum(spent.values()):.1f} ({shown})")
     latest = job.get("latest_run") or {}
     if latest.get("started_at") and latest.get("stopped_at"):
         # The parent's times are Batch's: its first child's start, its last child's end.
@@ -110,9 +161,15 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1000, help="items of the array run (0: none)")
     parser.add_argument("--max-vcpus", type=int, default=4, help="the local CE's vCPUs")
     parser.add_argument("--timeout", type=float, default=1800)
+
+    parser.add_argument(
+        "--fresh-workers", action="store_true", help="each child a fresh interpreter"
+    )
     args = parser.parse_args()
 
-    stack_args = ("--reconcile-every", "0", "--max-vcpus", str(args.max_vcpus))
+    stack_args: tuple[str, ...] = ("--reconcile-every", "0", "--max-vcpus", str(args.max_vcpus))
+    if args.fresh_workers:
+        stack_args += ("--fresh-workers",)
     with tempfile.TemporaryDirectory(prefix="overlord-bench-") as tmp:
         if args.accept:
             # Its queue stays disabled: the accepted children never run, and the stack
@@ -126,7 +183,7 @@ def main() -> int:
         if args.size:
             dev = start_dev(Path(tmp) / "run", *stack_args)
             try:
-                run(dev.client(timeout=60), args.size, args.timeout)
+                run(dev.client(timeout=60), args.size, args.timeout, dev)
             finally:
                 dev.stop()
     return 0

@@ -6,6 +6,8 @@ as the stack starts it, then with `--preload` finished jobs (and their runs) add
 
     submit path   POST /jobs through the submitter handler  vs  one SubmitJob + one insert_one
     recorder      events/s through the recorder handler     vs  a bare update_one loop
+    batches       recorder events/s in SQS batches of 10    vs  one event per invocation
+    commands      MongoDB commands per echo job (its POST and every event, batches of 10)
     cold start    a fresh process importing and initialising a handler
                                                              vs  one importing boto3 + pymongo
                                                                  and creating the same clients
@@ -16,7 +18,7 @@ as the stack starts it, then with `--preload` finished jobs (and their runs) add
                   handler (the singles' time extrapolated from a sample); "n/a" while the
                   API refuses `items`
 
-    .venv/bin/python -m bench.table [--quick] [--preload 10000]
+    .venv/bin/python -m bench.table [--quick] [--preload 10000] [--only TEXT]
 
 `--quick` runs every row small, once, after a small preload (CI runs it so that this
 code cannot rot); its figures are not worth reading. Exit status 1 when a row could not
@@ -40,15 +42,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 from rich.console import Console
 from rich.table import Table
 
 from bench.e2e_latency import TARGET_OVERHEAD_S, one_job
-from bench.harness import HELD_QUEUE, Stack, echo_body, median, open_stack, preload, timed
+from bench.harness import (
+    COMMAND_TIMES,
+    HELD_QUEUE,
+    Stack,
+    echo_body,
+    median,
+    open_stack,
+    preload,
+    timed,
+)
 from overlord.domain import schema
 from overlord.domain.clock import utcnow
 from overlord.domain.request import validate_job_request
 from overlord.domain.status import rank
+from overlord_contracts.bucket_layout import result_key
 
 
 @dataclass(frozen=True)
@@ -365,9 +378,132 @@ def bulk(stack: Stack, sizes: Sizes) -> Result:
     )
 
 
+# The recorder's event source mapping (terraform/modules/functions, make dev): batch size.
+EVENT_BATCH = 10
+# The statuses AWS Batch (and the local Batch) send for a job that runs once.
+LIFE = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED")
+
+
+def sqs_event(events: list[dict[str, Any]], stack: Stack) -> dict[str, Any]:
+    """What the event source mapping passes the recorder for ``events``."""
+    region = stack.env.get("AWS_REGION", "us-east-1")
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": uuid.uuid4().hex,
+                "body": json.dumps(e, default=str),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:overlord-batch-events",
+                "awsRegion": region,
+            }
+            for e in events
+        ]
+    }
+
+
+def _echo_jobs(stack: Stack, n: int) -> list[tuple[str, str]]:
+    """(job ID, Batch job ID) of ``n`` echo jobs POSTed on the held queue, each with the
+    result object its worker would have written (so that SUCCEEDED copies one)."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.env.get("AWS_ENDPOINT_URL_S3") or stack.env["AWS_ENDPOINT_URL"],
+        region_name=stack.env.get("AWS_REGION", "us-east-1"),
+        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
+    )
+    jobs = []
+    for _ in range(n):
+        status, body = stack.post_job(echo_body("batches"))
+        if status != 202:
+            raise RuntimeError(f"POST /jobs answered {status}: {body}")
+        jobs.append((body["job_id"], body["batch_job_id"]))
+        s3.put_object(
+            Bucket=stack.env.get("RESULTS_BUCKET", "overlord-results"),
+            Key=result_key(body["job_id"], body["batch_job_id"]),
+            Body=b'{"message": "bench"}',
+        )
+    return jobs
+
+
+def _record_status(stack: Stack, batch_job_ids: list[str], status: str, per: int) -> float:
+    """Seconds to record ``status`` for these jobs, ``per`` events to an SQS invocation
+    (the events of one status, as they come in a burst)."""
+    events = stack.events_for(batch_job_ids, status)
+    chunks = [events[i : i + per] for i in range(0, len(events), per)]
+
+    def invoke() -> None:
+        for chunk in chunks:
+            answer = stack.record(sqs_event(chunk, stack))
+            if answer.get("batchItemFailures"):
+                raise RuntimeError(f"the recorder failed messages: {answer}")
+
+    return timed(invoke)
+
+
+def _record_life(stack: Stack, batch_job_ids: list[str], per: int) -> float:
+    """Seconds to record every status of LIFE for these jobs."""
+    return sum(_record_status(stack, batch_job_ids, status, per) for status in LIFE)
+
+
+def recorder_batches(stack: Stack, sizes: Sizes) -> Result:
+    """Events/s through the recorder, SQS batches of EVENT_BATCH vs one event per
+    invocation, every status of an echo job's life (other jobs for each side)."""
+    stack.use_handlers_here(HELD_QUEUE)
+    n = max(EVENT_BATCH, sizes.recorder_jobs // EVENT_BATCH * EVENT_BATCH)
+    singles = [b for _, b in _echo_jobs(stack, n)]
+    batched = [b for _, b in _echo_jobs(stack, n)]
+    warm = [b for _, b in _echo_jobs(stack, 1)]
+    _record_life(stack, warm, 1)
+    events = n * len(LIFE)
+    single_s = batched_s = 0.0
+    for status in LIFE:  # A, B, A, B: both sides see the same moments of the machine
+        single_s += _record_status(stack, singles, status, 1)
+        batched_s += _record_status(stack, batched, status, EVENT_BATCH)
+    ratio = single_s / batched_s
+    return Result(
+        f"{ratio:.2f}×",
+        ratio >= 5,
+        f"batches of {EVENT_BATCH}: {events / batched_s:.0f} events/s; one per invocation: "
+        f"{events / single_s:.0f} events/s ({events} events each)",
+    )
+
+
+def commands_per_job(stack: Stack, sizes: Sizes) -> Result:
+    """MongoDB commands (pymongo's command monitoring: what goes on the wire) per echo job:
+    its POST, then every status of its life recorded in SQS batches of EVENT_BATCH."""
+    stack.use_handlers_here(HELD_QUEUE)
+    n = max(EVENT_BATCH, sizes.recorder_jobs // EVENT_BATCH * EVENT_BATCH)
+    _record_life(stack, [b for _, b in _echo_jobs(stack, 1)], 1)  # indexes, connections
+    with COMMAND_TIMES.capture() as posting:
+        jobs = _echo_jobs(stack, n)
+    with COMMAND_TIMES.capture() as recording:
+        _record_life(stack, [b for _, b in jobs], EVENT_BATCH)
+    per_job = (len(posting) + len(recording)) / n
+    kinds: dict[str, int] = {}
+    for command in [*posting, *recording]:
+        kinds[command.name] = kinds.get(command.name, 0) + 1
+    shown = ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(kinds.items(), key=lambda i: -i[1]))
+    return Result(
+        f"{per_job:.1f}",
+        per_job <= 12,
+        f"POST {len(posting) / n:.1f} + events {len(recording) / n:.1f} per job ({shown}); "
+        f"{n} jobs, batches of {EVENT_BATCH}",
+    )
+
+
 ROWS = [
     Row("submit path: POST /jobs vs SubmitJob + insert_one", "≤ 1.25×", submit_path),
     Row("recorder: update_one loop rate vs events/s", "≤ 1.3×", recorder),
+    Row(
+        f"recorder: events/s in batches of {EVENT_BATCH} vs one per invocation",
+        "≥ 5×",
+        recorder_batches,
+    ),
+    Row(f"MongoDB commands per echo job, batches of {EVENT_BATCH}", "≤ 12", commands_per_job),
     Row("cold start: submitter vs boto3 + pymongo", "≤ 1.15×", cold_start("submitter")),
     Row("cold start: recorder vs boto3 + pymongo", "≤ 1.15×", cold_start("recorder")),
     Row("end-to-end overhead (POST → SUCCEEDED − worker)", "≤ 1.5 s", e2e_overhead),
@@ -377,7 +513,9 @@ ROWS = [
 
 
 # ----------------------------------------------------------------------- report
-def run(sizes: Sizes, state_dir: Path) -> tuple[list[int], dict[tuple[str, int], Result]]:
+def run(
+    sizes: Sizes, state_dir: Path, rows: list[Row] = ROWS
+) -> tuple[list[int], dict[tuple[str, int], Result]]:
     results: dict[tuple[str, int], Result] = {}
     passes: list[int] = []
     stack = open_stack(state_dir)
@@ -391,7 +529,7 @@ def run(sizes: Sizes, state_dir: Path) -> tuple[list[int], dict[tuple[str, int],
                 print(f"preloaded {preload_jobs:,} jobs in {seconds:.1f} s", file=sys.stderr)
             jobs_now = stack.db[schema.JOBS].estimated_document_count()
             passes.append(jobs_now)
-            for row in ROWS:
+            for row in rows:
                 print(f"[{jobs_now:,} jobs] {row.name} …", file=sys.stderr, flush=True)
                 started = time.perf_counter()
                 try:
@@ -408,14 +546,16 @@ def run(sizes: Sizes, state_dir: Path) -> tuple[list[int], dict[tuple[str, int],
     return passes, results
 
 
-def report(passes: list[int], results: dict[tuple[str, int], Result], title: str) -> Table:
+def report(
+    passes: list[int], results: dict[tuple[str, int], Result], title: str, rows: list[Row] = ROWS
+) -> Table:
     table = Table(title=title, title_justify="left", show_lines=True)
     table.add_column("measure")
     table.add_column("target", justify="right")
     for jobs in passes:
         table.add_column(f"{jobs:,} jobs", justify="right")
     table.add_column("context (absolute; per database size)")
-    for row in ROWS:
+    for row in rows:
         cells, context = [], []
         for jobs in passes:
             result = results[row.name, jobs]
@@ -426,11 +566,13 @@ def report(passes: list[int], results: dict[tuple[str, int], Result], title: str
     return table
 
 
-def markdown(passes: list[int], results: dict[tuple[str, int], Result], title: str) -> str:
+def markdown(
+    passes: list[int], results: dict[tuple[str, int], Result], title: str, rows: list[Row] = ROWS
+) -> str:
     """The same table for docs/performance.md."""
     head = ["measure", "target", *(f"{jobs:,} jobs" for jobs in passes), "context"]
     lines = [f"{title}\n", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for row in ROWS:
+    for row in rows:
         found = [results[row.name, jobs] for jobs in passes]
         marks = {True: " ✓", False: " ✗", None: ""}
         cells = [f"{r.figure}{marks[r.met]}" for r in found]
@@ -456,22 +598,24 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every row small (CI)")
     parser.add_argument("--preload", type=int, help="jobs added for the second pass (0: none)")
     parser.add_argument("--markdown", action="store_true", help="also print it as Markdown")
+    parser.add_argument("--only", help="only the rows whose name holds this text")
     args = parser.parse_args()
+    rows = [r for r in ROWS if not args.only or args.only.lower() in r.name.lower()]
     sizes = QUICK if args.quick else FULL
     if args.preload is not None:
         sizes = Sizes(**{**sizes.__dict__, "preload": args.preload})
     started = time.perf_counter()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="overlord-bench-") as tmp:
-        passes, results = run(sizes, Path(tmp))
+        passes, results = run(sizes, Path(tmp), rows)
     took = time.perf_counter() - started
     title = (
         f"overlord bench{' --quick' if args.quick else ''} at {git_commit()}, "
         f"{os.cpu_count()} CPUs, load average {load[0]:.1f} at the start, {took:.0f} s"
     )
-    Console(file=sys.__stdout__, width=180).print(report(passes, results, title))
+    Console(file=sys.__stdout__, width=180).print(report(passes, results, title, rows))
     if args.markdown:
-        print(markdown(passes, results, title), file=sys.__stdout__)
+        print(markdown(passes, results, title, rows), file=sys.__stdout__)
     return 1 if any(r.figure == "error" for r in results.values()) else 0
 
 

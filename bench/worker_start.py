@@ -11,6 +11,10 @@ the same load of a shared machine:
 
     git archive arrays src batch-worker contracts | tar -x -C /tmp/before
     .venv/bin/python bench/worker_start.py [--runs 20] [--array] [--compare /tmp/before]
+        [--forked]
+
+``--forked`` also runs each through the fork server with the worker's preload, as
+`make dev` runs an array child (CPU: what the server reaped, from /proc).
 """
 
 from __future__ import annotations
@@ -25,8 +29,12 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import boto3
+
+from overlord_local.devstack.stack import WORKER_PRELOAD
+from overlord_local.forkserver import ForkServer
 
 BUCKET = "bench-results"
 
@@ -62,6 +70,30 @@ def measure(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def reaped_cpu(pid: int) -> float:
+    """CPU seconds of the children ``pid`` has reaped (Linux /proc: cutime + cstime)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_forked(server: ForkServer, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``overlord_worker`` forked by the fork server, as the
+    local Batch of `make dev` runs an array child."""
+    assert server._proc is not None
+    before = reaped_cpu(server._proc.pid)
+    started = time.perf_counter()
+    proc = server.spawn("overlord_worker", [], env, os.getcwd())
+    with os.fdopen(proc.output, "rb") as out:
+        output = out.read()
+    code = proc.wait()
+    wall = time.perf_counter() - started
+    if code != 0:
+        raise SystemExit(f"forked overlord_worker exited {code}: {output.decode()}")
+    time.sleep(0.05)  # the server reaps on SIGCHLD: let it, so its counters include this one
+    return wall, reaped_cpu(server._proc.pid) - before
+
+
 def report(name: str, runs: list[tuple[float, float]]) -> None:
     walls, cpus = [w for w, _ in runs], [c for _, c in runs]
     print(
@@ -78,6 +110,9 @@ def main() -> None:
         "--array", action="store_true", help="run as an array child (items + index)"
     )
     parser.add_argument("--compare", metavar="TREE", help="also run this tree's worker")
+    parser.add_argument(
+        "--forked", action="store_true", help="also fork it from a warm interpreter (make dev)"
+    )
     args = parser.parse_args()
 
     port = free_port()
@@ -118,7 +153,11 @@ def main() -> None:
 
         measure(worker, job_env(0))  # warm the file cache and the bytecode
         python = [measure([sys.executable, "-c", "pass"], base) for _ in range(args.runs)]
-        runs, others = [], []
+        server = ForkServer(WORKER_PRELOAD) if args.forked else None
+        if server is not None:
+            server._ensure()
+            measure_forked(server, job_env(0))  # warm
+        runs, others, forked = [], [], []
         for i in range(args.runs):
             runs.append(measure(worker, job_env(i)))
             if args.compare:
@@ -127,10 +166,15 @@ def main() -> None:
                 code = os.pathsep.join([f"{tree}/src", f"{tree}/batch-worker"])
                 env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
                 others.append(measure(worker, env))
+            if server is not None:
+                forked.append(measure_forked(server, job_env(i)))
         report("python -c pass", python)
         report("python -m overlord_worker", runs)
         if args.compare:
             report(f"  of {args.compare}", others)
+        if server is not None:
+            report("  forked (fork server)", forked)
+            server.stop()
     finally:
         moto.terminate()
         moto.wait()

@@ -27,6 +27,7 @@ DEFAULT_DEPLOYMENT = "overlord"  # overlord.adapters.config.Settings.deployment
 ACCOUNT = "123456789012"  # moto's account: the ARNs on both sides use it
 PARTITION = "aws"
 DEFAULT_REGION = "us-east-1"
+EVENTS_QUEUE = "overlord-dev-batch-events"  # terraform/modules/events: "${var.name}-batch-events"
 
 # component -> (module directory under terraform/modules, policy documents of its role)
 ROLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -64,6 +65,21 @@ def _arn(service: str, region: str, rest: str) -> str:
 
 def _batch_arn(region: str, kind: str, name: str) -> str:
     return name if name.startswith("arn:") else _arn("batch", region, f"{kind}/{name}")
+
+
+def _queue_arn(queue_url: str, region: str) -> str:
+    """An SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>) as its ARN."""
+    if queue_url.startswith("arn:"):
+        return queue_url
+    account, name = queue_url.rstrip("/").split("/")[-2:]
+    return f"arn:{PARTITION}:sqs:{region}:{account}:{name}"
+
+
+# What Lambda's pollers do with the function's execution role for an event source
+# mapping on an SQS queue (AWS: "Lambda execution role permissions" for SQS, the
+# AWSLambdaSQSQueueExecutionRole policy). No product code makes these calls, so the
+# recorded calls never hold them: `mapping_calls` makes them from terraform/.
+SQS_MAPPING_OPERATIONS = ("ReceiveMessage", "DeleteMessage", "GetQueueAttributes")
 
 
 def required(call: dict[str, Any]) -> list[Permission]:
@@ -123,6 +139,11 @@ def required(call: dict[str, Any]) -> list[Permission]:
         case "batch", "DescribeJobs" | "ListJobs":
             # AWS documents no resource-level permissions for these: only "*" grants them.
             return [Permission(f"batch:{operation}", "*")]
+        case "sqs", "ReceiveMessage" | "DeleteMessage" | "GetQueueAttributes":
+            return [Permission(f"sqs:{operation}", _queue_arn(p["QueueUrl"], region))]
+        case "sqs", "DeleteMessageBatch":
+            # Authorised as sqs:DeleteMessage, once for the batch.
+            return [Permission("sqs:DeleteMessage", _queue_arn(p["QueueUrl"], region))]
         case "secretsmanager", "GetSecretValue":
             secret = p["SecretId"]
             if not secret.startswith("arn:"):
@@ -249,6 +270,8 @@ def bindings(call: dict[str, Any], job_definition_keys: Iterable[str]) -> dict[s
         "var.job_definition_names": names,
         "var.job_definition_prefix": prefix,
         "var.mongodb_secret_arn": s.get("MONGODB_SECRET_ARN", "(no secret configured)"),
+        # envs/dev: the events module's queue, "<name>-batch-events".
+        "var.recorder_queue_arn": _arn("sqs", region, s.get("EVENTS_QUEUE", EVENTS_QUEUE)),
         # functions: OVERLORD_DEPLOYMENT = var.name
         "var.name": s.get("OVERLORD_DEPLOYMENT") or DEFAULT_DEPLOYMENT,
         # batch module default; a deployment that reads other buckets lists them here.
@@ -336,6 +359,36 @@ class Policies:
                 else:
                     allowed = True
         return allowed and not denied
+
+
+def mapping_calls(policies: Policies | None = None) -> list[dict[str, Any]]:
+    """The calls Lambda makes with a function's role for each of its event source
+    mappings in terraform/ (the SQS ones), as recorded calls of that component."""
+    policies = policies or Policies()
+    calls = []
+    for module, doc in policies.docs.items():
+        for _, name, body in tf.blocks(doc, "resource", "aws_lambda_event_source_mapping"):
+            function = re.search(r'aws_lambda_function\.\w+\["(\w+)"\]', str(body["function_name"]))
+            if function is None or function.group(1) not in ROLES:
+                raise Unresolved(f"{module}: event source mapping {name}: which function?")
+            source = str(body["event_source_arn"]).strip("${}")
+            if source != "var.recorder_queue_arn":
+                raise Unresolved(f"{module}: event source mapping {name}: source {source}")
+            queue_url = f"https://sqs.{DEFAULT_REGION}.amazonaws.com/{ACCOUNT}/{EVENTS_QUEUE}"
+            calls += [
+                {
+                    "component": function.group(1),
+                    "service": "sqs",
+                    "operation": operation,
+                    "region": DEFAULT_REGION,
+                    "params": {"QueueUrl": queue_url},
+                    "settings": {},
+                    "status": 200,
+                    "on_behalf": f"{module}: event source mapping {name}",
+                }
+                for operation in SQS_MAPPING_OPERATIONS
+            ]
+    return calls
 
 
 def problems(calls: Iterable[dict[str, Any]], policies: Policies | None = None) -> list[str]:

@@ -133,10 +133,13 @@ def _drive(aws: Any, db: Any, mongodb_uri: str, lambda_context: Any) -> None:
     stream = f"overlord-worker/default/{uuid.uuid4().hex}"
     aws.logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
     done = [attempt(stream, 0)]
-    recorder(
-        state_event(small["job_id"], run_id, "SUCCEEDED", attempts=done, log_stream=stream),
+    succeeded = state_event(small["job_id"], run_id, "SUCCEEDED", attempts=done, log_stream=stream)
+    # as its event source mapping invokes it: an SQS batch
+    answer = recorder(
+        {"Records": [{"messageId": "m-1", "body": json.dumps(succeeded), "attributes": {}}]},
         lambda_context,
     )
+    assert answer == {"batchItemFailures": []}
     _, _, other = api.post("/jobs", {"task": "echo", "parameters": {"message": uuid.uuid4().hex}})
     recorder(state_event(other["job_id"], other["batch_job_id"], "FAILED"), lambda_context)
 
@@ -221,6 +224,9 @@ def _call(component: str, service: str, operation: str, **params: Any) -> dict[s
     }
 
 
+EVENTS_QUEUE_URL = f"https://sqs.us-east-1.amazonaws.com/123456789012/{iamcheck.EVENTS_QUEUE}"
+OTHER_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/someone-elses"
+
 GRANTED = [
     _call(
         "submitter",
@@ -267,6 +273,7 @@ GRANTED = [
         "GetSecretValue",
         SecretId="arn:aws:secretsmanager:us-east-1:123456789012:secret:m-AbCdEf",
     ),
+    _call("recorder", "sqs", "DeleteMessageBatch", QueueUrl=EVENTS_QUEUE_URL),
 ]
 
 UNGRANTED = [
@@ -353,6 +360,12 @@ UNGRANTED = [
     ),
     # only the submitter cancels
     (_call("recorder", "batch", "TerminateJob", jobId="j-1"), "batch:TerminateJob"),
+    # the events queue is the recorder's only, and no other queue is
+    (_call("recorder", "sqs", "ReceiveMessage", QueueUrl=OTHER_QUEUE_URL), "someone-elses"),
+    (
+        _call("submitter", "sqs", "ReceiveMessage", QueueUrl=EVENTS_QUEUE_URL),
+        "sqs:ReceiveMessage",
+    ),
     # a call nobody mapped yet
     (_call("recorder", "sqs", "SendMessage", QueueUrl="q"), "no IAM mapping for sqs:SendMessage"),
 ]
@@ -403,6 +416,36 @@ def test_a_statement_removed_from_terraform_fails(tmp_path):
         " (404 for a missing key)",
     ]
     assert iamcheck.problems(calls) == []
+
+
+def test_what_lambda_does_for_the_event_source_mapping_is_granted():
+    """The SQS calls Lambda's pollers make with the recorder's role: no product code
+    makes them, so they come from the mapping in terraform/ (iamcheck.mapping_calls)."""
+    calls = iamcheck.mapping_calls()
+    assert {(c["component"], c["operation"]) for c in calls} == {
+        ("recorder", op) for op in iamcheck.SQS_MAPPING_OPERATIONS
+    }
+    assert iamcheck.problems(calls) == []
+
+
+def test_the_mapping_without_its_queue_statement_fails(tmp_path):
+    modules = tmp_path / "terraform" / "modules"
+    for module in ("functions", "batch"):
+        (modules / module).mkdir(parents=True)
+        for tf_file in (iamcheck.tf.TERRAFORM / "modules" / module).glob("*.tf"):
+            (modules / module / tf_file.name).write_text(tf_file.read_text())
+    main = modules / "functions" / "main.tf"
+    text = main.read_text()
+    granted = '["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]'
+    assert granted in text
+    main.write_text(text.replace(granted, '["sqs:ReceiveMessage"]'))
+    old = iamcheck.Policies(tmp_path / "terraform")
+    found = iamcheck.problems(iamcheck.mapping_calls(old), old)
+    assert found == [
+        f"recorder: sqs:{op} needs sqs:{op} on "
+        f"arn:aws:sqs:us-east-1:123456789012:{iamcheck.EVENTS_QUEUE}"
+        for op in ("DeleteMessage", "GetQueueAttributes")
+    ]
 
 
 def test_unresolvable_terraform_is_reported_not_ignored():

@@ -207,3 +207,77 @@ def test_mongo_errors_propagate_so_eventbridge_retries(app_env, lambda_context):
         with pytest.raises(StoreUnavailable):
             lambda_handler(event, lambda_context)
     wiring.reset()
+
+
+# --------------------------------------------------------------------------- SQS batches
+
+
+def sqs_batch(events):
+    """The event source mapping's invocation: one SQS record per EventBridge event."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m-{i}",
+                "receiptHandle": f"r-{i}",
+                "body": e if isinstance(e, str) else json.dumps(e),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:overlord-batch-events",
+                "awsRegion": "us-east-1",
+            }
+            for i, e in enumerate(events)
+        ]
+    }
+
+
+def test_a_shuffled_batch_with_duplicates_equals_one_ordered_run(
+    submitted, db, aws, lambda_context
+):
+    """Several events of one run in one batch, out of order, some twice: the same
+    documents as the run delivered one event at a time, in order, and no failures."""
+    job_id, batch_job_id = submitted["job_id"], submitted["batch_job_id"]
+    stream = f"overlord-worker/default/{uuid.uuid4().hex}"
+    put_logs(aws, stream, ["a", "b"])
+    put_result(aws, job_id, batch_job_id, {"ok": True})
+    events = run_events(job_id, batch_job_id, stream)
+    as_submitted = {name: list(db[name].find()) for name in ("jobs", "runs", "logs")}
+
+    deliver(events, lambda_context)
+    once_in_order = snapshot(db, job_id)
+    for name, docs in as_submitted.items():
+        db[name].delete_many({})
+        db[name].insert_many(docs)
+
+    shuffled = events + events[1:3]
+    random.Random(3).shuffle(shuffled)
+    assert lambda_handler(sqs_batch(shuffled), lambda_context) == {"batchItemFailures": []}
+    assert snapshot(db, job_id) == once_in_order
+
+
+def test_a_batch_that_partly_fails_names_only_the_failed_messages(
+    submitted, db, aws, lambda_context
+):
+    """A message that cannot be read fails alone; the rest of the batch is recorded,
+    and SQS is told to deliver that one message again."""
+    job_id, batch_job_id = submitted["job_id"], submitted["batch_job_id"]
+    running = state_event(job_id, batch_job_id, "RUNNING", step=4)
+    answer = lambda_handler(sqs_batch([running, '{"detail": "not an event"}']), lambda_context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert db.runs.find_one({"_id": batch_job_id})["status"] == "RUNNING"
+
+
+def test_a_batch_whose_every_message_fails_fails_the_invocation(app_env, lambda_context):
+    """MongoDB down: every message fails, the invocation raises, and SQS keeps the
+    whole batch for another delivery."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from overlord.runtime import wiring
+
+    events = [state_event("job-" + "2" * 32, str(uuid.uuid4()), "RUNNING") for _ in range(2)]
+    with environment(MONGODB_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200"):
+        wiring.reset()
+        with pytest.raises(BatchProcessingError):
+            lambda_handler(sqs_batch(events), lambda_context)
+    wiring.reset()

@@ -47,6 +47,8 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "overlord_local.pdeathsig",
             "overlord_local.lambdas",
+            "overlord_local.forkserver",
+            "overlord_local.botocore_warm",
             "overlord_local.chaos",
             "overlord_local.metrics",
         ),

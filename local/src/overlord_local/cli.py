@@ -71,6 +71,14 @@ def dev(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="accept unsigned requests (no SigV4 check)")
     ] = False,
+    fresh_workers: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-workers",
+            help="start every job as a fresh interpreter, as AWS does (default: forked "
+            "from a warm one, several times faster for arrays)",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole flow on this machine (no Docker) until Ctrl-C."""
     from overlord_local.chaos import Chaos, new_seed
@@ -92,6 +100,7 @@ def dev(
             chaos=Chaos(seed=new_seed() if chaos_seed is None else chaos_seed) if chaos else None,
             reconcile_every=reconcile_every,
             auth=not no_auth,
+            fresh_workers=fresh_workers,
         )
     )
     stop = threading.Event()

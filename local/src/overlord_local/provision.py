@@ -4,7 +4,7 @@ Used by `make dev` (against moto server), by LocalStack's init hook (run with
 LocalStack's own Python, so this file imports only the standard library and
 boto3), and by tests. Every step is idempotent.
 
-    python bootstrap.py --only s3,logs,secret,batch [--tasks DIR] [--worker-image IMG]
+    python bootstrap.py --only s3,logs,secret,sqs,batch [--tasks DIR] [--worker-image IMG]
         [--task-image TASK=IMAGE ...]
 
 The job definitions come from the task catalogue (``contracts/tasks/*.json``), one per
@@ -25,10 +25,15 @@ from typing import Any
 
 import boto3
 
-STEPS = ("s3", "logs", "secret", "batch")
+STEPS = ("s3", "logs", "secret", "sqs", "batch")
 LOG_GROUP = "/aws/batch/job"
 SECRET_NAME = "overlord/mongodb-uri"  # noqa: S105 - a name, not a secret
 COMPUTE_ENVIRONMENT = "overlord-local"
+# The Batch rule's queue and its dead-letter queue, as terraform/modules/events makes
+# them (there: visibility 6 x the recorder's timeout; here shorter, to see retries).
+EVENTS_QUEUE = "overlord-batch-events"
+EVENTS_VISIBILITY_TIMEOUT = 30
+EVENTS_MAX_RECEIVE_COUNT = 5
 
 
 def tasks_dir() -> Path:
@@ -96,6 +101,24 @@ def ensure_secret(value: str, name: str = SECRET_NAME) -> str:
             raise
     sm.put_secret_value(SecretId=name, SecretString=value)
     return str(sm.describe_secret(SecretId=name)["ARN"])
+
+
+def ensure_event_queues(
+    name: str = EVENTS_QUEUE,
+    visibility_timeout: int = EVENTS_VISIBILITY_TIMEOUT,
+    max_receive_count: int = EVENTS_MAX_RECEIVE_COUNT,
+) -> str:
+    """The events queue with a redrive policy to `<name>-dlq`; returns its URL."""
+    sqs = boto3.client("sqs")
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+    attributes = {"VisibilityTimeout": str(visibility_timeout), "RedrivePolicy": redrive}
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # idempotent on a re-run
+    return url
 
 
 def _service_role_arn() -> str:
@@ -170,6 +193,8 @@ def run(
         ensure_log_group()
     if "secret" in steps and env.get("MONGODB_URI"):
         out["MONGODB_SECRET_ARN"] = ensure_secret(env["MONGODB_URI"])
+    if "sqs" in steps:
+        out["EVENTS_QUEUE_URL"] = ensure_event_queues()
     if "batch" in steps:
         out["JOB_QUEUE_ARN"] = ensure_batch(
             env.get("JOB_QUEUE", "overlord"), load_definitions(worker_image, tasks, task_images)

@@ -25,7 +25,7 @@ env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 env.setdefault("AWS_REGION", env["AWS_DEFAULT_REGION"])
 
 subprocess.run(
-    [sys.executable, BOOTSTRAP, "--only", "s3,logs,secret"],
+    [sys.executable, BOOTSTRAP, "--only", "s3,logs,secret,sqs"],
     env=env,
     check=True,
     timeout=120,

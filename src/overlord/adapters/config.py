@@ -30,6 +30,20 @@ def _flag(value: str | None, default: bool) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number >= 1 from ``env[name]``; a bad value names the variable."""
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"{name}: expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise ValueError(f"{name}: expected a number >= 1, got {number}")
+    return number
+
+
 def _names(value: str | None, variable: str) -> frozenset[str] | None:
     """A JSON list of names; None when the variable is unset."""
     if value is None:
@@ -89,6 +103,19 @@ class Settings:
     # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
     # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
     container_overrides_budget: int = 6144
+    # The MongoDB connection budget (docs/operations.md, "MongoDB connections"): each
+    # process holds one client with at most MONGODB_MAX_POOL_SIZE pooled connections
+    # to the primary (plus pymongo's two monitoring connections per replica-set
+    # member). A Lambda serves one request at a time: Terraform sets 2 there; the
+    # local stack runs several handlers on threads of one process, hence 10 here.
+    mongodb_max_pool_size: int = 10
+    # MONGODB_MAX_IDLE_TIME_MS: a pooled connection unused this long is closed, so a
+    # burst's connections do not outlive it in warm environments.
+    mongodb_max_idle_time_ms: int = 60_000
+    # MONGODB_CONNECT_TIMEOUT_MS, MONGODB_SERVER_SELECTION_TIMEOUT_MS: fail well inside
+    # a Lambda's timeout, so that the invocation reports the failure and is retried.
+    mongodb_connect_timeout_ms: int = 5_000
+    mongodb_server_selection_timeout_ms: int = 5_000
     # Metrics (docs/operations.md): CloudWatch namespace METRICS_NAMESPACE, and the two
     # dimensions every metric carries, OVERLORD_SERVICE and OVERLORD_ENVIRONMENT (one
     # service for all three functions, so that an alarm names a metric without knowing
@@ -129,6 +156,20 @@ class Settings:
             log_settle_seconds=int(env.get("LOG_SETTLE_SECONDS") or default.log_settle_seconds),
             container_overrides_budget=int(
                 env.get("CONTAINER_OVERRIDES_BUDGET") or default.container_overrides_budget
+            ),
+            mongodb_max_pool_size=_positive_int(
+                env, "MONGODB_MAX_POOL_SIZE", default.mongodb_max_pool_size
+            ),
+            mongodb_max_idle_time_ms=_positive_int(
+                env, "MONGODB_MAX_IDLE_TIME_MS", default.mongodb_max_idle_time_ms
+            ),
+            mongodb_connect_timeout_ms=_positive_int(
+                env, "MONGODB_CONNECT_TIMEOUT_MS", default.mongodb_connect_timeout_ms
+            ),
+            mongodb_server_selection_timeout_ms=_positive_int(
+                env,
+                "MONGODB_SERVER_SELECTION_TIMEOUT_MS",
+                default.mongodb_server_selection_timeout_ms,
             ),
             metrics_namespace=env.get("METRICS_NAMESPACE") or default.metrics_namespace,
             service=env.get("OVERLORD_SERVICE") or default.service,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -13,8 +15,6 @@ from pymongo.database import Database
 
 from overlord.adapters.config import Settings
 from overlord.domain.errors import SecretUnavailable
-
-SERVER_SELECTION_TIMEOUT_MS = 5_000
 
 
 @functools.cache  # a failure raises, and is not cached: the next request asks again
@@ -71,15 +71,28 @@ _clients: dict[str, MongoClient] = {}
 _clients_lock = threading.Lock()
 
 
-def client_for(uri: str) -> MongoClient:
+def client_options(uri: str, settings: Settings) -> dict[str, Any]:
+    """The pool and timeouts of the connection budget (Settings), except those the URI
+    sets itself: pymongo would let these keyword arguments override the URI's."""
+    in_uri = {k.lower() for k in parse_qs(urlsplit(uri).query)}
+    options = {
+        "maxPoolSize": settings.mongodb_max_pool_size,
+        "maxIdleTimeMS": settings.mongodb_max_idle_time_ms,
+        "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
+        "serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
+    }
+    return {k: v for k, v in options.items() if k.lower() not in in_uri}
+
+
+def client_for(uri: str, settings: Settings | None = None) -> MongoClient:
     """The process's client for `uri`, created on first use and kept for warm invocations."""
     with _clients_lock:
         if uri not in _clients:
             _clients[uri] = MongoClient(
                 uri,
-                serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
                 tz_aware=True,
                 appname="overlord",
+                **client_options(uri, settings or Settings()),
             )
         return _clients[uri]
 
@@ -93,4 +106,4 @@ def close_clients() -> None:
 
 
 def database(settings: Settings) -> Database:
-    return client_for(resolve_uri(settings))[settings.db_name]
+    return client_for(resolve_uri(settings), settings)[settings.db_name]

@@ -136,6 +136,17 @@ module "functions" {
   vpc_id         = module.network.vpc_id
   vpc_subnet_ids = var.lambdas_in_vpc ? module.network.private_subnet_ids : []
 
+  recorder_queue_arn               = module.events.queue_arn
+  recorder_batch_size              = var.recorder_batch_size
+  recorder_batching_window_seconds = var.recorder_batching_window_seconds
+
+  # MongoDB connections: one budget shared out (modules/functions/budget.tf).
+  mongodb_connection_budget    = var.mongodb_connection_budget
+  mongodb_max_pool_size        = var.mongodb_max_pool_size
+  mongodb_replica_set_members  = var.mongodb_replica_set_members
+  submitter_connection_share   = var.submitter_connection_share
+  recorder_maximum_concurrency = var.recorder_maximum_concurrency
+
   submitter_reserved_concurrency = var.submitter_reserved_concurrency
   recorder_reserved_concurrency  = var.recorder_reserved_concurrency
   reconcile_reserved_concurrency = var.reconcile_reserved_concurrency
@@ -174,8 +185,7 @@ module "events" {
 
   name                          = local.name
   job_queue_arn                 = module.batch.job_queue_arn
-  recorder_function_name        = module.functions.function_names["recorder"]
-  recorder_function_arn         = module.functions.function_arns["recorder"]
+  recorder_timeout_seconds      = module.functions.recorder_timeout
   reconcile_function_name       = module.functions.function_names["reconcile"]
   reconcile_function_arn        = module.functions.function_arns["reconcile"]
   reconcile_schedule_expression = var.reconcile_schedule_expression
@@ -209,6 +219,8 @@ module "monitoring" {
   dead_letter_queue_names = {
     events  = module.events.dead_letter_queue_name
     lambdas = module.functions.dead_letter_queue_name
+    # Batch events the recorder failed max_receive_count times (its SQS mapping).
+    recorder = module.events.queue_dlq_name
   }
   log_group_names = concat(values(module.functions.log_group_names), [module.batch.log_group_name])
 

@@ -39,11 +39,27 @@ output "function_names" {
 }
 
 output "dead_letter_queue_arns" {
-  description = "Where failed deliveries end up: EventBridge targets and Lambda async invokes"
+  description = "Where failed deliveries end up: EventBridge targets, events the recorder kept failing, Lambda async invokes"
   value = {
-    events  = module.events.dead_letter_queue_arn
-    lambdas = module.functions.dead_letter_queue_arn
+    events   = module.events.dead_letter_queue_arn
+    recorder = module.events.queue_dlq_arn
+    lambdas  = module.functions.dead_letter_queue_arn
   }
+}
+
+output "events_queue" {
+  description = "The Batch events queue the recorder reads, and its dead-letter queue (names for alarms)"
+  value = {
+    name     = module.events.queue_name
+    arn      = module.events.queue_arn
+    dlq_name = module.events.queue_dlq_name
+    dlq_arn  = module.events.queue_dlq_arn
+  }
+}
+
+output "mongodb_connection_plan" {
+  description = "The MongoDB connection budget shared out among the Lambdas"
+  value       = module.functions.connection_plan
 }
 
 output "nat_gateway_public_ip" {

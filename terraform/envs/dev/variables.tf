@@ -182,8 +182,50 @@ variable "log_level" {
   default     = "INFO"
 }
 
+variable "mongodb_connection_budget" {
+  description = "MongoDB connections this environment may open (cluster limit / environments sharing it); sets the submitter's reserved concurrency and the recorder's maximum concurrency (modules/functions/budget.tf). null (default) = no budget; a budget reserves concurrency, which needs an account quota leaving 10 unreserved"
+  type        = number
+  default     = null
+}
+
+variable "mongodb_max_pool_size" {
+  description = "MongoDB connections per Lambda execution environment (MONGODB_MAX_POOL_SIZE)"
+  type        = number
+  default     = 2
+}
+
+variable "mongodb_replica_set_members" {
+  description = "Members of the MongoDB replica set (monitoring connections per client: 2 each)"
+  type        = number
+  default     = 3
+}
+
+variable "submitter_connection_share" {
+  description = "Share (0-1) of the budgeted execution environments reserved for the submitter; the rest go to the recorder"
+  type        = number
+  default     = 0.5
+}
+
+variable "recorder_maximum_concurrency" {
+  description = "Without a budget: batches the recorder processes at once (2-1000)"
+  type        = number
+  default     = 5
+}
+
+variable "recorder_batch_size" {
+  description = "Batch events per recorder invocation"
+  type        = number
+  default     = 10
+}
+
+variable "recorder_batching_window_seconds" {
+  description = "Seconds the recorder's event source mapping may wait to fill a batch"
+  type        = number
+  default     = 1
+}
+
 variable "submitter_reserved_concurrency" {
-  description = "Reserved concurrency of the submitter; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
+  description = "Without mongodb_connection_budget: reserved concurrency of the submitter; null (default) = unreserved. Needs an account concurrency quota leaving 10 unreserved"
   type        = number
   default     = null
 }

@@ -1,18 +1,23 @@
 locals {
+  # The Batch rule's target is the events queue (below): the recorder reads it in
+  # batches through its event source mapping (functions module). The reconcile
+  # schedule invokes its Lambda directly.
   targets = {
     batch_state = {
-      rule_name     = aws_cloudwatch_event_rule.batch_state.name
-      rule_arn      = aws_cloudwatch_event_rule.batch_state.arn
-      function_name = var.recorder_function_name
-      function_arn  = var.recorder_function_arn
+      rule_name = aws_cloudwatch_event_rule.batch_state.name
+      rule_arn  = aws_cloudwatch_event_rule.batch_state.arn
+      arn       = aws_sqs_queue.batch_events.arn
     }
     reconcile = {
-      rule_name     = aws_cloudwatch_event_rule.reconcile.name
-      rule_arn      = aws_cloudwatch_event_rule.reconcile.arn
-      function_name = var.reconcile_function_name
-      function_arn  = var.reconcile_function_arn
+      rule_name = aws_cloudwatch_event_rule.reconcile.name
+      rule_arn  = aws_cloudwatch_event_rule.reconcile.arn
+      arn       = var.reconcile_function_arn
     }
   }
+
+  # AWS: at least six times the function's timeout, so that a batch still being
+  # processed (retries of throttled invocations included) is not handed out again.
+  visibility_timeout_seconds = max(6 * var.recorder_timeout_seconds, var.minimum_visibility_timeout_seconds)
 }
 
 ################################################################################
@@ -23,7 +28,7 @@ locals {
 # ${job_queue_arn} placeholder with Python's string.Template.
 resource "aws_cloudwatch_event_rule" "batch_state" {
   name        = "${var.name}-batch-job-state-change"
-  description = "Batch Job State Change events of the Overlord job queue -> recorder"
+  description = "Batch Job State Change events of the Overlord job queue -> events queue -> recorder"
   event_pattern = templatefile("${path.module}/../../../contracts/batch-event-pattern.json", {
     job_queue_arn = var.job_queue_arn
   })
@@ -49,7 +54,7 @@ resource "aws_cloudwatch_event_target" "this" {
 
   rule      = each.value.rule_name
   target_id = replace(each.key, "_", "-")
-  arn       = each.value.function_arn
+  arn       = each.value.arn
 
   retry_policy {
     maximum_event_age_in_seconds = var.maximum_event_age_in_seconds
@@ -61,14 +66,75 @@ resource "aws_cloudwatch_event_target" "this" {
   }
 }
 
-resource "aws_lambda_permission" "this" {
-  for_each = local.targets
-
-  statement_id  = "AllowEventBridge-${replace(each.key, "_", "-")}"
+resource "aws_lambda_permission" "reconcile" {
+  statement_id  = "AllowEventBridge-reconcile"
   action        = "lambda:InvokeFunction"
-  function_name = each.value.function_name
+  function_name = var.reconcile_function_name
   principal     = "events.amazonaws.com"
-  source_arn    = each.value.rule_arn
+  source_arn    = aws_cloudwatch_event_rule.reconcile.arn
+}
+
+################################################################################
+# The Batch events' queue, read by the recorder's event source mapping, and its
+# dead-letter queue (messages the recorder failed maxReceiveCount times)
+################################################################################
+
+resource "aws_sqs_queue" "batch_events" {
+  name                       = "${var.name}-batch-events"
+  visibility_timeout_seconds = local.visibility_timeout_seconds
+  message_retention_seconds  = var.message_retention_seconds
+  kms_master_key_id          = var.kms_key_arn
+  sqs_managed_sse_enabled    = var.kms_key_arn == null ? true : null
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.batch_events_dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  tags = var.tags
+}
+
+resource "aws_sqs_queue" "batch_events_dlq" {
+  name                      = "${var.name}-batch-events-dlq"
+  message_retention_seconds = 1209600
+  kms_master_key_id         = var.kms_key_arn
+  sqs_managed_sse_enabled   = var.kms_key_arn == null ? true : null
+
+  tags = var.tags
+}
+
+# Only the events queue may dead-letter into it.
+resource "aws_sqs_queue_redrive_allow_policy" "batch_events_dlq" {
+  queue_url = aws_sqs_queue.batch_events_dlq.id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.batch_events.arn]
+  })
+}
+
+# Only the Batch rule may send to the queue.
+data "aws_iam_policy_document" "batch_events" {
+  statement {
+    sid       = "AllowBatchStateRule"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.batch_events.arn]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.batch_state.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "batch_events" {
+  queue_url = aws_sqs_queue.batch_events.id
+  policy    = data.aws_iam_policy_document.batch_events.json
 }
 
 ################################################################################

@@ -8,14 +8,32 @@ variable "job_queue_arn" {
   type        = string
 }
 
-variable "recorder_function_name" {
-  description = "Name of the recorder Lambda"
-  type        = string
+variable "recorder_timeout_seconds" {
+  description = "Timeout (s) of the recorder Lambda that reads the events queue; the queue's visibility timeout is 6 times this"
+  type        = number
 }
 
-variable "recorder_function_arn" {
-  description = "ARN of the recorder Lambda"
-  type        = string
+variable "minimum_visibility_timeout_seconds" {
+  description = "Lower bound of the events queue's visibility timeout"
+  type        = number
+  default     = 30
+}
+
+variable "max_receive_count" {
+  description = "Receives of a message the recorder keeps failing before it moves to the events queue's DLQ"
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "1-1000."
+  }
+}
+
+variable "message_retention_seconds" {
+  description = "How long the events queue keeps an unprocessed message (60-1209600)"
+  type        = number
+  default     = 345600
 }
 
 variable "reconcile_function_name" {

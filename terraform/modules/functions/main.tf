@@ -20,12 +20,13 @@ locals {
       description = "Overlord HTTP API: validate, claim the job in MongoDB, submit it to AWS Batch"
       timeout     = var.submitter_timeout
       memory_size = var.memory_size
-      concurrency = var.submitter_reserved_concurrency
+      # budget.tf: a share of the MongoDB connection budget, when one is set.
+      concurrency = local.budgeted ? local.submitter_budget_concurrency : var.submitter_reserved_concurrency
     }
     recorder = {
       repository  = "recorder"
       command     = null
-      description = "Overlord recorder: Batch Job State Change events into MongoDB"
+      description = "Overlord recorder: Batch Job State Change events (SQS batches) into MongoDB"
       timeout     = var.recorder_timeout
       memory_size = var.memory_size
       concurrency = var.recorder_reserved_concurrency
@@ -60,6 +61,8 @@ locals {
     JOB_DEFINITION_PREFIX = var.job_definition_prefix
     RESULTS_BUCKET        = var.results_bucket_name
     LOG_LEVEL             = var.log_level
+    # One request at a time per execution environment: a small pool (budget.tf).
+    MONGODB_MAX_POOL_SIZE = tostring(var.mongodb_max_pool_size)
     # The OverlordDeployment tag's value on every job; the conditions below require it.
     OVERLORD_DEPLOYMENT = var.name
     # The job definitions carry the same var.tags (envs/dev passes local.tags to both
@@ -301,6 +304,13 @@ data "aws_iam_policy_document" "submitter" {
 data "aws_iam_policy_document" "recorder" {
   source_policy_documents = [data.aws_iam_policy_document.common["recorder"].json]
 
+  # Lambda's event source mapping polls the queue with the function's role.
+  statement {
+    sid       = "ReadEventQueue"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    resources = [var.recorder_queue_arn]
+  }
+
   statement {
     sid       = "ReadResults"
     actions   = ["s3:GetObject"]
@@ -476,9 +486,28 @@ resource "aws_lambda_function" "this" {
   depends_on = [aws_iam_role_policy.this]
 }
 
-# Retries of asynchronous invocations before the event goes to the DLQ.
+# The recorder reads the Batch events' queue in batches. A message it names in
+# batchItemFailures (or the whole batch, when it fails) comes back after the queue's
+# visibility timeout, and goes to the queue's DLQ after maxReceiveCount receives.
+resource "aws_lambda_event_source_mapping" "recorder" {
+  event_source_arn                   = var.recorder_queue_arn
+  function_name                      = aws_lambda_function.this["recorder"].arn
+  batch_size                         = var.recorder_batch_size
+  maximum_batching_window_in_seconds = var.recorder_batching_window_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  scaling_config {
+    # budget.tf: what the MongoDB connection budget leaves the recorder.
+    maximum_concurrency = local.connection_plan.recorder_maximum_concurrency
+  }
+
+  tags = var.tags
+}
+
+# Retries of asynchronous invocations (the reconcile schedule) before the event goes
+# to the DLQ. The recorder is invoked by its event source mapping, synchronously.
 resource "aws_lambda_function_event_invoke_config" "this" {
-  for_each = toset(["recorder", "reconcile"])
+  for_each = toset(["reconcile"])
 
   function_name                = aws_lambda_function.this[each.key].function_name
   maximum_retry_attempts       = 2

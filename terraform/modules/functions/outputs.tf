@@ -33,6 +33,21 @@ output "dead_letter_queue_arn" {
   value       = aws_sqs_queue.dlq.arn
 }
 
+output "recorder_timeout" {
+  description = "Timeout (s) of the recorder, for the events queue's visibility timeout"
+  value       = var.recorder_timeout
+}
+
+output "recorder_event_source_mapping_uuid" {
+  description = "The recorder's event source mapping on the events queue"
+  value       = aws_lambda_event_source_mapping.recorder.uuid
+}
+
+output "connection_plan" {
+  description = "The MongoDB connection budget shared out: connections per environment, environments, submitter reserved concurrency, recorder maximum concurrency, peak connections"
+  value       = local.connection_plan
+}
+
 output "dead_letter_queue_name" {
   description = "Name of the queue collecting failed asynchronous invocations"
   value       = aws_sqs_queue.dlq.name

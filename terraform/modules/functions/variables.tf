@@ -27,7 +27,7 @@ variable "submitter_timeout" {
 }
 
 variable "recorder_timeout" {
-  description = "Timeout (s) of the recorder"
+  description = "Timeout (s) of the recorder (one batch); the events queue's visibility timeout is 6 times this"
   type        = number
   default     = 60
 }
@@ -38,8 +38,35 @@ variable "reconcile_timeout" {
   default     = 300
 }
 
+variable "recorder_queue_arn" {
+  description = "SQS queue of the Batch Job State Change events the recorder reads (events module)"
+  type        = string
+}
+
+variable "recorder_batch_size" {
+  description = "Messages per recorder invocation (event source mapping batch_size; above 10 needs a batching window)"
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.recorder_batch_size >= 1 && var.recorder_batch_size <= 10000
+    error_message = "1-10000."
+  }
+}
+
+variable "recorder_batching_window_seconds" {
+  description = "Seconds the event source mapping may wait to fill a batch (maximum_batching_window_in_seconds, 0-300)"
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.recorder_batching_window_seconds >= 0 && var.recorder_batching_window_seconds <= 300
+    error_message = "0-300."
+  }
+}
+
 variable "submitter_reserved_concurrency" {
-  description = "Reserved concurrency of the submitter (also caps SubmitJob calls and MongoDB connections); null = unreserved (draws on the account's pool)"
+  description = "Without mongodb_connection_budget: reserved concurrency of the submitter (also caps SubmitJob calls and MongoDB connections); null = unreserved (draws on the account's pool)"
   type        = number
   default     = null
 

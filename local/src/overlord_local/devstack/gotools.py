@@ -71,7 +71,12 @@ class GoTool:
 
 FERRETDB = GoTool("ferretdb", "FERRETDB_BIN", "local/ferretdb")
 RIE = GoTool("aws-lambda-rie", "AWS_LAMBDA_RIE_BIN", f"{RIE_MODULE}@{RIE_VERSION}")
-TOOLS = {tool.name: tool for tool in (FERRETDB, RIE)}
+# The GitHub workflows' linter (tests/infra: test_ci_workflow, test_ci_stack_script), so
+# that CI checks the workflows instead of skipping for want of it.
+ACTIONLINT = GoTool(
+    "actionlint", "ACTIONLINT_BIN", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.7"
+)
+TOOLS = {tool.name: tool for tool in (FERRETDB, RIE, ACTIONLINT)}
 
 
 def tools_bin() -> Path:

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +32,7 @@ from overlord_local.devstack.processes import (
     stop_process,
     wait_until,
 )
-from overlord_local.lambdas import invoke_in_process, invoke_url_for, load_handler
+from overlord_local.lambdas import invoke_in_process, invoke_url, invoke_url_for, load_handler
 from overlord_local.metrics import EmfCollector, StdoutTee
 from overlord_local.pdeathsig import die_with_parent
 
@@ -65,6 +66,24 @@ HOSTED_SHUTDOWN = "overlord.runtime.wiring.reset"
 # The image the catalogue's Python tasks name here: the process executor runs them in
 # this virtualenv, and refuses any other image.
 WORKER_IMAGE = "overlord-worker:local"
+# What the worker imports that costs: loaded once by the process executor's fork
+# server, not once per job (docs/performance.md, "Arrays on make dev"). Third-party
+# only: the product's modules read the job's environment when imported. The list is
+# what `python -m overlord_worker` (echo, an array child) adds to sys.modules, and the
+# botocore data its S3 client reads (overlord_local.botocore_warm).
+WORKER_PRELOAD = (
+    "boto3",
+    "botocore.session",
+    "s3transfer.manager",
+    "aws_lambda_powertools.logging",
+    "aws_lambda_powertools.logging.utils",
+    "aws_lambda_powertools.logging.buffer.handler",
+    "jsonschema",
+    "jsonschema.validators",
+    "jsonschema_specifications",
+    # Last: one botocore data loader, filled once, for every job's sessions.
+    "overlord_local.botocore_warm",
+)
 
 
 def _reset_hosted() -> None:
@@ -88,8 +107,17 @@ class DevOptions:
     job_queue: str = "overlord"
     results_bucket: str = "overlord-results"
     max_vcpus: int = 4
-    # Concurrent deliveries to the recorder, which EventBridge invokes concurrently too.
+    # The recorder's event source mapping, as Terraform sets it (terraform/modules/
+    # functions): batches of up to `event_batch_size`, filled for up to
+    # `event_batch_window` s, `event_workers` batches at once (its maximum_concurrency).
     event_workers: int = 4
+    event_batch_size: int = 10
+    event_batch_window: float = 0.5
+    # The queue's redrive: a message not deleted comes back after this many seconds
+    # (AWS: 6 x the recorder's timeout; shorter here to see retries), dead-lettered
+    # after `event_max_receives` receives.
+    event_visibility_timeout: float = 30.0
+    event_max_receives: int = 5
     timeout_scale: float = 1.0
     # Injected SubmitJob failures of the local Batch (localbatch.faults); 0 = none.
     fail_submit_rate: float = 0.0
@@ -101,6 +129,9 @@ class DevOptions:
     reconcile_after_seconds: int = 300
     log_level: str = "INFO"
     auth: bool = True  # the gateway checks SigV4 (False: overlord dev --no-auth)
+    # Every job a fresh interpreter, as on AWS (overlord dev --fresh-workers); by
+    # default Python jobs fork from a warm one (overlord_local.forkserver).
+    fresh_workers: bool = False
 
 
 @dataclass
@@ -108,6 +139,7 @@ class DevStack:
     options: DevOptions
     env: dict[str, str] = field(default_factory=dict)
     api_url: str = ""
+    event_mapping: Any = None  # the recorder's event source mapping, once started
     # The hosted handlers' metrics (their EMF lines): GET /metrics, `overlord stats`.
     metrics: EmfCollector = field(default_factory=EmfCollector)
     _cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
@@ -167,11 +199,15 @@ class DevStack:
 
         if o.rie:
             submitter: Any = via_url(self._start_rie("submitter", SUBMITTER_HANDLER))
-            recorder: Any = self._start_rie("recorder", RECORDER_HANDLER)
+            recorder = self._start_rie("recorder", RECORDER_HANDLER)
+            invoke_recorder: Callable[[dict[str, Any]], Any] = partial(invoke_url, recorder)
         else:
             submitter = in_process(load_handler(SUBMITTER_HANDLER))
-            recorder = load_handler(RECORDER_HANDLER)
-        router.add_rule(load_batch_pattern(queue_arn), recorder, name="batch-state-change")
+            invoke_recorder = partial(
+                invoke_in_process, load_handler(RECORDER_HANDLER), name="overlord-recorder"
+            )
+        events = self._start_event_queue(invoke_recorder)
+        router.add_rule(load_batch_pattern(queue_arn), events, name="batch-state-change")
 
         try:
             verifier = Verifier(
@@ -254,11 +290,38 @@ class DevStack:
 
         router = EventRouter(
             dead_letter_path=self.options.state_dir / "dead-letters.jsonl",
-            workers=self.options.event_workers,
             chaos=self.options.chaos,
         )
+        # LIFO: the local Batch stops, the router hands its last events to the queue,
+        # then the recorder's mapping drains the queue.
+        self._cleanups.callback(self._stop_event_mapping)
         self._cleanups.callback(router.stop)
         return router
+
+    def _start_event_queue(self, invoke_recorder: Callable[[dict[str, Any]], Any]) -> Any:
+        """The Batch rule's SQS queue (in memory) and the recorder's event source
+        mapping on it; returns the router's target for the queue."""
+        from overlord_local.eventrouter import EventSourceMapping, MemoryQueue, QueueTarget
+
+        o = self.options
+        queue = MemoryQueue(
+            visibility_timeout=o.event_visibility_timeout,
+            max_receive_count=o.event_max_receives,
+            dead_letter_path=o.state_dir / "dead-letters.jsonl",
+        )
+        mapping = EventSourceMapping(
+            queue,
+            invoke_recorder,
+            batch_size=o.event_batch_size,
+            window=o.event_batch_window,
+            concurrency=o.event_workers,
+        ).start()
+        self.event_mapping = mapping  # stopped after the router (_start_router)
+        return QueueTarget(queue)
+
+    def _stop_event_mapping(self) -> None:
+        if self.event_mapping is not None:
+            self.event_mapping.stop()
 
     def _start_local_batch(self, on_event: Callable[[dict[str, Any]], None]) -> str:
         from overlord_local.localbatch import (
@@ -280,7 +343,11 @@ class DevStack:
                 raise StackError(f"--fail-submit-*: {exc}") from None
             log.warning("the local Batch fails SubmitJob on purpose: %r", faults)
         server = LocalBatchServer(
-            ProcessExecutor(cwd=str(PROJECT_ROOT), only_images={WORKER_IMAGE}),
+            ProcessExecutor(
+                cwd=str(PROJECT_ROOT),
+                only_images={WORKER_IMAGE},
+                preload=() if self.options.fresh_workers else WORKER_PRELOAD,
+            ),
             on_event=on_event,
             timings=Timings(timeout_scale=self.options.timeout_scale),
             extra_environment={

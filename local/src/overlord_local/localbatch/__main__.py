@@ -20,12 +20,20 @@ import logging
 import os
 import signal
 import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from overlord_local.chaos import ENV_SEED, ENV_SWITCH, Chaos, ChaosConfigError, parse_seed
-from overlord_local.eventrouter import EventRouter, load_batch_pattern
+from overlord_local.eventrouter import (
+    EventRouter,
+    EventSourceMapping,
+    QueueTarget,
+    SqsQueue,
+    load_batch_pattern,
+)
 from overlord_local.eventrouter.router import DEFAULT_WORKERS
+from overlord_local.lambdas import invoke_url
 from overlord_local.localbatch.executors import DockerExecutor, ProcessExecutor
 from overlord_local.localbatch.executors.base import Executor
 from overlord_local.localbatch.faults import DEFAULT_KINDS, KINDS, SubmitFaults, parse_kinds
@@ -70,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="only route events of this queue (the contract's rule pattern); default: all",
     )
     add("--dead-letter", default=None, metavar="PATH", help="JSON-lines file for failed events")
+    add_queue_arguments(parser)
     add(
         "--event-workers",
         type=int,
@@ -129,6 +138,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_fault_arguments(parser)
     add("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
     return parser.parse_args(argv)
+
+
+def add_queue_arguments(parser: argparse.ArgumentParser) -> None:
+    """The rule's SQS target and the recorder's event source mapping (as in AWS)."""
+    add = parser.add_argument
+    add(
+        "--event-queue",
+        default=None,
+        metavar="NAME_OR_URL",
+        help="send matching events to this SQS queue (e.g. LocalStack's) and feed the one "
+        "--event-target from it in batches, as Lambda's event source mapping does",
+    )
+    add("--event-batch-size", type=int, default=10, help="messages per batch (batch_size)")
+    add(
+        "--event-batch-window",
+        type=float,
+        default=0.5,
+        help="seconds to fill a batch (maximum_batching_window_in_seconds)",
+    )
+    add(
+        "--event-concurrency",
+        type=int,
+        default=2,
+        help="batches in flight at once (scaling_config.maximum_concurrency)",
+    )
+
+
+def event_targets(args: argparse.Namespace) -> tuple[list[Any], EventSourceMapping | None]:
+    """The rule's targets: the invoke URLs, or the SQS queue whose mapping invokes the
+    one URL (returned, to start and stop with the server)."""
+    if not args.event_queue:
+        return list(args.event_target), None
+    if len(args.event_target) != 1:
+        raise SystemExit("--event-queue feeds exactly one --event-target")
+    queue = SqsQueue.named(args.event_queue)
+    mapping = EventSourceMapping(
+        queue,
+        partial(invoke_url, args.event_target[0]),
+        batch_size=args.event_batch_size,
+        window=args.event_batch_window,
+        concurrency=args.event_concurrency,
+    )
+    return [QueueTarget(queue)], mapping
 
 
 def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
@@ -247,20 +299,23 @@ def main(argv: list[str] | None = None) -> None:
         submit_faults=submit_faults(args),
         chaos=chaos,
     )
-    if args.event_target:
+    targets, mapping = event_targets(args) if args.event_target else ([], None)
+    if targets:
         queue = args.event_job_queue
         if queue:
             arn = queue if queue.startswith("arn:") else server.batch.arns.job_queue(queue)
             pattern = load_batch_pattern(arn)
         else:
             pattern = ALL_BATCH_EVENTS
-        router.add_rule(pattern, *args.event_target, name="batch-job-state-change")
+        router.add_rule(pattern, *targets, name="batch-job-state-change")
     bootstrap(server.batch, args.queue, args.max_vcpus, definitions_from(args))
 
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     server.start()
+    if mapping is not None:
+        mapping.start()
     log.info(
         "local Batch on %s (executor %s, %d event target(s))",
         server.endpoint_url,
@@ -271,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
     log.info("stopping")
     server.stop()
     router.stop(timeout=10)
+    if mapping is not None:
+        mapping.stop(timeout=10)
 
 
 if __name__ == "__main__":
