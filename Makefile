@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHON := $(abspath $(PY))
 
-.PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench \
+.PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench soak \
         localbatch deploy clean e2e-chaos
 
 help: ## List the targets
@@ -100,6 +100,16 @@ test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, in
 # pass's extra jobs (10,000). docs/performance.md holds the last full table.
 bench: $(VENV)/.installed tools ## Overlord's overhead as ratios on the local stack (docs/performance.md)
 	$(PY) -m bench.table $(BENCH_ARGS)
+
+# Simulated histories (tests/simulation; docs/reliability.md): STORE=fake|mongo (mongo: a
+# FerretDB of its own), SEED (default: a fresh one, printed), CHUNK histories per seed,
+# MINUTES: stop after the chunk that passes it.
+STORE ?= fake
+HISTORIES ?= 10000
+CHUNK ?= 2000
+soak: $(VENV)/.installed tools ## Run HISTORIES simulated histories on STORE from SEED; a failure prints its replay
+	$(PY) -m tests.simulation.soak --store $(STORE) --histories $(HISTORIES) --chunk $(CHUNK) \
+	  $(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
 
 # ---------------------------------------------------------------- deploy
 ENV ?= dev

@@ -225,6 +225,18 @@ def _all_at_once(calls, threads=8):
     return results
 
 
+def test_set_replaces_a_document_by_one_with_other_keys_and_the_same_values(db):
+    """What `array.status_summary` rests on: `$set` of a field to a document replaces
+    the document there. (FerretDB 1.24 as released took {PENDING: 3} and {FAILED: 3} to
+    be identical, comparing values only, and kept the old one: an array run kept Batch's
+    earlier summary. local/ferretdb/patches/0005 fixes our build.)"""
+    db.summaries.insert_one({"_id": "run", "array": {"summary": {"PENDING": 3}}, "top": {"A": 1}})
+    db.summaries.update_one({"_id": "run"}, {"$set": {"array.summary": {"FAILED": 3}}})
+    db.summaries.update_one({"_id": "run"}, {"$set": {"top": {"B": 1}}})
+    found = db.summaries.find_one({"_id": "run"})
+    assert found["array"] == {"summary": {"FAILED": 3}} and found["top"] == {"B": 1}
+
+
 def test_concurrent_writes_to_one_document_are_all_applied(db):
     """What every conditional update of the store rests on: MongoDB applies each write to
     a document atomically, so concurrent writes to one document neither undo one another

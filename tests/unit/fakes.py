@@ -9,11 +9,11 @@ tested against real servers in tests/integration.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
-from copy import deepcopy
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from overlord.domain import schema
+from overlord.domain import rules, schema
 from overlord.domain.errors import BatchRejected
 from overlord.domain.fieldnames import escape_key
 from overlord.domain.observation import RunObservation
@@ -22,6 +22,7 @@ from overlord.domain.schema import (
     ItemsDocument,
     JobDocument,
     LogDocument,
+    ResultSummary,
     RunDocument,
 )
 from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, SUBMITTING, TERMINAL, rank
@@ -44,6 +45,17 @@ from overlord.ports.batch_events import BatchJobDetail
 from overlord.services.submit import SubmitConfig
 from overlord_contracts.catalogue import catalogue
 
+
+def deepcopy(value: Any) -> Any:
+    """A copy of a document (dicts, lists and immutable leaves): copy.deepcopy's work
+    at a fraction of its cost, which the simulator's thousands of histories notice."""
+    if isinstance(value, dict):
+        return {k: deepcopy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [deepcopy(v) for v in value]
+    return value
+
+
 # The time the service tests' events are observed from, and their submit configuration.
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CONFIG = SubmitConfig(
@@ -57,10 +69,17 @@ class FakeStore:
         self.runs: dict[str, RunDocument] = {}
         self.logs: dict[tuple[str, int, str, int], LogDocument] = {}
         self.items: dict[str, ItemsDocument] = {}
+        # Called before each document write (as MongoStore makes them): the simulator's
+        # crash points and interleavings (tests/simulation).
+        self.on_write: Callable[[str], None] = lambda what: None
+
+    def _write(self, what: str) -> None:
+        self.on_write(what)
 
     def claim_job(
         self, job: JobDocument, owner: str, now: datetime, lease: timedelta
     ) -> ClaimResult:
+        self._write("jobs.insert")  # before the read: MongoDB's insert/update are atomic
         existing = self.jobs.get(job["_id"])
         claim: schema.Claim = {"owner": owner, "expires_at": now + lease}
         if existing is None:
@@ -84,6 +103,7 @@ class FakeStore:
         lease: timedelta,
         selection: list[int] | None = None,
     ) -> JobDocument | None:
+        self._write("jobs.claim_new_run")
         job = self.jobs.get(job_id)
         if job is None or job["status"] not in RERUNNABLE:
             return None
@@ -97,15 +117,29 @@ class FakeStore:
         )
         return before
 
-    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
+    def mark_submit_failed(
+        self, job_id: str, reason: str, now: datetime, owner: str | None = None
+    ) -> None:
+        self._write("jobs.submit_failed")
         job = self.jobs.get(job_id)
-        if job is not None and job["status"] == SUBMITTING:
-            job.update(status=SUBMIT_FAILED, status_reason=reason, claim=None, updated_at=now)
+        if job is None or job["status"] != SUBMITTING:
+            return
+        if owner is not None and (job.get("claim") or {}).get("owner") != owner:
+            return
+        job.update(
+            status=SUBMIT_FAILED,
+            status_reason=reason,
+            claim=None,
+            reconciled_at=None,
+            updated_at=now,
+            submit_failures=job.get("submit_failures", 0) + 1,
+        )
 
     def get_job(self, job_id: str) -> JobDocument | None:
         return deepcopy(self.jobs.get(job_id))
 
     def save_items(self, items: ItemsDocument) -> None:
+        self._write("items.insert")
         self.items.setdefault(items["_id"], deepcopy(items))
 
     def get_items(self, job_id: str) -> ItemsDocument | None:
@@ -124,13 +158,55 @@ class FakeStore:
         return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
 
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
+        self._write("jobs.reconciled")
         for job_id in job_ids:
-            self.jobs[job_id]["reconciled_at"] = now
+            if self.jobs[job_id]["status"] != SUBMIT_FAILED:
+                self.jobs[job_id]["reconciled_at"] = now
+
+    def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
+        found = [
+            j
+            for j in self.jobs.values()
+            if j["status"] == SUBMIT_FAILED
+            and j["updated_at"] < cutoff
+            and j.get("reconciled_at") is None
+        ]
+        return deepcopy(sorted(found, key=lambda j: j["updated_at"])[:limit])
+
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        if not jobs:
+            return
+        self._write("jobs.failures_seen")
+        for seen in jobs:
+            job = self.jobs.get(seen["_id"])
+            if (
+                job is not None
+                and job["status"] == SUBMIT_FAILED
+                and job.get("submit_failures") == seen.get("submit_failures")
+            ):
+                job["reconciled_at"] = now
+
+    # The run writes below follow MongoStore's, write for write (`_write`), applying the
+    # same rules (overlord.domain.rules), so that a history crashes at the same places.
 
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None:
-        job = self.jobs[run["job_id"]]
         number = run["run"]
         assert number is not None
+        self._write("runs.insert")
+        raced = self.runs.get(run["_id"])
+        if raced is None:
+            self.runs[run["_id"]] = deepcopy(run)
+        else:
+            raced["run"] = number
+            for status, at in run["status_history"].items():
+                if rules.earlier(raced["status_history"], status, at):
+                    raced["status_history"][status] = at
+            if "array" in run:
+                raced["array"] = {**raced.get("array", {}), **run["array"]}  # type: ignore[typeddict-item]
+            if "item" in run:
+                raced["item"] = run["item"]
+        self._write("jobs.latest_run")
+        job = self.jobs[run["job_id"]]
         if job["run_count"] < number:
             job.update(
                 latest_run=schema.latest_run(run["_id"], number, str(run["status"])),
@@ -142,43 +218,42 @@ class FakeStore:
                 updated_at=now,
             )
             job.pop("selection", None)
-        raced = self.runs.get(run["_id"])
-        if raced is None:
-            self.runs[run["_id"]] = deepcopy(run)
+        self._job_follows(self.runs[run["_id"]], now)
+
+    def _job_follows(self, run: RunDocument, now: datetime) -> None:
+        if "parent" in run:
             return
-        raced["run"] = number
-        for status, at in run["status_history"].items():
-            self._keep_earliest(raced["status_history"], status, at)
-        raced["created_at"] = min(raced["created_at"], run["created_at"])
-        for field in ("array", "item"):
-            if field in run:
-                raced[field] = (
-                    {**raced.get(field, {}), **run[field]} if field == "array" else run[field]
-                )  # type: ignore[literal-required]
-        if raced["status"]:
-            self._move_job(run["job_id"], run["_id"], raced["status"], raced["status_reason"], now)
+        if "array" in run and run["status"] in TERMINAL:
+            self._settle_array(run, now)
+            return
+        status = rules.job_follows(run)
+        if status is not None:
+            self._move_job(
+                run["job_id"], run["_id"], status, run["status_reason"], now, run["result"]
+            )
 
     def apply_observation(
         self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
     ) -> Applied:
+        if obs.job_id not in self.jobs:
+            return Applied(known=False)
+        new_rank = rank(obs.status)
+        if obs.batch_job_id not in self.runs:
+            self._write("runs.insert")
         run = self.runs.get(obs.batch_job_id)
         if run is None:
-            if obs.job_id not in self.jobs:
-                return Applied(known=False)
             run = self.runs[obs.batch_job_id] = schema.new_run(
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
                 run=None,
-                # Batch's creation time: the same document whichever event comes first.
                 at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,
                 parent=obs.parent,
                 index=obs.index,
             )
-        new_rank = rank(obs.status)
-        attempts_rank = len(obs.attempts) * 10 + new_rank
         history = run["status_history"]
+        self._write("runs.forward")  # the conditional update MongoStore always sends
         if run["status_rank"] < new_rank:
             run.update(
                 status=obs.status,
@@ -186,9 +261,10 @@ class FakeStore:
                 status_reason=obs.status_reason,
                 updated_at=now,
             )
-            self._keep_earliest(history, obs.status, obs.observed_at)
-            self._set_batch_names(run, obs)
-            self._set_attempts(run, obs, attempts_rank)
+            if rules.earlier(history, obs.status, obs.observed_at):
+                history[obs.status] = obs.observed_at
+            self._set_batch_fields(run, obs)
+            self._set_attempts(run, obs)
             self._copy(run, copy)
             if obs.array_size is not None:
                 run["array"] = {  # as the store's dotted $set: other fields stay
@@ -199,42 +275,63 @@ class FakeStore:
                 }
             if obs.is_child:
                 if obs.status in TERMINAL:
-                    self._child_ended(obs, now)
+                    self._child_ended(str(obs.parent), now)
             elif obs.is_array_parent and obs.status in TERMINAL:
-                if self._all_ended(run):
-                    self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now)
+                self._settle_array(run, now)
             else:
+                result = copy.result if copy is not None else None
                 self._move_job(
-                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
                 )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
-        if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
+        if rules.ended_otherwise(history, obs.status):
+            self._catch_up(run, now)
             return Applied(known=True)
-        self._keep_earliest(history, obs.status, obs.observed_at)
-        self._set_batch_names(run, obs)
-        if run["attempts_rank"] < attempts_rank:
-            self._set_attempts(run, obs, attempts_rank)
-        self._copy(run, copy)
+        if rules.earlier(history, obs.status, obs.observed_at) or any(
+            run.get(k) != v for k, v in self._batch_fields(obs).items()
+        ):
+            self._write("runs.merge")
+            if rules.earlier(history, obs.status, obs.observed_at):
+                history[obs.status] = obs.observed_at
+            self._set_batch_fields(run, obs)
+        if run["attempts_rank"] < rules.attempts_rank(len(obs.attempts), obs.status):
+            self._write("runs.attempts")
+            if run["attempts_rank"] < rules.attempts_rank(len(obs.attempts), obs.status):
+                self._set_attempts(run, obs)
+        if copy is not None and (
+            run["logs_copied"] != copy.logs_copied
+            or (copy.result is not None and run["result"] != copy.result)
+        ):
+            self._write("runs.copy")
+            self._copy(run, copy)
+        self._catch_up(run, now)
         return Applied(known=True, reached_at=history[obs.status])
 
-    @staticmethod
-    def _keep_earliest(history: dict[str, datetime], status: str, at: datetime) -> None:
-        if status not in history or history[status] > at:
-            history[status] = at
+    def _catch_up(self, run: RunDocument, now: datetime) -> None:
+        if "parent" in run:
+            if run["status"] in TERMINAL:
+                self._child_ended(run["parent"], now)
+        else:
+            self._job_follows(run, now)
 
     @staticmethod
-    def _set_batch_names(run: RunDocument, obs: RunObservation) -> None:
-        if obs.job_queue is not None:
-            run["job_queue"] = obs.job_queue
-        if obs.job_definition is not None:
-            run["job_definition"] = obs.job_definition
+    def _batch_fields(obs: RunObservation) -> dict[str, object]:
+        fields = {
+            "job_queue": obs.job_queue,
+            "job_definition": obs.job_definition,
+            "created_at": obs.created_at,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def _set_batch_fields(self, run: RunDocument, obs: RunObservation) -> None:
+        run.update(self._batch_fields(obs))  # type: ignore[typeddict-item]
 
     @staticmethod
-    def _set_attempts(run: RunDocument, obs: RunObservation, attempts_rank: int) -> None:
+    def _set_attempts(run: RunDocument, obs: RunObservation) -> None:
         run.update(
             attempts=[a.as_document() for a in obs.attempts],
             log_stream=obs.log_stream,
-            attempts_rank=attempts_rank,
+            attempts_rank=rules.attempts_rank(len(obs.attempts), obs.status),
             started_at=obs.started_at,
             stopped_at=obs.stopped_at,
         )
@@ -254,44 +351,40 @@ class FakeStore:
         status: str,
         reason: str | None,
         now: datetime,
-        copy: TerminalCopy | None = None,
+        result: ResultSummary | None = None,
     ) -> None:
+        self._write("jobs.move")
         job = self.jobs.get(job_id)
-        latest = job["latest_run"] if job else None
-        if job is None or latest is None or latest["batch_job_id"] != batch_job_id:
+        if job is None or not rules.moves_job(job["latest_run"], batch_job_id, status):
             return
-        if latest["status_rank"] >= rank(status):
-            return
+        latest = job["latest_run"]
+        assert latest is not None
         latest.update(status=status, status_rank=rank(status))
         job.update(status=status, status_reason=reason, updated_at=now)
-        if copy is not None and copy.result is not None:
-            job["result"] = copy.result
+        if result is not None:
+            job["result"] = result
 
-    def _child_ended(self, obs: RunObservation, now: datetime) -> None:
-        parent = self.runs.get(str(obs.parent))
-        if parent is None or "array" not in parent:
-            return
-        parent["array"]["ended"] = parent["array"].get("ended", 0) + 1
-        if self._all_ended(parent):
-            self._move_job(
-                obs.job_id, parent["_id"], str(parent["status"]), parent["status_reason"], now
-            )
+    def _child_ended(self, parent_id: str, now: datetime) -> None:
+        parent = self.runs.get(parent_id)
+        if parent is not None and parent["status"] in TERMINAL:
+            self._settle_array(parent, now)
 
-    @staticmethod
-    def _all_ended(run: RunDocument) -> bool:
-        array = run.get("array") or {"size": 0}
-        return run["status"] in TERMINAL and array.get("ended", 0) >= array["size"]
+    def _settle_array(self, parent: RunDocument, now: datetime) -> bool:
+        if parent["status"] not in TERMINAL or "array" not in parent:
+            return False
+        ended = sum(1 for c in self.children(parent["_id"]) if c.status in TERMINAL)
+        if ended > parent["array"].get("ended", 0):
+            self._write("runs.recount")
+            parent["array"]["ended"] = max(ended, parent["array"].get("ended", 0))
+        status = rules.job_follows(parent, ended)
+        if status is None:
+            return False
+        self._move_job(parent["job_id"], parent["_id"], status, parent["status_reason"], now)
+        return True
 
     def complete_array(self, parent: str, now: datetime) -> bool:
         run = self.runs.get(parent)
-        if run is None or run["status"] not in TERMINAL or "array" not in run:
-            return False
-        ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
-        if ended < run["array"]["size"]:
-            return False
-        run["array"]["ended"] = max(ended, run["array"].get("ended", 0))
-        self._move_job(run["job_id"], parent, str(run["status"]), run["status_reason"], now)
-        return True
+        return run is not None and self._settle_array(run, now)
 
     def get_run(self, batch_job_id: str) -> RunDocument | None:
         return deepcopy(self.runs.get(batch_job_id))
@@ -301,6 +394,7 @@ class FakeStore:
         return deepcopy(sorted(found, key=lambda r: r["updated_at"])[:limit])
 
     def mark_logs_settled(self, batch_job_ids: Sequence[str]) -> None:
+        self._write("runs.settled")
         for batch_job_id in batch_job_ids:
             self.runs[batch_job_id]["logs_settled"] = True
 
@@ -316,6 +410,9 @@ class FakeStore:
         )
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
+        if not lines:
+            return 0
+        self._write("logs.insert")
         new = 0
         for line in lines:
             identity = (line["batch_job_id"], line["attempt"], line["kind"], line["seq"])
@@ -343,6 +440,19 @@ class FakeStore:
         ]
         return deepcopy(sorted(lines, key=key)[:limit])
 
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        lines = [
+            x
+            for x in self.logs.values()
+            if x["batch_job_id"] == batch_job_id
+            and x["kind"] == schema.LogKind.LOG
+            and (attempt is None or x["attempt"] == attempt)
+            and x["seq"] >= starts.get(x["attempt"], 0)
+        ]
+        return deepcopy(sorted(lines, key=lambda x: (x["attempt"], x["seq"]))[:limit])
+
     def list_jobs(self, where: JobFilter, after: JobKey | None, limit: int) -> list[JobDocument]:
         def matches(job: JobDocument) -> bool:
             return (
@@ -365,10 +475,12 @@ class FakeStore:
         return deepcopy(found[:limit])
 
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None:
+        self._write("runs.cancel")
         if batch_job_id in self.runs:
             self.runs[batch_job_id]["cancel"] = deepcopy(cancel)
 
     def clear_cancel(self, batch_job_id: str) -> None:
+        self._write("runs.cancel")
         self.runs.get(batch_job_id, {}).pop("cancel", None)  # type: ignore[misc]
 
     def ping(self) -> None:

@@ -563,7 +563,10 @@ def test_an_array_job_ends_when_its_parent_and_every_childs_ending_are_recorded(
     assert store.runs[parent]["array"]["ended"] == 3
 
 
-def test_reconcile_ends_an_array_job_whose_childs_count_was_lost(store, batch, objects, streams):
+def test_an_array_job_ends_with_its_parent_whatever_its_count_said(store, batch, objects, streams):
+    """The count is the children's recorded endings, recounted by whoever writes an
+    ending last: a stale `array.ended` (a recorder stopped, a child before the parent
+    existed) no longer holds the job (issue 23, defect 1)."""
     from overlord.ports.batch_events import observe
     from overlord.services import record
 
@@ -572,7 +575,7 @@ def test_reconcile_ends_an_array_job_whose_childs_count_was_lost(store, batch, o
     for index in range(3):
         event = observe(child_detail(parent, sub.job_id, index, "SUCCEEDED"), T0)
         record.record_observation(store, streams, objects, event)
-    store.runs[parent]["array"]["ended"] = 2  # the recorder stopped before one count
+    store.runs[parent].setdefault("array", {"size": 3})["ended"] = 2  # type: ignore[typeddict-item]
     summary = {"SUCCEEDED": 3}
     record.record_observation(
         store,
@@ -580,9 +583,5 @@ def test_reconcile_ends_an_array_job_whose_childs_count_was_lost(store, batch, o
         objects,
         observe(parent_detail(parent, sub.job_id, "SUCCEEDED", summary), T0),
     )
-    assert store.jobs[sub.job_id]["status"] == "SUBMITTED"
-    batch.details[parent] = parent_detail(parent, sub.job_id, "SUCCEEDED", summary)
-    stale(store, sub.job_id)
-    report = run_reconcile(store, batch, streams, objects)
-    assert report.moved == [sub.job_id] and report.children_repaired == 0
     assert store.jobs[sub.job_id]["status"] == "SUCCEEDED"
+    assert store.runs[parent]["array"]["ended"] == 3

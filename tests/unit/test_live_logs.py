@@ -115,17 +115,23 @@ def test_a_retried_runs_attempts_are_live_in_attempt_order(store, batch, objects
     assert [x["message"] for x in lines] == ["second try"]
 
 
-def test_lines_are_not_served_live_before_the_running_line_is_stored(
+def test_a_running_line_stored_after_the_live_lines_still_reaches_the_follower(
     store, batch, objects, streams
 ):
+    """Live lines are served as soon as the run has a stream; a state line stored after
+    a follower read them (the recorder stopped between the run and its line) comes on
+    its next poll: its cursor is what it has seen, not a position."""
     sub = _running(store, batch, objects, streams)
     streams.streams["s1"] += [LogLine(T0, "one")]
     running_line = next(
         k for k, x in store.logs.items() if x["kind"] == "state" and x["status"] == "RUNNING"
     )
-    del store.logs[running_line]  # the status moved; its line is not written yet
-    lines = queries.logs_of(store, sub.job_id, queries.LogQuery(), streams)["lines"]
-    assert not any(x["kind"] == "log" for x in lines)
+    line = store.logs.pop(running_line)  # the status moved; its line is not written yet
+    seen, cursor = _follow(store, streams, sub.job_id, None)
+    assert [x["message"] for x in seen if x["kind"] == "log"] == ["one"]
+    store.append_logs([line])
+    more, _ = _follow(store, streams, sub.job_id, cursor)
+    assert [(x["kind"], x.get("status")) for x in more] == [("state", "RUNNING")]
 
 
 def test_a_kind_filter_without_log_reads_no_stream(store, batch, objects, streams):
@@ -137,9 +143,12 @@ def test_a_kind_filter_without_log_reads_no_stream(store, batch, objects, stream
     assert {x["kind"] for x in lines} == {"state"}
 
 
-def test_the_result_line_waits_for_the_terminal_state_line(store, batch, objects, streams):
+def test_the_terminal_state_line_stored_after_the_result_reaches_the_follower(
+    store, batch, objects, streams
+):
     """The recorder stores the result line before the status moves and the terminal
-    state line is written: a follower that got the result first never saw that line."""
+    state line is written: a follower that got the result first still gets that line,
+    once (issue 23, defect 6)."""
     sub = _running(store, batch, objects, streams)
     objects.put_text(result_key(sub.job_id, sub.batch_job_id), '{"ok": true}')
     ended = _observe(sub, "SUCCEEDED", 9, [Attempt(1, T0, T0, 0, None, "s1")], "s1")
@@ -148,11 +157,8 @@ def test_the_result_line_waits_for_the_terminal_state_line(store, batch, objects
     store.append_logs = lambda lines: appended([x for x in lines if x["kind"] != "state"])  # type: ignore[method-assign]
     record.record_observation(store, streams, objects, ended)
     seen, cursor = _follow(store, streams, sub.job_id, None)
-    assert seen[-1]["kind"] != "result"
+    assert seen[-1]["kind"] == "result"
     store.append_logs = appended  # type: ignore[method-assign]
     record.record_observation(store, streams, objects, ended)  # redelivered
     more, _ = _follow(store, streams, sub.job_id, cursor)
-    assert [(x["kind"], x.get("status")) for x in more] == [
-        ("state", "SUCCEEDED"),
-        ("result", None),
-    ]
+    assert [(x["kind"], x.get("status")) for x in more] == [("state", "SUCCEEDED")]

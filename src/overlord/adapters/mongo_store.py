@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -26,7 +26,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, ConnectionFailure, DuplicateKeyError
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from overlord.domain import schema
+from overlord.domain import rules, schema
 from overlord.domain.errors import StoreUnavailable
 from overlord.domain.fieldnames import escape_key
 from overlord.domain.observation import RunObservation
@@ -192,16 +192,26 @@ class MongoStore:
         return cast(JobDocument | None, found)
 
     @_store_call
-    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None:
+    def mark_submit_failed(
+        self, job_id: str, reason: str, now: datetime, owner: str | None = None
+    ) -> None:
+        """Release a claim: only the one `owner` holds (None: whoever holds it), so that
+        a caller acting on an old read (reconcile's pass) never frees a claim another
+        submitter took since. Reconcile looks at the job once more (`reconciled_at`)."""
+        where: dict[str, Any] = {"_id": job_id, "status": SUBMITTING}
+        if owner is not None:
+            where["claim.owner"] = owner
         self.jobs.update_one(
-            {"_id": job_id, "status": SUBMITTING},
+            where,
             {
                 "$set": {
                     "status": SUBMIT_FAILED,
                     "status_reason": reason,
                     "claim": None,
+                    "reconciled_at": None,
                     "updated_at": now,
-                }
+                },
+                "$inc": {"submit_failures": 1},
             },
         )
 
@@ -234,28 +244,73 @@ class MongoStore:
 
     @_store_call
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None:
-        _update_each(self.jobs, job_ids, {"$set": {"reconciled_at": now}})
+        """Only jobs that have not failed since the pass read them: a submission that
+        failed meanwhile reset `reconciled_at` so that a pass adopts what Batch has."""
+        if job_ids:
+            self.jobs.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": i, "status": {"$ne": SUBMIT_FAILED}},
+                        {"$set": {"reconciled_at": now}},
+                    )
+                    for i in job_ids
+                ],
+                ordered=False,
+            )
+
+    @_store_call
+    def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
+        """SUBMIT_FAILED jobs not looked at by reconcile since they failed; oldest first."""
+        query = {"status": SUBMIT_FAILED, "updated_at": {"$lt": cutoff}, "reconciled_at": None}
+        found = self.jobs.find(query).sort("updated_at", ASCENDING).limit(limit)
+        return [cast(JobDocument, j) for j in found]
+
+    @_store_call
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        if not jobs:
+            return
+        self.jobs.bulk_write(
+            [
+                UpdateOne(
+                    # Missing (None) matches a job that has never counted its failures.
+                    {
+                        "_id": j["_id"],
+                        "status": SUBMIT_FAILED,
+                        "submit_failures": j.get("submit_failures"),
+                    },
+                    {"$set": {"reconciled_at": now}},
+                )
+                for j in jobs
+            ],
+            ordered=False,
+        )
 
     # --------------------------------------------------------------------- runs
     @_store_call
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None:
         """Record a run Batch accepted (status SUBMITTED) and point the job at it.
 
-        The job first, so that an event arriving from here on finds the pointer; run
-        numbers only grow, so a retried call changes nothing twice. If an event raced
-        ahead and created the run, the run gets its number (and the earlier of the two
-        SUBMITTED times) and the job the run's status.
+        The run first, with its number: if the process stops before the job points at
+        it, the numbered run is what the client's retry or reconcile finds and records
+        again (`rules.is_unrecorded`); the other order left a job pointing at a run that
+        an event then created without a number. If an event raced ahead and created the
+        run, the run gets its number (and the earlier of the two SUBMITTED times). Last,
+        the job takes the run's status as it is by then (read after the pointer, so an
+        event applied in between is not missed).
         """
         run_number = run["run"]
         assert run_number is not None, "a submitted run has its number"
-        status = str(run["status"])
+        try:
+            self.runs.insert_one(dict(run))
+        except DuplicateKeyError:
+            self._number_raced_run(run, run_number)
         self.jobs.update_one(
             {"_id": run["job_id"], "run_count": {"$lt": run_number}},
             {
                 "$set": {
-                    "latest_run": schema.latest_run(run["_id"], run_number, status),
+                    "latest_run": schema.latest_run(run["_id"], run_number, str(run["status"])),
                     "run_count": run_number,
-                    "status": status,
+                    "status": str(run["status"]),
                     "status_reason": None,
                     "result": None,
                     "claim": None,
@@ -264,13 +319,11 @@ class MongoStore:
                 "$unset": {"selection": ""},
             },
         )
-        try:
-            self.runs.insert_one(dict(run))
-        except DuplicateKeyError:
-            self._adopt_raced_run(run, run_number, now)
+        current = self.runs.find_one({"_id": run["_id"]})
+        if current is not None:
+            self._job_follows(current, now)
 
-    def _adopt_raced_run(self, run: RunDocument, run_number: int, now: datetime) -> None:
-        batch_job_id, job_id = run["_id"], run["job_id"]
+    def _number_raced_run(self, run: RunDocument, run_number: int) -> None:
         numbered: dict[str, Any] = {"run": run_number}
         if "array" in run:
             numbered["array.size"] = run["array"]["size"]
@@ -279,19 +332,22 @@ class MongoStore:
         if "item" in run:
             numbered["item"] = run["item"]
         # What the insert would have brought, merged as the events merge theirs, so the
-        # run is the same whichever came first.
+        # run is the same whichever came first (created_at is Batch's, from the events).
         earliest = {f"status_history.{status}": at for status, at in run["status_history"].items()}
-        raced = self.runs.find_one_and_update(
-            {"_id": batch_job_id},
-            {"$set": numbered, "$min": {**earliest, "created_at": run["created_at"]}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if raced and raced.get("status"):
-            # A run that finished before it was recorded brings its result to the job, as
-            # the terminal event would have.
-            copy = TerminalCopy(raced.get("result"), bool(raced.get("logs_copied")))
+        self.runs.update_one({"_id": run["_id"]}, {"$set": numbered, "$min": earliest})
+
+    def _job_follows(self, run: dict[str, Any], now: datetime) -> None:
+        """Move the job of `run` (if it is the job's latest) to the run's status, by the
+        rules: an ended array only once all its children have (recounted)."""
+        if "parent" in run:
+            return
+        if "array" in run and run.get("status") in TERMINAL:
+            self._settle_array(run, now)
+            return
+        status = rules.job_follows(run)
+        if status is not None:
             self._move_job(
-                job_id, batch_job_id, raced["status"], raced.get("status_reason"), now, copy
+                run["job_id"], run["_id"], status, run.get("status_reason"), now, run.get("result")
             )
 
     @_store_call
@@ -335,8 +391,10 @@ class MongoStore:
 
         Order-independent: each status's first time is kept, the status only moves to a
         higher rank, the attempts list is replaced only by a longer or later one, and the
-        queue and job definition are Batch's (its ARNs, whoever created the run).
+        queue, job definition and creation time are Batch's (whoever created the run).
         `copy` (result, logs copied) is written with a terminal status, in the same update.
+        The job is brought to the run also when the run did not move (a duplicate): the
+        process that moved the run may have stopped before moving the job.
         """
         new_rank = rank(obs.status)
         if obs.is_child and new_rank <= rank(RunStatus.RUNNABLE):
@@ -361,12 +419,13 @@ class MongoStore:
         if moved.matched_count:
             if obs.is_child:  # a child moves its own run; the job follows the parent
                 if obs.status in TERMINAL:
-                    self._child_ended(obs, now)
+                    self._child_ended(str(obs.parent), now)
             elif obs.is_array_parent and obs.status in TERMINAL:
-                self._parent_ended(obs, now)
+                self._settle_array({"_id": obs.batch_job_id}, now)
             else:
+                result = copy.result if copy is not None else None
                 self._move_job(
-                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, copy
+                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
                 )
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
         return self._apply_late(obs, now, copy)
@@ -374,46 +433,42 @@ class MongoStore:
     # An array job ends (its job document turns SUCCEEDED or FAILED) once its parent run
     # has ended and every child's ending is recorded, so that a client who sees it ended
     # finds every child's outcome (EventBridge may deliver the parent's ending before its
-    # children's). The parent run counts its children's endings in `array.ended`; each
-    # side checks the other after its own write, so whichever comes last moves the job.
+    # children's, and a child's before the submitter has recorded the parent). Whoever
+    # writes an ending last (the parent's, a child's, the submitter's record) recounts
+    # the ended children after its write and ends the job: a count kept by increments
+    # was lost when the parent was not there yet, or the process stopped in between.
 
-    def _child_ended(self, obs: RunObservation, now: datetime) -> None:
-        """A child's first terminal status (its forward move happens once): count it."""
-        parent = self.runs.find_one_and_update(
-            {"_id": obs.parent},
-            {"$inc": {"array.ended": 1}},
-            # No projection: FerretDB 1.24's findAndModify does not take one.
-            return_document=ReturnDocument.AFTER,
+    def _child_ended(self, parent_id: str, now: datetime) -> None:
+        parent = self.runs.find_one({"_id": parent_id})
+        if parent is not None and parent.get("status") in TERMINAL:
+            self._settle_array(parent, now)
+
+    def _settle_array(self, parent: dict[str, Any], now: datetime) -> bool:
+        """Recount an ended array run's children into `array.ended` (only ever raised: a
+        recount read earlier is not newer) and end the job if every child has ended."""
+        if "status" not in parent:
+            found = self.runs.find_one({"_id": parent["_id"]})
+            if found is None:
+                return False
+            parent = found
+        if parent.get("status") not in TERMINAL or "array" not in parent:
+            return False
+        ended = self.runs.count_documents(
+            {"parent": parent["_id"], "status": {"$in": sorted(TERMINAL)}}
         )
-        if parent is not None and self._all_ended(parent):
-            self._move_job(
-                obs.job_id, parent["_id"], parent["status"], parent["status_reason"], now
-            )
-
-    def _parent_ended(self, obs: RunObservation, now: datetime) -> None:
-        parent = self.runs.find_one({"_id": obs.batch_job_id}, {"status": 1, "array": 1})
-        if parent is not None and self._all_ended(parent):
-            self._move_job(obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now)
-
-    @staticmethod
-    def _all_ended(parent: dict[str, Any]) -> bool:
-        array = parent.get("array") or {}
-        return parent.get("status") in TERMINAL and array.get("ended", 0) >= array.get("size", 0)
+        if ended > (parent["array"].get("ended") or 0):
+            self.runs.update_one({"_id": parent["_id"]}, {"$max": {"array.ended": ended}})
+        status = rules.job_follows(parent, ended)
+        if status is None:
+            return False
+        self._move_job(parent["job_id"], parent["_id"], status, parent.get("status_reason"), now)
+        return True
 
     @_store_call
     def complete_array(self, parent: str, now: datetime) -> bool:
         """Recount an ended array run's children and, if every one has ended, end its job
-        (reconcile's way out when a child's count was lost: the recorder stopped between
-        the child's write and its count). True: the job was moved (or had moved)."""
-        run = self.runs.find_one({"_id": parent})
-        if run is None or run.get("status") not in TERMINAL or "array" not in run:
-            return False
-        ended = sum(1 for c in self.children(parent) if c.status in TERMINAL)
-        if ended < run["array"]["size"]:
-            return False
-        self.runs.update_one({"_id": parent}, {"$max": {"array.ended": ended}})
-        self._move_job(run["job_id"], parent, run["status"], run.get("status_reason"), now)
-        return True
+        (reconcile's repair). True: the array has ended."""
+        return self._settle_array({"_id": parent}, now)
 
     def _create_child(self, obs: RunObservation, now: datetime) -> Applied | None:
         """An array child's first event (one of its earliest statuses) creates its run with
@@ -444,10 +499,7 @@ class MongoStore:
 
     def _apply_late(self, obs: RunObservation, now: datetime, copy: TerminalCopy | None) -> Applied:
         """The run is missing, or already at or past this status: a duplicate or a late event."""
-        run = self.runs.find_one(
-            {"_id": obs.batch_job_id},
-            {"status_rank": 1, "status_history": 1, "job_queue": 1, "job_definition": 1},
-        )
+        run = self.runs.find_one({"_id": obs.batch_job_id})
         if run is None:
             if self.jobs.find_one({"_id": obs.job_id}, {"_id": 1}) is None:
                 return Applied(known=False)
@@ -474,28 +526,45 @@ class MongoStore:
             # grow, so the forward update now either applies or finds the run past it.
             return self.apply_observation(obs, now, copy)
         history: dict[str, datetime] = run.get("status_history") or {}
-        if obs.status in TERMINAL and any(s in history for s in TERMINAL - {obs.status}):
+        if rules.ended_otherwise(history, obs.status):
+            self._catch_up(run, now)
             return Applied(known=True)  # a run ends once: not history
         merge: dict[str, Any] = {}
-        if obs.status not in history or history[obs.status] > obs.observed_at:
+        if rules.earlier(history, obs.status, obs.observed_at):
             merge["$min"] = {f"status_history.{obs.status}": obs.observed_at}
         batch_fields = {k: v for k, v in self._batch_fields(obs).items() if run.get(k) != v}
         if batch_fields:
             merge["$set"] = batch_fields
         if merge:
             self.runs.update_one({"_id": obs.batch_job_id}, merge)
-        attempts_rank = len(obs.attempts) * 10 + rank(obs.status)
-        late: dict[str, Any] = self._attempts_fields(obs)
-        self.runs.update_one(
-            {"_id": obs.batch_job_id, "attempts_rank": {"$lt": attempts_rank}}, {"$set": late}
-        )
-        if copy is not None:
+        attempts_rank = rules.attempts_rank(len(obs.attempts), obs.status)
+        if run.get("attempts_rank", 0) < attempts_rank:
+            self.runs.update_one(
+                {"_id": obs.batch_job_id, "attempts_rank": {"$lt": attempts_rank}},
+                {"$set": self._attempts_fields(obs)},
+            )
+        if copy is not None and (
+            run.get("logs_copied") != copy.logs_copied
+            or (copy.result is not None and run.get("result") != copy.result)
+        ):
             self.runs.update_one({"_id": obs.batch_job_id}, {"$set": self._copy_fields(copy)})
+            if copy.result is not None:
+                run["result"] = copy.result
+        self._catch_up(run, now)
         reached = history.get(obs.status)
         return Applied(
             known=True,
             reached_at=min(reached, obs.observed_at) if reached else obs.observed_at,
         )
+
+    def _catch_up(self, run: dict[str, Any], now: datetime) -> None:
+        """What the writer that moved this run may not have done: an ended child's
+        parent recount, or the job following its run."""
+        if "parent" in run:
+            if run.get("status") in TERMINAL:
+                self._child_ended(run["parent"], now)
+        else:
+            self._job_follows(run, now)
 
     @staticmethod
     def _attempts_fields(obs: RunObservation) -> dict[str, Any]:
@@ -504,17 +573,22 @@ class MongoStore:
             # The current attempt's stream: Batch lists an attempt only once it has
             # ended, and GET /jobs/{id}/logs reads a running one's lines from it.
             "log_stream": obs.log_stream,
-            "attempts_rank": len(obs.attempts) * 10 + rank(obs.status),
+            "attempts_rank": rules.attempts_rank(len(obs.attempts), obs.status),
             "started_at": obs.started_at,
             "stopped_at": obs.stopped_at,
         }
 
     @staticmethod
     def _batch_fields(obs: RunObservation) -> dict[str, Any]:
-        """Batch's names for the queue and definition (ARNs in events and DescribeJobs):
-        they replace what the submitter asked for, which a run created from an event
-        never has, so that the run reads the same whichever wrote it first."""
-        fields = {"job_queue": obs.job_queue, "job_definition": obs.job_definition}
+        """Batch's names for the queue and definition (ARNs in events and DescribeJobs)
+        and its creation time: they replace what the submitter wrote (its names, its
+        clock), which a run created from an event never has, so that the run reads the
+        same whichever wrote it first."""
+        fields = {
+            "job_queue": obs.job_queue,
+            "job_definition": obs.job_definition,
+            "created_at": obs.created_at,
+        }
         return {k: v for k, v in fields.items() if v is not None}
 
     @staticmethod
@@ -542,8 +616,10 @@ class MongoStore:
         status: str,
         reason: str | None,
         now: datetime,
-        copy: TerminalCopy | None = None,
+        result: Any = None,
     ) -> None:
+        """The job follows its latest run forward (rules.moves_job), with the run's
+        result when it brings one."""
         new_rank = rank(status)
         fields: dict[str, Any] = {
             "status": status,
@@ -552,8 +628,8 @@ class MongoStore:
             "latest_run.status_rank": new_rank,
             "updated_at": now,
         }
-        if copy is not None and copy.result is not None:
-            fields["result"] = copy.result
+        if result is not None:
+            fields["result"] = result
         self.jobs.update_one(
             {
                 "_id": job_id,
@@ -593,6 +669,25 @@ class MongoStore:
             {"_id": line["_id"], "ts": {"$gt": line["ts"]}},
             {"$set": {"ts": line["ts"], "message": line["message"]}},
         )
+
+    @_store_call
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        query: dict[str, Any] = {"batch_job_id": batch_job_id, "kind": schema.LogKind.LOG}
+        if attempt is not None:
+            query["attempt"] = attempt
+        if starts:
+            query["$or"] = [
+                *({"attempt": a, "seq": {"$gte": n}} for a, n in sorted(starts.items())),
+                {"attempt": {"$nin": sorted(starts)}},
+            ]
+        cursor = (
+            self.logs.find(query, {"_id": 0})
+            .sort([("phase", ASCENDING), ("attempt", ASCENDING), ("seq", ASCENDING)])
+            .limit(limit)
+        )
+        return [cast(LogDocument, x) for x in cursor]
 
     @_store_call
     def list_logs(

@@ -33,6 +33,7 @@ INTERNAL_FIELDS = frozenset(
         "logs_copied",
         "logs_settled",
         "reconciled_at",
+        "submit_failures",
         "claim",
         "selection",
     }
@@ -82,6 +83,8 @@ class JobDocument(TypedDict):
     # it is recorded: a submission whose answer was lost is adopted with them.
     selection: NotRequired[list[int] | None]
     reconciled_at: NotRequired[datetime | None]
+    # How many times a submission of this job failed: which failure reconcile looked at.
+    submit_failures: NotRequired[int]
     created_by: NotRequired[str | None]  # the caller (IAM principal, or the local access key)
 
 

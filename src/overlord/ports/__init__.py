@@ -7,7 +7,7 @@ A service imports the domain and this module, never a driver.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -148,7 +148,11 @@ class Store(Protocol):
         returned as it was; None while a run is in flight."""
         ...
 
-    def mark_submit_failed(self, job_id: str, reason: str, now: datetime) -> None: ...
+    def mark_submit_failed(
+        self, job_id: str, reason: str, now: datetime, owner: str | None = None
+    ) -> None:
+        """Release the claim `owner` holds (None: any claim) as SUBMIT_FAILED."""
+        ...
 
     def get_job(self, job_id: str) -> JobDocument | None: ...
 
@@ -163,6 +167,17 @@ class Store(Protocol):
     ) -> list[JobDocument]: ...
 
     def mark_reconciled(self, job_ids: Sequence[str], now: datetime) -> None: ...
+
+    def failed_submissions(self, cutoff: datetime, limit: int) -> list[JobDocument]:
+        """SUBMIT_FAILED jobs failed before `cutoff` and not reconciled since."""
+        ...
+
+    def mark_failures_seen(self, jobs: Sequence[JobDocument], now: datetime) -> None:
+        """Reconcile has looked at these failed submissions (as `failed_submissions`
+        read them): each is marked only if it is still that failure (`submit_failures`
+        as read), not one written since: a client's retry may have taken the job and
+        failed again meanwhile, within the same millisecond too."""
+        ...
 
     def record_submitted_run(self, run: RunDocument, now: datetime) -> None: ...
 
@@ -202,6 +217,13 @@ class Store(Protocol):
         self, batch_job_id: str, where: LogFilter, after: LogKey | None, limit: int
     ) -> list[LogDocument]:
         """One run's lines in reading order (phase, attempt, seq), strictly after `after`."""
+        ...
+
+    def list_logs_from(
+        self, batch_job_id: str, attempt: int | None, starts: Mapping[int, int], limit: int
+    ) -> list[LogDocument]:
+        """One run's `log` lines in reading order, of each attempt (or of `attempt`) from
+        seq `starts[attempt]` (0 for an attempt not in `starts`)."""
         ...
 
     def record_cancel(self, batch_job_id: str, cancel: CancelRequest) -> None: ...

@@ -1,8 +1,17 @@
 """Opaque page cursors for GET /jobs and GET /jobs/{job_id}/logs.
 
-A cursor is the keyset position of the last item a page returned (never an offset),
-so a page continues right after it whatever was inserted meanwhile: no duplicates and
-no gaps. It is base64url JSON, versioned; clients must treat it as opaque.
+A jobs cursor is the keyset position of the last job a page returned (never an
+offset), so a page continues right after it whatever was inserted meanwhile.
+
+A logs cursor is what the reader has seen, not a position: a run's lines are not
+written in reading order (events arrive out of order; the result and the attempts'
+lines are stored before the terminal state line; CloudWatch's late lines are copied
+after it), so a position would skip the lines stored behind it later (issue 23, defect
+6). Per run it holds the small lines seen (submission, states, result: a handful) and,
+per attempt, how many of its `log` lines from seq 0 (they are numbered by their place
+in the stream, so the seen ones are a prefix).
+
+Cursors are base64url JSON, versioned; clients must treat them as opaque.
 """
 
 from __future__ import annotations
@@ -10,11 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from overlord.domain.errors import InvalidRequest
-from overlord.ports import JobKey, LogKey
+from overlord.ports import JobKey
 
 _VERSION = 1
 
@@ -49,14 +59,37 @@ def parse_job_cursor(cursor: str) -> JobKey:
         raise InvalidRequest("cursor: not a cursor this API returned for this list") from None
 
 
-def log_cursor(batch_job_id: str, key: LogKey) -> str:
-    return _encode({"k": "logs", "r": batch_job_id, "p": key.phase, "a": key.attempt, "s": key.seq})
+LineId = tuple[str, int, int]  # (kind, attempt, seq): a line's identity within its run
 
 
-def parse_log_cursor(cursor: str) -> tuple[str, LogKey]:
-    fields = _decode(cursor, "logs")
+@dataclass
+class RunSeen:
+    """The lines of one run a reader has seen."""
+
+    small: set[LineId] = field(default_factory=set)  # submission, state and result lines
+    counts: dict[int, int] = field(default_factory=dict)  # attempt -> log lines 0..n-1 seen
+
+
+def log_cursor(seen: dict[str, RunSeen]) -> str:
+    runs = {
+        batch_job_id: {
+            "l": sorted([k, a, s] for k, a, s in run.small),
+            "n": {str(a): n for a, n in sorted(run.counts.items())},
+        }
+        for batch_job_id, run in seen.items()
+    }
+    return _encode({"k": "logs2", "r": runs})
+
+
+def parse_log_cursor(cursor: str) -> dict[str, RunSeen]:
+    fields = _decode(cursor, "logs2")
     try:
-        key = LogKey(phase=int(fields["p"]), attempt=int(fields["a"]), seq=int(fields["s"]))
-        return str(fields["r"]), key
-    except (KeyError, TypeError, ValueError):
+        return {
+            str(batch_job_id): RunSeen(
+                small={(str(k), int(a), int(s)) for k, a, s in run["l"]},
+                counts={int(a): int(n) for a, n in run["n"].items()},
+            )
+            for batch_job_id, run in fields["r"].items()
+        }
+    except (KeyError, TypeError, ValueError, AttributeError):
         raise InvalidRequest("cursor: not a cursor this API returned for this list") from None

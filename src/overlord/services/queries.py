@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from overlord.domain import arrays
 from overlord.domain.clock import utcnow
 from overlord.domain.errors import InvalidRequest, JobNotFound, TaskNotFound
-from overlord.domain.schema import JobDocument, LogDocument, LogKind, LogPhase, RunDocument
+from overlord.domain.schema import JobDocument, LogDocument, LogKind, RunDocument
 from overlord.domain.status import RunStatus
 from overlord.domain.views import View, job_view, log_view, run_view
-from overlord.ports import JobFilter, JobKey, LogFilter, LogKey, LogStreams, Store
+from overlord.ports import JobFilter, JobKey, LogFilter, LogStreams, Store
 from overlord.services import cursors
 from overlord.services.record import stream_lines
 from overlord.services.submit import run_children
@@ -126,8 +126,13 @@ def _in_run_order(store: Store, job_id: str) -> list[RunDocument]:
     return sorted(runs, key=lambda r: (r["run"] is None, r["run"] or 0, r["created_at"]))
 
 
-def _line_key(line: LogDocument) -> LogKey:
-    return LogKey(phase=line.get("phase", 0), attempt=line["attempt"], seq=line["seq"])
+# Submission, state and result lines: a handful per run, read whole on each request.
+SMALL_KINDS = (LogKind.SUBMISSION, LogKind.STATE, LogKind.RESULT)
+SMALL_LINES_CAP = 100
+
+
+def _reading_key(line: LogDocument) -> tuple[int, int, int]:
+    return (line.get("phase", 0), line["attempt"], line["seq"])
 
 
 def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | None = None) -> View:
@@ -135,14 +140,17 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
     states in status order, each attempt's lines, the terminal state, the result. With
     `index` (an array job), the lines of that child of each run instead.
 
-    With `streams`, a run whose lines are not copied yet has its attempts' lines read
-    from CloudWatch Logs as they are written (`_live_lines`).
+    The cursor says which lines the reader has seen (cursors.py): a page is the lines
+    it has not, in reading order. `next` continues while more such lines exist now;
+    `resume` is where to ask again later (a follower's position): it gives the lines
+    stored since, wherever they stand in reading order, each once.
 
-    `next` continues while more lines exist now; `resume` is where to ask again later
-    for lines not there yet (a follower's position), or None to start over.
+    With `streams`, a run whose lines are not copied yet has its attempts' lines read
+    from CloudWatch Logs as they are written: each is the very line the copy will
+    store (`record.stream_lines`: same attempt and seq), so it is seen once either way.
     """
     # The input first, as for every other parameter: a bad cursor is a 400 for any job.
-    position = cursors.parse_log_cursor(query.cursor) if query.cursor else None
+    seen = cursors.parse_log_cursor(query.cursor) if query.cursor else {}
     _check_index(_job(store, job_id), query.index)
     runs = _in_run_order(store, job_id)
     if query.run is not None:
@@ -160,85 +168,75 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
             f"index: run {query.run} of job {job_id} did not run item {query.index}"
         )
     sources = [(source, number) for source, number in found_in if source is not None]
-    after: LogKey | None = None
-    if position is not None:
-        batch_job_id, after = position
-        ids = [source for source, _ in sources]
-        if batch_job_id not in ids:
-            raise InvalidRequest("cursor: not a cursor this API returned for this list")
-        sources = sources[ids.index(batch_job_id) :]
+    if not set(seen) <= {source for source, _ in sources}:
+        raise InvalidRequest("cursor: not a cursor this API returned for this list")
     found: list[tuple[str, int | None, LogDocument]] = []
-    for position_in_list, (source, run_number) in enumerate(sources):
+    for source, run_number in sources:
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        start = after if position_in_list == 0 else None
-        lines = _lines_of(store, streams, source, query.where, start, wanted)
+        lines = _unseen(store, streams, source, query.where, seen.get(source), wanted)
         found += [(source, run_number, x) for x in lines]
     page = found[: query.limit]
-    last = cursors.log_cursor(page[-1][0], _line_key(page[-1][2])) if page else None
+    for source, _, line in page:
+        _mark_seen(seen.setdefault(source, cursors.RunSeen()), line)
+    cursor = cursors.log_cursor(seen)
     return {
         "job_id": job_id,
         "lines": [log_view(line, run_number) for _, run_number, line in page],
-        "next": last if len(found) > query.limit else None,
-        "resume": last or query.cursor,
+        "next": cursor if len(found) > query.limit else None,
+        "resume": cursor,
     }
 
 
-def _lines_of(
+def _unseen(
     store: Store,
     streams: LogStreams | None,
     source: str,
     where: LogFilter,
-    after: LogKey | None,
-    limit: int,
+    seen: cursors.RunSeen | None,
+    wanted: int,
 ) -> list[LogDocument]:
-    """One run's lines after `after`: those stored, and while the run's lines are not
-    copied, its attempts' lines read live, merged in reading order.
-
-    A live line is the very document the copy will store (`record.stream_lines`: its
-    `seq` is its place in the stream), so a cursor on one stays valid once the copy has
-    landed, and a line read both ways (the copy landing between the reads) is one line.
-    The run is read first: once it says the lines are copied, the store has them all.
-    """
-    run = store.get_run(source) if streams is not None else None
-    live: list[LogDocument] = []
-    if streams is not None and run is not None and _reads_live(store, run, where, after):
-        key = _key_tuple(after) if after is not None else None
-        live = [
-            line
-            for line in stream_lines(streams, run["job_id"], source, live_streams(run), utcnow())
-            if (where.attempt is None or line["attempt"] == where.attempt)
-            and (key is None or _key_tuple(_line_key(line)) > key)
+    """Up to `wanted` of a run's lines not in `seen`, in reading order."""
+    seen = seen or cursors.RunSeen()
+    lines: list[LogDocument] = []
+    small = tuple(k for k in SMALL_KINDS if not where.kinds or k in where.kinds)
+    if small:
+        lines += [
+            x
+            for x in store.list_logs(source, replace(where, kinds=small), None, SMALL_LINES_CAP)
+            if (x["kind"], x["attempt"], x["seq"]) not in seen.small
         ]
-    stored = store.list_logs(source, where, after, limit)
-    if live:
-        merged = {_key_tuple(_line_key(line)): line for line in live}
-        merged.update((_key_tuple(_line_key(line)), line) for line in stored)  # the copy wins
-        stored = [merged[k] for k in sorted(merged)][:limit]
-    return _until_ended(store, source, stored, after)
+    if not where.kinds or LogKind.LOG in where.kinds:
+        # The run is read before the stored lines: once it says they are copied, the
+        # store has them all, and a line read both ways is one line (the copy wins).
+        run = store.get_run(source) if streams is not None else None
+        stored = store.list_logs_from(source, where.attempt, seen.counts, wanted)
+        if streams is not None and run is not None and _reads_live(run):
+            by_key = {
+                (x["attempt"], x["seq"]): x
+                for x in stream_lines(streams, run["job_id"], source, live_streams(run), utcnow())
+                if (where.attempt is None or x["attempt"] == where.attempt)
+                and x["seq"] >= seen.counts.get(x["attempt"], 0)
+            }
+            by_key.update(((x["attempt"], x["seq"]), x) for x in stored)
+            stored = [by_key[k] for k in sorted(by_key)][:wanted]
+        # Only each attempt's next lines: one stored behind a gap (its writer still
+        # inserting) waits for the gap to fill, so that what was seen stays a prefix.
+        expected = dict(seen.counts)
+        for line in stored:
+            attempt = line["attempt"]
+            if line["seq"] == expected.get(attempt, 0):
+                lines.append(line)
+                expected[attempt] = line["seq"] + 1
+    return sorted(lines, key=_reading_key)[:wanted]
 
 
-def _until_ended(
-    store: Store, source: str, lines: list[LogDocument], after: LogKey | None
-) -> list[LogDocument]:
-    """The lines before the result line while the run's terminal state line is not
-    stored: the recorder writes the result (with the copied lines) before the status
-    moves and its line is written, and a follower whose cursor had passed the result
-    would never see that line."""
-    first = next((i for i, x in enumerate(lines) if x.get("phase") == LogPhase.RESULT), None)
-    if first is None or (after is not None and after.phase >= LogPhase.END):
-        return lines
-    if any(x.get("phase") == LogPhase.END for x in lines[:first]):
-        return lines
-    states = store.list_logs(source, LogFilter(kinds=(LogKind.STATE,)), None, 50)
-    if any(x.get("phase") == LogPhase.END for x in states):
-        return lines
-    return lines[:first]
-
-
-def _key_tuple(key: LogKey) -> tuple[int, int, int]:
-    return (key.phase, key.attempt, key.seq)
+def _mark_seen(seen: cursors.RunSeen, line: LogDocument) -> None:
+    if line["kind"] == LogKind.LOG:
+        seen.counts[line["attempt"]] = line["seq"] + 1
+    else:
+        seen.small.add((line["kind"], line["attempt"], line["seq"]))
 
 
 def live_streams(run: RunDocument) -> dict[int, str]:
@@ -251,18 +249,9 @@ def live_streams(run: RunDocument) -> dict[int, str]:
     return found
 
 
-def _reads_live(store: Store, run: RunDocument, where: LogFilter, after: LogKey | None) -> bool:
-    """Live lines are served for a run that has a stream and whose lines are not copied,
-    only once its RUNNING line is stored: a line placed before them (phase STATE) that
-    arrived after a reader had passed them would be skipped by the reader's cursor."""
-    if run["logs_copied"] or not live_streams(run):
-        return False
-    if where.kinds and LogKind.LOG not in where.kinds:
-        return False
-    if after is not None and after.phase >= LogPhase.LOG:
-        return True
-    states = store.list_logs(run["_id"], LogFilter(kinds=(LogKind.STATE,)), None, 50)
-    return any(line.get("status") == RunStatus.RUNNING for line in states)
+def _reads_live(run: RunDocument) -> bool:
+    """Live lines are served for a run that has a stream and whose lines are not copied."""
+    return not run["logs_copied"] and bool(live_streams(run))
 
 
 def tasks(catalogue: Catalogue) -> View:

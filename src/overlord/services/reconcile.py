@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,7 +15,12 @@ from overlord.domain.status import IN_FLIGHT, SUBMITTING, RunStatus, is_terminal
 from overlord.ports import Batch, LogStreams, Objects, Store
 from overlord.ports.batch_events import observe_described
 from overlord.services.record import Outcome, copy_late_lines, record_observation
-from overlord.services.submit import record_accepted_run, shape_of, unrecorded_batch_jobs
+from overlord.services.submit import (
+    CLAIM_LEASE,
+    record_accepted_run,
+    shape_of,
+    unrecorded_batch_jobs,
+)
 
 # Children of one array described per pass at most (10 DescribeJobs calls): a pass stays
 # short however many events were lost; the next pass takes the rest.
@@ -82,7 +88,11 @@ def reconcile(
         if job["status"] == SUBMITTING and not (claim and claim["expires_at"] > now):
             # A live claim belongs to a submitter still at work: leave it to finish.
             _repair_submission(store, batch, logs, objects, job, report)
+    failed = store.failed_submissions(now - timedelta(seconds=older_than_seconds), limit)
+    for job in failed:
+        _adopt_failed_submission(store, batch, logs, objects, job, report)
     store.mark_reconciled([j["_id"] for j in stale], now)
+    store.mark_failures_seen(failed, now)
     _settle(
         store,
         batch,
@@ -178,14 +188,50 @@ def _repair_submission(
     job_id = job["_id"]
     candidates = unrecorded_batch_jobs(store, batch, job)
     if not candidates:
+        # Only the lapsed claim this pass read: a submitter that has taken the job over
+        # since holds a claim of its own, which must stay (it may be about to submit).
+        claim = job.get("claim")
+        owner = claim["owner"] if claim else None
         store.mark_submit_failed(
-            job_id, "submission did not complete: Batch has no such job", utcnow()
+            job_id, "submission did not complete: Batch has no such job", utcnow(), owner
         )
         report.submit_failed.append(job_id)
         return
-    newest = candidates[0].batch_job_id
-    shape = shape_of(job, job.get("selection"))
-    record_accepted_run(store, job, newest, verb="adopted", shape=shape)
-    for detail in batch.describe([newest]):
-        report.note(record_observation(store, logs, objects, observe_described(detail, utcnow())))
+    _adopt(store, batch, logs, objects, job, candidates[0].batch_job_id, report)
     report.adopted.append(job_id)
+
+
+def _adopt_failed_submission(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    job: JobDocument,
+    report: ReconcileReport,
+) -> None:
+    """A SUBMIT_FAILED job that Batch has after all (SubmitJob's answer was lost and the
+    client gave up): take the claim, as a client's retry would, and adopt the job."""
+    if not unrecorded_batch_jobs(store, batch, job):
+        return
+    claim = store.claim_job(job, uuid.uuid4().hex, utcnow(), CLAIM_LEASE)
+    if not claim.claimed:
+        return  # a client's retry has it
+    candidates = unrecorded_batch_jobs(store, batch, claim.job)
+    if candidates:
+        _adopt(store, batch, logs, objects, claim.job, candidates[0].batch_job_id, report)
+        report.adopted.append(job["_id"])
+
+
+def _adopt(
+    store: Store,
+    batch: Batch,
+    logs: LogStreams,
+    objects: Objects,
+    job: JobDocument,
+    batch_job_id: str,
+    report: ReconcileReport,
+) -> None:
+    shape = shape_of(job, job.get("selection"))
+    record_accepted_run(store, job, batch_job_id, verb="adopted", shape=shape)
+    for detail in batch.describe([batch_job_id]):
+        report.note(record_observation(store, logs, objects, observe_described(detail, utcnow())))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from overlord.domain import arrays, schema
+from overlord.domain import arrays, rules, schema
 from overlord.domain.clock import utcnow
 from overlord.domain.errors import (
     InvalidRequest,
@@ -168,6 +168,7 @@ def submit_job(
         claim.job,
         claim.retaken,
         _Input(request.input_json, items),
+        owner,
     )
 
 
@@ -183,7 +184,8 @@ def start_new_run(
     `only_failed` (an array job), of the items whose latest outcome is FAILED only."""
     selection = failed_items(store, job_id) if only_failed else None
     now = utcnow()
-    job = store.claim_new_run(job_id, uuid.uuid4().hex, now, CLAIM_LEASE, selection)
+    owner = uuid.uuid4().hex
+    job = store.claim_new_run(job_id, owner, now, CLAIM_LEASE, selection)
     if job is None:
         existing = store.get_job(job_id)
         if existing is None:
@@ -199,6 +201,7 @@ def start_new_run(
         job,
         job["status"] == SUBMIT_FAILED,
         _Input(None, None, tuple(selection) if selection is not None else None),
+        owner,
     )
 
 
@@ -244,12 +247,17 @@ def run_children(store: Store, run: RunDocument) -> dict[int, str | None]:
 
 
 def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[BatchJobRef]:
-    """Batch jobs named after this job that are none of its numbered runs, newest first.
+    """Batch jobs named after this job that are none of its recorded runs, newest first.
 
     A run the recorder created from an event has no number until the submitter records
-    it, so it still counts as unrecorded here.
+    it, and a run numbered by a submitter that stopped before pointing the job at it is
+    beyond the job's run_count: both still count as unrecorded here.
     """
-    known = {r["_id"] for r in store.list_runs(job["_id"]) if r["run"] is not None}
+    known = {
+        r["_id"]
+        for r in store.list_runs(job["_id"])
+        if not rules.is_unrecorded(r["run"], job["run_count"])
+    }
     if job["latest_run"]:
         known.add(job["latest_run"]["batch_job_id"])
     return [ref for ref in batch.find_by_name(job["_id"]) if ref.batch_job_id not in known]
@@ -351,6 +359,7 @@ def _submit_claimed(
     job: JobDocument,
     taken_over: bool,
     given: _Input,
+    owner: str,
 ) -> Submission:
     job_id = job["_id"]
     try:
@@ -369,11 +378,12 @@ def _submit_claimed(
             shape = shape_of(job, given.selection)
             batch_job_id = batch.submit(_request_for(objects, config, job, text, shape))
     except OverlordError as exc:
-        store.mark_submit_failed(job_id, str(exc), utcnow())
+        store.mark_submit_failed(job_id, str(exc), utcnow(), owner)
         raise
     except Exception as exc:
         # Anything else (S3 down, a bug) must not leave the job claimed.
-        store.mark_submit_failed(job_id, f"submission failed: {type(exc).__name__}", utcnow())
+        reason = f"submission failed: {type(exc).__name__}"
+        store.mark_submit_failed(job_id, reason, utcnow(), owner)
         raise
     verb = "adopted" if adopted else "submitted"
     logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
@@ -403,7 +413,10 @@ def record_accepted_run(
     """Batch holds a job for this claim (submitted or adopted): record it as the next run.
 
     Returns the run number. The store retries passing MongoDB failures; if it still
-    fails the client gets 503 and reconcile adopts the Batch job later.
+    fails the client gets 503 and reconcile adopts the Batch job later. The run's lines
+    are written before the run: once the run is recorded nothing writes them again, so a
+    process stopped in between would lose them (written first, a second writer's are
+    duplicates and ignored).
     """
     job_id = job["_id"]
     now = utcnow()
@@ -426,7 +439,6 @@ def record_accepted_run(
             run["array"]["indices"] = shape.indices
     elif shape is not None and shape.item is not None:
         run["item"] = shape.item
-    store.record_submitted_run(run, now)
     where = f" in {job_queue}" if job_queue else ""
     if array_size is not None:
         where += f", an array of {array_size}"
@@ -447,4 +459,5 @@ def record_accepted_run(
             schema.state_record(job_id, batch_job_id, submitted, now, None),
         ]
     )
+    store.record_submitted_run(run, now)
     return run_number
