@@ -69,7 +69,10 @@ def test_commands_per_submission_and_per_event(counted) -> None:
 
     sub = submit.submit_job(store, batch, objects, CONFIG, request)
     submitted, log_inserts = commands.take()
-    assert len(submitted) <= 3, submitted
+    # claim, the run, the job's pointer, then the job follows the run as it is now (an
+    # event may have moved it first): issue 23's order, the run before the job points
+    # at it, costs two commands more than the 3 before it (docs/reliability.md).
+    assert len(submitted) <= 5, submitted
     assert log_inserts == 1
 
     now = utcnow()
@@ -110,7 +113,7 @@ def test_commands_per_array_submission_and_per_child_event(counted) -> None:
     request = validate_job_request({"task": "echo", "items": items})
     sub = submit.submit_job(store, batch, objects, CONFIG, request)
     submitted, _ = commands.take()
-    assert len(submitted) <= 4, submitted
+    assert len(submitted) <= 6, submitted  # a job's 5 and its items
 
     now = utcnow()
     child = f"{sub.batch_job_id}:1"
@@ -138,6 +141,7 @@ def test_commands_per_array_submission_and_per_child_event(counted) -> None:
     done = event("SUCCEEDED", 2, attempts=(Attempt(1, now, now, 0, None, "c"),))
     assert record.record_observation(store, streams, objects, done).moved
     terminal, log_inserts = commands.take()
-    # its run, then its count on the parent (which has not ended: the job stays)
-    assert terminal == [("find", "runs"), ("update", "runs"), ("findAndModify", "runs")], terminal
+    # its run, then a look at the parent: it has not ended, so nothing is recounted and
+    # the job stays (the recount, not an increment, comes once the parent has ended)
+    assert terminal == [("find", "runs"), ("update", "runs"), ("find", "runs")], terminal
     assert log_inserts == 2
