@@ -111,7 +111,7 @@ go_tool() {  # go_tool NAME: a static binary in $BIN_DIR
   case "$1" in
     ferretdb)
       log "building ferretdb (CGO_ENABLED=0, with local/ferretdb/patches)"
-      CGO_ENABLED=0 "$ROOT/tools/ferretdb/build.sh" "$BIN_DIR/ferretdb" ;;
+      CGO_ENABLED=0 "$ROOT/local/ferretdb/build.sh" "$BIN_DIR/ferretdb" ;;
     aws-lambda-rie)
       log "building aws-lambda-rie (CGO_ENABLED=0)"
       CGO_ENABLED=0 GOBIN=$BIN_DIR go install "$RIE_SOURCE" ;;
@@ -134,9 +134,9 @@ LAMBDA_TAG=overlord-base/lambda-python:3-$SUITE-$(printf '%s\n' "$PYTHON_TAG" "$
   | cat - "$HERE"/lambda/Dockerfile "$HERE"/lambda/requirements.lock "$HERE"/lambda/lambda-entrypoint.sh \
   | inputs_hash -)
 MONGO_TAG=overlord-base/mongo-ferretdb:1-$(printf '%s\n' "$PYTHON_TAG" \
-  | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/tools/ferretdb/go.mod \
-    "$ROOT"/tools/ferretdb/go.sum "$ROOT"/tools/ferretdb/main.go "$ROOT"/tools/ferretdb/build.sh \
-    "$ROOT"/tools/ferretdb/patches/*.patch | inputs_hash -)
+  | cat - "$HERE"/mongo/Dockerfile "$HERE"/mongo/mongosh "$ROOT"/local/ferretdb/go.mod \
+    "$ROOT"/local/ferretdb/go.sum "$ROOT"/local/ferretdb/main.go "$ROOT"/local/ferretdb/build.sh \
+    "$ROOT"/local/ferretdb/patches/*.patch | inputs_hash -)
 GOLANG_TAG=overlord-base/golang:1.24-$SUITE-$(printf '%s\n' "$PYTHON_TAG" \
   | cat - "$HERE"/golang/Dockerfile | inputs_hash -)
 STATIC_TAG=overlord-base/static:$SUITE-$(printf '%s\n' "$PYTHON_TAG" \
