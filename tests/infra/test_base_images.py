@@ -112,3 +112,15 @@ def test_image_requirements_are_exported_from_the_lock(package: str, exported: s
         return "\n".join(line for line in text.splitlines() if not line.startswith("#    uv "))
 
     assert body(result.stdout) == body((ROOT / exported).read_text()), "run `make lock`"
+
+
+def test_build_script_reads_only_files_that_exist() -> None:
+    """Every file of this repository that build.sh names ("$ROOT"/… or $ROOT/…) is there.
+    Only CI's base-images stage runs the script, so a moved folder (tools/ferretdb →
+    local/ferretdb) would otherwise break CI alone."""
+    script = (BASE / "build.sh").read_text()
+    named = set(re.findall(r'"?\$ROOT"?/([A-Za-z0-9_./*-]+)', script))
+    named = {n for n in named if not n.startswith(".tools/")}  # what it writes
+    assert named, "build.sh names no file under $ROOT"
+    missing = [n for n in sorted(named) if not list(ROOT.glob(n.rstrip("/")))]
+    assert missing == []
