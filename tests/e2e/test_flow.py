@@ -118,9 +118,15 @@ def test_jobs_beyond_capacity_wait_in_runnable(stack: Stack):
         pytest.skip("needs the dev stack's known capacity")
     per_job = 0.25
     capacity = int(MAX_VCPUS / per_job)
-    jobs = [
-        stack.submit({"task": "sleep", "parameters": {"seconds": 1.5}}) for _ in range(capacity + 2)
-    ]
+    # Submitted at once: one after the other, a slow SubmitJob answer (`--chaos` holds
+    # some) would space the jobs out so that none has to wait for capacity.
+    with ThreadPoolExecutor(capacity + 2) as pool:
+        jobs = list(
+            pool.map(
+                lambda _: stack.submit({"task": "sleep", "parameters": {"seconds": 1.5}}),
+                range(capacity + 2),
+            )
+        )
     for created in jobs:
         stack.wait_for(created["job_id"], {"SUCCEEDED", "FAILED"}, timeout=60)
     runs = [stack.db.runs.find_one({"_id": j["batch_job_id"]}) for j in jobs]
