@@ -172,7 +172,22 @@ DEPLOYED = bool(os.environ.get("OVERLORD_E2E_DEPLOYED")) and bool(
 )
 
 
+# Stops its stack: it must be the last test of its mode, whatever the file order.
+STOPS_THE_STACK = "test_stopping_leaves_no_process"
+
+
+def _stack_mode(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("stack") if callspec else None
+
+
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by stack mode
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for stop in [i for i in items if i.name.startswith(STOPS_THE_STACK)]:
+        items.remove(stop)
+        mode = _stack_mode(stop)
+        last = max((n for n, i in enumerate(items) if _stack_mode(i) == mode), default=None)
+        items.insert(len(items) if last is None else last + 1, stop)
     if not DEPLOYED:
         return
     skip = pytest.mark.skip(reason="starts its own local stack; this run targets a deployed one")

@@ -184,7 +184,8 @@ def test_second_dev_says_it_is_running(stack: Stack):
 
 
 def test_stopping_leaves_no_process(stack: Stack):
-    """Runs last in each mode (file order); later tests of this mode would find no stack."""
+    """Runs last in each mode (tests/e2e/conftest.py moves it there): later tests of
+    this mode would find no stack."""
     if not stack.local:
         pytest.skip("only for a dev stack")
     assert stack.proc is not None
