@@ -14,6 +14,7 @@ import pytest
 
 from overlord_local.devstack.running import http
 from tests.e2e.conftest import MAX_VCPUS, Stack, alive, cli_env, descendants
+from tests.support import invariants
 
 pytestmark = pytest.mark.e2e
 
@@ -190,7 +191,10 @@ def test_stopping_leaves_no_process(stack: Stack):
         pytest.skip("only for a dev stack")
     assert stack.proc is not None
     # A job still running when the stack stops must be stopped too.
-    created = stack.submit({"task": "sleep", "parameters": {"seconds": 60}})
+    # Tagged so that the invariants check (make e2e-chaos) knows it is left in flight.
+    created = stack.submit(
+        {"task": "sleep", "parameters": {"seconds": 60}, "tags": invariants.LEFT_RUNNING}
+    )
     stack.wait_for(created["job_id"], {"RUNNING"})
     children = descendants(stack.proc.pid)
     assert children, "the running job (and emulators in --rie mode) are child processes"
