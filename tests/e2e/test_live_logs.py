@@ -98,6 +98,9 @@ def test_a_running_jobs_line_reaches_the_api_and_the_follower_before_it_ends(sta
     stack.wait_for(job_id, {"SUCCEEDED"})
     everything = _all_lines(stack, job_id)
     followed = [x for _, x in printed]
-    assert [_identity(x) for x in followed] == [_identity(x) for x in everything]
+    # Every line exactly once. Not in reading order: a line stored behind what the
+    # follower had read (an event delivered late, as EventBridge may) reaches it later
+    # (the cursor is what the reader has seen: docs/design.md, issue 23's defect 6).
+    assert sorted(_identity(x) for x in followed) == sorted(_identity(x) for x in everything)
     assert len({_identity(x) for x in followed}) == len(followed)
     assert everything[-2]["kind"] == "state" and everything[-2]["status"] == "SUCCEEDED"
