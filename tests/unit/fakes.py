@@ -218,7 +218,9 @@ class FakeStore:
                 updated_at=now,
             )
             job.pop("selection", None)
-        self._job_follows(self.runs[run["_id"]], now)
+        current = self.runs[run["_id"]]
+        if current["status_rank"] > rank(str(run["status"])):  # MongoStore's _moved_since
+            self._job_follows(current, now)
 
     def _job_follows(self, run: RunDocument, now: datetime) -> None:
         if "parent" in run:

@@ -91,6 +91,13 @@ def _update_each(
         collection.bulk_write([UpdateOne({"_id": i}, update) for i in ids], ordered=False)
 
 
+def _moved_since(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> bool:
+    """The run has moved past the status the submitter recorded (an event raced ahead):
+    only then can the job's following it move the job, which shows that status or more
+    (the pointer just set it, or an earlier writer did)."""
+    return int(current.get("status_rank") or 0) > rank(str(submitted["status"]))
+
+
 def _creates_child(obs: RunObservation) -> bool:
     """A child's earliest statuses: its first event creates its run in one insert."""
     return obs.is_child and rank(obs.status) <= rank(RunStatus.RUNNABLE)
@@ -350,7 +357,7 @@ class MongoStore:
             },
         )
         current = self.runs.find_one({"_id": run["_id"]})
-        if current is not None:
+        if current is not None and _moved_since(current, run):
             self._job_follows(current, now)
 
     def _number_raced_run(self, run: RunDocument, run_number: int) -> None:
