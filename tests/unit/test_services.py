@@ -51,7 +51,7 @@ def observation(sub, status, second, attempts=(), stream=None):
 
 def test_a_new_submission_claims_submits_and_records_one_run(store, batch, objects):
     sub = post(store, batch, objects)
-    assert sub.created and sub.run == 1 and sub.status == "SUBMITTED"
+    assert sub.created and sub.run_number == 1 and sub.status == "SUBMITTED"
     assert [r.job_name for r in batch.submitted] == [sub.job_id]
     job = store.jobs[sub.job_id]
     assert job["status"] == "SUBMITTED" and job["latest_run"]["batch_job_id"] == sub.batch_job_id
@@ -157,7 +157,7 @@ def test_a_rerun_waits_for_the_run_to_finish_then_starts_run_two(store, batch, o
         submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
     record.record_observation(store, streams, objects, observation(sub, "FAILED", 5))
     second = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
-    assert second.run == 2 and second.batch_job_id != sub.batch_job_id
+    assert second.run_number == 2 and second.batch_job_id != sub.batch_job_id
     assert store.jobs[sub.job_id]["run_count"] == 2
     with pytest.raises(JobNotFound):
         submit.start_new_run(store, batch, objects, CONFIG, "job-" + "0" * 32)

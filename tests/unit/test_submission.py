@@ -20,7 +20,7 @@ def test_submit_request_carries_identity_parameters_and_rules():
         doc,
         ECHO,
         job_queue="q",
-        definition_prefix="overlord-dev-",
+        job_definition_prefix="overlord-dev-",
         environment=job_environment(doc["_id"], "echo", parameters='{"a.b":1}'),
     ).as_api()
     env = {e["name"]: e["value"] for e in req["containerOverrides"]["environment"]}
@@ -38,7 +38,9 @@ def test_submit_request_carries_identity_parameters_and_rules():
 
 
 def test_no_timeout_or_tags_when_not_asked():
-    req = submit_request(job(), ECHO, job_queue="q", definition_prefix="", environment={}).as_api()
+    req = submit_request(
+        job(), ECHO, job_queue="q", job_definition_prefix="", environment={}
+    ).as_api()
     assert "timeout" not in req and "tags" not in req
     assert req["jobDefinition"] == "overlord-echo"
     assert req["retryStrategy"]["evaluateOnExit"] == exit_rules(ECHO)
@@ -54,7 +56,7 @@ def test_overrides_size_counts_the_json_ecs_counts():
         doc,
         ECHO,
         job_queue="q",
-        definition_prefix="",
+        job_definition_prefix="",
         environment={"A": "x" * CONTAINER_OVERRIDES_CAP},
     )
     assert request.overrides_size() > CONTAINER_OVERRIDES_CAP

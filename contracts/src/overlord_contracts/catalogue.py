@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError as ValidationError_
 
 WORKER_COMMAND = ("python", "-m", "overlord_worker")
-# Contract name of a task's job definition; deployments prefix it (JOB_DEFINITION_PREFIX).
-DEFINITION_PREFIX = "overlord-"
+# A task's job definition has the contract name CONTRACT_NAME_PREFIX + the task's name
+# (`Task.job_definition_name`); a deployment registers it under its own
+# job_definition_prefix (JOB_DEFINITION_PREFIX, e.g. "overlord-dev-") + that name.
+CONTRACT_NAME_PREFIX = "overlord-"
 EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
 
 
@@ -77,7 +79,7 @@ class Task:
     @property
     def job_definition_name(self) -> str:
         """The contract name of the task's job definition (deployed: a prefix + this)."""
-        return DEFINITION_PREFIX + self.name
+        return CONTRACT_NAME_PREFIX + self.name
 
     @functools.cached_property
     def _validator(self) -> Draft202012Validator:

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from overlord.domain.event_batches import in_recording_order
 from overlord.ports.batch_events import BatchJobStateChange, observe
 from overlord.runtime import telemetry, wiring
-from overlord.runtime.logs import service_logger
+from overlord.runtime.json_logging import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import record_observation
 
@@ -40,7 +40,7 @@ def _record(event: BatchJobStateChange) -> dict[str, Any]:
     tracer.put_annotation("job_id", detail.job_name)
     tracer.put_annotation("batch_job_id", detail.batch_job_id)
     c = wiring.components()
-    outcome = record_observation(c.store, c.logs, c.objects, observe(detail, event.time))
+    outcome = record_observation(c.store, c.log_streams, c.objects, observe(detail, event.time))
     telemetry.recorded(outcome, event.time)
     logger.info("recorded event" if outcome.recorded else "ignored event")
     return asdict(outcome)
@@ -83,7 +83,7 @@ def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         report = reconcile(
             c.store,
             c.batch,
-            c.logs,
+            c.log_streams,
             c.objects,
             older_than_seconds=c.settings.reconcile_after_seconds,
             settle_logs_seconds=c.settings.log_settle_seconds,

@@ -82,17 +82,17 @@ def submit_request(
     task: Task,
     *,
     job_queue: str,
-    definition_prefix: str,
+    job_definition_prefix: str,
     environment: dict[str, str],
     array_size: int | None = None,
     own_tags: dict[str, str] | None = None,
 ) -> SubmitRequest:
-    """To the task's own job definition (`definition_prefix` + its contract name); the
+    """To the task's own job definition (`job_definition_prefix` + its contract name); the
     job's tags are the user's and `own_tags` (Overlord's, which admission kept theirs)."""
     return SubmitRequest(
         job_name=job["_id"],
         job_queue=job_queue,
-        job_definition=definition_prefix + task.job_definition_name,
+        job_definition=job_definition_prefix + task.job_definition_name,
         environment=environment,
         attempts=job["attempts"],
         evaluate_on_exit=exit_rules(task),

@@ -36,7 +36,7 @@ class Outcome:
 
 
 def record_observation(
-    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation
+    store: Store, log_streams: LogStreams, objects: Objects, obs: RunObservation
 ) -> Outcome:
     """Apply one observation; on a terminal status also copy the result and the log lines.
 
@@ -61,7 +61,7 @@ def record_observation(
         if run is None and store.get_job(obs.job_id) is None:
             return _unknown(obs)
         if run is None or not _ended_otherwise(run, obs.status):
-            copy, copied, truncated = _copy_terminal(store, logs, objects, obs, run)
+            copy, copied, truncated = _copy_terminal(store, log_streams, objects, obs, run)
     applied = store.apply_observation(obs, utcnow(), copy)
     if not applied.known:
         return _unknown(obs)
@@ -94,7 +94,11 @@ def _ended_otherwise(run: RunDocument, status: str) -> bool:
 
 
 def _copy_terminal(
-    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
+    store: Store,
+    log_streams: LogStreams,
+    objects: Objects,
+    obs: RunObservation,
+    run: RunDocument | None,
 ) -> tuple[TerminalCopy, int, int]:
     """The result summary and the attempts' log lines, stored in one insert of log lines;
     with how many lines were new and how many streams were cut at the caps."""
@@ -106,7 +110,7 @@ def _copy_terminal(
             lines.append(_result_line(obs, result))
     if not (run and run["logs_copied"]):
         lines += stream_lines(
-            logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
+            log_streams, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
         )
     new = store.append_logs(lines)
     truncated = sum(1 for line in lines if line.get("truncated"))
@@ -142,17 +146,17 @@ def _result_line(obs: RunObservation, result: ResultSummary) -> LogDocument:
     )
 
 
-def copy_late_lines(store: Store, logs: LogStreams, run: RunDocument) -> int:
+def copy_late_lines(store: Store, log_streams: LogStreams, run: RunDocument) -> int:
     """Read an ended run's streams again and store the lines that arrived after its terminal
     event (CloudWatch Logs ingests with a delay). Lines keep their place in the stream as
     `seq`, so lines already copied are not stored twice."""
     streams = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
-    lines = stream_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
+    lines = stream_lines(log_streams, run["job_id"], run["_id"], streams, run["updated_at"])
     return store.append_logs(lines)
 
 
 def stream_lines(
-    logs: LogStreams,
+    log_streams: LogStreams,
     job_id: str,
     batch_job_id: str,
     streams: dict[int, str],
@@ -162,7 +166,7 @@ def stream_lines(
     for a running attempt: same `seq`, so the same place in the reading order)."""
     lines: list[LogDocument] = []
     for attempt, stream in sorted(streams.items()):
-        read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
+        read = log_streams.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
         lines += [
             schema.log_record(
                 job_id=job_id,

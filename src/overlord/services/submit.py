@@ -28,7 +28,7 @@ from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
 from overlord.domain.submission import SubmitRequest, items_json, parameters_json, submit_request
 from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord_contracts.bucket_layout import item_offsets_key, parameters_key, selection_key
-from overlord_contracts.catalogue import DEFINITION_PREFIX, Catalogue, Task
+from overlord_contracts.catalogue import CONTRACT_NAME_PREFIX, Catalogue, Task
 from overlord_contracts.worker_env import job_environment
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ DEPLOYMENT_TAG = "OverlordDeployment"
 class SubmitConfig:
     job_queue: str
     catalogue: Catalogue
-    definition_prefix: str  # registered job definition = this + the task's contract name
+    # Settings.job_definition_prefix (JOB_DEFINITION_PREFIX): this deployment registers a
+    # task's job definition as this + its contract name (overlord-<task>).
+    job_definition_prefix: str
     overrides_budget: int  # characters of container overrides; see Settings
     image_tasks: bool = True  # False where Batch cannot run images (`make dev`)
     # The image tasks with an image deployed (Settings.task_images); None: all of them.
@@ -71,7 +73,7 @@ class Submission:
     job_id: str
     status: str
     batch_job_id: str | None
-    run: int | None
+    run_number: int | None
     created: bool  # True: this request (re)submitted the job to Batch
     array_size: int | None = None  # children of the Batch array job it submitted
 
@@ -82,7 +84,7 @@ def _submission(job: JobDocument, created: bool) -> Submission:
         job_id=job["_id"],
         status=job["status"],
         batch_job_id=latest["batch_job_id"] if latest else None,
-        run=latest["run"] if latest else None,
+        run_number=latest["run"] if latest else None,
         created=created,
     )
 
@@ -166,7 +168,7 @@ def submit_job(
         objects,
         config,
         claim.job,
-        claim.retaken,
+        claim.taken_over,
         _Input(request.input_json, items),
         owner,
     )
@@ -329,7 +331,7 @@ def _request_for(
             job,
             task,
             job_queue=config.job_queue,
-            definition_prefix=config.definition_prefix,
+            job_definition_prefix=config.job_definition_prefix,
             environment=environment,
             array_size=shape.array_size if shape else None,
             own_tags=config.own_tags,
@@ -387,17 +389,17 @@ def _submit_claimed(
         raise
     verb = "adopted" if adopted else "submitted"
     logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
-    run = record_accepted_run(
+    run_number = record_accepted_run(
         store,
         job,
         batch_job_id,
         verb=verb,
         job_queue=config.job_queue,
-        job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
+        job_definition=config.job_definition_prefix + CONTRACT_NAME_PREFIX + job["task"],
         shape=shape,
     )
     array_size = shape.array_size if shape else None
-    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, True, array_size)
+    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run_number, True, array_size)
 
 
 def record_accepted_run(
@@ -425,7 +427,7 @@ def record_accepted_run(
     run = schema.new_run(
         batch_job_id=batch_job_id,
         job_id=job_id,
-        run=run_number,
+        run_number=run_number,
         at=now,
         job_queue=job_queue,
         job_definition=job_definition,
@@ -454,7 +456,7 @@ def record_accepted_run(
                 seq=0,
                 ts=now,
                 message=f"{verb} run {run_number}{where}",
-                run=run_number,
+                run_number=run_number,
             ),
             schema.state_record(job_id, batch_job_id, submitted, now, None),
         ]
