@@ -61,6 +61,18 @@ def test_a_new_submission_claims_submits_and_records_one_run(store, batch, objec
     assert kinds == ["state", "submission"]
 
 
+def test_the_job_definition_is_named_once_for_batch_and_the_run(store, batch, objects):
+    """The deployment's prefix + the task's contract name, sent to Batch and recorded on
+    the run; the retry rules sent are the task's, with the job's attempts."""
+    config = replace(CONFIG, job_definition_prefix="overlord-dev-")
+    sub = submit.submit_job(store, batch, objects, config, request())
+    [sent] = batch.submitted
+    assert sent.job_definition == "overlord-dev-overlord-echo" == config.job_definition("echo")
+    assert store.runs[sub.batch_job_id]["job_definition"] == sent.job_definition
+    assert sent.evaluate_on_exit == [{"onExitCode": "2", "action": "EXIT"}]
+    assert sent.attempts == store.jobs[sub.job_id]["attempts"]
+
+
 def test_the_same_input_again_is_the_same_job_and_no_second_batch_job(store, batch, objects):
     first = post(store, batch, objects)
     again = post(store, batch, objects)
