@@ -283,7 +283,7 @@ def get_logs(
     index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
 ) -> Response[Any]:
     query = queries.LogQuery(
-        run_number=run,
+        run_number=run,  # the query parameter keeps the API's name
         where=LogFilter(attempt=attempt, kinds=tuple(k.value for k in kind or ())),
         cursor=cursor,
         limit=limit,
