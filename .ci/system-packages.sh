@@ -12,6 +12,10 @@
 #   .ci/system-packages.sh --list     print "command package" pairs
 set -euo pipefail
 
+# Where root's commands lie when PATH lacks them (a shell without sbin on its PATH);
+# tests/infra/test_ci_run.py points it at a folder of its own.
+SBIN=${SYSTEM_PACKAGES_SBIN:-/usr/sbin}
+
 # command to look for → package that brings it
 PACKAGES=(
   "dockerd docker.io"
@@ -30,7 +34,7 @@ for pair in "${PACKAGES[@]}"; do
   if [ "$command" = dockerd ] && docker info >/dev/null 2>&1; then
     continue  # an engine answers (a CI service, Docker Desktop): nothing to install
   fi
-  command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || missing+=("$package")
+  command -v "$command" >/dev/null 2>&1 || [ -x "$SBIN/$command" ] || missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -292,7 +292,7 @@ def preload(db: Database[dict[str, Any]], jobs: int, chunk: int = 500) -> float:
             job = schema.new_job(request, now - timedelta(seconds=jobs - i))
             batch_job_id = str(uuid.uuid4())
             run = schema.new_run(
-                batch_job_id=batch_job_id, job_id=job["_id"], run=1, at=job["created_at"]
+                batch_job_id=batch_job_id, job_id=job["_id"], run_number=1, at=job["created_at"]
             )
             history = {s: job["created_at"] for s in ("SUBMITTED", "RUNNABLE", "RUNNING", done)}
             run.update(

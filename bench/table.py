@@ -180,7 +180,7 @@ def recorder(stack: Stack, sizes: Sizes) -> Result:
     now = utcnow()
     bare_ids = [f"bare-{uuid.uuid4()}" for _ in batch_job_ids]
     for batch_job_id in bare_ids:
-        run = schema.new_run(batch_job_id=batch_job_id, job_id="bare", run=1, at=now)
+        run = schema.new_run(batch_job_id=batch_job_id, job_id="bare", run_number=1, at=now)
         runs.insert_one(dict(run))
     stack.record(stack.events_for(batch_job_ids[:1], "PENDING")[0])  # warm
     recorder_s = bare_s = 0.0

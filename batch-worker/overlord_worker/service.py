@@ -48,7 +48,7 @@ from types import FrameType
 from typing import Any, Protocol
 
 from overlord.domain.item_offsets import ENTRY_SIZE, entry_start, read_entry
-from overlord.runtime.logs import service_logger
+from overlord.runtime.json_logging import service_logger
 from overlord_contracts.bucket_layout import result_key
 from overlord_contracts.worker_env import (
     BATCH_JOB_ARRAY_INDEX,

@@ -1,4 +1,7 @@
-"""The GitHub Actions workflow has the jobs the project relies on, pinned actions, and cleanup."""
+"""The GitHub Actions workflow has the jobs the project relies on, pinned actions, and cleanup.
+
+What .ci/run (which the workflow's docker job runs) does is tested by running it:
+tests/infra/test_ci_run.py."""
 
 from __future__ import annotations
 
@@ -45,48 +48,6 @@ def workflow_problems(workflow: dict[str, Any]) -> list[str]:
 
 def test_workflow_is_complete() -> None:
     assert workflow_problems(yaml.safe_load(WORKFLOW.read_text())) == []
-
-
-CI_RUN = ROOT / ".ci" / "run"
-# what .ci/run must do, in this order (the GitHub docker job runs it too)
-CI_STAGES = [
-    "packages",  # .ci/system-packages.sh: docker.io, debootstrap when missing (README)
-    "engine",
-    "setup",
-    "base-images",
-    "images",
-    "test",
-    "bench",  # make bench --quick: every row of the table, small (docs/performance.md)
-    "up",
-    "smoke",
-    "e2e",
-    "down",
-]
-
-
-def ci_run_problems(text: str) -> list[str]:
-    stages = re.findall(r"^stage ([\w-]+) ", text, flags=re.MULTILINE)
-    problems = [] if stages == CI_STAGES else [f"stages {stages}, expected {CI_STAGES}"]
-    for needed in ("trap on_exit EXIT", "OVERLORD_E2E_API_URL", "--iptables=false"):
-        if needed not in text:
-            problems.append(f".ci/run lacks {needed!r}")
-    packages = (ROOT / ".ci" / "system-packages.sh").read_text()
-    for package in ("docker.io", "debootstrap"):
-        if package not in packages:
-            problems.append(f".ci/system-packages.sh does not install {package}")
-    if 'kill "$DOCKERD_PID"' not in text:
-        problems.append(".ci/run does not stop the dockerd it started by its PID")
-    return problems
-
-
-def test_ci_run_has_every_stage() -> None:
-    assert ci_run_problems(CI_RUN.read_text()) == []
-
-
-def test_ci_run_problems_are_reported() -> None:
-    text = CI_RUN.read_text()
-    assert any("stages" in p for p in ci_run_problems(text.replace("\nstage smoke ", "\n")))
-    assert any("PID" in p for p in ci_run_problems(text.replace('kill "$DOCKERD_PID"', "")))
 
 
 def checkov_dockerfiles(workflow: dict[str, Any]) -> set[str]:

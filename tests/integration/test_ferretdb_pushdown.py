@@ -131,8 +131,8 @@ def job_document(message: str) -> schema.JobDocument:
     return schema.new_job(request, NOW)
 
 
-def submitted_run(job_id: str, batch_job_id: str, run: int = 1) -> schema.RunDocument:
-    doc = schema.new_run(batch_job_id=batch_job_id, job_id=job_id, run=run, at=NOW)
+def submitted_run(job_id: str, batch_job_id: str, run_number: int = 1) -> schema.RunDocument:
+    doc = schema.new_run(batch_job_id=batch_job_id, job_id=job_id, run_number=run_number, at=NOW)
     doc["status"], doc["status_rank"], doc["status_history"] = "SUBMITTED", 1, {"SUBMITTED": NOW}
     return doc
 
@@ -169,7 +169,7 @@ def exercise_the_store(store: MongoStore, filters: Filters) -> None:
     call("claim_job", dict(job), "b", NOW + 2 * LEASE, LEASE)
     call("mark_submit_failed", job_id, "Batch said no", NOW)
     call("claim_job", dict(job), "c", NOW, LEASE)
-    call("record_submitted_run", submitted_run(job_id, "b-2", run=2), NOW)
+    call("record_submitted_run", submitted_run(job_id, "b-2", run_number=2), NOW)
     # record: forward, duplicate, late, terminal with its copy, contradicting
     call("apply_observation", observation(job_id, "b-2", "RUNNABLE", 1), NOW)
     call("apply_observation", observation(job_id, "b-2", "RUNNABLE", 1), NOW)

@@ -24,8 +24,8 @@ def new_job(**params):
     return schema.new_job(request, NOW)
 
 
-def submitted_run(job_id, batch_job_id="b-1", run=1):
-    doc = schema.new_run(batch_job_id=batch_job_id, job_id=job_id, run=run, at=NOW)
+def submitted_run(job_id, batch_job_id="b-1", run_number=1):
+    doc = schema.new_run(batch_job_id=batch_job_id, job_id=job_id, run_number=run_number, at=NOW)
     doc["status"], doc["status_rank"], doc["status_history"] = "SUBMITTED", 1, {"SUBMITTED": NOW}
     return doc
 
@@ -78,7 +78,7 @@ def test_failed_submission_can_be_claimed_again_once(db):
     store.mark_submit_failed(job["_id"], "Batch said no", NOW)
     assert store.get_job(job["_id"])["status"] == "SUBMIT_FAILED"
     again = store.claim_job(dict(job), "b", NOW, LEASE)
-    assert again.claimed and again.retaken
+    assert again.claimed and again.taken_over
     assert store.claim_job(dict(job), "c", NOW, LEASE).claimed is False
 
 
@@ -88,7 +88,7 @@ def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_not(db):
     assert store.claim_job(dict(job), "dead", NOW, LEASE).claimed
     assert not store.claim_job(dict(job), "other", NOW + LEASE / 2, LEASE).claimed
     taken = store.claim_job(dict(job), "other", NOW + LEASE * 2, LEASE)
-    assert taken.claimed and taken.retaken and taken.job["status"] == "SUBMITTING"
+    assert taken.claimed and taken.taken_over and taken.job["status"] == "SUBMITTING"
     assert store.get_job(job["_id"])["claim"]["owner"] == "other"
 
 
@@ -186,7 +186,7 @@ def test_a_rerun_clears_the_previous_result(db):
     store.apply_observation(obs(job["_id"], "SUCCEEDED", 3), NOW, copy)
     assert store.get_job(job["_id"])["result"] == result
     store.claim_new_run(job["_id"], "o", NOW, LEASE)
-    store.record_submitted_run(submitted_run(job["_id"], "b-2", run=2), NOW)
+    store.record_submitted_run(submitted_run(job["_id"], "b-2", run_number=2), NOW)
     assert store.get_job(job["_id"])["result"] is None
     assert store.get_run("b-1")["result"] == result
 
@@ -278,7 +278,7 @@ def test_one_of_many_concurrent_requests_takes_over_a_failed_submission(db):
         winners = [c for c in claims if c.claimed]
         assert len(winners) == 1, (n, winners)
         owner = store.get_job(job["_id"])["claim"]["owner"]
-        assert [w.retaken for w in winners] == [True] and owner.startswith("retry-")
+        assert [w.taken_over for w in winners] == [True] and owner.startswith("retry-")
 
 
 def test_a_run_adopted_while_its_events_arrive_keeps_its_number(db):

@@ -24,7 +24,7 @@ from overlord_contracts.catalogue import catalogue
 from tests.unit.fakes import FakeBatch, FakeLogStreams, FakeObjects
 
 CONFIG = submit.SubmitConfig(
-    job_queue="q", catalogue=catalogue(), definition_prefix="", overrides_budget=6144
+    job_queue="q", catalogue=catalogue(), job_definition_prefix="", overrides_budget=6144
 )
 
 

@@ -48,7 +48,7 @@ def worker_image(client: Any) -> str | None:
 
 def test_run_arguments_map_the_spec() -> None:
     spec = ContainerSpec(
-        job_id="j-1",
+        batch_job_id="j-1",
         attempt=2,
         image=IMAGE,
         command=["python", "-c", "print(1)"],
@@ -74,7 +74,7 @@ def test_array_children_get_valid_container_names() -> None:
     """A child's job id is <parent>:<index>; Docker refuses ':' in a container name, and the
     attempt would fail with CannotStartContainerError (a 400 "Invalid container name")."""
     spec = ContainerSpec(
-        job_id="3f0c8a52-1d1e-4f7e-9a8e-2a0f1c9b7d11:7",
+        batch_job_id="3f0c8a52-1d1e-4f7e-9a8e-2a0f1c9b7d11:7",
         attempt=2,
         image=IMAGE,
         command=["python", "-c", "print(1)"],

@@ -87,7 +87,7 @@ def test_the_executor_forks_python_module_commands(job_module, tmp_path, logs_cl
     logs_client.create_log_group(logGroupName="/forked")
     logs_client.create_log_stream(logGroupName="/forked", logStreamName="s")
     spec = ContainerSpec(
-        job_id="j",
+        batch_job_id="j",
         attempt=1,
         image="x",
         command=["python", "-m", module, "x"],
@@ -163,7 +163,7 @@ def test_shutdown_stops_a_forked_job_another_thread_waits_for(job_module, tmp_pa
     logs_client.create_log_group(logGroupName="/forked-kill")
     logs_client.create_log_stream(logGroupName="/forked-kill", logStreamName="s")
     spec = ContainerSpec(
-        job_id="j",
+        batch_job_id="j",
         attempt=1,
         image="x",
         command=["python", "-m", module, "sleep"],

@@ -12,7 +12,6 @@ from overlord.domain import schema
 from overlord.domain.status import IN_FLIGHT, SUBMIT_FAILED, TERMINAL
 from overlord.ports.batch_events import BatchJobDetail, observe
 from overlord.services import reconcile, record, submit
-from overlord_contracts.catalogue import DEFINITION_PREFIX
 from tests.simulation.world import SimJob, utc_ms
 from tests.unit.fakes import CONFIG, FakeStore
 
@@ -290,7 +289,7 @@ def reference(history: History) -> FakeStore:
                     b.batch_job_id,
                     verb="submitted",
                     job_queue=CONFIG.job_queue,
-                    job_definition=CONFIG.definition_prefix + DEFINITION_PREFIX + before["task"],
+                    job_definition=CONFIG.job_definition(before["task"]),
                     shape=submit.shape_of(before, selection),
                 )
                 for detail in events.get(b.batch_job_id, []):

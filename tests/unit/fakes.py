@@ -59,7 +59,7 @@ def deepcopy(value: Any) -> Any:
 # The time the service tests' events are observed from, and their submit configuration.
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CONFIG = SubmitConfig(
-    job_queue="q", catalogue=catalogue(), definition_prefix="", overrides_budget=6144
+    job_queue="q", catalogue=catalogue(), job_definition_prefix="", overrides_budget=6144
 )
 
 
@@ -91,9 +91,9 @@ class FakeStore:
         if existing["status"] == SUBMIT_FAILED or lapsed:
             before = deepcopy(existing)
             existing.update(status=SUBMITTING, status_reason=None, claim=claim, updated_at=now)
-            return ClaimResult(before, claimed=True, retaken=True)
+            return ClaimResult(before, claimed=True, taken_over=True)
         mine = (existing.get("claim") or {}).get("owner") == owner
-        return ClaimResult(deepcopy(existing), claimed=mine, retaken=mine)
+        return ClaimResult(deepcopy(existing), claimed=mine, taken_over=mine)
 
     def claim_new_run(
         self,
@@ -246,7 +246,7 @@ class FakeStore:
             run = self.runs[obs.batch_job_id] = schema.new_run(
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
-                run=None,
+                run_number=None,
                 at=obs.created_at or now,
                 job_queue=obs.job_queue,
                 job_definition=obs.job_definition,

@@ -187,7 +187,7 @@ def test_every_module_lies_in_one_layer() -> None:
         ("overlord.domain.status", "aws_lambda_powertools"),
         ("overlord.ports.batch_events", "overlord.services.reconcile"),
         ("overlord.adapters.batch", "overlord.services.submit"),
-        ("overlord.adapters.s3", "overlord.runtime.logs"),
+        ("overlord.adapters.s3", "overlord.runtime.json_logging"),
         ("overlord.domain.status", "overlord_recorder.handler"),
         ("overlord_contracts.catalogue", "overlord.domain.errors"),
     ],

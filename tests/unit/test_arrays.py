@@ -30,7 +30,7 @@ def post_array(store, batch, objects, req=None):
 def test_an_array_request_is_one_submit_job_with_its_size_and_items_inline(store, batch, objects):
     req = array_request(3)
     sub = post_array(store, batch, objects, req)
-    assert sub.created and sub.run == 1
+    assert sub.created and sub.run_number == 1
     [sent] = batch.submitted
     assert sent.as_api()["arrayProperties"] == {"size": 3}
     assert json.loads(sent.environment["OVERLORD_ITEMS"]) == req.items
@@ -171,7 +171,7 @@ def test_a_rerun_of_an_array_job_reads_its_items_back(store, batch, objects, str
     ended = RunObservation(sub.batch_job_id, sub.job_id, "FAILED", T0)
     record.record_observation(store, streams, objects, ended)
     second = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
-    assert second.run == 2
+    assert second.run_number == 2
     first_sent, rerun_sent = batch.submitted
     assert rerun_sent.environment == first_sent.environment
     assert rerun_sent.array_size == 3
@@ -447,7 +447,7 @@ def test_rerunning_the_failed_items_runs_only_them_and_the_job_counts_latest_out
         (2, f"{second.batch_job_id}:0"),
     }
     with pytest.raises(InvalidRequest, match=r"^index: run 2 of job .* did not run item 0"):
-        queries.logs_of(store, sub.job_id, queries.LogQuery(index=0, run=2))
+        queries.logs_of(store, sub.job_id, queries.LogQuery(index=0, run_number=2))
 
     # One failed item left: Batch has no array of one, so it runs as a plain job.
     third = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
@@ -529,7 +529,7 @@ def test_a_lost_answer_to_a_partial_rerun_is_adopted_with_its_items(store, batch
     # The client sends the original request again: the lost Batch job is adopted as what
     # it is, a run of items 0 and 2.
     again = post_array(store, batch, objects, array_request(4))
-    assert again.created and again.run == 2 and len(batch.submitted) == 2
+    assert again.created and again.run_number == 2 and len(batch.submitted) == 2
     assert store.runs[again.batch_job_id]["array"] == {"size": 2, "indices": [0, 2]}
 
 

@@ -51,7 +51,7 @@ def observation(sub, status, second, attempts=(), stream=None):
 
 def test_a_new_submission_claims_submits_and_records_one_run(store, batch, objects):
     sub = post(store, batch, objects)
-    assert sub.created and sub.run == 1 and sub.status == "SUBMITTED"
+    assert sub.created and sub.run_number == 1 and sub.status == "SUBMITTED"
     assert [r.job_name for r in batch.submitted] == [sub.job_id]
     job = store.jobs[sub.job_id]
     assert job["status"] == "SUBMITTED" and job["latest_run"]["batch_job_id"] == sub.batch_job_id
@@ -59,6 +59,18 @@ def test_a_new_submission_claims_submits_and_records_one_run(store, batch, objec
     assert store.runs[sub.batch_job_id]["run"] == 1
     kinds = sorted(x["kind"] for x in store.logs.values())
     assert kinds == ["state", "submission"]
+
+
+def test_the_job_definition_is_named_once_for_batch_and_the_run(store, batch, objects):
+    """The deployment's prefix + the task's contract name, sent to Batch and recorded on
+    the run; the retry rules sent are the task's, with the job's attempts."""
+    config = replace(CONFIG, job_definition_prefix="overlord-dev-")
+    sub = submit.submit_job(store, batch, objects, config, request())
+    [sent] = batch.submitted
+    assert sent.job_definition == "overlord-dev-overlord-echo" == config.job_definition("echo")
+    assert store.runs[sub.batch_job_id]["job_definition"] == sent.job_definition
+    assert sent.evaluate_on_exit == [{"onExitCode": "2", "action": "EXIT"}]
+    assert sent.attempts == store.jobs[sub.job_id]["attempts"]
 
 
 def test_the_same_input_again_is_the_same_job_and_no_second_batch_job(store, batch, objects):
@@ -157,7 +169,7 @@ def test_a_rerun_waits_for_the_run_to_finish_then_starts_run_two(store, batch, o
         submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
     record.record_observation(store, streams, objects, observation(sub, "FAILED", 5))
     second = submit.start_new_run(store, batch, objects, CONFIG, sub.job_id)
-    assert second.run == 2 and second.batch_job_id != sub.batch_job_id
+    assert second.run_number == 2 and second.batch_job_id != sub.batch_job_id
     assert store.jobs[sub.job_id]["run_count"] == 2
     with pytest.raises(JobNotFound):
         submit.start_new_run(store, batch, objects, CONFIG, "job-" + "0" * 32)

@@ -17,10 +17,10 @@ def item_offsets_key(job_id: str) -> str:
     return f"{PARAMETERS_PREFIX}{job_id}.offsets"
 
 
-def selection_key(job_id: str, run: int) -> str:
+def selection_key(job_id: str, run_number: int) -> str:
     """The items a re-run of some of an array job's items runs, when too many for the
     container's environment."""
-    return f"{PARAMETERS_PREFIX}{job_id}/run-{run}-items.json"
+    return f"{PARAMETERS_PREFIX}{job_id}/run-{run_number}-items.json"
 
 
 def result_key(job_id: str, batch_job_id: str) -> str:

@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError as ValidationError_
 
 WORKER_COMMAND = ("python", "-m", "overlord_worker")
-# Contract name of a task's job definition; deployments prefix it (JOB_DEFINITION_PREFIX).
-DEFINITION_PREFIX = "overlord-"
+# A task's job definition has the contract name CONTRACT_NAME_PREFIX + the task's name
+# (`job_definition_name`); a deployment registers it under its own job_definition_prefix
+# (JOB_DEFINITION_PREFIX, e.g. "overlord-dev-") + that contract name.
+CONTRACT_NAME_PREFIX = "overlord-"
 EXIT_BAD_INPUT = 2  # the worker's "bad parameters" exit code
 
 
@@ -77,7 +79,7 @@ class Task:
     @property
     def job_definition_name(self) -> str:
         """The contract name of the task's job definition (deployed: a prefix + this)."""
-        return DEFINITION_PREFIX + self.name
+        return job_definition_name(self.name)
 
     @functools.cached_property
     def _validator(self) -> Draft202012Validator:
@@ -335,6 +337,20 @@ def _running_task(path: Path) -> Task:
     )
 
 
+def job_definition_name(task: str) -> str:
+    """The contract name of task `task`'s job definition: ``overlord-<task>``."""
+    return CONTRACT_NAME_PREFIX + task
+
+
+def evaluate_on_exit(task: Task) -> list[dict[str, str]]:
+    """The task's retry rules (its job definition's ``retryStrategy.evaluateOnExit``):
+    each exit code never retried ends the job.
+
+    A retryStrategy given at submission replaces the definition's whole strategy, so
+    the submitter sends these again with the job's own attempts."""
+    return [{"onExitCode": str(code), "action": "EXIT"} for code in task.no_retry_exit_codes]
+
+
 def vcpus_text(vcpus: float) -> str:
     """As Terraform's tostring() prints a JSON number: 0.25 → "0.25", 1 → "1"."""
     return f"{vcpus:g}"
@@ -360,12 +376,7 @@ def job_definition(task: Task, *, worker_image: str, image: str | None = None) -
             ],
             "environment": environment,
         },
-        "retryStrategy": {
-            "attempts": task.attempts,
-            "evaluateOnExit": [
-                {"onExitCode": str(code), "action": "EXIT"} for code in task.no_retry_exit_codes
-            ],
-        },
+        "retryStrategy": {"attempts": task.attempts, "evaluateOnExit": evaluate_on_exit(task)},
         "timeout": {"attemptDurationSeconds": task.timeout_seconds},
         "propagateTags": True,
     }

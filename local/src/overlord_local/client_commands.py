@@ -174,7 +174,7 @@ def _print_json_line(line: dict[str, Any]) -> None:
 def follow(
     api: ApiClient,
     job_id: str,
-    run: int | None,
+    run_number: int | None,
     *,
     wait: bool,
     index: int | None = None,
@@ -193,7 +193,7 @@ def follow(
                     api,
                     "GET",
                     f"/jobs/{job_id}/logs",
-                    query={"run": run, "index": index, "cursor": cursor, "limit": 1000},
+                    query={"run": run_number, "index": index, "cursor": cursor, "limit": 1000},
                 )
                 for line in page["lines"]:
                     if as_json:
@@ -237,11 +237,11 @@ def _outcome(job: dict[str, Any]) -> int:
 def _finish(
     api: ApiClient,
     job_id: str,
-    run: int | None,
+    run_number: int | None,
     index: int | None = None,
     as_json: bool = False,
 ) -> None:
-    job = follow(api, job_id, run, wait=True, index=index, as_json=as_json)
+    job = follow(api, job_id, run_number, wait=True, index=index, as_json=as_json)
     if as_json:
         raise typer.Exit(0 if job["status"] == "SUCCEEDED" else FAILED)
     raise typer.Exit(_outcome(job))

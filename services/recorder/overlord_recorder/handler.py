@@ -19,7 +19,7 @@ from overlord.domain.event_batches import in_recording_order
 from overlord.domain.observation import RunObservation
 from overlord.ports.batch_events import BatchJobStateChange, observe
 from overlord.runtime import telemetry, wiring
-from overlord.runtime.logs import service_logger
+from overlord.runtime.json_logging import service_logger
 from overlord.services.reconcile import reconcile
 from overlord.services.record import Outcome, record_batch, record_observation
 
@@ -32,7 +32,9 @@ def _record(event: BatchJobStateChange) -> dict[str, Any]:
     """A bare EventBridge event, recorded alone."""
     _label(event)
     c = wiring.components()
-    outcome = record_observation(c.store, c.logs, c.objects, observe(event.detail, event.time))
+    outcome = record_observation(
+        c.store, c.log_streams, c.objects, observe(event.detail, event.time)
+    )
     return _told(event, outcome)
 
 
@@ -116,7 +118,7 @@ def _record_batch(
             parsed[message_id] = exc
     try:
         c = wiring.components()
-        outcomes = record_batch(c.store, c.logs, c.objects, [obs for _, obs in observations])
+        outcomes = record_batch(c.store, c.log_streams, c.objects, [obs for _, obs in observations])
     except Exception as exc:  # the store cannot be reached at all: every message fails
         outcomes = [exc] * len(observations)
     by_id: dict[str, Outcome | Exception] = {
@@ -132,7 +134,7 @@ def reconcile_handler(event: dict[str, Any], context: LambdaContext) -> dict[str
         report = reconcile(
             c.store,
             c.batch,
-            c.logs,
+            c.log_streams,
             c.objects,
             older_than_seconds=c.settings.reconcile_after_seconds,
             settle_logs_seconds=c.settings.log_settle_seconds,

@@ -41,7 +41,7 @@ from overlord.domain.identity import is_job_id
 from overlord.domain.request import MAX_ITEMS, describe_validation_error, parse_job_request
 from overlord.ports import JobFilter, LogFilter
 from overlord.runtime import telemetry, wiring
-from overlord.runtime.logs import service_logger
+from overlord.runtime.json_logging import service_logger
 from overlord.services import queries
 from overlord.services.cancel import cancel_job
 from overlord.services.submit import Submission, start_new_run, submit_job
@@ -94,7 +94,7 @@ def _submitted(submission: Submission, location: str) -> Response[Any]:
     body = {
         "job_id": submission.job_id,
         "batch_job_id": submission.batch_job_id,
-        "run": submission.run,
+        "run": submission.run_number,
         "status": submission.status,
         "created": submission.created,
     }
@@ -252,7 +252,7 @@ def post_cancel(job_id: str) -> Response[Any]:
         {
             "job_id": done.job_id,
             "batch_job_id": done.batch_job_id,
-            "run": done.run,
+            "run": done.run_number,
             "action": done.action,
             "reason": done.reason,
         },
@@ -283,14 +283,16 @@ def get_logs(
     index: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description=INDEX_DOC)] = None,
 ) -> Response[Any]:
     query = queries.LogQuery(
-        run=run,
+        run_number=run,  # the query parameter keeps the API's name
         where=LogFilter(attempt=attempt, kinds=tuple(k.value for k in kind or ())),
         cursor=cursor,
         limit=limit,
         index=index,
     )
     c = wiring.components()
-    return _json(HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query, c.logs))
+    return _json(
+        HTTPStatus.OK, queries.logs_of(c.store, _known_job_id(job_id), query, c.log_streams)
+    )
 
 
 @app.get(

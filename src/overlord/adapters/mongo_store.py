@@ -174,7 +174,7 @@ class MongoStore:
             return ClaimResult(job, claimed=True)
         except DuplicateKeyError:
             pass
-        retaken = self.jobs.find_one_and_update(
+        previous = self.jobs.find_one_and_update(
             {
                 "_id": job["_id"],
                 "$or": [
@@ -192,14 +192,14 @@ class MongoStore:
             },
             return_document=ReturnDocument.BEFORE,
         )
-        if retaken is not None:
-            return ClaimResult(cast(JobDocument, retaken), claimed=True, retaken=True)
+        if previous is not None:
+            return ClaimResult(cast(JobDocument, previous), claimed=True, taken_over=True)
         existing = self.jobs.find_one({"_id": job["_id"]})
         if existing is None:  # deleted between our insert and read: claim it afresh
             return self.claim_job(job, owner, now, lease)
         # Our own insert, retried after its answer was lost, finds our claim.
         mine = (existing.get("claim") or {}).get("owner") == owner
-        return ClaimResult(cast(JobDocument, existing), claimed=mine, retaken=mine)
+        return ClaimResult(cast(JobDocument, existing), claimed=mine, taken_over=mine)
 
     @_store_call
     def claim_new_run(
@@ -697,7 +697,7 @@ class MongoStore:
         doc = schema.new_run(
             batch_job_id=obs.batch_job_id,
             job_id=obs.job_id,
-            run=None,
+            run_number=None,
             at=obs.created_at or now,
             job_queue=obs.job_queue,
             job_definition=obs.job_definition,
@@ -725,7 +725,7 @@ class MongoStore:
             doc = schema.new_run(
                 batch_job_id=obs.batch_job_id,
                 job_id=obs.job_id,
-                run=None,
+                run_number=None,
                 # Batch's creation time: the same document whichever event comes first.
                 at=obs.created_at or now,
                 job_queue=obs.job_queue,

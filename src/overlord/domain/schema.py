@@ -275,7 +275,7 @@ def new_run(
     *,
     batch_job_id: str,
     job_id: str,
-    run: int | None,
+    run_number: int | None,
     at: datetime,
     job_queue: str | None = None,
     job_definition: str | None = None,
@@ -288,7 +288,7 @@ def new_run(
     doc: RunDocument = {
         "_id": batch_job_id,
         "job_id": job_id,
-        "run": run,
+        "run": run_number,
         "status": None,
         "status_rank": 0,
         "status_reason": None,
@@ -311,10 +311,10 @@ def new_run(
     return doc
 
 
-def latest_run(batch_job_id: str, run: int, status: str) -> LatestRun:
+def latest_run(batch_job_id: str, run_number: int, status: str) -> LatestRun:
     return {
         "batch_job_id": batch_job_id,
-        "run": run,
+        "run": run_number,
         "status": status,
         "status_rank": rank(status),
     }
@@ -329,7 +329,7 @@ def log_record(
     seq: int,
     ts: datetime,
     message: str,
-    run: int | None = None,
+    run_number: int | None = None,
     status: str | None = None,
     truncated: bool = False,
 ) -> LogDocument:
@@ -343,8 +343,8 @@ def log_record(
         "ts": ts,
         "message": message,
     }
-    if run is not None:
-        doc["run"] = run
+    if run_number is not None:
+        doc["run"] = run_number
     if status is not None:
         doc["status"] = status
     if truncated:

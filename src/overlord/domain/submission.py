@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from overlord.domain.arrays import RunShape
 from overlord.domain.fieldnames import unescape_document
 from overlord.domain.identity import canonical_json
 from overlord.domain.schema import ItemsDocument, JobDocument
-from overlord_contracts.catalogue import Task, job_definition
+from overlord_contracts.catalogue import Task, evaluate_on_exit
+from overlord_contracts.worker_env import job_environment
 
 # ECS caps a task's container overrides at 8,192 characters, and AWS Batch adds its own
 # variables (AWS_BATCH_JOB_ID, _JQ_NAME, _CE_NAME, _JOB_ATTEMPT, ...) to the same budget:
@@ -17,24 +19,48 @@ from overlord_contracts.catalogue import Task, job_definition
 CONTAINER_OVERRIDES_CAP = 8192
 
 
-def exit_rules(task: Task) -> list[dict[str, str]]:
-    """The task's evaluateOnExit rules, as its generated job definition has them.
-
-    A retryStrategy given at submission replaces the definition's whole strategy, so the
-    rules (e.g. "exit code 2 = bad input, do not retry") must be sent again with it.
-    """
-    rules: list[dict[str, str]] = job_definition(task, worker_image="")["retryStrategy"][
-        "evaluateOnExit"
-    ]
-    return rules
-
-
 def parameters_json(job: JobDocument) -> str:
     return canonical_json(unescape_document(job["parameters"] or {})).decode()
 
 
 def items_json(items: ItemsDocument) -> str:
     return canonical_json(unescape_document(items["items"])).decode()
+
+
+def worker_environment(
+    job: JobDocument,
+    shape: RunShape | None,
+    *,
+    text: str | None = None,
+    uri: str | None = None,
+    offsets_uri: str | None = None,
+    indices: str | None = None,
+    indices_uri: str | None = None,
+) -> dict[str, str]:
+    """The worker's environment for a run of `job` (`shape`: of an array job): its input
+    inline (`text`) or through S3 (`uri`; an array's items with their `offsets_uri`),
+    and for a re-run of some items their list, inline (`indices`) or at `indices_uri`."""
+    if shape is None:
+        return job_environment(job["_id"], job["task"], parameters=text, parameters_uri=uri)
+    return job_environment(
+        job["_id"],
+        job["task"],
+        items=text,
+        items_uri=uri,
+        items_offsets_uri=offsets_uri,
+        item_indices=indices,
+        item_indices_uri=indices_uri,
+        item_index=shape.item,
+    )
+
+
+def container_overrides(environment: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    return {"environment": [{"name": k, "value": v} for k, v in environment.items()]}
+
+
+def overrides_size(environment: dict[str, str]) -> int:
+    """Characters of the container overrides as JSON: what ECS counts against its cap."""
+    return len(json.dumps(container_overrides(environment), separators=(",", ":")))
 
 
 @dataclass(frozen=True)
@@ -51,12 +77,8 @@ class SubmitRequest:
     tags: dict[str, str] = field(default_factory=dict)
     array_size: int | None = None  # an array job: this many children
 
-    def container_overrides(self) -> dict[str, list[dict[str, str]]]:
-        return {"environment": [{"name": k, "value": v} for k, v in self.environment.items()]}
-
     def overrides_size(self) -> int:
-        """Characters of the container overrides as JSON: what ECS counts against its cap."""
-        return len(json.dumps(self.container_overrides(), separators=(",", ":")))
+        return overrides_size(self.environment)
 
     def as_api(self) -> dict[str, object]:
         """Keyword arguments for boto3's `batch.submit_job`."""
@@ -64,7 +86,7 @@ class SubmitRequest:
             "jobName": self.job_name,
             "jobQueue": self.job_queue,
             "jobDefinition": self.job_definition,
-            "containerOverrides": self.container_overrides(),
+            "containerOverrides": container_overrides(self.environment),
             "retryStrategy": {"attempts": self.attempts, "evaluateOnExit": self.evaluate_on_exit},
             "propagateTags": True,
         }
@@ -82,20 +104,21 @@ def submit_request(
     task: Task,
     *,
     job_queue: str,
-    definition_prefix: str,
+    job_definition: str,
     environment: dict[str, str],
     array_size: int | None = None,
     own_tags: dict[str, str] | None = None,
 ) -> SubmitRequest:
-    """To the task's own job definition (`definition_prefix` + its contract name); the
-    job's tags are the user's and `own_tags` (Overlord's, which admission kept theirs)."""
+    """To `job_definition`, the task's as this deployment registered it, with the job's
+    attempts and the task's retry rules; the job's tags are the user's and `own_tags`
+    (Overlord's, which admission kept theirs)."""
     return SubmitRequest(
         job_name=job["_id"],
         job_queue=job_queue,
-        job_definition=definition_prefix + task.job_definition_name,
+        job_definition=job_definition,
         environment=environment,
         attempts=job["attempts"],
-        evaluate_on_exit=exit_rules(task),
+        evaluate_on_exit=evaluate_on_exit(task),
         timeout_seconds=job["timeout_seconds"],
         tags={**unescape_document(job["tags"]), **(own_tags or {})},
         array_size=array_size,

@@ -46,7 +46,7 @@ def run_view(run: RunDocument) -> View:
     }
 
 
-def log_view(line: LogDocument, run: int | None = None) -> View:
+def log_view(line: LogDocument, run_number: int | None = None) -> View:
     view = _fields(line, "_id", "phase")
-    view["run"] = run if run is not None else line.get("run")
+    view["run"] = run_number if run_number is not None else line.get("run")
     return view

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ClaimResult:
-    job: JobDocument  # as it was before this claim (a retaken job still shows its old state)
+    job: JobDocument  # as it was before this claim (a job taken over still shows its old state)
     claimed: bool  # this caller holds the claim and must submit the job to Batch
-    retaken: bool = False  # an earlier submission failed or lapsed: Batch may hold its job
+    taken_over: bool = False  # an earlier submission failed or lapsed: Batch may hold its job
 
 
 @dataclass(frozen=True)

@@ -28,14 +28,14 @@ class Components:
     store: MongoStore
     batch: BatchGateway
     objects: ObjectStore
-    logs: LogReader
+    log_streams: LogReader
 
     @property
     def submit_config(self) -> SubmitConfig:
         return SubmitConfig(
             job_queue=self.settings.job_queue,
             catalogue=self.catalogue,
-            definition_prefix=self.settings.job_definition_prefix,
+            job_definition_prefix=self.settings.job_definition_prefix,
             overrides_budget=self.settings.container_overrides_budget,
             image_tasks=self.settings.image_tasks,
             deployed_images=self.settings.task_images,
@@ -63,7 +63,7 @@ def components() -> Components:
             max_wait_seconds=settings.submit_max_wait_seconds,
         ),
         objects=ObjectStore(settings.results_bucket),
-        logs=LogReader(settings.log_group),
+        log_streams=LogReader(settings.log_group),
     )
 
 

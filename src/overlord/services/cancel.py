@@ -26,7 +26,7 @@ CANCEL, TERMINATE = "CancelJob", "TerminateJob"
 class Cancelled:
     job_id: str
     batch_job_id: str
-    run: int
+    run_number: int
     action: str
     reason: str
 

@@ -25,7 +25,7 @@ DEFAULT_LOG_PAGE = 200
 
 @dataclass(frozen=True)
 class LogQuery:
-    run: int | None = None  # the run number; None: every run, in run order
+    run_number: int | None = None  # None: every run, in run order
     where: LogFilter = field(default_factory=LogFilter)
     cursor: str | None = None
     limit: int = DEFAULT_LOG_PAGE
@@ -135,7 +135,9 @@ def _reading_key(line: LogDocument) -> tuple[int, int, int]:
     return (line.get("phase", 0), line["attempt"], line["seq"])
 
 
-def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | None = None) -> View:
+def logs_of(
+    store: Store, job_id: str, query: LogQuery, log_streams: LogStreams | None = None
+) -> View:
     """A job's lines in reading order: run by run, and in each run the submission, the
     states in status order, each attempt's lines, the terminal state, the result. With
     `index` (an array job), the lines of that child of each run instead.
@@ -145,7 +147,7 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
     `resume` is where to ask again later (a follower's position): it gives the lines
     stored since, wherever they stand in reading order, each once.
 
-    With `streams`, a run whose lines are not copied yet has its attempts' lines read
+    With `log_streams`, a run whose lines are not copied yet has its attempts' lines read
     from CloudWatch Logs as they are written: each is the very line the copy will
     store (`record.stream_lines`: same attempt and seq), so it is seen once either way.
     """
@@ -153,19 +155,19 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
     seen = cursors.parse_log_cursor(query.cursor) if query.cursor else {}
     _check_index(_job(store, job_id), query.index)
     runs = _in_run_order(store, job_id)
-    if query.run is not None:
-        runs = [r for r in runs if r["run"] == query.run]
+    if query.run_number is not None:
+        runs = [r for r in runs if r["run"] == query.run_number]
         if not runs:
-            raise InvalidRequest(f"run: job {job_id} has no run {query.run}")
+            raise InvalidRequest(f"run: job {job_id} has no run {query.run_number}")
     # (batch_job_id whose lines are read, its run number); with `index`, the runs that
     # ran that item (a re-run of the failed ones ran only some).
     found_in = [
         (r["_id"] if query.index is None else arrays.source_of(r, query.index), r["run"])
         for r in runs
     ]
-    if query.index is not None and query.run is not None and found_in[0][0] is None:
+    if query.index is not None and query.run_number is not None and found_in[0][0] is None:
         raise InvalidRequest(
-            f"index: run {query.run} of job {job_id} did not run item {query.index}"
+            f"index: run {query.run_number} of job {job_id} did not run item {query.index}"
         )
     sources = [(source, number) for source, number in found_in if source is not None]
     if not set(seen) <= {source for source, _ in sources}:
@@ -175,7 +177,7 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
         wanted = query.limit + 1 - len(found)
         if wanted <= 0:
             break
-        lines = _unseen(store, streams, source, query.where, seen.get(source), wanted)
+        lines = _unseen(store, log_streams, source, query.where, seen.get(source), wanted)
         found += [(source, run_number, x) for x in lines]
     page = found[: query.limit]
     for source, _, line in page:
@@ -191,7 +193,7 @@ def logs_of(store: Store, job_id: str, query: LogQuery, streams: LogStreams | No
 
 def _unseen(
     store: Store,
-    streams: LogStreams | None,
+    log_streams: LogStreams | None,
     source: str,
     where: LogFilter,
     seen: cursors.RunSeen | None,
@@ -210,12 +212,14 @@ def _unseen(
     if not where.kinds or LogKind.LOG in where.kinds:
         # The run is read before the stored lines: once it says they are copied, the
         # store has them all, and a line read both ways is one line (the copy wins).
-        run = store.get_run(source) if streams is not None else None
+        run = store.get_run(source) if log_streams is not None else None
         stored = store.list_logs_from(source, where.attempt, seen.counts, wanted)
-        if streams is not None and run is not None and _reads_live(run):
+        if log_streams is not None and run is not None and _reads_live(run):
             by_key = {
                 (x["attempt"], x["seq"]): x
-                for x in stream_lines(streams, run["job_id"], source, live_streams(run), utcnow())
+                for x in stream_lines(
+                    log_streams, run["job_id"], source, live_streams(run), utcnow()
+                )
                 if (where.attempt is None or x["attempt"] == where.attempt)
                 and x["seq"] >= seen.counts.get(x["attempt"], 0)
             }

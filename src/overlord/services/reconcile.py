@@ -50,7 +50,7 @@ class ReconcileReport:
 def reconcile(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     *,
     older_than_seconds: int,
@@ -69,11 +69,11 @@ def reconcile(
     for detail in batch.describe(list(by_run)):
         seen.add(detail.batch_job_id)
         observed = observe_described(detail, utcnow())
-        if report.note(record_observation(store, logs, objects, observed)).moved:
+        if report.note(record_observation(store, log_streams, objects, observed)).moved:
             report.moved.append(detail.job_name)
         if observed.status_summary is not None:
             report.children_repaired += repair_children(
-                store, batch, logs, objects, detail.batch_job_id, observed.status_summary
+                store, batch, log_streams, objects, detail.batch_job_id, observed.status_summary
             )
             # An ended array whose job did not end with it: a child's ending was recorded
             # but not counted. Recount, and end the job if they all have.
@@ -87,16 +87,16 @@ def reconcile(
         claim = job.get("claim")
         if job["status"] == SUBMITTING and not (claim and claim["expires_at"] > now):
             # A live claim belongs to a submitter still at work: leave it to finish.
-            _repair_submission(store, batch, logs, objects, job, report)
+            _repair_submission(store, batch, log_streams, objects, job, report)
     failed = store.failed_submissions(now - timedelta(seconds=older_than_seconds), limit)
     for job in failed:
-        _adopt_failed_submission(store, batch, logs, objects, job, report)
+        _adopt_failed_submission(store, batch, log_streams, objects, job, report)
     store.mark_reconciled([j["_id"] for j in stale], now)
     store.mark_failures_seen(failed, now)
     _settle(
         store,
         batch,
-        logs,
+        log_streams,
         objects,
         now - timedelta(seconds=settle_logs_seconds),
         limit,
@@ -108,7 +108,7 @@ def reconcile(
 def _settle(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     settled_before: datetime,
     limit: int,
@@ -120,16 +120,16 @@ def _settle(
     settled."""
     settled = []
     for run in store.unsettled_runs(limit):
-        report.late_log_lines += copy_late_lines(store, logs, run)
+        report.late_log_lines += copy_late_lines(store, log_streams, run)
         if "array" in run:
-            report.children_repaired += _repair_ended_array(store, batch, logs, objects, run)
+            report.children_repaired += _repair_ended_array(store, batch, log_streams, objects, run)
         if run["updated_at"] <= settled_before:
             settled.append(run["_id"])
     store.mark_logs_settled(settled)
 
 
 def _repair_ended_array(
-    store: Store, batch: Batch, logs: LogStreams, objects: Objects, run: RunDocument
+    store: Store, batch: Batch, log_streams: LogStreams, objects: Objects, run: RunDocument
 ) -> int:
     """An ended array run's children by Batch's final count (its last event's, else
     DescribeJobs'): children still short of their ending lost an event."""
@@ -138,13 +138,13 @@ def _repair_ended_array(
         described = batch.describe([run["_id"]])
         array = described[0].array_properties if described else None
         summary = array.status_summary if array else None
-    return repair_children(store, batch, logs, objects, run["_id"], summary or {})
+    return repair_children(store, batch, log_streams, objects, run["_id"], summary or {})
 
 
 def repair_children(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     parent: str,
     summary: Mapping[str, int],
@@ -168,7 +168,7 @@ def repair_children(
                 behind.append(child)
     behind = behind[:MAX_CHILDREN_REPAIRED]
     for detail in batch.describe(behind):
-        record_observation(store, logs, objects, observe_described(detail, utcnow()))
+        record_observation(store, log_streams, objects, observe_described(detail, utcnow()))
     if behind:
         logger.info(
             "repaired an array's children", extra={"batch_job_id": parent, "children": len(behind)}
@@ -179,7 +179,7 @@ def repair_children(
 def _repair_submission(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     job: JobDocument,
     report: ReconcileReport,
@@ -197,14 +197,14 @@ def _repair_submission(
         )
         report.submit_failed.append(job_id)
         return
-    _adopt(store, batch, logs, objects, job, candidates[0].batch_job_id, report)
+    _adopt(store, batch, log_streams, objects, job, candidates[0].batch_job_id, report)
     report.adopted.append(job_id)
 
 
 def _adopt_failed_submission(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     job: JobDocument,
     report: ReconcileReport,
@@ -218,14 +218,14 @@ def _adopt_failed_submission(
         return  # a client's retry has it
     candidates = unrecorded_batch_jobs(store, batch, claim.job)
     if candidates:
-        _adopt(store, batch, logs, objects, claim.job, candidates[0].batch_job_id, report)
+        _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
         report.adopted.append(job["_id"])
 
 
 def _adopt(
     store: Store,
     batch: Batch,
-    logs: LogStreams,
+    log_streams: LogStreams,
     objects: Objects,
     job: JobDocument,
     batch_job_id: str,
@@ -234,4 +234,6 @@ def _adopt(
     shape = shape_of(job, job.get("selection"))
     record_accepted_run(store, job, batch_job_id, verb="adopted", shape=shape)
     for detail in batch.describe([batch_job_id]):
-        report.note(record_observation(store, logs, objects, observe_described(detail, utcnow())))
+        report.note(
+            record_observation(store, log_streams, objects, observe_described(detail, utcnow()))
+        )

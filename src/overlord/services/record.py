@@ -40,7 +40,7 @@ class Outcome:
 
 
 def record_observation(
-    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation
+    store: Store, log_streams: LogStreams, objects: Objects, obs: RunObservation
 ) -> Outcome:
     """Apply one observation; on a terminal status also copy the result and the log lines.
 
@@ -61,7 +61,7 @@ def record_observation(
         if run is None and store.get_job(obs.job_id) is None:
             return _unknown(obs)
         if run is None or not _ended_otherwise(run, obs.status):
-            copy, copied, truncated = _copy_terminal(store, logs, objects, obs, run)
+            copy, copied, truncated = _copy_terminal(store, log_streams, objects, obs, run)
     applied = store.apply_observation(obs, utcnow(), copy)
     if not applied.known:
         return _unknown(obs)
@@ -80,7 +80,7 @@ def record_observation(
 
 
 def record_batch(
-    store: Store, logs: LogStreams, objects: Objects, observations: Sequence[RunObservation]
+    store: Store, log_streams: LogStreams, objects: Objects, observations: Sequence[RunObservation]
 ) -> list[Outcome | Exception]:
     """Record one batch of observations (an SQS batch, in recording order: grouped by
     run, each run's in status order): what `record_observation` does for each, with one
@@ -95,25 +95,25 @@ def record_batch(
     that fails is delivered again.
     """
     try:
-        return list(_record_together(store, logs, objects, observations))
+        return list(_record_together(store, log_streams, objects, observations))
     except StoreUnavailable as exc:
         return [exc] * len(observations)
     except Exception:
         logger.warning("a batch failed as a whole; recording its events one by one", exc_info=True)
-        return [_alone(store, logs, objects, obs) for obs in observations]
+        return [_alone(store, log_streams, objects, obs) for obs in observations]
 
 
 def _alone(
-    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation
+    store: Store, log_streams: LogStreams, objects: Objects, obs: RunObservation
 ) -> Outcome | Exception:
     try:
-        return record_observation(store, logs, objects, obs)
+        return record_observation(store, log_streams, objects, obs)
     except Exception as exc:
         return exc
 
 
 def _record_together(
-    store: Store, logs: LogStreams, objects: Objects, observations: Sequence[RunObservation]
+    store: Store, log_streams: LogStreams, objects: Objects, observations: Sequence[RunObservation]
 ) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(observations)
     # (place in the batch, observation, its copy, how many lines it copies)
@@ -131,7 +131,7 @@ def _record_together(
             if run is None or not _ended_otherwise(run, obs.status):
                 copying[i] = run
         applying.append((i, obs, None, 0))
-    copies = _copies(logs, objects, [(observations[i], run) for i, run in copying.items()])
+    copies = _copies(log_streams, objects, [(observations[i], run) for i, run in copying.items()])
     made = dict(zip(copying, copies, strict=True))
     lines: list[LogDocument] = []
     for n, (i, obs, _, _) in enumerate(applying):
@@ -174,14 +174,16 @@ def _record_together(
 
 
 def _copies(
-    logs: LogStreams, objects: Objects, ending: list[tuple[RunObservation, RunDocument | None]]
+    log_streams: LogStreams,
+    objects: Objects,
+    ending: list[tuple[RunObservation, RunDocument | None]],
 ) -> list[tuple[TerminalCopy, list[LogDocument]]]:
     """The terminal copies of a batch: each reads S3 and CloudWatch Logs (no store), at
     once on a few threads when there are several (a burst's batch of endings)."""
     if len(ending) < 2:
-        return [_terminal_copy(logs, objects, obs, run) for obs, run in ending]
+        return [_terminal_copy(log_streams, objects, obs, run) for obs, run in ending]
     with ThreadPoolExecutor(max_workers=min(COPY_THREADS, len(ending))) as pool:
-        return list(pool.map(lambda e: _terminal_copy(logs, objects, *e), ending))
+        return list(pool.map(lambda e: _terminal_copy(log_streams, objects, *e), ending))
 
 
 def _not_ours(obs: RunObservation) -> Outcome:
@@ -207,18 +209,22 @@ def _ended_otherwise(run: RunDocument, status: str) -> bool:
 
 
 def _copy_terminal(
-    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
+    store: Store,
+    log_streams: LogStreams,
+    objects: Objects,
+    obs: RunObservation,
+    run: RunDocument | None,
 ) -> tuple[TerminalCopy, int, int]:
     """The result summary and the attempts' log lines, stored in one insert of log lines;
     with how many lines were new and how many streams were cut at the caps."""
-    copy, lines = _terminal_copy(logs, objects, obs, run)
+    copy, lines = _terminal_copy(log_streams, objects, obs, run)
     new = store.append_logs(lines)
     truncated = sum(1 for line in lines if line.get("truncated"))
     return copy, new, truncated
 
 
 def _terminal_copy(
-    logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
+    log_streams: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
 ) -> tuple[TerminalCopy, list[LogDocument]]:
     """What a terminal observation copies: the result summary (read once: a run that has
     one keeps it) and the attempts' log lines (unless copied already), as lines to store."""
@@ -230,7 +236,7 @@ def _terminal_copy(
             lines.append(_result_line(obs, result))
     if not (run and run["logs_copied"]):
         lines += stream_lines(
-            logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
+            log_streams, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
         )
     return TerminalCopy(result=result, logs_copied=True), lines
 
@@ -264,17 +270,17 @@ def _result_line(obs: RunObservation, result: ResultSummary) -> LogDocument:
     )
 
 
-def copy_late_lines(store: Store, logs: LogStreams, run: RunDocument) -> int:
+def copy_late_lines(store: Store, log_streams: LogStreams, run: RunDocument) -> int:
     """Read an ended run's streams again and store the lines that arrived after its terminal
     event (CloudWatch Logs ingests with a delay). Lines keep their place in the stream as
     `seq`, so lines already copied are not stored twice."""
     streams = {a["attempt"]: a["log_stream"] for a in run["attempts"] if a["log_stream"]}
-    lines = stream_lines(logs, run["job_id"], run["_id"], streams, run["updated_at"])
+    lines = stream_lines(log_streams, run["job_id"], run["_id"], streams, run["updated_at"])
     return store.append_logs(lines)
 
 
 def stream_lines(
-    logs: LogStreams,
+    log_streams: LogStreams,
     job_id: str,
     batch_job_id: str,
     streams: dict[int, str],
@@ -284,7 +290,7 @@ def stream_lines(
     for a running attempt: same `seq`, so the same place in the reading order)."""
     lines: list[LogDocument] = []
     for attempt, stream in sorted(streams.items()):
-        read = logs.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
+        read = log_streams.read(stream, LOG_LINES_CAP, LOG_BYTES_CAP)
         lines += [
             schema.log_record(
                 job_id=job_id,

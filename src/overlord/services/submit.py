@@ -25,11 +25,16 @@ from overlord.domain.item_offsets import item_offsets
 from overlord.domain.request import MAX_TAGS, JobRequest
 from overlord.domain.schema import JobDocument, RunDocument
 from overlord.domain.status import RERUNNABLE, SUBMIT_FAILED, RunStatus, rank
-from overlord.domain.submission import SubmitRequest, items_json, parameters_json, submit_request
+from overlord.domain.submission import (
+    items_json,
+    overrides_size,
+    parameters_json,
+    submit_request,
+    worker_environment,
+)
 from overlord.ports import Batch, BatchJobRef, Objects, Store
 from overlord_contracts.bucket_layout import item_offsets_key, parameters_key, selection_key
-from overlord_contracts.catalogue import DEFINITION_PREFIX, Catalogue, Task
-from overlord_contracts.worker_env import job_environment
+from overlord_contracts.catalogue import Catalogue, Task, job_definition_name
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +52,9 @@ DEPLOYMENT_TAG = "OverlordDeployment"
 class SubmitConfig:
     job_queue: str
     catalogue: Catalogue
-    definition_prefix: str  # registered job definition = this + the task's contract name
+    # Settings.job_definition_prefix (JOB_DEFINITION_PREFIX): this deployment registers a
+    # task's job definition as this + its contract name (overlord-<task>).
+    job_definition_prefix: str
     overrides_budget: int  # characters of container overrides; see Settings
     image_tasks: bool = True  # False where Batch cannot run images (`make dev`)
     # The image tasks with an image deployed (Settings.task_images); None: all of them.
@@ -65,13 +72,17 @@ class SubmitConfig:
     def user_tag_limit(self) -> int:
         return MAX_TAGS - self.definition_tag_count - len(self.own_tags)
 
+    def job_definition(self, task: str) -> str:
+        """Task `task`'s job definition as this deployment registered it."""
+        return self.job_definition_prefix + job_definition_name(task)
+
 
 @dataclass(frozen=True)
 class Submission:
     job_id: str
     status: str
     batch_job_id: str | None
-    run: int | None
+    run_number: int | None
     created: bool  # True: this request (re)submitted the job to Batch
     array_size: int | None = None  # children of the Batch array job it submitted
 
@@ -82,7 +93,7 @@ def _submission(job: JobDocument, created: bool) -> Submission:
         job_id=job["_id"],
         status=job["status"],
         batch_job_id=latest["batch_job_id"] if latest else None,
-        run=latest["run"] if latest else None,
+        run_number=latest["run"] if latest else None,
         created=created,
     )
 
@@ -121,7 +132,11 @@ def admit(config: SubmitConfig, request: JobRequest) -> JobRequest:
     """Check a request against its task before anything is written: the task exists and
     can run here, the parameters match its schema, and `attempts` / `timeout_seconds`
     only tighten the task's own (which fill them in when absent)."""
-    task = runnable_task(config, request.task)
+    return _admit(config, runnable_task(config, request.task), request)
+
+
+def _admit(config: SubmitConfig, task: Task, request: JobRequest) -> JobRequest:
+    """`admit`, with the request's task found already."""
     _check_tags(config, request.tags)
     if request.items is not None:
         task.check_items(request.items)
@@ -152,22 +167,23 @@ def submit_job(
     request: JobRequest,
     created_by: str | None = None,
 ) -> Submission:
-    request = admit(config, request)
+    task = runnable_task(config, request.task)
+    admitted = _admit(config, task, request)
     now = utcnow()
-    job = schema.new_job(request, now, created_by)
+    job = schema.new_job(admitted, now, created_by)
     owner = uuid.uuid4().hex
     claim = store.claim_job(job, owner, now, CLAIM_LEASE)
     if not claim.claimed:
         return _submission(claim.job, created=False)
-    items = schema.new_items(request) if request.is_array else None
+    items = schema.new_items(admitted) if admitted.is_array else None
     return _submit_claimed(
         store,
         batch,
         objects,
         config,
         claim.job,
-        claim.retaken,
-        _Input(request.input_json, items),
+        claim.taken_over,
+        _Input(task=task, json=admitted.input_json, items=items),
         owner,
     )
 
@@ -200,7 +216,7 @@ def start_new_run(
         config,
         job,
         job["status"] == SUBMIT_FAILED,
-        _Input(None, None, tuple(selection) if selection is not None else None),
+        _Input(selection=tuple(selection) if selection is not None else None),
         owner,
     )
 
@@ -246,6 +262,67 @@ def run_children(store: Store, run: RunDocument) -> dict[int, str | None]:
     return {c.index: c.status for c in store.children(run["_id"])}
 
 
+@dataclass(frozen=True)
+class _Input:
+    """What a submission runs. From a request: the task admission found, the request's
+    canonical JSON (computed once, in JobRequest) and, for an array job, the items to
+    store. For a re-run: only the items it runs (None: all of them); the task is looked
+    up again, and the input read back from the job (and its stored items)."""
+
+    task: Task | None = None
+    json: str | None = None
+    items: schema.ItemsDocument | None = None
+    selection: tuple[int, ...] | None = None
+
+
+def _submit_claimed(
+    store: Store,
+    batch: Batch,
+    objects: Objects,
+    config: SubmitConfig,
+    job: JobDocument,
+    taken_over: bool,
+    given: _Input,
+    owner: str,
+) -> Submission:
+    job_id = job["_id"]
+    job_definition = config.job_definition(job["task"])
+    try:
+        # A claim taken over (a failed submission, or a lapsed one) may have reached Batch
+        # with its answer lost on the way back: adopt that job rather than start another.
+        adopted = unrecorded_batch_jobs(store, batch, job) if taken_over else []
+        if adopted:
+            batch_job_id = adopted[0].batch_job_id
+            # It ran what the attempt that made it was to run (kept on the job till now).
+            shape = shape_of(job, job.get("selection"))
+        else:
+            shape = shape_of(job, given.selection)
+            batch_job_id = _submit_new(
+                store, batch, objects, config, job, given, shape, job_definition
+            )
+    except OverlordError as exc:
+        store.mark_submit_failed(job_id, str(exc), utcnow(), owner)
+        raise
+    except Exception as exc:
+        # Anything else (S3 down, a bug) must not leave the job claimed.
+        reason = f"submission failed: {type(exc).__name__}"
+        store.mark_submit_failed(job_id, reason, utcnow(), owner)
+        raise
+    verb = "adopted" if adopted else "submitted"
+    logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
+    run_number = record_accepted_run(
+        store,
+        job,
+        batch_job_id,
+        verb=verb,
+        job_queue=config.job_queue,
+        job_definition=job_definition,
+        shape=shape,
+    )
+    array_size = shape.array_size if shape else None
+    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run_number, True, array_size)
+
+
 def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[BatchJobRef]:
     """Batch jobs named after this job that are none of its recorded runs, newest first.
 
@@ -263,16 +340,39 @@ def unrecorded_batch_jobs(store: Store, batch: Batch, job: JobDocument) -> list[
     return [ref for ref in batch.find_by_name(job["_id"]) if ref.batch_job_id not in known]
 
 
-@dataclass(frozen=True)
-class _Input:
-    """What a submission sends the worker. From a request: its canonical JSON (computed
-    once, in JobRequest) and, for an array job, the items to store. For a re-run: both
-    None, read back from the job (and its stored items), and the items it runs (None:
-    all of them)."""
+def shape_of(job: JobDocument, selection: Sequence[int] | None) -> arrays.RunShape | None:
+    if "items_count" not in job:
+        return None
+    return arrays.RunShape(job["items_count"], tuple(selection) if selection else None)
 
-    json: str | None
-    items: schema.ItemsDocument | None
-    selection: tuple[int, ...] | None = None
+
+def _submit_new(
+    store: Store,
+    batch: Batch,
+    objects: Objects,
+    config: SubmitConfig,
+    job: JobDocument,
+    given: _Input,
+    shape: arrays.RunShape | None,
+    job_definition: str,
+) -> str:
+    """A new Batch job for the claimed job; its batch_job_id."""
+    task = given.task or runnable_task(config, job["task"])
+    if given.items is not None:
+        # Before Batch: a re-run reads them back (S3's copy under params/ expires).
+        store.save_items(given.items)
+    text = _input_json(store, job, given)
+    environment = _worker_environment(objects, config, job, text, shape)
+    request = submit_request(
+        job,
+        task,
+        job_queue=config.job_queue,
+        job_definition=job_definition,
+        environment=environment,
+        array_size=shape.array_size if shape else None,
+        own_tags=config.own_tags,
+    )
+    return batch.submit(request)
 
 
 def _input_json(store: Store, job: JobDocument, given: _Input) -> str:
@@ -286,118 +386,31 @@ def _input_json(store: Store, job: JobDocument, given: _Input) -> str:
     return items_json(stored)
 
 
-def shape_of(job: JobDocument, selection: Sequence[int] | None) -> arrays.RunShape | None:
-    if "items_count" not in job:
-        return None
-    return arrays.RunShape(job["items_count"], tuple(selection) if selection else None)
-
-
-def _request_for(
+def _worker_environment(
     objects: Objects,
     config: SubmitConfig,
     job: JobDocument,
     text: str,
     shape: arrays.RunShape | None,
-) -> SubmitRequest:
+) -> dict[str, str]:
     """The input inline when the whole override fits Batch's budget, else through S3
     (an array's items with their offsets, so that each child reads only its own; and
-    for a re-run of many items, their list as well)."""
-    task = runnable_task(config, job["task"])
+    for a re-run of many items whose list does not fit either, that list as well)."""
     indices = json.dumps(shape.indices, separators=(",", ":")) if shape and shape.indices else None
-    item_index = shape.item if shape else None
-
-    def request(inline: bool, indices_uri: str | None = None) -> SubmitRequest:
-        if shape is None:
-            environment = job_environment(
-                job["_id"],
-                job["task"],
-                parameters=text if inline else None,
-                parameters_uri=None if inline else uri,
-            )
-        else:
-            environment = job_environment(
-                job["_id"],
-                job["task"],
-                items=text if inline else None,
-                items_uri=None if inline else uri,
-                items_offsets_uri=None if inline else offsets_uri,
-                item_indices=None if indices_uri else indices,
-                item_indices_uri=indices_uri,
-                item_index=item_index,
-            )
-        return submit_request(
-            job,
-            task,
-            job_queue=config.job_queue,
-            definition_prefix=config.definition_prefix,
-            environment=environment,
-            array_size=shape.array_size if shape else None,
-            own_tags=config.own_tags,
-        )
-
-    uri = offsets_uri = ""
-    inline = request(inline=True)
-    if inline.overrides_size() <= config.overrides_budget:
+    inline = worker_environment(job, shape, text=text, indices=indices)
+    if overrides_size(inline) <= config.overrides_budget:
         return inline
     uri = objects.put_text(parameters_key(job["_id"]), text)
+    offsets_uri = None
     if shape is not None:
         # From the text just written, so the spans are its bytes. Both objects are
         # deterministic for the job, so a re-run rewriting them changes neither.
         offsets_uri = objects.put_bytes(item_offsets_key(job["_id"]), item_offsets(text))
-    through_s3 = request(inline=False)
-    if through_s3.overrides_size() <= config.overrides_budget or indices is None:
+    through_s3 = worker_environment(job, shape, uri=uri, offsets_uri=offsets_uri, indices=indices)
+    if indices is None or overrides_size(through_s3) <= config.overrides_budget:
         return through_s3
-    key = selection_key(job["_id"], job["run_count"] + 1)
-    return request(inline=False, indices_uri=objects.put_text(key, indices))
-
-
-def _submit_claimed(
-    store: Store,
-    batch: Batch,
-    objects: Objects,
-    config: SubmitConfig,
-    job: JobDocument,
-    taken_over: bool,
-    given: _Input,
-    owner: str,
-) -> Submission:
-    job_id = job["_id"]
-    try:
-        # A claim taken over (a failed submission, or a lapsed one) may have reached Batch
-        # with its answer lost on the way back: adopt that job rather than start another.
-        adopted = unrecorded_batch_jobs(store, batch, job) if taken_over else []
-        if adopted:
-            batch_job_id = adopted[0].batch_job_id
-            # It ran what the attempt that made it was to run (kept on the job till now).
-            shape = shape_of(job, job.get("selection"))
-        else:
-            if given.items is not None:
-                # Before Batch: a re-run reads them back (S3's copy under params/ expires).
-                store.save_items(given.items)
-            text = _input_json(store, job, given)
-            shape = shape_of(job, given.selection)
-            batch_job_id = batch.submit(_request_for(objects, config, job, text, shape))
-    except OverlordError as exc:
-        store.mark_submit_failed(job_id, str(exc), utcnow(), owner)
-        raise
-    except Exception as exc:
-        # Anything else (S3 down, a bug) must not leave the job claimed.
-        reason = f"submission failed: {type(exc).__name__}"
-        store.mark_submit_failed(job_id, reason, utcnow(), owner)
-        raise
-    verb = "adopted" if adopted else "submitted"
-    logger.info(f"{verb} Batch job", extra={"job_id": job_id, "batch_job_id": batch_job_id})
-    run = record_accepted_run(
-        store,
-        job,
-        batch_job_id,
-        verb=verb,
-        job_queue=config.job_queue,
-        job_definition=config.definition_prefix + DEFINITION_PREFIX + job["task"],
-        shape=shape,
-    )
-    array_size = shape.array_size if shape else None
-    return Submission(job_id, RunStatus.SUBMITTED.value, batch_job_id, run, True, array_size)
+    indices_uri = objects.put_text(selection_key(job["_id"], job["run_count"] + 1), indices)
+    return worker_environment(job, shape, uri=uri, offsets_uri=offsets_uri, indices_uri=indices_uri)
 
 
 def record_accepted_run(
@@ -425,7 +438,7 @@ def record_accepted_run(
     run = schema.new_run(
         batch_job_id=batch_job_id,
         job_id=job_id,
-        run=run_number,
+        run_number=run_number,
         at=now,
         job_queue=job_queue,
         job_definition=job_definition,
@@ -454,7 +467,7 @@ def record_accepted_run(
                 seq=0,
                 ts=now,
                 message=f"{verb} run {run_number}{where}",
-                run=run_number,
+                run_number=run_number,
             ),
             schema.state_record(job_id, batch_job_id, submitted, now, None),
         ]

@@ -27,8 +27,8 @@ class ArnFactory:
     def job_definition(self, name: str, revision: int) -> str:
         return f"{self.prefix}job-definition/{name}:{revision}"
 
-    def job(self, job_id: str) -> str:
-        return f"{self.prefix}job/{job_id}"
+    def job(self, batch_job_id: str) -> str:
+        return f"{self.prefix}job/{batch_job_id}"
 
 
 def resource_name(reference: str) -> str:

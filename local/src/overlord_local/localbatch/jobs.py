@@ -108,7 +108,7 @@ class Attempt:
 
 @dataclass
 class Job:
-    job_id: str
+    batch_job_id: str
     arn: str
     name: str
     queue: JobQueue
@@ -158,8 +158,8 @@ class Job:
         self.fixed_parts()
         children = [
             Job(
-                job_id=f"{self.job_id}:{index}",
-                arn=arn_of(f"{self.job_id}:{index}"),
+                batch_job_id=f"{self.batch_job_id}:{index}",
+                arn=arn_of(f"{self.batch_job_id}:{index}"),
                 name=self.name,
                 queue=self.queue,
                 definition=self.definition,
@@ -226,7 +226,7 @@ class Job:
         detail: JsonDict = {
             "jobArn": self.arn,
             "jobName": self.name,
-            "jobId": self.job_id,
+            "jobId": self.batch_job_id,
             "jobQueue": self.queue.arn,
             "status": self.status,
             "attempts": [a.describe() for a in self.attempts],
@@ -260,7 +260,7 @@ class Job:
         """This job as ListJobs' ``JobSummary``."""
         summary: JsonDict = {
             "jobArn": self.arn,
-            "jobId": self.job_id,
+            "jobId": self.batch_job_id,
             "jobName": self.name,
             "createdAt": self.created_at,
             "status": self.status,

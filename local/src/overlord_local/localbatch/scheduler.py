@@ -96,7 +96,7 @@ def log_location(job: Job, attempt: int) -> tuple[str, str]:
     group = options.get("awslogs-group", BATCH_LOG_GROUP)
     prefix = options.get("awslogs-stream-prefix", job.definition.name)
     # A child's ID has a colon, which CloudWatch Logs refuses in a stream name.
-    name = job.job_id.replace(":", "-")
+    name = job.batch_job_id.replace(":", "-")
     suffix = name if attempt == 1 else f"{name}-{attempt}"
     return group, f"{prefix}/default/{suffix}"
 
@@ -104,7 +104,7 @@ def log_location(job: Job, attempt: int) -> tuple[str, str]:
 def batch_variables(job: Job, ce: ComputeEnvironment, attempt: int) -> dict[str, str]:
     """The variables AWS Batch sets in every job's container."""
     variables = {
-        "AWS_BATCH_JOB_ID": job.job_id,
+        "AWS_BATCH_JOB_ID": job.batch_job_id,
         "AWS_BATCH_JQ_NAME": job.queue.name,
         "AWS_BATCH_CE_NAME": ce.name,
         "AWS_BATCH_JOB_ATTEMPT": str(attempt),
@@ -143,13 +143,13 @@ class Scheduler:
     # -- public -----------------------------------------------------------------
     def submit(self, job: Job) -> None:
         target = self._run if job.array is None else self._run_array
-        thread = threading.Thread(target=target, args=(job,), name=f"job:{job.job_id}")
+        thread = threading.Thread(target=target, args=(job,), name=f"job:{job.batch_job_id}")
         thread.daemon = True
         with self._cond:
-            self._threads[job.job_id] = thread
-            self._jobs[job.job_id] = job
+            self._threads[job.batch_job_id] = thread
+            self._jobs[job.batch_job_id] = job
             for child in job.array.children if job.array is not None else ():
-                self._jobs[child.job_id] = child
+                self._jobs[child.batch_job_id] = child
         thread.start()
 
     def cancel(self, job: Job, reason: str) -> None:
@@ -186,7 +186,7 @@ class Scheduler:
             self._fail(job, reason)
             return
         job.stop_reason = reason
-        handle = self._handles.get(job.job_id)
+        handle = self._handles.get(job.batch_job_id)
         if handle is not None:
             # kill waits out the grace period: not with the lock held.
             threading.Thread(target=handle.kill, daemon=True).start()
@@ -218,15 +218,15 @@ class Scheduler:
                 if self._run_attempt(job, ce):
                     return
         except Exception:
-            log.exception("job %s: the local scheduler failed", job.job_id)
+            log.exception("job %s: the local scheduler failed", job.batch_job_id)
             with self._cond:
                 if not job.terminal:
                     self._release(job)
                     self._fail(job, "ServerException: local scheduler error")
         finally:
             with self._cond:
-                self._threads.pop(job.job_id, None)
-                self._handles.pop(job.job_id, None)
+                self._threads.pop(job.batch_job_id, None)
+                self._handles.pop(job.batch_job_id, None)
 
     # -- the array walk ---------------------------------------------------------------
     def _run_array(self, parent: Job) -> None:
@@ -243,19 +243,19 @@ class Scheduler:
                             if not child.terminal:
                                 self._set_status(child, status)
             with self._cond:
-                waiting = self._runnable.setdefault(parent.job_id, deque())
+                waiting = self._runnable.setdefault(parent.batch_job_id, deque())
                 waiting.extend(c for c in children if c.status == "RUNNABLE")
             self._dispatch(parent, waiting)
         except Exception:
-            log.exception("array job %s: the local scheduler failed", parent.job_id)
+            log.exception("array job %s: the local scheduler failed", parent.batch_job_id)
             with self._cond:
                 for child in children:
                     if child.status in ("SUBMITTED", "PENDING", "RUNNABLE"):
                         self._fail(child, "ServerException: local scheduler error")
         finally:
             with self._cond:
-                self._threads.pop(parent.job_id, None)
-                self._runnable.pop(parent.job_id, None)
+                self._threads.pop(parent.batch_job_id, None)
+                self._runnable.pop(parent.batch_job_id, None)
 
     def _dispatch(self, parent: Job, waiting: deque[Job]) -> None:
         """Start waiting children, first in first out, as capacity frees up, until every
@@ -282,7 +282,7 @@ class Scheduler:
                             if begun is not None:
                                 self._start_child(child, *begun)
                         except Exception:  # that child only; the others go on
-                            log.exception("job %s: could not start", child.job_id)
+                            log.exception("job %s: could not start", child.batch_job_id)
                             self._release(child)
                             self._fail(child, "ServerException: local scheduler error")
                         continue
@@ -301,10 +301,10 @@ class Scheduler:
         thread = threading.Thread(
             target=self._run_child,
             args=(child, attempt, spec),
-            name=f"job:{child.job_id}",
+            name=f"job:{child.batch_job_id}",
             daemon=True,
         )
-        self._threads[child.job_id] = thread
+        self._threads[child.batch_job_id] = thread
         thread.start()
 
     def _run_child(self, child: Job, attempt: Attempt, spec: ContainerSpec) -> None:
@@ -312,20 +312,20 @@ class Scheduler:
             if not self._attempt(child, attempt, spec):
                 assert child.parent is not None
                 with self._cond:  # retried: back in the array's queue
-                    waiting = self._runnable.get(child.parent.job_id)
+                    waiting = self._runnable.get(child.parent.batch_job_id)
                     if waiting is not None and not child.terminal:
                         waiting.append(child)
                         self._cond.notify_all()
         except Exception:
-            log.exception("job %s: the local scheduler failed", child.job_id)
+            log.exception("job %s: the local scheduler failed", child.batch_job_id)
             with self._cond:
                 if not child.terminal:
                     self._release(child)
                     self._fail(child, "ServerException: local scheduler error")
         finally:
             with self._cond:
-                self._threads.pop(child.job_id, None)
-                self._handles.pop(child.job_id, None)
+                self._threads.pop(child.batch_job_id, None)
+                self._handles.pop(child.batch_job_id, None)
 
     def _stop_unstarted_children(self, children: list[Job]) -> None:
         with self._cond:
@@ -388,7 +388,7 @@ class Scheduler:
             batch_variables=batch_variables(job, ce, number),
         )
         if len(overrides) > MAX_CONTAINER_OVERRIDES:
-            log.info("job %s: container overrides are %d long", job.job_id, len(overrides))
+            log.info("job %s: container overrides are %d long", job.batch_job_id, len(overrides))
             self._release(job)
             self._fail(job, OVERRIDES_TOO_LONG)
             return None
@@ -420,7 +420,7 @@ class Scheduler:
             with self._cond:
                 return self._finish(job, attempt, Outcome(None, exc.reason), started=False)
         with self._cond:
-            self._handles[job.job_id] = handle
+            self._handles[job.batch_job_id] = handle
             attempt.started_at = now_ms()
             job.started_at = attempt.started_at
             self._set_status(job, "RUNNING")
@@ -431,11 +431,11 @@ class Scheduler:
         outcome = handle.wait(limit * self._timings.timeout_scale if limit else None)
         timed_out = outcome is None
         if outcome is None:
-            log.info("job %s attempt %d: timed out", job.job_id, number)
+            log.info("job %s attempt %d: timed out", job.batch_job_id, number)
             handle.kill()
             outcome = handle.wait() or Outcome(exit_code=None)
         with self._cond:
-            self._handles.pop(job.job_id, None)
+            self._handles.pop(job.batch_job_id, None)
             return self._finish(job, attempt, outcome, started=True, timed_out=timed_out)
 
     def _finish(
@@ -494,7 +494,7 @@ class Scheduler:
         try:
             self._emit(job)
         except Exception:
-            log.exception("job %s: emitting the %s event failed", job.job_id, status)
+            log.exception("job %s: emitting the %s event failed", job.batch_job_id, status)
         if job.parent is not None:
             self._child_moved(job.parent, job, old, status)
 
@@ -538,7 +538,7 @@ class Scheduler:
         env.update({e["name"]: str(e.get("value", "")) for e in job.container["environment"]})
         env.update(batch_variables(job, ce, attempt.number))
         return ContainerSpec(
-            job_id=job.job_id,
+            batch_job_id=job.batch_job_id,
             attempt=attempt.number,
             image=job.container.get("image") or "",
             command=list(job.container.get("command") or []),

@@ -161,7 +161,7 @@ class LocalBatch:
             waited = time.monotonic() - started
             delay = min(chaos.max_delay, max(0.0, chaos.array_answer_wait - waited))
         if delay:
-            log.info("chaos: SubmitJob's answer for %s held %.2f s more", job.job_id, delay)
+            log.info("chaos: SubmitJob's answer for %s held %.2f s more", job.batch_job_id, delay)
             time.sleep(delay)
 
     # -- compute environments --------------------------------------------------------
@@ -288,13 +288,13 @@ class LocalBatch:
             definition = self._registry.job_definition(request["jobDefinition"])
             if definition.status != "ACTIVE":
                 raise ClientException(f"Job definition {definition.arn} is INACTIVE")
-            job_id = str(uuid.uuid4())
+            batch_job_id = str(uuid.uuid4())
             body = definition.body
             tags = dict(request.get("tags") or {})
             propagate = bool(request.get("propagateTags", body.get("propagateTags", False)))
             job = Job(
-                job_id=job_id,
-                arn=self.arns.job(job_id),
+                batch_job_id=batch_job_id,
+                arn=self.arns.job(batch_job_id),
                 name=request["jobName"],
                 queue=queue,
                 definition=definition,
@@ -312,14 +312,14 @@ class LocalBatch:
             )
             job.retry_strategy.setdefault("attempts", 1)
             job.retry_strategy.setdefault("evaluateOnExit", [])
-            self._jobs[job_id] = job
+            self._jobs[batch_job_id] = job
             if array_size is not None:
                 for child in job.make_children(array_size, self.arns.job):
-                    self._jobs[child.job_id] = child
+                    self._jobs[child.batch_job_id] = child
         self._scheduler.submit(job)
         log.info(
             "submitted job %s (%s) to %s%s",
-            job_id,
+            batch_job_id,
             job.name,
             queue.name,
             f" with {array_size} array children" if array_size else "",
@@ -327,9 +327,9 @@ class LocalBatch:
         if self._chaos is not None:
             self._hold_answer(job)
         if fault == SERVER_ERROR_AFTER_CREATE:
-            log.info("SubmitJob %s: injected 500 after creating job %s", job.name, job_id)
+            log.info("SubmitJob %s: injected 500 after creating job %s", job.name, batch_job_id)
             raise ServerException("Internal server error (injected fault)")
-        return {"jobArn": job.arn, "jobName": job.name, "jobId": job_id}
+        return {"jobArn": job.arn, "jobName": job.name, "jobId": batch_job_id}
 
     def describe_jobs(self, request: JsonDict) -> JsonDict:
         require(request, "jobs")

@@ -20,7 +20,7 @@ OUT_OF_MEMORY = "OutOfMemoryError: Container killed due to memory usage"
 class ContainerSpec:
     """Everything needed to start one attempt of one job."""
 
-    job_id: str
+    batch_job_id: str
     attempt: int
     image: str
     command: list[str]

@@ -39,7 +39,7 @@ LABEL = "overlord_local.localbatch"
 def container_name(spec: ContainerSpec) -> str:
     """batch-<job id>-<attempt>, in the characters Docker allows in a name: an array
     child's id is <parent>:<index>, and Docker refuses the ':'."""
-    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"batch-{spec.job_id}-{spec.attempt}")
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", f"batch-{spec.batch_job_id}-{spec.attempt}")
 
 
 def docker_sdk() -> Any:
@@ -142,7 +142,7 @@ class DockerExecutor(TrackingExecutor):
             "nano_cpus": int(spec.vcpus * 1_000_000_000),
             "labels": {
                 LABEL: "1",
-                f"{LABEL}.job-id": spec.job_id,
+                f"{LABEL}.job-id": spec.batch_job_id,
                 f"{LABEL}.attempt": str(spec.attempt),
             },
             "name": container_name(spec),
@@ -171,5 +171,7 @@ class DockerExecutor(TrackingExecutor):
         shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
         running = DockerContainer(container, shipper, self._kill_grace)
         self._track(running)
-        log.info("job %s attempt %d: started container %s", spec.job_id, spec.attempt, container.id)
+        log.info(
+            "job %s attempt %d: started container %s", spec.batch_job_id, spec.attempt, container.id
+        )
         return running

@@ -184,7 +184,7 @@ class ProcessExecutor(TrackingExecutor):
         shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
         container = ProcessContainer(proc, shipper, self._kill_grace)
         self._track(container, still_running=lambda c: c._proc.poll() is None)
-        log.info("job %s attempt %d: started pid %d", spec.job_id, spec.attempt, proc.pid)
+        log.info("job %s attempt %d: started pid %d", spec.batch_job_id, spec.attempt, proc.pid)
         return container
 
     def _start_forked(
@@ -198,7 +198,7 @@ class ProcessExecutor(TrackingExecutor):
         shipper = LogShipper(self.logs_client, spec.log_group, spec.log_stream)
         container = ProcessContainer(proc, shipper, self._kill_grace)
         self._track(container, still_running=lambda c: c._proc.poll() is None)
-        log.info("job %s attempt %d: forked pid %d", spec.job_id, spec.attempt, proc.pid)
+        log.info("job %s attempt %d: forked pid %d", spec.batch_job_id, spec.attempt, proc.pid)
         return container
 
     def shutdown(self) -> None:
