@@ -185,6 +185,25 @@ def exercise_the_store(store: MongoStore, filters: Filters) -> None:
     call("apply_observation", observation(raced["_id"], "b-3", "RUNNABLE", 1), NOW)
     call("record_submitted_run", submitted_run(raced["_id"], "b-3"), NOW)
     call("apply_observation", observation("job-" + "0" * 32, "b-x", "RUNNING", 1), NOW)
+    # an SQS batch: forward together; SUBMITTED as the submitter left it; then a batch
+    # that takes the late path (a duplicate, a run not recorded yet, a contradiction)
+    together = job_document("together")
+    call("claim_job", dict(together), "h", NOW, LEASE)
+    call("record_submitted_run", submitted_run(together["_id"], "b-4"), NOW)
+    submitted = observation(together["_id"], "b-4", "SUBMITTED", 0)
+    call("apply_observations", [(submitted, None)], NOW)
+    running = observation(together["_id"], "b-4", "RUNNING", 2)
+    call(
+        "apply_observations",
+        [(observation(together["_id"], "b-4", "RUNNABLE", 1), None), (running, None)],
+        NOW,
+    )
+    late = [
+        (running, None),
+        (observation(raced["_id"], "b-5", "RUNNABLE", 1), None),
+        (observation(together["_id"], "b-4", "FAILED", 3), copy),
+    ]
+    call("apply_observations", late, NOW)
     # re-run, cancel, reconcile's writes
     call("claim_new_run", job_id, "e", NOW, LEASE)
     call("record_cancel", "b-3", {"at": NOW, "by": None, "reason": "r", "action": "CancelJob"})
@@ -228,6 +247,7 @@ def test_every_id_keyed_filter_of_the_store_is_pushed_down(watched):
         "mark_submit_failed",
         "record_submitted_run",
         "apply_observation",
+        "apply_observations",
     }
     scanned = [(label, c, q) for label, c, q in keyed if not explain_pushdown(db, c, q)]
     assert scanned == []

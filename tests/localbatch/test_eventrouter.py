@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -117,10 +116,10 @@ def test_put_never_waits_for_a_slow_target() -> None:
 
     router = EventRouter()
     router.add_rule({"source": ["aws.batch"]}, slow)
-    started = time.monotonic()
     for i in range(5):
         router.put({**SAMPLE, "id": str(i)})
-    assert time.monotonic() - started < 0.1
+    # a put that waited for the target would have waited until it gave up (5 s) and seen it end
+    assert seen == []
     assert not router.drain(timeout=0.05)
     release.set()
     assert router.stop(timeout=5)

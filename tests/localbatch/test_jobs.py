@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,12 +43,11 @@ def test_hello_walks_every_state_and_logs(
 ) -> None:
     queue = make_queue()
     name = make_definition(["python", "-c", "print('hi'); print('there')"])
-    started = time.monotonic()
     job_id = batch.submit_job(jobName="hello", jobQueue=queue, jobDefinition=name)["jobId"]
-    assert batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] in ("SUBMITTED", "PENDING")
-
+    # Neither the state right after SubmitJob nor the time to the end is promised: under
+    # load the scheduler may have started the job already. bench/e2e_latency.py measures
+    # the overhead; the events say the job walked every state.
     job = wait_terminal(job_id)
-    assert time.monotonic() - started < 1.5 + 1.0, "overhead stays small"
     assert job["status"] == "SUCCEEDED"
     assert statuses(events, job_id) == [*ORDER, "SUCCEEDED"]
     assert job["statusReason"] == "Essential container in task exited"

@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import get_state_machine_test  # type: ignore[attr-defined]
 
+from tests.simulation.batches import BatchDelivery
 from tests.simulation.machine import History
 from tests.simulation.world import HookedCollection, Scheduler
 from tests.unit.fakes import FakeStore
@@ -55,12 +56,13 @@ def mongo_store_factory(db: Any) -> Callable[[Scheduler], Any]:
 
 
 def machine(make_store: Callable[[Scheduler], Any], name: str) -> type[History]:
-    """The history machine on one store; MongoStore's histories are also run on FakeStore
-    and the two stores' documents compared (History.compare_with_twin)."""
+    """The history machine on one store, with delivery in SQS batches (batches.py)
+    beside one event at a time; MongoStore's histories are also run on FakeStore and
+    the two stores' documents compared (History.compare_with_twin)."""
     twin = None if name == "fake" else machine(fake_store, "fake")
     return type(
         f"{name.capitalize()}History",
-        (History,),
+        (BatchDelivery, History),
         {"make_store": staticmethod(make_store), "twin": twin, "check_every_write": twin is None},
     )
 

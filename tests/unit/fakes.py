@@ -218,7 +218,9 @@ class FakeStore:
                 updated_at=now,
             )
             job.pop("selection", None)
-        self._job_follows(self.runs[run["_id"]], now)
+        current = self.runs[run["_id"]]
+        if current["status_rank"] > rank(str(run["status"])):  # MongoStore's _moved_since
+            self._job_follows(current, now)
 
     def _job_follows(self, run: RunDocument, now: datetime) -> None:
         if "parent" in run:
@@ -237,7 +239,6 @@ class FakeStore:
     ) -> Applied:
         if obs.job_id not in self.jobs:
             return Applied(known=False)
-        new_rank = rank(obs.status)
         if obs.batch_job_id not in self.runs:
             self._write("runs.insert")
         run = self.runs.get(obs.batch_job_id)
@@ -252,38 +253,201 @@ class FakeStore:
                 parent=obs.parent,
                 index=obs.index,
             )
-        history = run["status_history"]
         self._write("runs.forward")  # the conditional update MongoStore always sends
-        if run["status_rank"] < new_rank:
-            run.update(
-                status=obs.status,
-                status_rank=new_rank,
-                status_reason=obs.status_reason,
-                updated_at=now,
-            )
-            if rules.earlier(history, obs.status, obs.observed_at):
-                history[obs.status] = obs.observed_at
-            self._set_batch_fields(run, obs)
-            self._set_attempts(run, obs)
-            self._copy(run, copy)
-            if obs.array_size is not None:
-                run["array"] = {  # as the store's dotted $set: other fields stay
-                    **run.get("array", {}),  # type: ignore[typeddict-item]
-                    "size": obs.array_size,
-                    "status_summary": obs.status_summary,
-                    "status_summary_at": obs.status_summary_at,
-                }
-            if obs.is_child:
-                if obs.status in TERMINAL:
-                    self._child_ended(str(obs.parent), now)
-            elif obs.is_array_parent and obs.status in TERMINAL:
-                self._settle_array(run, now)
-            else:
+        if self._forward(run, obs, now, copy):
+            if self._moves_job(obs):
                 result = copy.result if copy is not None else None
                 self._move_job(
                     obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
                 )
+            else:
+                self._after_moved(obs, now)
             return Applied(known=True, moved=True, reached_at=obs.observed_at)
+        return self._late(run, obs, now, copy)
+
+    def apply_observations(
+        self, batch: Sequence[tuple[RunObservation, TerminalCopy | None]], now: datetime
+    ) -> list[Applied]:
+        """MongoStore.apply_observations, write for write: the runs' bulk write (each
+        observation's forward update and merge), then the jobs' if every statement
+        matched, else each observation's late path."""
+        applied: list[Applied | None] = [None] * len(batch)
+        alone = {obs.batch_job_id for obs, _ in batch if self._creates_child(obs)}
+        together = [i for i, (obs, _) in enumerate(batch) if obs.batch_job_id not in alone]
+        if together:
+            self._write("runs.bulk")
+            matched = 0
+            for i in together:
+                obs, copy = batch[i]
+                run = self.runs.get(obs.batch_job_id)
+                if run is None:
+                    continue
+                if self._plain_submitted(obs):
+                    matched += self._submitted(run, obs)
+                else:
+                    matched += self._forward(run, obs, now, copy)
+            if matched == len(together):
+                moving = [i for i in together if not self._plain_submitted(batch[i][0])]
+                moves = [batch[i] for i in moving if self._moves_job(batch[i][0])]
+                if moves:
+                    self._write("jobs.bulk")
+                    for obs, copy in moves:
+                        result = copy.result if copy is not None else None
+                        self._job_moves(
+                            obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
+                        )
+                recounted: set[str] = set()  # an array's children: one recount
+                for i in together:
+                    obs = batch[i][0]
+                    if i not in moving:
+                        applied[i] = Applied(known=True, reached_at=obs.observed_at)
+                        continue
+                    if not self._moves_job(obs):
+                        self._after_moved(obs, now, recounted)
+                    applied[i] = Applied(known=True, moved=True, reached_at=obs.observed_at)
+            else:
+                self._late_together(batch, together, applied, now)
+        for i, (obs, copy) in enumerate(batch):
+            if applied[i] is None:
+                applied[i] = self.apply_observation(obs, now, copy)
+        return [a for a in applied if a is not None]
+
+    def _late_together(
+        self,
+        batch: Sequence[tuple[RunObservation, TerminalCopy | None]],
+        together: list[int],
+        applied: list[Applied | None],
+        now: datetime,
+    ) -> None:
+        """MongoStore._apply_late_together: the late writes in one bulk, each run read
+        once, the jobs' catch-up in one bulk, then the recounts."""
+        self._write("runs.bulk")
+        for i in together:
+            obs, copy = batch[i]
+            run = self.runs.get(obs.batch_job_id)
+            if run is None or rules.ended_otherwise(run["status_history"], obs.status):
+                continue
+            if rules.earlier(run["status_history"], obs.status, obs.observed_at):
+                run["status_history"][obs.status] = obs.observed_at
+            self._set_batch_fields(run, obs)
+            if run["attempts_rank"] < rules.attempts_rank(len(obs.attempts), obs.status):
+                self._set_attempts(run, obs)
+            self._copy(run, copy)
+        # As MongoStore reads them: copies, which later writes of this batch do not change.
+        runs: dict[str, RunDocument | None] = {}
+        for i in together:
+            batch_job_id = batch[i][0].batch_job_id
+            if batch_job_id not in runs:
+                runs[batch_job_id] = deepcopy(self.runs.get(batch_job_id))
+        for i in together:
+            obs = batch[i][0]
+            seen = runs[obs.batch_job_id]
+            if seen is not None and seen["status_rank"] >= rank(obs.status):
+                applied[i] = Applied(known=True, reached_at=seen["status_history"].get(obs.status))
+        follows = [
+            (r, status)
+            for r in runs.values()
+            if r is not None
+            and self._follows_directly(r)
+            and (status := rules.job_follows(r)) is not None
+        ]
+        if follows:
+            self._write("jobs.bulk")
+            for r, status in follows:
+                self._job_moves(r["job_id"], r["_id"], status, r["status_reason"], now, r["result"])
+        recounted: set[str] = set()  # an array's children: one recount
+        for seen in runs.values():
+            if seen is None or self._follows_directly(seen):
+                continue
+            if "parent" in seen:
+                if seen["status"] in TERMINAL and seen["parent"] not in recounted:
+                    recounted.add(seen["parent"])
+                    self._child_ended(seen["parent"], now)
+            else:
+                self._catch_up(seen, now)
+
+    @staticmethod
+    def _plain_submitted(obs: RunObservation) -> bool:
+        return (
+            obs.status == "SUBMITTED"
+            and not obs.is_child
+            and not obs.attempts
+            and obs.log_stream is None
+            and obs.started_at is None
+            and obs.stopped_at is None
+        )
+
+    def _submitted(self, run: RunDocument, obs: RunObservation) -> bool:
+        """MongoStore's update for a plain SUBMITTED event: True when it matched."""
+        if run["status_rank"] < rank(obs.status):
+            return False
+        if rules.earlier(run["status_history"], obs.status, obs.observed_at):
+            run["status_history"][obs.status] = obs.observed_at
+        self._set_batch_fields(run, obs)
+        run["attempts_rank"] = max(run["attempts_rank"], rules.attempts_rank(0, obs.status))
+        run.setdefault("log_stream", None)  # type: ignore[typeddict-item]
+        return True
+
+    @staticmethod
+    def _follows_directly(run: RunDocument) -> bool:
+        return "parent" not in run and not ("array" in run and run["status"] in TERMINAL)
+
+    @staticmethod
+    def _creates_child(obs: RunObservation) -> bool:
+        return obs.is_child and rank(obs.status) <= rank("RUNNABLE")
+
+    @staticmethod
+    def _moves_job(obs: RunObservation) -> bool:
+        return not obs.is_child and not (obs.is_array_parent and obs.status in TERMINAL)
+
+    def _after_moved(
+        self, obs: RunObservation, now: datetime, recounted: set[str] | None = None
+    ) -> None:
+        if obs.status not in TERMINAL:
+            return
+        if obs.is_child:
+            if recounted is None or obs.parent not in recounted:
+                if recounted is not None:
+                    recounted.add(str(obs.parent))
+                self._child_ended(str(obs.parent), now)
+        else:
+            run = self.runs.get(obs.batch_job_id)
+            if run is not None:
+                self._settle_array(run, now)
+
+    def _forward(
+        self, run: RunDocument, obs: RunObservation, now: datetime, copy: TerminalCopy | None
+    ) -> bool:
+        """MongoStore's forward update on `run`: True when it matched (moved the run)."""
+        new_rank = rank(obs.status)
+        if run["status_rank"] >= new_rank:
+            return False
+        history = run["status_history"]
+        run.update(
+            status=obs.status,
+            status_rank=new_rank,
+            status_reason=obs.status_reason,
+            updated_at=now,
+        )
+        if rules.earlier(history, obs.status, obs.observed_at):
+            history[obs.status] = obs.observed_at
+        self._set_batch_fields(run, obs)
+        self._set_attempts(run, obs)
+        self._copy(run, copy)
+        if obs.array_size is not None:
+            run["array"] = {  # as the store's dotted $set: other fields stay
+                **run.get("array", {}),  # type: ignore[typeddict-item]
+                "size": obs.array_size,
+                "status_summary": obs.status_summary,
+                "status_summary_at": obs.status_summary_at,
+            }
+        return True
+
+    def _late(
+        self, run: RunDocument, obs: RunObservation, now: datetime, copy: TerminalCopy | None
+    ) -> Applied:
+        """MongoStore's late path: the run is at or past this status."""
+        history = run["status_history"]
         if rules.ended_otherwise(history, obs.status):
             self._catch_up(run, now)
             return Applied(known=True)
@@ -354,6 +518,18 @@ class FakeStore:
         result: ResultSummary | None = None,
     ) -> None:
         self._write("jobs.move")
+        self._job_moves(job_id, batch_job_id, status, reason, now, result)
+
+    def _job_moves(
+        self,
+        job_id: str,
+        batch_job_id: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        result: ResultSummary | None = None,
+    ) -> None:
+        """MongoStore's conditional update of the job, without its write point."""
         job = self.jobs.get(job_id)
         if job is None or not rules.moves_job(job["latest_run"], batch_job_id, status):
             return
@@ -370,12 +546,15 @@ class FakeStore:
             self._settle_array(parent, now)
 
     def _settle_array(self, parent: RunDocument, now: datetime) -> bool:
+        """As MongoStore's: decided on `parent` as read (maybe a copy read earlier),
+        written to the stored run."""
         if parent["status"] not in TERMINAL or "array" not in parent:
             return False
         ended = sum(1 for c in self.children(parent["_id"]) if c.status in TERMINAL)
         if ended > parent["array"].get("ended", 0):
             self._write("runs.recount")
-            parent["array"]["ended"] = max(ended, parent["array"].get("ended", 0))
+            stored = self.runs[parent["_id"]]["array"]
+            stored["ended"] = max(ended, stored.get("ended", 0))
         status = rules.job_follows(parent, ended)
         if status is None:
             return False
@@ -414,14 +593,20 @@ class FakeStore:
             return 0
         self._write("logs.insert")
         new = 0
+        duplicates: list[tuple[LogDocument, LogDocument]] = []
         for line in lines:
             identity = (line["batch_job_id"], line["attempt"], line["kind"], line["seq"])
             kept = self.logs.get(identity)
             if kept is None:
                 self.logs[identity] = deepcopy(line)
                 new += 1
-            elif line["kind"] == schema.LogKind.STATE and kept["ts"] > line["ts"]:
-                kept.update(ts=line["ts"], message=line["message"])
+            elif line["kind"] == schema.LogKind.STATE:
+                duplicates.append((kept, line))
+        if duplicates:  # MongoStore's one update of the state lines already there
+            self._write("logs.earlier")
+            for kept, line in duplicates:
+                if kept["ts"] > line["ts"]:
+                    kept.update(ts=line["ts"], message=line["message"])
         return new
 
     def list_logs(

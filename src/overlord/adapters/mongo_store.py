@@ -91,6 +91,43 @@ def _update_each(
         collection.bulk_write([UpdateOne({"_id": i}, update) for i in ids], ordered=False)
 
 
+def _moved_since(current: Mapping[str, Any], submitted: Mapping[str, Any]) -> bool:
+    """The run has moved past the status the submitter recorded (an event raced ahead):
+    only then can the job's following it move the job, which shows that status or more
+    (the pointer just set it, or an earlier writer did)."""
+    return int(current.get("status_rank") or 0) > rank(str(submitted["status"]))
+
+
+def _creates_child(obs: RunObservation) -> bool:
+    """A child's earliest statuses: its first event creates its run in one insert."""
+    return obs.is_child and rank(obs.status) <= rank(RunStatus.RUNNABLE)
+
+
+def _plain_submitted(obs: RunObservation) -> bool:
+    """A SUBMITTED event with nothing the submitter's run lacks (Batch's always): no
+    attempts, stream or times. Its run is usually there already, at SUBMITTED."""
+    return (
+        obs.status == RunStatus.SUBMITTED
+        and not obs.is_child
+        and not obs.attempts
+        and obs.log_stream is None
+        and obs.started_at is None
+        and obs.stopped_at is None
+    )
+
+
+def _job_follows_directly(run: Mapping[str, Any]) -> bool:
+    """A run whose job catches up with it by one update: not a child (its job follows
+    the parent) nor an ended array (the recount decides)."""
+    return "parent" not in run and not ("array" in run and run.get("status") in TERMINAL)
+
+
+def _moves_job(obs: RunObservation) -> bool:
+    """A moved run moves its job directly, but for a child (its job follows the parent)
+    and an ended array parent (its job waits for the children: the recount)."""
+    return not obs.is_child and not (obs.is_array_parent and obs.status in TERMINAL)
+
+
 class MongoStore:
     def __init__(self, db: Database[dict[str, Any]]) -> None:
         self.db = db
@@ -320,7 +357,7 @@ class MongoStore:
             },
         )
         current = self.runs.find_one({"_id": run["_id"]})
-        if current is not None:
+        if current is not None and _moved_since(current, run):
             self._job_follows(current, now)
 
     def _number_raced_run(self, run: RunDocument, run_number: int) -> None:
@@ -396,11 +433,181 @@ class MongoStore:
         The job is brought to the run also when the run did not move (a duplicate): the
         process that moved the run may have stopped before moving the job.
         """
-        new_rank = rank(obs.status)
-        if obs.is_child and new_rank <= rank(RunStatus.RUNNABLE):
+        if _creates_child(obs):
             created = self._create_child(obs, now)
             if created is not None:
                 return created
+        moved = self.runs.update_one(*self._forward(obs, copy, now))
+        if moved.matched_count:
+            if _moves_job(obs):
+                self.jobs.update_one(*self._job_move(obs, copy, now))
+            else:
+                self._after_moved(obs, now)
+            return Applied(known=True, moved=True, reached_at=obs.observed_at)
+        return self._apply_late(obs, now, copy)
+
+    @_store_call
+    def apply_observations(
+        self, batch: Sequence[tuple[RunObservation, TerminalCopy | None]], now: datetime
+    ) -> list[Applied]:
+        """`apply_observation` for a batch (in recording order: by run, each run's in
+        status order), with one write per collection when every observation moves its
+        run forward or is a SUBMITTED the submitter recorded already (a burst's case):
+
+        1. `runs`: one ordered `bulk_write`, per observation its forward update (the very
+           update `apply_observation` sends first), or for a plain SUBMITTED the late
+           path's writes as one update that matches a run at or past SUBMITTED
+           (`_submitted`). Ordered: a run's observations apply in the batch's order, as
+           one at a time would.
+        2. If every statement matched: `jobs`, one unordered `bulk_write` of the moved
+           runs' jobs (each conditional on the job's latest run and rank: a max-fold,
+           so their order does not matter); then an ended child's parent recount or an
+           ended array's settling, one by one. A SUBMITTED leaves the job as the
+           submitter set it (its move could not match: the job shows SUBMITTED or more).
+        3. Otherwise which statement missed is unknown (MongoDB counts matches, not
+           which): `runs` again, one ordered `bulk_write` of what the late path writes,
+           as conditional updates that need no read (`_late_writes`); each run is read
+           once; the jobs catch up with their runs (`jobs`, one unordered `bulk_write`),
+           then the recounts, as a duplicate delivery would do; last, the observations
+           whose run is missing or still behind them (created meanwhile, by the
+           submitter or another event) are applied one by one. Step 3 reports
+           `moved=False` but for those, also where the forward update moved the run.
+
+        A child's first event (its run created by an insert) goes alone, with the rest
+        of its run's observations. A stop between the writes is repaired as a stop
+        between one observation's writes: the batch delivered again takes step 3.
+        """
+        applied: list[Applied | None] = [None] * len(batch)
+        alone = {obs.batch_job_id for obs, _ in batch if _creates_child(obs)}
+        together = [i for i, (obs, _) in enumerate(batch) if obs.batch_job_id not in alone]
+        if together:
+            first = [
+                UpdateOne(*self._submitted(obs))
+                if _plain_submitted(obs)
+                else UpdateOne(*self._forward(obs, copy, now))
+                for obs, copy in (batch[i] for i in together)
+            ]
+            if self.runs.bulk_write(first, ordered=True).matched_count == len(first):
+                moving = [i for i in together if not _plain_submitted(batch[i][0])]
+                moves = [
+                    UpdateOne(*self._job_move(*batch[i], now))
+                    for i in moving
+                    if _moves_job(batch[i][0])
+                ]
+                if moves:
+                    self.jobs.bulk_write(moves, ordered=False)
+                recounted: set[str] = set()  # an array's children: one recount
+                for i in together:
+                    obs = batch[i][0]
+                    if i not in moving:  # SUBMITTED, as the submitter recorded it
+                        applied[i] = Applied(known=True, reached_at=obs.observed_at)
+                        continue
+                    if not _moves_job(obs):
+                        self._after_moved(obs, now, recounted)
+                    applied[i] = Applied(known=True, moved=True, reached_at=obs.observed_at)
+            else:
+                self._apply_late_together(batch, together, applied, now)
+        for i, (obs, copy) in enumerate(batch):
+            if applied[i] is None:
+                applied[i] = self.apply_observation(obs, now, copy)
+        return [a for a in applied if a is not None]
+
+    def _apply_late_together(
+        self,
+        batch: Sequence[tuple[RunObservation, TerminalCopy | None]],
+        together: list[int],
+        applied: list[Applied | None],
+        now: datetime,
+    ) -> None:
+        """Step 3 of apply_observations: fills `applied`, but for missing runs'."""
+        late = [UpdateOne(*w) for i in together for w in self._late_writes(*batch[i])]
+        self.runs.bulk_write(late, ordered=True)
+        runs: dict[str, dict[str, Any] | None] = {}
+        for i in together:
+            batch_job_id = batch[i][0].batch_job_id
+            if batch_job_id not in runs:
+                runs[batch_job_id] = self.runs.find_one({"_id": batch_job_id})
+        for i in together:
+            obs = batch[i][0]
+            run = runs[obs.batch_job_id]
+            # A run missing, or behind this status (created since the forward update
+            # missed it: by the submitter, or another event): one by one, below.
+            if run is not None and run.get("status_rank", 0) >= rank(obs.status):
+                reached = (run.get("status_history") or {}).get(obs.status)
+                applied[i] = Applied(known=True, reached_at=reached)
+        moves = [
+            UpdateOne(
+                *self._job_update(
+                    r["job_id"], r["_id"], status, r.get("status_reason"), now, r.get("result")
+                )
+            )
+            for r in runs.values()
+            if r is not None
+            and _job_follows_directly(r)
+            and (status := rules.job_follows(r)) is not None
+        ]
+        if moves:
+            self.jobs.bulk_write(moves, ordered=False)
+        recounted: set[str] = set()  # an array's children: one recount
+        for run in runs.values():
+            if run is None or _job_follows_directly(run):
+                continue
+            if "parent" in run:
+                if run["status"] in TERMINAL and run["parent"] not in recounted:
+                    recounted.add(run["parent"])
+                    self._child_ended(run["parent"], now)
+            else:
+                self._catch_up(run, now)
+        # A missing run's observations (ahead of the submitter, or an unknown job) and a
+        # run's still ahead of it are applied one by one by the caller.
+
+    def _submitted(self, obs: RunObservation) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A plain SUBMITTED event on a run recorded already (the usual case: the
+        submitter recorded it first): the late path's writes in one update that matches
+        exactly when the run is there at SUBMITTED or past it. The attempts it would
+        write are the new run's (none, no stream, no times) but for the rank, and a run
+        past SUBMITTED keeps its own: hence `$max`."""
+        update: dict[str, Any] = {
+            "$min": {f"status_history.{obs.status}": obs.observed_at},
+            "$max": {
+                "attempts_rank": rules.attempts_rank(0, obs.status),
+                "log_stream": None,
+            },
+        }
+        if fields := self._batch_fields(obs):
+            update["$set"] = fields
+        return {"_id": obs.batch_job_id, "status_rank": {"$gte": rank(obs.status)}}, update
+
+    def _late_writes(
+        self, obs: RunObservation, copy: TerminalCopy | None
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """What `_apply_late` writes on a run at or past `obs`, as conditional updates
+        (filter, update) that need no read: each a no-op where the late path writes
+        nothing. None on a run that ended with another status (rules.ended_otherwise)."""
+        where: dict[str, Any] = {"_id": obs.batch_job_id}
+        if obs.status in TERMINAL:
+            for other in sorted(TERMINAL - {obs.status}):
+                where[f"status_history.{other}"] = {"$exists": False}
+        merge: dict[str, Any] = {"$min": {f"status_history.{obs.status}": obs.observed_at}}
+        if fields := self._batch_fields(obs):
+            merge["$set"] = fields
+        attempts_rank = rules.attempts_rank(len(obs.attempts), obs.status)
+        writes = [
+            (where, merge),
+            (
+                {**where, "attempts_rank": {"$lt": attempts_rank}},
+                {"$set": self._attempts_fields(obs)},
+            ),
+        ]
+        if copy is not None:
+            writes.append((where, {"$set": self._copy_fields(copy)}))
+        return writes
+
+    def _forward(
+        self, obs: RunObservation, copy: TerminalCopy | None, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run's forward update (filter, update): matches only a run behind `obs`."""
+        new_rank = rank(obs.status)
         forward: dict[str, Any] = {
             "status": obs.status,
             "status_rank": new_rank,
@@ -412,23 +619,33 @@ class MongoStore:
         if copy is not None:
             forward.update(self._copy_fields(copy))
         forward.update(self._array_fields(obs))
-        moved = self.runs.update_one(
+        return (
             {"_id": obs.batch_job_id, "status_rank": {"$lt": new_rank}},
             {"$set": forward, "$min": {f"status_history.{obs.status}": obs.observed_at}},
         )
-        if moved.matched_count:
-            if obs.is_child:  # a child moves its own run; the job follows the parent
-                if obs.status in TERMINAL:
-                    self._child_ended(str(obs.parent), now)
-            elif obs.is_array_parent and obs.status in TERMINAL:
-                self._settle_array({"_id": obs.batch_job_id}, now)
-            else:
-                result = copy.result if copy is not None else None
-                self._move_job(
-                    obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
-                )
-            return Applied(known=True, moved=True, reached_at=obs.observed_at)
-        return self._apply_late(obs, now, copy)
+
+    def _after_moved(
+        self, obs: RunObservation, now: datetime, recounted: set[str] | None = None
+    ) -> None:
+        """After a child's or an array parent's run moved: an ending recounts the array."""
+        if obs.status not in TERMINAL:
+            return
+        if obs.is_child:  # a child moves its own run; the job follows the parent
+            # One recount per array and batch, after all its children moved.
+            if recounted is None or obs.parent not in recounted:
+                if recounted is not None:
+                    recounted.add(str(obs.parent))
+                self._child_ended(str(obs.parent), now)
+        else:
+            self._settle_array({"_id": obs.batch_job_id}, now)
+
+    def _job_move(
+        self, obs: RunObservation, copy: TerminalCopy | None, now: datetime
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        result = copy.result if copy is not None else None
+        return self._job_update(
+            obs.job_id, obs.batch_job_id, obs.status, obs.status_reason, now, result
+        )
 
     # An array job ends (its job document turns SUCCEEDED or FAILED) once its parent run
     # has ended and every child's ending is recorded, so that a client who sees it ended
@@ -620,6 +837,17 @@ class MongoStore:
     ) -> None:
         """The job follows its latest run forward (rules.moves_job), with the run's
         result when it brings one."""
+        self.jobs.update_one(*self._job_update(job_id, batch_job_id, status, reason, now, result))
+
+    @staticmethod
+    def _job_update(
+        job_id: str,
+        batch_job_id: str,
+        status: str,
+        reason: str | None,
+        now: datetime,
+        result: Any = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         new_rank = rank(status)
         fields: dict[str, Any] = {
             "status": status,
@@ -630,7 +858,7 @@ class MongoStore:
         }
         if result is not None:
             fields["result"] = result
-        self.jobs.update_one(
+        return (
             {
                 "_id": job_id,
                 "latest_run.batch_job_id": batch_job_id,
@@ -658,17 +886,19 @@ class MongoStore:
             errors = exc.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
-            for error in errors:
-                self._keep_earlier_state(lines[error["index"]])
+            # A state line already there keeps the earlier time: one round trip for
+            # all of them (a batch's SUBMITTED lines all meet the submitter's).
+            earlier = [
+                UpdateOne(
+                    {"_id": line["_id"], "ts": {"$gt": line["ts"]}},
+                    {"$set": {"ts": line["ts"], "message": line["message"]}},
+                )
+                for line in (lines[e["index"]] for e in errors)
+                if line["kind"] == schema.LogKind.STATE and "_id" in line
+            ]
+            if earlier:
+                self.logs.bulk_write(earlier, ordered=False)
             return int(exc.details.get("nInserted", 0))
-
-    def _keep_earlier_state(self, line: LogDocument) -> None:
-        if line["kind"] != schema.LogKind.STATE or "_id" not in line:
-            return
-        self.logs.update_one(
-            {"_id": line["_id"], "ts": {"$gt": line["ts"]}},
-            {"$set": {"ts": line["ts"], "message": line["message"]}},
-        )
 
     @_store_call
     def list_logs_from(

@@ -185,6 +185,13 @@ class Store(Protocol):
         self, obs: RunObservation, now: datetime, copy: TerminalCopy | None = None
     ) -> Applied: ...
 
+    def apply_observations(
+        self, batch: Sequence[tuple[RunObservation, TerminalCopy | None]], now: datetime
+    ) -> list[Applied]:
+        """`apply_observation` for each, in order, written together (one write per
+        collection in the usual case); one `Applied` per observation."""
+        ...
+
     def get_run(self, batch_job_id: str) -> RunDocument | None: ...
 
     def unsettled_runs(self, limit: int) -> list[RunDocument]: ...

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from overlord.domain import schema
 from overlord.domain.clock import utcnow
+from overlord.domain.errors import StoreUnavailable
 from overlord.domain.identity import is_job_id
 from overlord.domain.observation import RunObservation
 from overlord.domain.schema import LogDocument, ResultSummary, RunDocument
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 RESULT_CAP_BYTES = 256 * 1024
 LOG_LINES_CAP = 10_000
 LOG_BYTES_CAP = 1024 * 1024
+COPY_THREADS = 8  # a batch's terminal copies read S3 and CloudWatch Logs at once
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,7 @@ def record_observation(
     propagate so that the event is delivered again.
     """
     if not is_job_id(obs.job_id):
-        logger.info(
-            "ignoring a Batch job that is not ours",
-            extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_id},
-        )
-        return Outcome(recorded=False)
+        return _not_ours(obs)
     copy, copied, truncated = None, 0, 0
     if is_terminal(obs.status) and obs.is_array_parent:
         # An array's parent never runs: no container, no result, no lines of its own
@@ -79,6 +79,119 @@ def record_observation(
     return Outcome(True, applied.moved, copied, truncated, ended)
 
 
+def record_batch(
+    store: Store, logs: LogStreams, objects: Objects, observations: Sequence[RunObservation]
+) -> list[Outcome | Exception]:
+    """Record one batch of observations (an SQS batch, in recording order: grouped by
+    run, each run's in status order): what `record_observation` does for each, with one
+    write per collection for the batch (`Store.apply_observations`). Returns each
+    observation's outcome, or the error that failed it (to be delivered again).
+
+    Order of the writes, as for one observation: the terminal copies' lines (one insert
+    for the batch) before any status moves, then the runs and the jobs, then the state
+    lines (one insert). Everything is idempotent: a stop anywhere in between is repaired
+    by the batch delivered again. When a write of the batch fails otherwise than with
+    MongoDB unreachable, each observation is recorded again alone, so that only the one
+    that fails is delivered again.
+    """
+    try:
+        return list(_record_together(store, logs, objects, observations))
+    except StoreUnavailable as exc:
+        return [exc] * len(observations)
+    except Exception:
+        logger.warning("a batch failed as a whole; recording its events one by one", exc_info=True)
+        return [_alone(store, logs, objects, obs) for obs in observations]
+
+
+def _alone(
+    store: Store, logs: LogStreams, objects: Objects, obs: RunObservation
+) -> Outcome | Exception:
+    try:
+        return record_observation(store, logs, objects, obs)
+    except Exception as exc:
+        return exc
+
+
+def _record_together(
+    store: Store, logs: LogStreams, objects: Objects, observations: Sequence[RunObservation]
+) -> list[Outcome]:
+    outcomes: list[Outcome | None] = [None] * len(observations)
+    # (place in the batch, observation, its copy, how many lines it copies)
+    applying: list[tuple[int, RunObservation, TerminalCopy | None, int]] = []
+    copying: dict[int, RunDocument | None] = {}  # terminal observations to copy for
+    for i, obs in enumerate(observations):
+        if not is_job_id(obs.job_id):
+            outcomes[i] = _not_ours(obs)
+            continue
+        if is_terminal(obs.status) and not obs.is_array_parent:
+            run = store.get_run(obs.batch_job_id)
+            if run is None and store.get_job(obs.job_id) is None:
+                outcomes[i] = _unknown(obs)
+                continue
+            if run is None or not _ended_otherwise(run, obs.status):
+                copying[i] = run
+        applying.append((i, obs, None, 0))
+    copies = _copies(logs, objects, [(observations[i], run) for i, run in copying.items()])
+    made = dict(zip(copying, copies, strict=True))
+    lines: list[LogDocument] = []
+    for n, (i, obs, _, _) in enumerate(applying):
+        if i in made:
+            copy, more = made[i]
+            lines += more
+            applying[n] = (i, obs, copy, len(more))
+        elif is_terminal(obs.status) and obs.is_array_parent:
+            # An array's parent never runs: no container, no result, no lines of its own.
+            applying[n] = (i, obs, TerminalCopy(result=None, logs_copied=True), 0)
+    # Copied before any status moves: who sees a run ended finds its result and lines.
+    new = store.append_logs(lines)
+    applied = store.apply_observations([(obs, copy) for _, obs, copy, _ in applying], utcnow())
+    states = [
+        schema.state_record(
+            obs.job_id, obs.batch_job_id, obs.status, obs.observed_at, obs.status_reason
+        )
+        for (_, obs, _, _), done in zip(applying, applied, strict=True)
+        if done.known and done.reached_at is not None
+    ]
+    store.append_logs(states)
+    offset = 0
+    for (i, obs, _, copied), done in zip(applying, applied, strict=True):
+        if not done.known:
+            outcomes[i] = _unknown(obs)
+            continue
+        # The batch's new lines, told to its events in order (exact unless some were
+        # there already: the sum is what the metric needs).
+        counted = min(copied, new)
+        new -= counted
+        mine = lines[offset : offset + copied]
+        offset += copied
+        ended = obs.status if done.moved and is_terminal(obs.status) and not obs.is_child else None
+        outcomes[i] = Outcome(
+            True, done.moved, counted, sum(1 for x in mine if x.get("truncated")), ended
+        )
+    done_all = [o for o in outcomes if o is not None]
+    assert len(done_all) == len(observations), "every observation has its outcome"
+    return done_all
+
+
+def _copies(
+    logs: LogStreams, objects: Objects, ending: list[tuple[RunObservation, RunDocument | None]]
+) -> list[tuple[TerminalCopy, list[LogDocument]]]:
+    """The terminal copies of a batch: each reads S3 and CloudWatch Logs (no store), at
+    once on a few threads when there are several (a burst's batch of endings)."""
+    if len(ending) < 2:
+        return [_terminal_copy(logs, objects, obs, run) for obs, run in ending]
+    with ThreadPoolExecutor(max_workers=min(COPY_THREADS, len(ending))) as pool:
+        return list(pool.map(lambda e: _terminal_copy(logs, objects, *e), ending))
+
+
+def _not_ours(obs: RunObservation) -> Outcome:
+    logger.info(
+        "ignoring a Batch job that is not ours",
+        extra={"batch_job_id": obs.batch_job_id, "job_name": obs.job_id},
+    )
+    return Outcome(recorded=False)
+
+
 def _unknown(obs: RunObservation) -> Outcome:
     logger.warning(
         "ignoring an event for an unknown job",
@@ -98,6 +211,17 @@ def _copy_terminal(
 ) -> tuple[TerminalCopy, int, int]:
     """The result summary and the attempts' log lines, stored in one insert of log lines;
     with how many lines were new and how many streams were cut at the caps."""
+    copy, lines = _terminal_copy(logs, objects, obs, run)
+    new = store.append_logs(lines)
+    truncated = sum(1 for line in lines if line.get("truncated"))
+    return copy, new, truncated
+
+
+def _terminal_copy(
+    logs: LogStreams, objects: Objects, obs: RunObservation, run: RunDocument | None
+) -> tuple[TerminalCopy, list[LogDocument]]:
+    """What a terminal observation copies: the result summary (read once: a run that has
+    one keeps it) and the attempts' log lines (unless copied already), as lines to store."""
     result = run["result"] if run else None
     lines: list[LogDocument] = []
     if result is None:
@@ -108,9 +232,7 @@ def _copy_terminal(
         lines += stream_lines(
             logs, obs.job_id, obs.batch_job_id, obs.streams_by_attempt(), obs.observed_at
         )
-    new = store.append_logs(lines)
-    truncated = sum(1 for line in lines if line.get("truncated"))
-    return TerminalCopy(result=result, logs_copied=True), new, truncated
+    return TerminalCopy(result=result, logs_copied=True), lines
 
 
 def _read_result(objects: Objects, obs: RunObservation) -> ResultSummary | None:
