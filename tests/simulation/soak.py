@@ -63,7 +63,7 @@ def machine(make_store: Callable[[Scheduler], Any], name: str) -> type[History]:
     return type(
         f"{name.capitalize()}History",
         (BatchDelivery, History),
-        {"make_store": staticmethod(make_store), "twin": twin},
+        {"make_store": staticmethod(make_store), "twin": twin, "check_every_write": twin is None},
     )
 
 
@@ -92,6 +92,7 @@ def run(
         ),
     )
     test._hypothesis_internal_use_seed = seed
+    History.histories, History.first_failure = 0, None
     test()
 
 
@@ -149,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 return 130
             except Exception as exc:
-                print(f"\nFAILED after {done} histories (chunk seed {chunk_seed}):\n{exc}")
+                print(
+                    f"\nFAILED after {done} histories (chunk seed {chunk_seed}; its history "
+                    f"{History.first_failure} failed first, then shrunk):\n{exc}"
+                )
                 # Hypothesis adds the shrunk history as rule calls in the exception's notes.
                 print("\n".join(getattr(exc, "__notes__", [])))
                 print("\nthe shrunk history's operations:\n" + "\n".join(History.trace))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.simulation import soak
-from tests.simulation.machine import History
+from tests.simulation.machine import History, pick_of
 from tests.simulation.world import Scheduler
 
 PLAIN, ECHO, ARRAY = 0, 1, 2
@@ -59,8 +59,7 @@ def run_batch(h: History) -> None:
 def deliver(h: History, where: Callable[[dict[str, Any]], bool], crash: int | None = None) -> None:
     """The pending events that `where` picks, in order, once each."""
     for delivery in [d for d in h.pending if where(d.detail)]:
-        index = h.pending.index(delivery)
-        h.deliver([index], [crash, None, None], [])
+        h.deliver([pick_of(h.pending, delivery)], [crash, None, None], [])
         h.safe()
 
 
@@ -158,7 +157,7 @@ def test_defect_8_a_stop_between_the_run_and_the_job_is_repaired(make):
     run_batch(h)
     terminal = [d for d in h.pending if d.detail["status"] == "SUCCEEDED"]
     deliver(h, lambda d: d["status"] != "SUCCEEDED")
-    h.deliver([h.pending.index(terminal[0])], [3, None, None], [])  # logs, run, (stop) job
+    h.deliver([pick_of(h.pending, terminal[0])], [3, None, None], [])  # logs, run, (stop) job
     h.safe()
     h.teardown()
 

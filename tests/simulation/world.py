@@ -85,6 +85,9 @@ class Scheduler:
         self._choices: list[int] = []
         self._tail: random.Random | None = None
         self.trace: list[str] = []  # what ran, in order (printed with a failure)
+        # Called before every store write, with what is about to be written: the
+        # history looks at the store as a reader may at any moment (History._observe).
+        self.observe: Callable[[str], None] = lambda what: None
 
     # -- the hooks the store wrapper and the collections call
     def switch(self) -> None:
@@ -97,6 +100,7 @@ class Scheduler:
             self._cond.wait_for(lambda: self._turn == me)
 
     def write(self, what: str) -> None:
+        self.observe(what)
         actor: _Actor | None = getattr(self._local, "actor", None)
         if actor is None:
             return
@@ -106,6 +110,15 @@ class Scheduler:
             self.trace.append(f"  {actor.name}: crash before write {actor.writes} ({what})")
             raise Crash(what)
         self.switch()
+
+    def crash(self, what: str) -> None:
+        """The operation on this thread stops here (outside the store: a call to Batch)."""
+        actor: _Actor | None = getattr(self._local, "actor", None)
+        if actor is None:
+            return
+        actor.crashed = True
+        self.trace.append(f"  {actor.name}: stopped ({what})")
+        raise Crash(what)
 
     def _pick(self, me: int) -> int:
         if not self._alive:
@@ -296,7 +309,9 @@ class SimJob:
 class SimBatch:
     """Our Batch port, in memory, deciding what Batch did. SubmitJob answers as the
     history planned (`faults`): ok, throttled (nothing created), lost (created, 5xx),
-    slow (created; the answer comes after the submitter's claim has lapsed)."""
+    slow (created; the answer comes after the submitter's claim has lapsed), stop (the
+    submitter's process stopped, killed at its timeout say, before Batch had the call:
+    nothing created, the claim left to lapse)."""
 
     def __init__(self, clock: Clock, scheduler: Scheduler, logs: SimLogs, objects: SimObjects):
         self.clock, self.scheduler, self.logs, self.objects = clock, scheduler, logs, objects
@@ -309,6 +324,8 @@ class SimBatch:
     # -- the port
     def submit(self, request: SubmitRequest) -> str:
         fault = self.faults.pop(0) if self.faults else "ok"
+        if fault == "stop":
+            self.scheduler.crash("SubmitJob: the submitter stopped before Batch had it")
         if fault == "throttle":
             raise BatchThrottled("Batch throttled SubmitJob (sim)")
         if fault == "refuse":
