@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,7 +149,7 @@ class Machine:
 
 
 @pytest.fixture
-def machine(tmp_path: Path) -> Machine:
+def machine(tmp_path: Path) -> Iterator[Machine]:
     repo = tmp_path / "repo"
     for script in ("run", "system-packages.sh"):
         (repo / ".ci").mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,10 @@ def machine(tmp_path: Path) -> Machine:
         _executable(bin_dir / name, text)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    return Machine(repo, bin_dir, tmp_path / "calls.log", tmp_path / "engine", tmp)
+    yield Machine(repo, bin_dir, tmp_path / "calls.log", tmp_path / "engine", tmp)
+    # A .ci/run that failed to stop its dockerd (what these tests look for) leaves the stub
+    # looping; it must not outlive the test, nor be taken for a real engine by anyone.
+    subprocess.run(["pkill", "-f", str(bin_dir / "dockerd")], check=False)
 
 
 def headers(stdout: str) -> list[str]:
@@ -350,3 +354,11 @@ def test_the_list_names_each_package_by_its_command() -> None:
 def test_the_scripts_are_executable() -> None:
     for script in ("run", "system-packages.sh"):
         assert os.access(CI / script, os.X_OK), script
+
+
+def test_leftover_containers_are_looked_for_by_the_local_batchs_label() -> None:
+    """The `down` stage finds containers the local Batch left by the label it sets."""
+    from overlord_local.localbatch.executors.docker_executor import LABEL
+
+    filters = re.findall(r"--filter label=([\w.-]+)", (CI / "run").read_text())
+    assert f"{LABEL}.job-id" in filters, filters
