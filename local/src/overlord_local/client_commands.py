@@ -35,6 +35,10 @@ err = Console(stderr=True, highlight=False)
 FINISHED = {"SUCCEEDED", "FAILED", "SUBMIT_FAILED"}
 USAGE, FAILED = 2, 1
 POLL_SECONDS = 0.5
+# Events are delivered in any order (EventBridge, SQS, the local router's threads): a
+# state line can be stored after the terminal one. A follower waiting for the end goes on
+# reading until this long has passed since the end with no new line.
+SETTLE_SECONDS = 2.0
 
 
 class Output(StrEnum):
@@ -185,9 +189,11 @@ def follow(
     job as last seen."""
     start = time.monotonic()
     cursor: str | None = None
+    quiet_since: float | None = None  # the job had finished and no line came since
     with console.status(f"{job_id}: …") as spinner:
         while True:
             job = _call(api, "GET", f"/jobs/{job_id}")
+            new_lines = 0
             while True:  # every line there is now
                 page = _call(
                     api,
@@ -200,12 +206,19 @@ def follow(
                         _print_json_line(line)
                     else:
                         _print_line(line, start)
+                new_lines += len(page["lines"])
                 cursor = page["resume"]
                 if not page["next"]:
                     break
             spinner.update(f"{job_id}: {job['status']}  {time.monotonic() - start:.1f}s")
-            if not wait or job["status"] in FINISHED:
+            if not wait:
                 return dict(job)
+            if job["status"] in FINISHED:
+                now = time.monotonic()
+                if quiet_since is None or new_lines:
+                    quiet_since = now
+                elif now - quiet_since >= SETTLE_SECONDS:
+                    return dict(job)
             time.sleep(POLL_SECONDS)
 
 
