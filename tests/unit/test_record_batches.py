@@ -128,10 +128,26 @@ def test_terminal_events_copy_before_the_runs_move(store, objects, streams):
     writes, outcomes = writes_of(
         store, lambda: record.record_batch(store, streams, objects, events)
     )
-    assert writes == ["logs.insert", "runs.bulk", "jobs.bulk", "logs.insert"]
+    # an ending goes alone: only its own write tells whether it ended the job (JobsEnded)
+    assert writes == ["logs.insert", *["runs.forward", "jobs.move"] * 4, "logs.insert"]
     assert [o.ended for o in outcomes] == ["SUCCEEDED"] * 4
     assert sum(o.log_lines for o in outcomes) == 4 * 2  # each job's result and line
     assert all(j["result"] is not None for j in store.jobs.values())
+
+
+def test_an_ending_beside_a_duplicate_is_counted_once(store, objects, streams):
+    """A duplicate in the batch sends its runs' writes down the slow path, where a bulk
+    cannot say which statement moved a run; the ending is still told it ended the job."""
+    subs = jobs(store, objects, 2)
+    stage(objects, streams, subs)
+    running = [observation(s, "RUNNING", 4) for s in subs]
+    record.record_batch(store, streams, objects, running)
+    done = Attempt(1, T0, T0 + timedelta(seconds=4), 0, None, "def/default/x")
+    ending = [observation(s, "SUCCEEDED", 5, [done], "def/default/x") for s in subs]
+    outcomes = record.record_batch(store, streams, objects, [*running, *ending])
+    assert [o.ended for o in outcomes] == [None, None, "SUCCEEDED", "SUCCEEDED"]
+    again = record.record_batch(store, streams, objects, [*running, *ending])
+    assert [o.ended for o in again] == [None] * 4
 
 
 class Refusing:

@@ -19,7 +19,7 @@ from overlord.domain.identity import is_job_id
 from overlord.domain.observation import RunObservation
 from overlord.domain.schema import LogDocument, ResultSummary, RunDocument
 from overlord.domain.status import TERMINAL, is_terminal
-from overlord.ports import LogStreams, Objects, Store, TerminalCopy
+from overlord.ports import Applied, LogStreams, Objects, Store, TerminalCopy
 from overlord_contracts.bucket_layout import result_key
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,24 @@ def record_batch(
         return [_alone(store, log_streams, objects, obs) for obs in observations]
 
 
+def _apply(
+    store: Store, batch: list[tuple[RunObservation, TerminalCopy | None]], now: datetime
+) -> list[Applied]:
+    """The batch's observations applied: together, but for those that end a job, each
+    alone and after the rest (they are last in their run's status order). Only a write
+    of its own tells whether this delivery moved the job to its end, which the JobsEnded
+    metric counts; a batch's write cannot tell when one of its statements misses."""
+    ends = [n for n, (obs, _) in enumerate(batch) if is_terminal(obs.status) and not obs.is_child]
+    rest = [n for n in range(len(batch)) if n not in ends]
+    applied: dict[int, Applied] = dict(
+        zip(rest, store.apply_observations([batch[n] for n in rest], now), strict=True)
+    )
+    for n in ends:
+        obs, copy = batch[n]
+        applied[n] = store.apply_observation(obs, now, copy)
+    return [applied[n] for n in range(len(batch))]
+
+
 def _alone(
     store: Store, log_streams: LogStreams, objects: Objects, obs: RunObservation
 ) -> Outcome | Exception:
@@ -144,7 +162,7 @@ def _record_together(
             applying[n] = (i, obs, TerminalCopy(result=None, logs_copied=True), 0)
     # Copied before any status moves: who sees a run ended finds its result and lines.
     new = store.append_logs(lines)
-    applied = store.apply_observations([(obs, copy) for _, obs, copy, _ in applying], utcnow())
+    applied = _apply(store, [(obs, copy) for _, obs, copy, _ in applying], utcnow())
     states = [
         schema.state_record(
             obs.job_id, obs.batch_job_id, obs.status, obs.observed_at, obs.status_reason
