@@ -139,6 +139,8 @@ class BatchDelivery(_Base):
         event's run's writes."""
         self._record("deliver_batch", locals())
         self._tick()
+        if not self.pending:  # a twin replaying the history may have delivered it already
+            return
         chosen = [self._pick(picks, forward) for picks in batches]
         refused = None
         if refuse is not None:

@@ -8,8 +8,10 @@ SIM_SEED replays a seed; SIM_FAKE_HISTORIES / SIM_MONGO_HISTORIES change the cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -30,17 +32,30 @@ def fresh_seed(store: str, histories: int) -> int:
     return seed
 
 
+@contextlib.contextmanager
+def seed_on_failure() -> Iterator[None]:
+    """The seed and the replay command on the failure itself: under pytest-xdist a
+    worker's terminal summary (where SEEDS is printed) never reaches the output."""
+    try:
+        yield
+    except BaseException as exc:
+        exc.add_note(SEEDS[-1])
+        raise
+
+
 @pytest.mark.timeout(900)
 def test_generated_histories_on_the_fake_store():
     seed = fresh_seed("fake", FAKE_HISTORIES)
-    soak.run(soak.fake_store, store="fake", seed=seed, histories=FAKE_HISTORIES)
+    with seed_on_failure():
+        soak.run(soak.fake_store, store="fake", seed=seed, histories=FAKE_HISTORIES)
 
 
 @pytest.mark.timeout(900)
 def test_generated_histories_on_mongodb(db):
     seed = fresh_seed("mongo", MONGO_HISTORIES)
     before = History.twins_compared, History.twins_diverged
-    soak.run(soak.mongo_store_factory(db), store="mongo", seed=seed, histories=MONGO_HISTORIES)
+    with seed_on_failure():
+        soak.run(soak.mongo_store_factory(db), store="mongo", seed=seed, histories=MONGO_HISTORIES)
     compared = History.twins_compared - before[0]
     diverged = History.twins_diverged - before[1]
     SEEDS.append(
