@@ -68,6 +68,16 @@ schedules = st.lists(st.integers(0, 3), max_size=12)
 # operations (two clients and reconcile: fix 4) came too rarely; None is still where
 # shrinking goes.
 shuffles = st.integers(-1, 2**16).map(lambda seed: None if seed < 0 else seed)
+# What a POST of identical requests draws; a client's retry draws the same.
+POSTS = {
+    "clients": st.integers(1, 3),
+    "faults": st.lists(st.sampled_from(FAULTS), max_size=2),
+    "crashes": st.lists(crash_points, min_size=4, max_size=4),
+    "with_reconcile": st.booleans(),
+    "choices": schedules,
+    "shuffle": shuffles,
+    "reconcile_first": st.booleans(),
+}
 
 
 @dataclass
@@ -276,16 +286,7 @@ class History(RuleBasedStateMachine):
         self._settle_crashes = list(settle_crashes or [])
         self._reconcile_after = reconcile_after
 
-    @rule(
-        which=st.integers(0, len(INPUTS) - 1),
-        clients=st.integers(1, 3),
-        faults=st.lists(st.sampled_from(FAULTS), max_size=2),
-        crashes=st.lists(crash_points, min_size=4, max_size=4),
-        with_reconcile=st.booleans(),
-        choices=schedules,
-        shuffle=shuffles,
-        reconcile_first=st.booleans(),
-    )
+    @rule(which=st.integers(0, len(INPUTS) - 1), **POSTS)
     def post(
         self,
         which: int,
@@ -335,16 +336,7 @@ class History(RuleBasedStateMachine):
             self.retrying.remove(which)
 
     @precondition(lambda self: bool(self.retrying))
-    @rule(
-        pick=st.integers(0, 3),
-        clients=st.integers(1, 3),
-        faults=st.lists(st.sampled_from(FAULTS), max_size=2),
-        crashes=st.lists(crash_points, min_size=4, max_size=4),
-        with_reconcile=st.booleans(),
-        choices=schedules,
-        shuffle=shuffles,
-        reconcile_first=st.booleans(),
-    )
+    @rule(pick=st.integers(0, 3), **POSTS)
     def retry(
         self,
         pick: int,
