@@ -91,7 +91,7 @@ test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, in
 	$(MAKE) --no-print-directory lint types
 	calls=$$(mktemp -d "$${TMPDIR:-/tmp}/overlord-aws-calls.XXXXXX")/calls.jsonl; \
 	export TEST_AWS_CALL_LOG=$$calls PATH=$(abspath $(VENV))/bin:$(abspath .tools/bin):$$PATH; \
-	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup \
+	$(PY) -m pytest $(PYTEST_FLAGS) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder \
 	  $(addprefix --ignore=,$(LAST_TESTS)) && \
 	$(PY) -m pytest -q $(LAST_TESTS)
 	$(MAKE) --no-print-directory infra-checks

@@ -152,6 +152,23 @@ IAM_COVERAGE_TESTS = "tests/infra/test_iam_coverage.py"
 METRIC_COVERAGE_TESTS = "tests/infra/test_metric_coverage.py"
 
 
+# The groups that take longest (`make test PYTEST_FLAGS=--durations=0`: the FerretDB and
+# fake histories 106 s and 80 s, each mode's e2e tests ~175 s, the console 126 s, the
+# fault tests ~115 s), handed out first. pytest-xdist gives each worker its next group
+# in collection order (make test passes --no-loadscope-reorder; by default it orders by
+# the number of tests, which put the two history tests last: their 190 s on one worker,
+# started last, were the run's critical path).
+SLOW_GROUPS_FIRST = (
+    "tests/simulation/test_histories.py::test_generated_histories_on_mongodb",
+    "tests/simulation/test_histories.py::test_generated_histories_on_the_fake_store",
+    "e2e-in-process",
+    "e2e-rie",
+    "tests/console/test_console.py",
+    "faults",
+)
+ALONE = "tests/simulation/test_histories.py"  # each of its tests a group of its own
+
+
 def xdist_group(item: pytest.Item) -> str:
     """Which pytest-xdist worker group a test runs in (`make test`, --dist loadgroup).
 
@@ -167,13 +184,22 @@ def xdist_group(item: pytest.Item) -> str:
         return "faults"
     if "docker" in item.keywords:
         return "docker"
+    if item.nodeid.startswith(ALONE):
+        return item.nodeid
     return item.nodeid.split("::", 1)[0]
+
+
+def run_order(item: pytest.Item) -> tuple[bool, int]:
+    """Coverage tests last; among the rest the slow groups first, the others in order."""
+    group = xdist_group(item)
+    slow = SLOW_GROUPS_FIRST.index(group) if group in SLOW_GROUPS_FIRST else len(SLOW_GROUPS_FIRST)
+    return item.nodeid.startswith((IAM_COVERAGE_TESTS, METRIC_COVERAGE_TESTS)), slow
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # The IAM coverage test reads what every other test recorded: it goes last.
     # So does the metric coverage test, with the metrics.
-    items.sort(key=lambda item: item.nodeid.startswith((IAM_COVERAGE_TESTS, METRIC_COVERAGE_TESTS)))
+    items.sort(key=run_order)
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if docker_engine_answers():

@@ -531,3 +531,19 @@ def test_the_api_has_a_default_route_with_iam_auth_and_the_local_gateway_the_sam
     api = module_docs()[TERRAFORM / "modules" / "api"]
     (route,) = [b for _, _, b in blocks(api, "resource", "aws_apigatewayv2_route")]
     assert route["authorization_type"] == "AWS_IAM"
+
+
+def test_no_submitter_outlives_its_claim() -> None:
+    """A submitter stalled past its claim's lease could submit a job that a retry has
+    taken over meanwhile (two Batch jobs for one input): the Lambda's timeout, and the
+    largest one the variable accepts, stay under CLAIM_LEASE (the simulator's
+    `post_begins` relies on it)."""
+    from overlord.services.submit import CLAIM_LEASE
+
+    functions = module_docs()[TERRAFORM / "modules" / "functions"]
+    variable = _variables(functions)["submitter_timeout"]
+    lease = int(CLAIM_LEASE.total_seconds())
+    assert variable["default"] < lease
+    (validation,) = variable["validation"]
+    assert validation["condition"] == f"${{var.submitter_timeout < {lease}}}"
+

@@ -92,6 +92,17 @@ def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_not(db):
     assert store.get_job(job["_id"])["claim"]["owner"] == "other"
 
 
+def test_a_submitting_job_without_a_claim_is_taken_over(db):
+    """Nobody holds it (a job written without one): reconcile and a client's retry may
+    take it, as FakeStore lets them."""
+    store = MongoStore(db)
+    job = new_job(message="no claim")
+    db.jobs.insert_one(dict(job))
+    taken = store.claim_job(dict(job), "reconcile", NOW, LEASE)
+    assert taken.claimed and taken.taken_over
+    assert db.jobs.find_one({"_id": job["_id"]})["claim"]["owner"] == "reconcile"
+
+
 def test_a_claim_whose_answer_was_lost_is_still_ours(db):
     store = MongoStore(db)
     job = new_job(message="retried insert")

@@ -19,7 +19,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from hypothesis import strategies as st
@@ -59,10 +59,17 @@ INPUTS: tuple[dict[str, Any], ...] = (
 FAULTS = ("ok", "ok", "lost", "slow", "throttle", "refuse", "stop")
 BATCH_PACE = 10  # seconds Batch takes to move a job on one status (time_passes)
 SETTLE_SECONDS = 60  # reconcile's settle_logs_seconds in the histories
+# The Lambdas' timeouts (terraform/modules/functions' defaults): a paused operation does
+# not outlive its own. The submitter's is shorter than its claim's lease (the test of
+# Terraform's functions checks it), so no submitter acts on a claim that has lapsed.
+SUBMITTER_TIMEOUT = timedelta(seconds=29)
+RECONCILE_TIMEOUT = timedelta(seconds=300)
 PATCHED_CLOCKS = (submit, record, reconcile, cancel_service)
 
 crash_points = st.one_of(st.none(), st.none(), st.integers(1, 10))
 schedules = st.lists(st.integers(0, 3), max_size=12)
+# Where a long operation (`reconcile_begins`, `post_begins`) waits: its n-th store call.
+pause_points = st.integers(1, 8)
 # Seeds for the switch points beyond the drawn choices (None: the running thread goes on).
 # Mostly a seed: drawn as often as None (st.one_of), the interleavings that race three
 # operations (two clients and reconcile: fix 4) came too rarely; None is still where
@@ -135,6 +142,9 @@ class History(RuleBasedStateMachine):
             self.scheduler.observe = self._observe
         self.pending: list[Delivery] = []
         self.retrying: list[int] = []  # inputs a client will send again (`retry`)
+        # Operations paused midway (`reconcile_begins`, `post_begins`), with the input
+        # a paused client sent (None: a reconcile pass).
+        self.background: list[tuple[Any, int | None]] = []
         self.requests: dict[str, JobRequest] = {}
         self.followers: dict[str, Follower] = {}
         # Jobs whose submitter, re-run or cancel was stopped (or any job, once a reconcile
@@ -168,6 +178,10 @@ class History(RuleBasedStateMachine):
         finally:
             if failed and not self.is_twin and History.first_failure is None:
                 History.first_failure = History.histories
+            # A failed history leaves its paused operations: they end now, on its own
+            # store and clock, not beside the next history.
+            for running, _ in self.background:
+                self.scheduler.resume(running, kill=True)
             self.restore()
 
     def compare_with_twin(self, twin_class: type[History]) -> None:
@@ -320,20 +334,28 @@ class History(RuleBasedStateMachine):
             f"post input {which} x{clients} faults={faults}", tasks, choices, shuffle
         )
         self.batch.faults = []
-        if any(a.crashed for a in actors):
-            self.interrupted.add(request.job_id)
-        if with_reconcile and actors[-1].crashed:
-            self.interrupted.update(self.requests)
-        # A client sends again until it is told its job is submitted: after a 503, no
-        # answer (its submitter stopped), or a job still SUBMITTING (another's claim).
-        job = self.raw.get_job(request.job_id)
-        answered = all(not a.crashed and a.error is None for a in actors[:clients]) and (
+        if with_reconcile:
+            self._reconciled(actors[-1])
+        self._answered(which, actors[:clients])
+
+    def _answered(self, which: int, clients: list[Any]) -> None:
+        """A client sends again until it is told its job is submitted: after a 503, no
+        answer (its submitter stopped), or a job still SUBMITTING (another's claim)."""
+        job_id = admitted(which).job_id
+        if any(a.crashed for a in clients):
+            self.interrupted.add(job_id)
+        job = self.raw.get_job(job_id)
+        answered = all(not a.crashed and a.error is None for a in clients) and (
             job is not None and job["status"] not in (SUBMITTING, SUBMIT_FAILED)
         )
         if not answered and which not in self.retrying:
             self.retrying.append(which)
         elif answered and which in self.retrying:
             self.retrying.remove(which)
+
+    def _reconciled(self, actor: Any) -> None:
+        if actor.crashed:  # only reconcile brings home what a stopped pass left
+            self.interrupted.update(self.requests)
 
     @precondition(lambda self: bool(self.retrying))
     @rule(pick=st.integers(0, 3), **POSTS)
@@ -486,13 +508,83 @@ class History(RuleBasedStateMachine):
                 (f"event {d.detail['jobId']} {d.detail['status']}", None, self._deliver(d))
             )
         actors = self._run("reconcile", tasks, choices, shuffle)
-        if actors[0].crashed:
-            self.interrupted.update(self.requests)
+        self._reconciled(actors[0])
         if len(actors) > 1 and not actors[1].crashed and actors[1].error is None:
             d = self.pending[0]
             d.copies -= 1
             if d.copies <= 0:
                 self.pending.remove(d)
+
+    # ------------------------------------------------- operations that take a while
+    @precondition(lambda self: len(self.background) < 2)
+    @rule(pause_at=pause_points, crash=crash_points)
+    def reconcile_begins(self, pause_at: int, crash: int | None) -> None:
+        """A reconcile pass that takes minutes (hundreds of jobs): it reads its jobs,
+        then acts on each with what it read while the history goes on. It stops at its
+        `pause_at`-th store call until `resume`."""
+        self._record("reconcile_begins", locals())
+        self._tick()
+        self._begin("reconcile", crash, self._reconcile, pause_at, None, [])
+
+    @precondition(lambda self: len(self.background) < 2)
+    @rule(
+        which=st.integers(0, len(INPUTS) - 1),
+        pause_at=pause_points,
+        crash=crash_points,
+        faults=POSTS["faults"],
+    )
+    def post_begins(self, which: int, pause_at: int, crash: int | None, faults: list[str]) -> None:
+        """A client's request whose submitter stalls (a cold start, a long GC, a slow
+        network) at its `pause_at`-th store call, across other rules, until `resume`."""
+        self._record("post_begins", locals())
+        self._tick()
+        request = self._request(which)
+
+        def call() -> None:
+            submit.submit_job(self.store, self.batch, self.objects, CONFIG, request)
+
+        self._begin(f"post {which} (slow)", crash, call, pause_at, which, list(faults))
+
+    @precondition(lambda self: bool(self.background))
+    @rule(pick=st.integers(0, 1))
+    def resume(self, pick: int) -> None:
+        """A paused operation goes on to its end."""
+        self._record("resume", locals())
+        self._tick()
+        self._resume(self.background[pick % len(self.background)])
+
+    def _begin(
+        self,
+        name: str,
+        crash: int | None,
+        call: Callable[[], None],
+        pause_at: int,
+        which: int | None,
+        faults: list[str],
+    ) -> None:
+        self._note(f"{name} begins crash_at={crash}, pauses at store call {pause_at}")
+        running = self.scheduler.begin(name, crash, call, pause_at, faults)
+        running.deadline = self.clock() + (
+            RECONCILE_TIMEOUT if which is None else SUBMITTER_TIMEOUT
+        )
+        self.background.append((running, which))
+        if running.ended:
+            self._note(f"  {name} ended before its pause")
+            self._resume((running, which))
+        else:
+            self._note(f"  {name} paused")
+
+    def _resume(self, entry: tuple[Any, int | None]) -> None:
+        running, which = entry
+        self.background.remove(entry)
+        self._note(f"{running.name} resumes")
+        timed_out = running.deadline is not None and self.clock() > running.deadline
+        actor = self.scheduler.resume(running, kill=timed_out)
+        _expected(actor)
+        if which is None:
+            self._reconciled(actor)
+        else:
+            self._answered(which, [actor])
 
     @rule(seconds=st.sampled_from([5, 30, 61, 120]))
     def time_passes(self, seconds: int) -> None:
@@ -589,12 +681,17 @@ class History(RuleBasedStateMachine):
                 except OverlordError as exc:
                     actor.error = exc
             return actor_box
-        return self.scheduler.run(tasks, choices, shuffle)
+        actors = self.scheduler.run(tasks, choices, shuffle)
+        for actor in actors:
+            _expected(actor)
+        return actors
 
     def settle(self) -> None:
         """The history's end: clients stop, Batch finishes every job, every event is
         delivered, reconcile runs until nothing is in flight; then the logs settle."""
         self._note("settle")
+        while self.background:
+            self._resume(self.background[0])
         first = True
         for _ in range(20):
             self.clock.advance(61)
@@ -632,6 +729,13 @@ class History(RuleBasedStateMachine):
         self._reconcile(0)
         for job_id in self.requests:
             self.poll(job_id)
+
+
+def _expected(actor: Any) -> None:
+    """An operation may end in an answer (OverlordError: a 503, a 409); anything else it
+    raised is a defect, and the history fails with it."""
+    if actor.error is not None and not isinstance(actor.error, OverlordError):
+        raise actor.error
 
 
 def _unsubmitted_aside(docs: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

@@ -14,6 +14,7 @@ import pytest
 from tests.simulation import soak
 from tests.simulation.machine import History, pick_of
 from tests.simulation.world import Scheduler
+from tests.unit.fakes import FakeStore
 
 PLAIN, ECHO, ARRAY = 0, 1, 2
 OK: list[int | None] = [None, None, None, None]
@@ -61,6 +62,12 @@ def deliver(h: History, where: Callable[[dict[str, Any]], bool], crash: int | No
     for delivery in [d for d in h.pending if where(d.detail)]:
         h.deliver([pick_of(h.pending, delivery)], [crash, None, None], [])
         h.safe()
+
+
+def after_its_first_read(h: History) -> int:
+    """The pause point of an operation whose first store call is a read: just after it
+    (MongoStore's read is one more switch point inside the call)."""
+    return 2 if isinstance(h.raw, FakeStore) else 3
 
 
 def everything(detail: dict[str, Any]) -> bool:
@@ -220,5 +227,26 @@ def test_reconcile_does_not_mark_a_failure_looked_at_through_its_in_flight_read(
     h = make()
     h.start(copies=1)
     h.post(PLAIN, 2, ["lost"], [None, None, None, None], True, [], 203)
+    h.safe()
+    h.teardown()
+
+
+def test_a_slow_reconcile_pass_does_not_adopt_a_rerun_as_the_first_run(make):
+    """Found by generated histories once operations could take a while
+    (`reconcile_begins`): a pass reads a job whose submitter stopped after SubmitJob
+    (its claim lapsed); within the pass's minutes the client's retry adopts Batch's job
+    as run 1, the job ends and is re-run. The pass, acting on its read (run_count 0),
+    took the re-run's Batch job for the unrecorded submission and recorded it as run 1
+    over its number 2."""
+    h = make()
+    post(h, PLAIN, crash=2)  # stopped after SubmitJob, before its lines and the run
+    h.time_passes(61)
+    h.reconcile_begins(pause_at=after_its_first_read(h), crash=None)  # its claim lapsed
+    post(h, PLAIN)  # the client's retry adopts b001 as run 1
+    run_batch(h)
+    deliver(h, everything)
+    h.rerun(PLAIN, False, None)
+    h.safe()
+    h.resume(0)  # the pass acts on what it read
     h.safe()
     h.teardown()

@@ -66,6 +66,35 @@ class _Actor:
     writes: int = 0
     crashed: bool = False
     error: BaseException | None = None
+    faults: list[str] | None = None  # SubmitJob's answers to this actor alone (else Batch's)
+
+
+class Background:
+    """An operation on a thread of its own that stops at its `pause_at`-th switch point
+    and waits there, across the history's later rules, until `Scheduler.resume`: a
+    reconcile pass that read its jobs minutes before it acts on them, a client whose
+    Lambda stalls between its claim and SubmitJob. Only one thread runs at any time:
+    the history's waits while this one runs, and this one waits while paused."""
+
+    def __init__(self, name: str, actor: _Actor, pause_at: int) -> None:
+        self.name, self.actor, self.pause_at = name, actor, pause_at
+        self.points = 0
+        self.paused = threading.Event()  # set at the pause point, or when it ended first
+        self.ended = False
+        self.deadline: datetime | None = None  # when its Lambda's timeout stops it
+        self._go = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    killed = False  # its Lambda's timeout passed while it was paused
+
+    def point(self) -> None:
+        self.points += 1
+        if self.points == self.pause_at:
+            self.paused.set()
+            self._go.wait()
+            if self.killed:
+                self.actor.crashed = True
+                raise Crash("the Lambda's timeout")
 
 
 class Scheduler:
@@ -91,6 +120,10 @@ class Scheduler:
 
     # -- the hooks the store wrapper and the collections call
     def switch(self) -> None:
+        background: Background | None = getattr(self._local, "background", None)
+        if background is not None:
+            background.point()
+            return
         me = getattr(self._local, "index", None)
         if me is None:
             return
@@ -120,6 +153,9 @@ class Scheduler:
         self.trace.append(f"  {actor.name}: stopped ({what})")
         raise Crash(what)
 
+    def current_actor(self) -> _Actor | None:
+        return getattr(self._local, "actor", None)
+
     def _pick(self, me: int) -> int:
         if not self._alive:
             return me
@@ -144,6 +180,48 @@ class Scheduler:
             pass
         finally:
             self._local.actor = None
+
+    def begin(
+        self,
+        name: str,
+        crash_at: int | None,
+        call: Callable[[], None],
+        pause_at: int,
+        faults: list[str] | None = None,
+    ) -> Background:
+        """Start `call` in the background; returns once it is paused (or has ended)."""
+        background = Background(name, _Actor(name, crash_at, faults=faults), pause_at)
+
+        def body() -> None:
+            self._local.background, self._local.actor = background, background.actor
+            try:
+                call()
+            except Crash:
+                pass
+            except Exception as exc:  # the operation's own answer (a 503), or a defect
+                background.actor.error = exc
+            finally:
+                background.ended = True
+                background.paused.set()
+
+        background.thread = threading.Thread(target=body, daemon=True)
+        background.thread.start()
+        if not background.paused.wait(60):
+            raise RuntimeError(f"{name} neither paused nor ended")
+        return background
+
+    def resume(self, background: Background, kill: bool = False) -> _Actor:
+        """Let a paused background operation run to its end (alone), or with `kill` stop
+        it where it waits (its Lambda's timeout passed); returns its actor."""
+        if kill:
+            background.killed = True
+            self.trace.append(f"  {background.name}: stopped where it waited (its timeout)")
+        background._go.set()
+        assert background.thread is not None
+        background.thread.join(60)
+        if background.thread.is_alive():
+            raise RuntimeError(f"{background.name} did not end once resumed (a deadlock?)")
+        return background.actor
 
     def run(
         self,
@@ -323,7 +401,9 @@ class SimBatch:
 
     # -- the port
     def submit(self, request: SubmitRequest) -> str:
-        fault = self.faults.pop(0) if self.faults else "ok"
+        actor = self.scheduler.current_actor()
+        faults = actor.faults if actor is not None and actor.faults is not None else self.faults
+        fault = faults.pop(0) if faults else "ok"
         if fault == "stop":
             self.scheduler.crash("SubmitJob: the submitter stopped before Batch had it")
         if fault == "throttle":

@@ -180,6 +180,7 @@ class MongoStore:
                 "$or": [
                     {"status": SUBMIT_FAILED},
                     {"status": SUBMITTING, "claim.expires_at": {"$lt": now}},
+                    {"status": SUBMITTING, "claim": None},  # no claim: none to wait for
                 ],
             },
             {

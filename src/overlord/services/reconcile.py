@@ -184,20 +184,24 @@ def _repair_submission(
     job: JobDocument,
     report: ReconcileReport,
 ) -> None:
-    """A job claimed but never recorded as submitted: adopt Batch's job, or free the claim."""
+    """A job claimed but never recorded as submitted: adopt Batch's job, or free the claim.
+
+    The pass read the job minutes ago, maybe: it first takes the lapsed claim over, as
+    a client's retry would, and acts on the job as it is now. Acting on its read, it
+    took a re-run's Batch job for this unrecorded submission and numbered it run 1."""
     job_id = job["_id"]
-    candidates = unrecorded_batch_jobs(store, batch, job)
+    owner = uuid.uuid4().hex
+    claim = store.claim_job(job, owner, utcnow(), CLAIM_LEASE)
+    if not claim.claimed:
+        return  # recorded since the read, or taken over by a submitter still at work
+    candidates = unrecorded_batch_jobs(store, batch, claim.job)
     if not candidates:
-        # Only the lapsed claim this pass read: a submitter that has taken the job over
-        # since holds a claim of its own, which must stay (it may be about to submit).
-        claim = job.get("claim")
-        owner = claim["owner"] if claim else None
         store.mark_submit_failed(
             job_id, "submission did not complete: Batch has no such job", utcnow(), owner
         )
         report.submit_failed.append(job_id)
         return
-    _adopt(store, batch, log_streams, objects, job, candidates[0].batch_job_id, report)
+    _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
     report.adopted.append(job_id)
 
 
@@ -213,13 +217,16 @@ def _adopt_failed_submission(
     client gave up): take the claim, as a client's retry would, and adopt the job."""
     if not unrecorded_batch_jobs(store, batch, job):
         return
-    claim = store.claim_job(job, uuid.uuid4().hex, utcnow(), CLAIM_LEASE)
+    owner = uuid.uuid4().hex
+    claim = store.claim_job(job, owner, utcnow(), CLAIM_LEASE)
     if not claim.claimed:
         return  # a client's retry has it
     candidates = unrecorded_batch_jobs(store, batch, claim.job)
-    if candidates:
-        _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
-        report.adopted.append(job["_id"])
+    if not candidates:  # recorded between the two reads: give the claim back
+        store.mark_submit_failed(job["_id"], str(job["status_reason"]), utcnow(), owner)
+        return
+    _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
+    report.adopted.append(job["_id"])
 
 
 def _adopt(

@@ -24,6 +24,13 @@ variable "submitter_timeout" {
   description = "Timeout (s) of the submitter; API Gateway gives up after 30 s"
   type        = number
   default     = 29
+
+  # A submitter alive past its claim's 60 s lease (CLAIM_LEASE) could submit a job that
+  # another request has taken over since: a second Batch job for one input.
+  validation {
+    condition     = var.submitter_timeout < 60
+    error_message = "submitter_timeout must be under the submitter's 60 s claim lease."
+  }
 }
 
 variable "recorder_timeout" {
