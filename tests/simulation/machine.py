@@ -68,8 +68,12 @@ PATCHED_CLOCKS = (submit, record, reconcile, cancel_service)
 
 crash_points = st.one_of(st.none(), st.none(), st.integers(1, 10))
 schedules = st.lists(st.integers(0, 3), max_size=12)
-# Where a long operation (`reconcile_begins`, `post_begins`) waits: its n-th store call.
-pause_points = st.integers(1, 8)
+# Where a long operation (`reconcile_begins`, `post_begins`) waits: its n-th store call,
+# any of them. Drawn from 1-8 only, a pass with a few jobs in flight paused before it
+# had read the failed submissions (its store calls for in-flight jobs come first), so
+# it never acted on an older read of them; an operation that ends before its pause
+# point runs to its end.
+pause_points = st.one_of(st.integers(1, 8), st.integers(9, 64))
 # Seeds for the switch points beyond the drawn choices (None: the running thread goes on).
 # Mostly a seed: drawn as often as None (st.one_of), the interleavings that race three
 # operations (two clients and reconcile: fix 4) came too rarely; None is still where
@@ -492,6 +496,7 @@ class History(RuleBasedStateMachine):
             if delivery.copies <= 0:
                 self.pending.remove(delivery)
 
+    @precondition(lambda self: bool(self.requests))
     @rule(crash=crash_points, alongside=st.booleans(), choices=schedules, shuffle=shuffles)
     def reconcile_pass(
         self, crash: int | None, alongside: bool, choices: list[int], shuffle: int | None = None
@@ -516,7 +521,7 @@ class History(RuleBasedStateMachine):
                 self.pending.remove(d)
 
     # ------------------------------------------------- operations that take a while
-    @precondition(lambda self: len(self.background) < 2)
+    @precondition(lambda self: bool(self.requests) and len(self.background) < 2)
     @rule(pause_at=pause_points, crash=crash_points)
     def reconcile_begins(self, pause_at: int, crash: int | None) -> None:
         """A reconcile pass that takes minutes (hundreds of jobs): it reads its jobs,
@@ -551,6 +556,8 @@ class History(RuleBasedStateMachine):
         """A paused operation goes on to its end."""
         self._record("resume", locals())
         self._tick()
+        if not self.background:  # a twin replaying the history: its operation had ended
+            return
         self._resume(self.background[pick % len(self.background)])
 
     def _begin(
@@ -586,6 +593,9 @@ class History(RuleBasedStateMachine):
         else:
             self._answered(which, [actor])
 
+    # Reconcile and time passing wait for the first request: before it they act on an
+    # empty world, and in 2,452 histories from one seed 1,169 never submitted anything.
+    @precondition(lambda self: bool(self.requests))
     @rule(seconds=st.sampled_from([5, 30, 61, 120]))
     def time_passes(self, seconds: int) -> None:
         """Time passes (claims lapse, logs settle) and Batch runs meanwhile: every job
