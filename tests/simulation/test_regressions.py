@@ -121,7 +121,8 @@ def test_defect_4_reconcile_does_not_free_a_claim_taken_since_it_read(make):
     """A submitter stopped before SubmitJob (its claim lapses); two retrying clients and
     a reconcile pass interleave so that reconcile, acting on its read, would release
     the claim of the client that took the job over: the second client then submits a
-    second Batch job."""
+    second Batch job. Since reconcile takes the claim before it acts (defect 11), this
+    interleaving no longer reaches the release; the stalled pass below does."""
     h = make()
     post(h, ARRAY, crash=2)  # stopped before saving the items: Batch never asked
     h.time_passes(61)
@@ -248,5 +249,27 @@ def test_a_slow_reconcile_pass_does_not_adopt_a_rerun_as_the_first_run(make):
     h.rerun(PLAIN, False, None)
     h.safe()
     h.resume(0)  # the pass acts on what it read
+    h.safe()
+    h.teardown()
+
+
+def test_defect_4_a_stalled_reconcile_frees_only_its_own_claim(make):
+    """Defect 4 since reconcile takes a claim before it acts (defect 11): a pass takes
+    the lapsed claim of a stopped submitter, finds no Batch job and stalls past its
+    own claim's lease (its Lambda's timeout is 300 s); a client's retry takes the job
+    over and stalls before SubmitJob. The pass then releases the job: had it freed the
+    client's claim, a second client would submit, and the first too."""
+    h = make()
+    fake = isinstance(h.raw, FakeStore)
+    post(h, ARRAY, crash=2)  # stopped before saving the items: Batch never asked
+    h.time_passes(61)
+    h.reconcile_begins(pause_at=5 if fake else 7, crash=None)  # claimed, about to release
+    h.time_passes(61)  # its claim lapses
+    h.post_begins(ARRAY, pause_at=4 if fake else 6, crash=None, faults=[])  # before SubmitJob
+    assert len(h.background) == 2 and not h.batch.jobs
+    h.resume(0)  # the pass releases the job
+    h.safe()
+    post(h, ARRAY)  # another client
+    h.resume(0)  # the first client goes on
     h.safe()
     h.teardown()
