@@ -546,4 +546,3 @@ def test_no_submitter_outlives_its_claim() -> None:
     assert variable["default"] < lease
     (validation,) = variable["validation"]
     assert validation["condition"] == f"${{var.submitter_timeout < {lease}}}"
-
