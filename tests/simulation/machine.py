@@ -363,31 +363,13 @@ class History(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.retrying))
     @rule(pick=st.integers(0, 3), **POSTS)
-    def retry(
-        self,
-        pick: int,
-        clients: int,
-        faults: list[str],
-        crashes: list[int | None],
-        with_reconcile: bool,
-        choices: list[int],
-        shuffle: int | None = None,
-        reconcile_first: bool = False,
-    ) -> None:
+    def retry(self, pick: int, **posted: Any) -> None:
         """A client whose request got a 503 or no answer (its submitter stopped) sends it
-        again, maybe with others: a `post` of that input. Left to `post` alone, a retry
-        of the input that failed came only one post in four, and seldom after Batch and
-        the events had moved on (an adoption of an array whose parent had ended)."""
-        self.post(
-            self.retrying[pick % len(self.retrying)],
-            clients,
-            faults,
-            crashes,
-            with_reconcile,
-            choices,
-            shuffle,
-            reconcile_first,
-        )
+        again, maybe with others: a `post` of that input (the same POSTS arguments).
+        Left to `post` alone, a retry of the input that failed came only one post in
+        four, and seldom after Batch and the events had moved on (an adoption of an
+        array whose parent had ended)."""
+        self.post(self.retrying[pick % len(self.retrying)], **posted)
 
     # Re-runs and cancels of a job Batch never saw are refusals (409, 404), tested
     # elsewhere: here they only took a history's steps.

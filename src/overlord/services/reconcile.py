@@ -189,20 +189,9 @@ def _repair_submission(
     The pass read the job minutes ago, maybe: it first takes the lapsed claim over, as
     a client's retry would, and acts on the job as it is now. Acting on its read, it
     took a re-run's Batch job for this unrecorded submission and numbered it run 1."""
-    job_id = job["_id"]
-    owner = uuid.uuid4().hex
-    claim = store.claim_job(job, owner, utcnow(), CLAIM_LEASE)
-    if not claim.claimed:
-        return  # recorded since the read, or taken over by a submitter still at work
-    candidates = unrecorded_batch_jobs(store, batch, claim.job)
-    if not candidates:
-        store.mark_submit_failed(
-            job_id, "submission did not complete: Batch has no such job", utcnow(), owner
-        )
-        report.submit_failed.append(job_id)
-        return
-    _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
-    report.adopted.append(job_id)
+    reason = "submission did not complete: Batch has no such job"
+    if _claim_and_adopt(store, batch, log_streams, objects, job, report, reason) is False:
+        report.submit_failed.append(job["_id"])
 
 
 def _adopt_failed_submission(
@@ -217,16 +206,34 @@ def _adopt_failed_submission(
     client gave up): take the claim, as a client's retry would, and adopt the job."""
     if not unrecorded_batch_jobs(store, batch, job):
         return
+    # If its job is recorded between the two reads, the claim goes back with its failure.
+    _claim_and_adopt(store, batch, log_streams, objects, job, report, str(job["status_reason"]))
+
+
+def _claim_and_adopt(
+    store: Store,
+    batch: Batch,
+    log_streams: LogStreams,
+    objects: Objects,
+    job: JobDocument,
+    report: ReconcileReport,
+    reason: str,
+) -> bool | None:
+    """Take the job's claim, as a client's retry would, and adopt Batch's job as the job
+    is then. Returns True when adopted, False when the claim went back as a failed
+    submission (`reason`: Batch had no unrecorded job), None when another held the job
+    (recorded since the read, or a submitter still at work)."""
     owner = uuid.uuid4().hex
     claim = store.claim_job(job, owner, utcnow(), CLAIM_LEASE)
     if not claim.claimed:
-        return  # a client's retry has it
+        return None
     candidates = unrecorded_batch_jobs(store, batch, claim.job)
-    if not candidates:  # recorded between the two reads: give the claim back
-        store.mark_submit_failed(job["_id"], str(job["status_reason"]), utcnow(), owner)
-        return
+    if not candidates:
+        store.mark_submit_failed(job["_id"], reason, utcnow(), owner)
+        return False
     _adopt(store, batch, log_streams, objects, claim.job, candidates[0].batch_job_id, report)
     report.adopted.append(job["_id"])
+    return True
 
 
 def _adopt(
