@@ -153,6 +153,8 @@ def make_flow(
             LOG_LEVEL="WARNING",
             AWS_ENDPOINT_URL_BATCH=server.endpoint_url,
             RECONCILE_AFTER_SECONDS="0",
+            # The local Batch lists a job at once: a lost answer holds the claim 1 s.
+            BATCH_LIST_DELAY_SECONDS="1",
         )
         env.__enter__()
         built.append(lambda: env.__exit__(None, None, None))

@@ -2,10 +2,11 @@
 (FakeStore or MongoStore on FerretDB) against the simulated world (world.py).
 
 A history is a sequence of rules: clients submitting (several at once, the same input,
-with SubmitJob's answer lost, slow, throttled or refused), Batch moving its jobs on,
-events delivered once to three times in any order and several at once, reconcile
-passes, cancels, re-runs (also of the failed items only), a log follower polling, and
-the clock moving. Every operation may be stopped before any of its store writes. When
+with SubmitJob's answer lost, slow, throttled or refused, or ListJobs failing), Batch
+moving its jobs on (ListJobs listing a job only a while after it was created), events
+delivered once to three times in any order and several at once, reconcile passes,
+cancels, re-runs (also of the failed items only), a log follower polling, and the
+clock moving. Every operation may be stopped before any of its store writes. When
 the history ends it settles (Batch finishes, every event is delivered, reconcile runs)
 and `invariants.check` compares the store with Batch and with a replay of the same
 Batch jobs in order, once each.
@@ -56,7 +57,7 @@ INPUTS: tuple[dict[str, Any], ...] = (
     {"task": "fail", "items": [{"message": "a"}, {"message": "b"}], "attempts": 2},
     {"task": "fail", "items": [{"message": "c"}, {"message": "d"}, {"message": "e"}]},
 )
-FAULTS = ("ok", "ok", "lost", "slow", "throttle", "refuse", "stop")
+FAULTS = ("ok", "ok", "lost", "slow", "throttle", "refuse", "stop", "unlisted")
 BATCH_PACE = 10  # seconds Batch takes to move a job on one status (time_passes)
 SETTLE_SECONDS = 60  # reconcile's settle_logs_seconds in the histories
 # The Lambdas' timeouts (terraform/modules/functions' defaults): a paused operation does
@@ -284,12 +285,14 @@ class History(RuleBasedStateMachine):
         copies=st.integers(1, 3),
         settle_crashes=st.lists(crash_points, max_size=8),
         reconcile_after=st.sampled_from([0, 60]),
+        list_delay=st.sampled_from([1, 5, 30]),
     )
     def start(
         self,
         copies: int,
         settle_crashes: list[int | None] | None = None,
         reconcile_after: int = 0,
+        list_delay: int = 1,
     ) -> None:
         """`settle_crashes`: the recorder stops so in the settling's first deliveries
         (each such event is delivered again), so that every history ends with its
@@ -298,8 +301,13 @@ class History(RuleBasedStateMachine):
         `reconcile_after`: the deployment's RECONCILE_AFTER_SECONDS (900 in production):
         a pass looks only at jobs untouched that long. At 0 every pass races every
         operation; at 60 retries, Batch and events have a minute to themselves first
-        (an array's parent ending recorded before any adoption, say)."""
+        (an array's parent ending recorded before any adoption, say).
+
+        `list_delay`: seconds before ListJobs lists a job just created (AWS promises no
+        bound; a lost SubmitJob answer holds the claim for 60 s, and a submitter stopped
+        after SubmitJob leaves it for at least the 31 s its lease outlives its Lambda)."""
         self._record("start", locals())
+        self.batch.list_delay_ms = list_delay * 1000
         self._copies = copies
         self._settle_crashes = list(settle_crashes or [])
         self._reconcile_after = reconcile_after

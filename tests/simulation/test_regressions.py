@@ -273,3 +273,18 @@ def test_defect_4_a_stalled_reconcile_frees_only_its_own_claim(make):
     h.resume(0)  # the first client goes on
     h.safe()
     h.teardown()
+
+
+def test_a_lost_answer_keeps_the_claim_until_batch_lists_the_job(make):
+    """Found once ListJobs lists a job only a while after it was created (SimBatch's
+    `list_delay_ms`): SubmitJob's answer was lost and the submitter released its claim
+    (SUBMIT_FAILED); a stalled request for the same input took it over at once, ListJobs
+    did not list b001 yet, and it submitted b002: two Batch jobs for one input."""
+    h = make()
+    h.batch.list_delay_ms = 5000
+    h.post_begins(PLAIN, pause_at=1, crash=None, faults=[])  # stalls before its claim
+    post(h, PLAIN, faults=["lost"])
+    h.resume(0)
+    h.safe()
+    assert len(h.batch.jobs) == 1
+    h.teardown()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from overlord.domain.errors import BatchThrottled, BatchUnavailable
+from overlord.domain.errors import BatchThrottled, BatchUnavailable, SubmitOutcomeUnknown
 from overlord.domain.status import TERMINAL, RunStatus, rank
 from overlord.domain.submission import SubmitRequest
 from overlord.ports import BatchJobRef, CappedObject, LogLine, StreamRead
@@ -386,7 +386,8 @@ class SimJob:
 
 class SimBatch:
     """Our Batch port, in memory, deciding what Batch did. SubmitJob answers as the
-    history planned (`faults`): ok, throttled (nothing created), lost (created, 5xx),
+    history planned (`faults`): ok, throttled (nothing created), lost (created, the
+    answer a 5xx or a read timeout), unlisted (ListJobs, looking for the job, failed),
     slow (created; the answer comes after the submitter's claim has lapsed), stop (the
     submitter's process stopped, killed at its timeout say, before Batch had the call:
     nothing created, the claim left to lapse)."""
@@ -398,12 +399,20 @@ class SimBatch:
         self.events: list[dict[str, Any]] = []  # every event Batch emitted, in order
         self.emit: Callable[[dict[str, Any]], None] = lambda detail: None
         self._next = 0
+        # ListJobs is eventually consistent: AWS promises no moment by which a job just
+        # created is listed. A job is left out of `find_by_name` this long.
+        self.list_delay_ms = 1000
 
     # -- the port
-    def submit(self, request: SubmitRequest) -> str:
+    def _faults(self) -> list[str]:
         actor = self.scheduler.current_actor()
-        faults = actor.faults if actor is not None and actor.faults is not None else self.faults
+        return actor.faults if actor is not None and actor.faults is not None else self.faults
+
+    def submit(self, request: SubmitRequest) -> str:
+        faults = self._faults()
         fault = faults.pop(0) if faults else "ok"
+        if fault == "unlisted":  # a fault of ListJobs, which this call did not need
+            fault = "ok"
         if fault == "stop":
             self.scheduler.crash("SubmitJob: the submitter stopped before Batch had it")
         if fault == "throttle":
@@ -427,17 +436,23 @@ class SimBatch:
         self._transition(job, RunStatus.SUBMITTED.value)
         self.clock.advance(0.25)  # SubmitJob's answer takes a while: Batch's createdAt is earlier
         if fault == "lost":
-            raise BatchUnavailable("Batch failed: read timeout (sim; the job was created)")
+            raise SubmitOutcomeUnknown("Batch failed: read timeout (sim; the job was created)")
         if fault == "slow":
             self.clock.advance(61)  # beyond the claim's lease
             self.scheduler.switch()
         return batch_job_id
 
     def find_by_name(self, job_name: str) -> list[BatchJobRef]:
+        faults = self._faults()
+        if faults and faults[0] == "unlisted":
+            faults.pop(0)
+            raise BatchUnavailable("Batch could not list jobs: throttled (sim)")
         found = [
             BatchJobRef(j.batch_job_id, j.created_ms, j.status)
             for j in self.jobs.values()
-            if j.name == job_name and j.parent is None
+            if j.name == job_name
+            and j.parent is None
+            and j.created_ms <= self.clock.ms() - self.list_delay_ms
         ]
         return sorted(found, key=lambda r: (r.created_at_ms, r.batch_job_id), reverse=True)
 

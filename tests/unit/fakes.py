@@ -135,6 +135,23 @@ class FakeStore:
             submit_failures=job.get("submit_failures", 0) + 1,
         )
 
+    def hold_claim(
+        self, job_id: str, owner: str, until: datetime, reason: str, now: datetime
+    ) -> None:
+        self._write("jobs.hold_claim")
+        job = self.jobs.get(job_id)
+        if job is None or job["status"] != SUBMITTING:
+            return
+        claim = job.get("claim")
+        if claim is None or claim["owner"] != owner:
+            return
+        job.update(
+            claim={**claim, "expires_at": until},
+            status_reason=reason,
+            updated_at=now,
+            submit_failures=job.get("submit_failures", 0) + 1,
+        )
+
     def get_job(self, job_id: str) -> JobDocument | None:
         return deepcopy(self.jobs.get(job_id))
 
@@ -699,10 +716,10 @@ class FakeBatch:
         self.jobs[batch_job_id] = BatchJobRef(batch_job_id, len(self.jobs), "SUBMITTED")
         self.names[batch_job_id] = request.job_name
         if self.lose_next_answer:
-            from overlord.domain.errors import BatchUnavailable
+            from overlord.domain.errors import SubmitOutcomeUnknown
 
             self.lose_next_answer = False
-            raise BatchUnavailable("Batch failed: read timeout")
+            raise SubmitOutcomeUnknown("Batch failed: read timeout")
         return batch_job_id
 
     def find_by_name(self, job_name: str) -> list[BatchJobRef]:

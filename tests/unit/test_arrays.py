@@ -518,14 +518,20 @@ def test_a_long_list_of_failed_items_goes_through_s3_with_the_items(store, batch
 
 
 def test_a_lost_answer_to_a_partial_rerun_is_adopted_with_its_items(store, batch, objects, streams):
-    from overlord.domain.errors import BatchUnavailable
+    import time
+    from dataclasses import replace
+    from datetime import timedelta
 
+    from overlord.domain.errors import SubmitOutcomeUnknown
+
+    listed_at_once = replace(CONFIG, list_delay=timedelta(0))  # no claim held after
     sub = post_array(store, batch, objects, array_request(4))
     end_run(store, streams, objects, sub, sub.batch_job_id, ["FAILED", "SUCCEEDED"] * 2)
     batch.lose_next_answer = True
-    with pytest.raises(BatchUnavailable):
-        submit.start_new_run(store, batch, objects, CONFIG, sub.job_id, only_failed=True)
+    with pytest.raises(SubmitOutcomeUnknown):
+        submit.start_new_run(store, batch, objects, listed_at_once, sub.job_id, only_failed=True)
     assert store.jobs[sub.job_id]["selection"] == [0, 2]
+    time.sleep(0.01)  # the claim, held no time, has lapsed
     # The client sends the original request again: the lost Batch job is adopted as what
     # it is, a run of items 0 and 2.
     again = post_array(store, batch, objects, array_request(4))

@@ -5,18 +5,21 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from overlord.domain import schema
+from overlord.domain.clock import utcnow
 from overlord.domain.errors import (
     BatchRejected,
     BatchThrottled,
     InvalidRequest,
     JobNotFound,
     RunInProgress,
+    SubmitOutcomeUnknown,
 )
 from overlord.domain.observation import Attempt, RunObservation
 from overlord.domain.request import validate_job_request
@@ -31,8 +34,13 @@ def request(**parameters: object):
     return validate_job_request({"task": "echo", "parameters": parameters or {"message": "hi"}})
 
 
-def post(store, batch, objects, req=None):
-    return submit.submit_job(store, batch, objects, CONFIG, req or request())
+def post(store, batch, objects, req=None, config=CONFIG):
+    return submit.submit_job(store, batch, objects, config, req or request())
+
+
+# ListJobs lists a job at once here: a lost answer's claim is held no time at all
+# (lapsed once the clock has moved on: `time.sleep` past MongoDB's millisecond).
+LISTED_AT_ONCE = replace(CONFIG, list_delay=timedelta(0))
 
 
 def observation(sub, status, second, attempts=(), stream=None):
@@ -101,27 +109,45 @@ def test_throttling_is_reported_and_leaves_the_job_retryable(store, batch, objec
     assert post(store, batch, objects).created
 
 
+def test_a_lost_submit_answer_holds_the_claim_until_batch_lists_the_job(store, batch, objects):
+    batch.lose_next_answer = True
+    before = utcnow()  # to the millisecond, as stored
+    with pytest.raises(SubmitOutcomeUnknown) as lost:
+        post(store, batch, objects)
+    assert lost.value.retry_after_seconds == 60
+    [job] = store.jobs.values()
+    assert job["status"] == "SUBMITTING" and "read timeout" in job["status_reason"]
+    assert job["submit_failures"] == 1
+    assert job["claim"]["expires_at"] >= before + CONFIG.list_delay
+    again = post(store, batch, objects)  # ListJobs might not list it yet: nobody looks
+    assert not again.created and again.status == "SUBMITTING"
+    assert len(batch.submitted) == 1 and store.runs == {}
+
+
 def test_a_lost_submit_answer_is_adopted_not_submitted_twice(store, batch, objects):
     batch.lose_next_answer = True
-    with pytest.raises(Exception, match="read timeout"):
-        post(store, batch, objects)
-    again = post(store, batch, objects)
+    with pytest.raises(SubmitOutcomeUnknown, match="read timeout"):
+        post(store, batch, objects, config=LISTED_AT_ONCE)
+    time.sleep(0.01)
+    again = post(store, batch, objects, config=LISTED_AT_ONCE)
     assert again.created and len(batch.submitted) == 1
     assert again.batch_job_id in batch.jobs
     assert store.runs[again.batch_job_id]["run"] == 1
+    assert store.jobs[again.job_id]["status_reason"] is None
 
 
 def test_adoption_ignores_runs_that_only_the_recorder_knows(store, batch, objects, streams):
     # A lost answer, then an event for that Batch job, then the client's retry: the
     # recorder's run has no number, so the retry adopts the job instead of a second one.
     batch.lose_next_answer = True
-    with pytest.raises(Exception, match="read timeout"):
-        post(store, batch, objects)
+    with pytest.raises(SubmitOutcomeUnknown, match="read timeout"):
+        post(store, batch, objects, config=LISTED_AT_ONCE)
     [(lost_id, _)] = batch.jobs.items()
     job_id = batch.names[lost_id]
     event = RunObservation(lost_id, job_id, "RUNNABLE", T0)
     assert record.record_observation(store, streams, objects, event).recorded
-    again = post(store, batch, objects)
+    time.sleep(0.01)
+    again = post(store, batch, objects, config=LISTED_AT_ONCE)
     assert len(batch.submitted) == 1 and again.batch_job_id == lost_id
     assert store.runs[lost_id]["run"] == 1
     assert store.jobs[job_id]["status"] == "RUNNABLE"

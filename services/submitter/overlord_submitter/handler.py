@@ -34,6 +34,7 @@ from overlord.domain.errors import (
     RunInProgress,
     SecretUnavailable,
     StoreUnavailable,
+    SubmitOutcomeUnknown,
     TaskNotFound,
     UnsupportedMediaType,
 )
@@ -365,8 +366,8 @@ class _Answer:
     log: tuple[Callable[..., None], str] | None = None
 
 
-# Powertools picks the entry of the error's nearest class (BatchThrottled before
-# BatchUnavailable), as it would for handlers written one by one.
+# Powertools picks the entry of the error's nearest class (BatchThrottled and
+# SubmitOutcomeUnknown before BatchUnavailable), as it would for handlers written one by one.
 _ANSWERS: dict[type[OverlordError], _Answer] = {
     UnsupportedMediaType: _Answer(HTTPStatus.UNSUPPORTED_MEDIA_TYPE),
     JobNotFound: _Answer(HTTPStatus.NOT_FOUND),
@@ -388,6 +389,12 @@ _ANSWERS: dict[type[OverlordError], _Answer] = {
         HTTPStatus.SERVICE_UNAVAILABLE,
         "{exc}; send the request again after Retry-After seconds",
         (logger.warning, "Batch throttled the submission"),
+    ),
+    SubmitOutcomeUnknown: _Answer(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "{exc}; Batch may have the job: send the request again after Retry-After "
+        "seconds, and it is adopted if Batch has it, submitted if not",
+        (logger.warning, "SubmitJob's outcome unknown"),
     ),
     BatchUnavailable: _Answer(
         HTTPStatus.SERVICE_UNAVAILABLE,
@@ -419,9 +426,8 @@ def _answer(answer: _Answer, exc: OverlordError) -> Response[Any]:
     if answer.log:
         log, message = answer.log
         log(message, extra={"reason": str(exc)})
-    headers = (
-        {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, BatchThrottled) else None
-    )
+    after = exc.retry_after_seconds if isinstance(exc, BatchUnavailable) else None
+    headers = {"Retry-After": str(after)} if after is not None else None
     return problem(answer.status, answer.detail.format(exc=exc), headers=headers)
 
 

@@ -2,8 +2,9 @@
 
 SubmitJob is not idempotent, so botocore never retries it on its own (a read timeout
 or a 5xx after Batch created the job would create a second one). Only throttling,
-which means the job was not created, is retried here, briefly; an unknown outcome is
-reported as BatchUnavailable and the next identical request adopts the job by name.
+which means the job was not created, is retried here, briefly. A failure before the
+request left (no connection) is BatchUnavailable; one after (a 5xx, a read timeout) is
+SubmitOutcomeUnknown, and the job is looked for by name once ListJobs would list it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ProxyConnectionError,
+)
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from overlord.adapters import metrics
@@ -24,7 +32,13 @@ from overlord.adapters.aws import (
 )
 from overlord.adapters.ratelimit import TokenBucket
 from overlord.domain import deadline
-from overlord.domain.errors import BatchCallFailed, BatchRejected, BatchThrottled, BatchUnavailable
+from overlord.domain.errors import (
+    BatchCallFailed,
+    BatchRejected,
+    BatchThrottled,
+    BatchUnavailable,
+    SubmitOutcomeUnknown,
+)
 from overlord.domain.submission import SubmitRequest
 from overlord.ports import BatchJobRef
 from overlord.ports.batch_events import BatchJobDetail
@@ -32,6 +46,10 @@ from overlord.ports.batch_events import BatchJobDetail
 DESCRIBE_LIMIT = 100  # DescribeJobs takes at most 100 IDs
 _THROTTLED = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
 _CLIENT_FAULTS = {"ClientException", "ValidationException", "AccessDeniedException"}
+# Failures to connect: the request never left, so Batch created nothing. (Other
+# BotoCoreErrors before sending, missing credentials or a bad parameter, are not
+# HTTPClientErrors.)
+_NOT_SENT = (EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError)
 # What an invocation still needs once its turn to submit has come: SubmitJob at its
 # slowest (connect + read timeouts), then recording the run (a few MongoDB writes).
 AFTER_THE_WAIT_SECONDS = NO_RETRY_CONNECT_SECONDS + NO_RETRY_READ_SECONDS + 2.0
@@ -51,7 +69,13 @@ def _submit_error(exc: ClientError) -> Exception:
         return BatchThrottled(f"Batch is throttling submissions: {_error_message(exc)}")
     if code in _CLIENT_FAULTS or 400 <= status < 500:
         return BatchRejected(f"Batch refused the job: {_error_message(exc)}")
-    return BatchUnavailable(f"Batch failed: {_error_message(exc)}")
+    return SubmitOutcomeUnknown(f"Batch failed: {_error_message(exc)}")
+
+
+def _transport_error(exc: BotoCoreError) -> BatchUnavailable:
+    if isinstance(exc, HTTPClientError) and not isinstance(exc, _NOT_SENT):
+        return SubmitOutcomeUnknown(f"Batch's answer was lost: {_error_message(exc)}")
+    return BatchUnavailable(f"Batch unreachable: {_error_message(exc)}")
 
 
 class BatchGateway:
@@ -98,7 +122,7 @@ class BatchGateway:
                 metrics.add(metrics.Metric.SUBMIT_JOB_THROTTLED)
             raise error from None
         except BotoCoreError as exc:
-            raise BatchUnavailable(f"Batch unreachable: {_error_message(exc)}") from None
+            raise _transport_error(exc) from None
         finally:
             elapsed_ms = (time.monotonic() - started) * 1000
             metrics.add(metrics.Metric.SUBMIT_JOB_LATENCY, elapsed_ms)

@@ -99,6 +99,11 @@ class Settings:
     # call would wait longer than this.
     submit_rate_per_second: float = 50.0
     submit_max_wait_seconds: float = 5.0
+    # BATCH_LIST_DELAY_SECONDS: how long ListJobs may take to list a job just created
+    # (AWS promises no bound; it is eventually consistent). After a SubmitJob whose
+    # answer was lost, the job's claim is held this long before anyone looks for it by
+    # name. The local Batch lists at once: the local stacks set a few seconds.
+    batch_list_delay_seconds: int = 60
     # CONTAINER_OVERRIDES_BUDGET: characters of SubmitJob container overrides (JSON) we
     # may use; parameters that would not fit travel through S3. ECS's cap is 8,192
     # (submission.CONTAINER_OVERRIDES_CAP); 2,048 are left for Batch's own variables.
@@ -152,6 +157,9 @@ class Settings:
             ),
             submit_max_wait_seconds=float(
                 env.get("SUBMIT_MAX_WAIT_SECONDS") or default.submit_max_wait_seconds
+            ),
+            batch_list_delay_seconds=int(
+                env.get("BATCH_LIST_DELAY_SECONDS") or default.batch_list_delay_seconds
             ),
             log_settle_seconds=int(env.get("LOG_SETTLE_SECONDS") or default.log_settle_seconds),
             container_overrides_budget=int(

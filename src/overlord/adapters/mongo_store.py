@@ -254,6 +254,22 @@ class MongoStore:
         )
 
     @_store_call
+    def hold_claim(
+        self, job_id: str, owner: str, until: datetime, reason: str, now: datetime
+    ) -> None:
+        self.jobs.update_one(
+            {"_id": job_id, "status": SUBMITTING, "claim.owner": owner},
+            {
+                "$set": {
+                    "claim.expires_at": until,
+                    "status_reason": reason,
+                    "updated_at": now,
+                },
+                "$inc": {"submit_failures": 1},
+            },
+        )
+
+    @_store_call
     def get_job(self, job_id: str) -> JobDocument | None:
         return cast(JobDocument | None, self.jobs.find_one({"_id": job_id}))
 

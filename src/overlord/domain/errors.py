@@ -44,17 +44,33 @@ class BatchRejected(OverlordError):
 
 
 class BatchUnavailable(OverlordError):
-    """AWS Batch could not be reached or failed after retries: 503.
+    """AWS Batch could not be reached, or refused for now, before it created anything
+    (a connection refused, throttling, a failed ListJobs): 503. The job is SUBMIT_FAILED
+    and the next identical request submits it again. `retry_after_seconds`: when to ask
+    again, where known (the answer's Retry-After)."""
 
-    The outcome is unknown (the job may exist): the job is SUBMIT_FAILED, and the next
-    identical request looks for it by name before submitting again.
-    """
+    retry_after_seconds: int | None = None
 
 
 class BatchThrottled(BatchUnavailable):
     """Batch answered TooManyRequests (its 50 SubmitJob calls/s): 503 with Retry-After."""
 
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class SubmitOutcomeUnknown(BatchUnavailable):
+    """SubmitJob's answer was lost (a 5xx, a read timeout, a connection closed midway):
+    Batch may have created the job. 503 with Retry-After.
+
+    Nobody may look for the job by name at once: ListJobs lists a job only a while after
+    it was created, so a request that took the job over now might not find it and submit
+    a second one. The submitter keeps its claim that long (`SubmitConfig.list_delay`);
+    then a retry, or reconcile, finds the job by name and adopts it, or submits anew.
+    """
+
+    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 

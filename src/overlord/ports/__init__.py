@@ -154,6 +154,13 @@ class Store(Protocol):
         """Release the claim `owner` holds (None: any claim) as SUBMIT_FAILED."""
         ...
 
+    def hold_claim(
+        self, job_id: str, owner: str, until: datetime, reason: str, now: datetime
+    ) -> None:
+        """Keep the claim `owner` holds until `until` (the job stays SUBMITTING), with
+        why: its SubmitJob's outcome is unknown (errors.SubmitOutcomeUnknown)."""
+        ...
+
     def get_job(self, job_id: str) -> JobDocument | None: ...
 
     def save_items(self, items: ItemsDocument) -> None:

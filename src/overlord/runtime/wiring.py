@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import timedelta
 
 from overlord.adapters import aws, mongo_client
 from overlord.adapters.batch import BatchGateway
@@ -41,6 +42,7 @@ class Components:
             deployed_images=self.settings.task_images,
             deployment=self.settings.deployment,
             definition_tag_count=self.settings.definition_tag_count,
+            list_delay=timedelta(seconds=self.settings.batch_list_delay_seconds),
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from overlord.domain.errors import (
     NothingToRerun,
     OverlordError,
     RunInProgress,
+    SubmitOutcomeUnknown,
 )
 from overlord.domain.item_offsets import item_offsets
 from overlord.domain.request import MAX_TAGS, JobRequest
@@ -63,6 +65,9 @@ class SubmitConfig:
     # Tags the job definitions carry; with propagateTags AWS fails a job whose tags and
     # its definition's exceed 50 (after accepting it), so the user's get what is left.
     definition_tag_count: int = 0
+    # Settings.batch_list_delay_seconds: after SubmitJob's answer was lost, the claim is
+    # held this long, so that whoever looks for the job by name next finds it listed.
+    list_delay: timedelta = timedelta(seconds=60)
 
     @property
     def own_tags(self) -> dict[str, str]:
@@ -300,6 +305,13 @@ def _submit_claimed(
             batch_job_id = _submit_new(
                 store, batch, objects, config, job, given, shape, job_definition
             )
+    except SubmitOutcomeUnknown as exc:
+        # Batch may have the job, and ListJobs may not list it yet: keep the claim,
+        # so that no request takes the job over, finds nothing and submits again.
+        now = utcnow()
+        store.hold_claim(job_id, owner, now + config.list_delay, str(exc), now)
+        exc.retry_after_seconds = math.ceil(config.list_delay.total_seconds())
+        raise
     except OverlordError as exc:
         store.mark_submit_failed(job_id, str(exc), utcnow(), owner)
         raise

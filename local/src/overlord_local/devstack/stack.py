@@ -176,6 +176,9 @@ class DevStack:
             RESULTS_BUCKET=o.results_bucket,
             LOG_LEVEL=o.log_level,
             RECONCILE_AFTER_SECONDS=str(o.reconcile_after_seconds),
+            # The local Batch lists a job as soon as it creates it: a lost SubmitJob
+            # answer holds the claim 2 s, not AWS's 60.
+            BATCH_LIST_DELAY_SECONDS="2",
             # No X-Ray daemon here: tracing off unless the caller turned it on.
             POWERTOOLS_TRACE_DISABLED=os.environ.get("POWERTOOLS_TRACE_DISABLED", "true"),
             AWS_ENDPOINT_URL=aws_endpoint,
