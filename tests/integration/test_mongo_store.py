@@ -82,6 +82,25 @@ def test_failed_submission_can_be_claimed_again_once(db):
     assert store.claim_job(dict(job), "c", NOW, LEASE).claimed is False
 
 
+def test_a_held_claim_outlives_its_lease_and_only_its_owner_holds_it(db):
+    """After a lost SubmitJob answer the submitter holds its claim until ListJobs would
+    list the job: nobody takes the job over before then."""
+    store = MongoStore(db)
+    job = new_job(message="held")
+    assert store.claim_job(dict(job), "a", NOW, LEASE).claimed
+    store.hold_claim(job["_id"], "someone-else", NOW + LEASE * 9, "not mine", NOW)
+    assert store.get_job(job["_id"])["claim"]["expires_at"] == NOW + LEASE
+    store.hold_claim(job["_id"], "a", NOW + LEASE * 3, "Batch failed: read timeout", NOW)
+    held = store.get_job(job["_id"])
+    assert held["status"] == "SUBMITTING" and held["status_reason"] == "Batch failed: read timeout"
+    assert held["claim"] == {"owner": "a", "expires_at": NOW + LEASE * 3}
+    assert held["submit_failures"] == 1
+    assert not store.claim_job(dict(job), "b", NOW + LEASE * 2, LEASE).claimed
+    taken = store.claim_job(dict(job), "b", NOW + LEASE * 4, LEASE)
+    assert taken.claimed and taken.taken_over
+    assert store.get_job(job["_id"])["status_reason"] is None
+
+
 def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_not(db):
     store = MongoStore(db)
     job = new_job(message="lease")
