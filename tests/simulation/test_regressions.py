@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.simulation import soak
-from tests.simulation.machine import History, pick_of
+from tests.simulation.machine import History, admitted, pick_of
 from tests.simulation.world import Scheduler
 from tests.unit.fakes import FakeStore
 
@@ -211,7 +211,9 @@ def test_an_array_cancelled_before_its_children_ran_keeps_batchs_last_summary(ma
 def test_reconcile_does_not_mark_a_newer_failed_submission_as_looked_at(make):
     """Found by CI's histories: reconcile reads a SUBMIT_FAILED job, a client's retry
     takes it, submits (the answer lost: Batch has the job) and fails it again; the pass
-    then marked the job looked at, from its older read, so no later pass adopted it."""
+    then marked the job looked at, from its older read, so no later pass adopted it.
+    Since fix 12 the lost answer holds the claim instead of failing the job, and this
+    history no longer reaches the defect; the later take-over's history below does."""
     h = make()
     h.start(copies=1)
     post(h, ECHO, faults=["throttle"])
@@ -224,7 +226,9 @@ def test_reconcile_does_not_mark_a_failure_looked_at_through_its_in_flight_read(
     """Found by generated histories (the shuffled scheduler, with fix 8 undone in an
     experiment; it fails without that too): reconcile reads the job SUBMITTING (a live
     claim: left alone), the client's SubmitJob answer is lost and the job fails, and the
-    pass then marks the job looked at from its in-flight read: no pass adopted it."""
+    pass then marks the job looked at from its in-flight read: no pass adopted it.
+    Since fix 12 the lost answer leaves the job SUBMITTING, so this history no longer
+    reaches the defect; it stays as a history of a pass beside a lost answer."""
     h = make()
     h.start(copies=1)
     h.post(PLAIN, 2, ["lost"], [None, None, None, None], True, [], 203)
@@ -288,3 +292,30 @@ def test_a_lost_answer_keeps_the_claim_until_batch_lists_the_job(make):
     h.safe()
     assert len(h.batch.jobs) == 1
     h.teardown()
+
+
+def test_reconcile_does_not_mark_a_failure_of_a_later_take_over_as_looked_at(make):
+    """Defect 10 since a lost SubmitJob answer holds the claim (fix 12): a pass reads a
+    throttled submission (no Batch job: nothing to adopt) and stalls. A client's retry
+    takes the job over, submits b001 and stalls past its Lambda's timeout before
+    recording it; once its claim has lapsed another retry takes the job over and its
+    ListJobs fails: SUBMIT_FAILED again, and Batch has b001. The pass then marked the
+    job looked at from its read, so no later pass adopted b001."""
+    h = make()
+    fake = isinstance(h.raw, FakeStore)
+    post(h, ECHO, faults=["throttle"])
+    h.reconcile_begins(pause_at=PASS_PAUSE[fake], crash=None)  # read, found nothing
+    h.post_begins(ECHO, pause_at=CLIENT_PAUSE[fake], crash=None, faults=[])  # after SubmitJob
+    assert len(h.background) == 2 and len(h.batch.jobs) == 1
+    h.time_passes(61)
+    post(h, ECHO, faults=["unlisted"])
+    assert h.raw.get_job(admitted(ECHO).job_id)["status"] == "SUBMIT_FAILED"
+    h.resume(0)  # the pass marks what it read
+    h.safe()
+    h.teardown()
+
+
+# Where each stalls, by store (True: FakeStore; MongoStore's reads are switch points too):
+# the pass after its reads and before it marks them; the client after SubmitJob.
+PASS_PAUSE = {True: 4, False: 7}
+CLIENT_PAUSE = {True: 4, False: 6}
