@@ -13,7 +13,10 @@ Starts `overlord dev` (as `make dev` does, in its own state directory), then:
    as a worker process on this machine's cores (--max-vcpus / 0.25 vCPU at a time).
 
    With it, the CPU seconds the stack's processes spent during the run, by process
-   (``fork server: jobs``: the worker processes it forked and reaped).
+   (``fork server: jobs``: the worker processes it forked and reaped), and the peak of
+   MongoDB connections open during the run (TCP connections to the database's port,
+   sampled every 0.2 s from /proc/net/tcp{,6}: pooled and monitoring alike), beside the
+   budget the settings give (docs/operations.md, "MongoDB connections").
 
     .venv/bin/python bench/array_dev.py [--accept 10000] [--singles 100] [--size 1000]
         [--fresh-workers]
@@ -25,11 +28,13 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -117,7 +122,69 @@ def stack_cpu(root: int) -> dict[str, float]:
     return cpu
 
 
+ESTABLISHED = "01"
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections whose far end is `port` on this host (Linux /proc)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == ESTABLISHED and int(fields[2].rsplit(":", 1)[1], 16) == port:
+                count += 1
+    return count
+
+
+class PeakConnections:
+    """The most connections to the MongoDB port seen while it runs (sampled)."""
+
+    def __init__(self, port: int, every: float = 0.2) -> None:
+        self.port, self.every, self.peak = port, every, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, connections_to(self.port))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> PeakConnections:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def mongodb_port(dev: RunningDev) -> int | None:
+    uri = dev.env.get("MONGODB_URI", "")
+    hosts = urlsplit(uri).netloc.rpartition("@")[2].split(",")
+    return int(hosts[0].rpartition(":")[2] or 27017) if len(hosts) == 1 and hosts[0] else None
+
+
 def run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> None:
+    port = mongodb_port(dev) if dev is not None and sys.platform == "linux" else None
+    if port is None:
+        _run(api, n, timeout, dev)
+        return
+    with PeakConnections(port) as sampled:
+        _run(api, n, timeout, dev)
+    pool = int(dev.env.get("MONGODB_MAX_POOL_SIZE") or 10) if dev is not None else 10
+    # One MongoClient in the dev process (the handlers share it): its pool, plus
+    # pymongo's two monitoring connections to the one server.
+    print(
+        f"  MongoDB connections during the run: peak {sampled.peak} "
+        f"(budget for the dev process: pool {pool} + 2 monitoring = {pool + 2})"
+    )
+
+
+def _run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> None:
     cpu_before = stack_cpu(dev.proc.pid) if dev is not None and sys.platform == "linux" else {}
     tag = uuid.uuid4().hex
     items = [{"message": f"item {i} {tag}"} for i in range(n)]
