@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -51,6 +52,22 @@ def _hanging_up(handler: BaseHTTPRequestHandler) -> None:
     handler.connection.shutdown(socket.SHUT_RDWR)
 
 
+@contextlib.contextmanager
+def batch_at(url: str) -> Iterator[None]:
+    """The submitter's Batch client pointed at `url`, for this block only."""
+    with environment(
+        AWS_ENDPOINT_URL_BATCH=url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    ):
+        aws.reset_clients()
+        try:
+            yield
+        finally:
+            aws.reset_clients()
+
+
 @pytest.fixture
 def batch_answering() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], None]]:
     how: list[Callable[[BaseHTTPRequestHandler], None]] = []
@@ -65,20 +82,12 @@ def batch_answering() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], N
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    with environment(
-        AWS_ENDPOINT_URL_BATCH=url,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    ):
-        aws.reset_clients()
-        try:
+    try:
+        with batch_at(f"http://127.0.0.1:{server.server_address[1]}"):
             yield how.append
-        finally:
-            aws.reset_clients()
-            server.shutdown()
-            server.server_close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(
@@ -100,18 +109,8 @@ def test_what_a_failed_submitjob_says_about_the_job(batch_answering, answer, exp
 
 
 def test_no_connection_means_nothing_was_created():
-    with environment(
-        AWS_ENDPOINT_URL_BATCH="http://127.0.0.1:9",
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-    ):
-        aws.reset_clients()
-        try:
-            with pytest.raises(BatchUnavailable) as raised:
-                BatchGateway("q").submit(REQUEST)
-        finally:
-            aws.reset_clients()
+    with batch_at("http://127.0.0.1:9"), pytest.raises(BatchUnavailable) as raised:
+        BatchGateway("q").submit(REQUEST)
     assert not isinstance(raised.value, SubmitOutcomeUnknown), raised.value
 
 

@@ -121,10 +121,8 @@ class FakeStore:
         self, job_id: str, reason: str, now: datetime, owner: str | None = None
     ) -> None:
         self._write("jobs.submit_failed")
-        job = self.jobs.get(job_id)
-        if job is None or job["status"] != SUBMITTING:
-            return
-        if owner is not None and (job.get("claim") or {}).get("owner") != owner:
+        job = self._submitting(job_id, owner)
+        if job is None:
             return
         job.update(
             status=SUBMIT_FAILED,
@@ -135,18 +133,25 @@ class FakeStore:
             submit_failures=job.get("submit_failures", 0) + 1,
         )
 
+    def _submitting(self, job_id: str, owner: str | None) -> JobDocument | None:
+        """The job if it is SUBMITTING under `owner`'s claim (None: anyone's), as
+        MongoStore's conditions on `status` and `claim.owner` match it."""
+        job = self.jobs.get(job_id)
+        if job is None or job["status"] != SUBMITTING:
+            return None
+        if owner is not None and (job.get("claim") or {}).get("owner") != owner:
+            return None
+        return job
+
     def hold_claim(
         self, job_id: str, owner: str, until: datetime, reason: str, now: datetime
     ) -> None:
         self._write("jobs.hold_claim")
-        job = self.jobs.get(job_id)
-        if job is None or job["status"] != SUBMITTING:
-            return
-        claim = job.get("claim")
-        if claim is None or claim["owner"] != owner:
+        job = self._submitting(job_id, owner)
+        if job is None:
             return
         job.update(
-            claim={**claim, "expires_at": until},
+            claim={**job["claim"], "expires_at": until},
             status_reason=reason,
             updated_at=now,
             submit_failures=job.get("submit_failures", 0) + 1,

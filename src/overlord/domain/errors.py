@@ -49,15 +49,16 @@ class BatchUnavailable(OverlordError):
     and the next identical request submits it again. `retry_after_seconds`: when to ask
     again, where known (the answer's Retry-After)."""
 
-    retry_after_seconds: int | None = None
+    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
 
 
 class BatchThrottled(BatchUnavailable):
     """Batch answered TooManyRequests (its 50 SubmitJob calls/s): 503 with Retry-After."""
 
     def __init__(self, message: str, retry_after_seconds: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
+        super().__init__(message, retry_after_seconds)
 
 
 class SubmitOutcomeUnknown(BatchUnavailable):
@@ -69,10 +70,6 @@ class SubmitOutcomeUnknown(BatchUnavailable):
     a second one. The submitter keeps its claim that long (`SubmitConfig.list_delay`);
     then a retry, or reconcile, finds the job by name and adopts it, or submits anew.
     """
-
-    def __init__(self, message: str, retry_after_seconds: int | None = None) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
 
 
 class ObjectStoreUnavailable(OverlordError):

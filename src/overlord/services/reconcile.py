@@ -202,8 +202,9 @@ def _adopt_failed_submission(
     job: JobDocument,
     report: ReconcileReport,
 ) -> None:
-    """A SUBMIT_FAILED job that Batch has after all (SubmitJob's answer was lost and the
-    client gave up): take the claim, as a client's retry would, and adopt the job."""
+    """A SUBMIT_FAILED job that Batch has after all (a take-over's ListJobs failed
+    while an earlier attempt's job was there, and the client gave up): take the claim,
+    as a client's retry would, and adopt the job."""
     if not unrecorded_batch_jobs(store, batch, job):
         return
     # If its job is recorded between the two reads, the claim goes back with its failure.
