@@ -103,13 +103,15 @@ bench: $(VENV)/.installed tools ## Overlord's overhead as ratios on the local st
 
 # Simulated histories (tests/simulation; docs/reliability.md): STORE=fake|mongo (mongo: a
 # FerretDB of its own), SEED (default: a fresh one, printed), CHUNK histories per seed,
-# MINUTES: stop after the chunk that passes it.
+# MINUTES: start no chunk after it, WORKERS: processes running chunks side by side (each
+# with its own FerretDB; the same SEED runs the same chunks whatever their number).
 STORE ?= fake
 HISTORIES ?= 10000
 CHUNK ?= 2000
+WORKERS ?= 1
 soak: $(VENV)/.installed tools ## Run HISTORIES simulated histories on STORE from SEED; a failure prints its replay
 	$(PY) -m tests.simulation.soak --store $(STORE) --histories $(HISTORIES) --chunk $(CHUNK) \
-	  $(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
+	  --workers $(WORKERS) $(if $(SEED),--seed $(SEED)) $(if $(MINUTES),--minutes $(MINUTES))
 
 # ---------------------------------------------------------------- deploy
 ENV ?= dev
