@@ -13,7 +13,7 @@
 #   - Debian packages: docker.io containerd runc debootstrap chromium (apt-get purge), and the
 #     engine's state /var/lib/docker /var/lib/containerd (images, build cache)
 #   - the Go build and module caches (go env GOCACHE GOMODCACHE)
-#   - uv's and pip's caches (~/.cache/uv, ~/.cache/pip)
+#   - uv's, pip's and the CI's mypy caches (~/.cache/uv, ~/.cache/pip, ~/.cache/overlord)
 #   - the clone's .tools/ and .venv/ do not exist yet: the clone is fresh
 # A running dockerd is stopped first. The log goes to $REHEARSAL_LOG
 # (default /tmp/overlord-rehearsal.log); the stage times are printed at the end.
@@ -23,7 +23,7 @@ SOURCE=$(pwd)
 LOG=${REHEARSAL_LOG:-/tmp/overlord-rehearsal.log}
 PACKAGES=(docker.io containerd runc debootstrap chromium chromium-common)
 STATE_DIRS=(/var/lib/docker /var/lib/containerd)
-CACHES=("$(go env GOCACHE)" "$(go env GOMODCACHE)" "$HOME/.cache/uv" "$HOME/.cache/pip")
+CACHES=("$(go env GOCACHE)" "$(go env GOMODCACHE)" "$HOME/.cache/uv" "$HOME/.cache/pip" "$HOME/.cache/overlord")
 
 echo "rehearsal of a brand-new machine; it removes:"
 printf '  package  %s\n' "${PACKAGES[@]}"
