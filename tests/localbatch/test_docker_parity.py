@@ -22,7 +22,9 @@ from tests.localbatch.test_docker_executor import worker_image
 pytestmark = pytest.mark.docker
 
 BUCKET = "parity-results"
-TIMEOUT_SCALE = 0.05  # a 60 s attempt timeout lasts 3 s
+# a 60 s attempt timeout lasts 12 s: the container must have printed its first line by
+# then, and under load (2 cores, load 8) 3 s was not always enough to start it
+TIMEOUT_SCALE = 0.2
 
 
 @pytest.fixture(scope="module")
