@@ -37,7 +37,8 @@ STAGES = [
 # The system commands the scripts use; nothing else of the machine is on their PATH, so
 # a dockerd, debootstrap or chromium installed here cannot answer for a stub.
 SYSTEM = (
-    "bash", "sh", "cat", "date", "dirname", "mktemp", "rm", "seq", "sleep", "tail", "touch",
+    "bash", "sh", "cat", "date", "dirname", "mkdir", "mktemp", "rm", "seq", "sleep", "tail",
+    "touch",
 )  # fmt: skip
 
 # Each stub appends one line to $STUB_LOG.
@@ -194,15 +195,20 @@ def test_every_stage_runs_in_order_and_dockerd_is_stopped(machine: Machine) -> N
     dockerd, *commands = machine.commands()
     # started without touching the host's firewall, its pid file in the run's state
     assert dockerd.startswith("dockerd --iptables=false --ip-masq=false --pidfile ")
-    assert commands == [
+    e2e = "python -m pytest -m e2e tests/e2e -ra -p no:cacheprovider"
+    main = ["make --no-print-directory test", "make --no-print-directory bench BENCH_ARGS=--quick"]
+    side = ["make --no-print-directory up", "make --no-print-directory smoke", e2e]
+    assert commands[:3] == [
         "make --no-print-directory setup",
         "base-images --auto",
         "make --no-print-directory images",
-        "make --no-print-directory test",
-        "make --no-print-directory bench BENCH_ARGS=--quick",
-        "make --no-print-directory up",
-        "make --no-print-directory smoke",
-        "python -m pytest -m e2e tests/e2e -ra -p no:cacheprovider",
+    ]
+    # The stack's up, smoke and e2e run beside test and bench, each side in its order.
+    beside = commands[3:8]
+    assert sorted(beside) == sorted(main + side)
+    assert [c for c in beside if c in main] == main
+    assert [c for c in beside if c in side] == side
+    assert commands[8:] == [
         "make --no-print-directory down",
         # then what is left of the stack is looked for (nothing here, by the stub)
         *commands[-5:-1],
@@ -219,11 +225,13 @@ def test_every_stage_runs_in_order_and_dockerd_is_stopped(machine: Machine) -> N
     assert noted["make --no-print-directory images"] == "net=host require_docker=1"
     assert noted["make --no-print-directory test"] == "net=host require_docker=1"
     # The e2e suite is pointed at the compose stack's gateway.
-    e2e = "python -m pytest -m e2e tests/e2e -ra -p no:cacheprovider"
     assert noted[e2e] == "api=http://localhost:8080"
     times = summary(result.stdout)
     assert list(times) == [*STAGES, "total"]
-    assert all(re.fullmatch(r"\d+s", t.strip()) for t in times.values()), times
+    for stage, took in times.items():
+        # the stack's stages: how long they were waited for, and how long they ran
+        note = r"  \(ran \d+s beside test and bench\)" if stage in ("up", "smoke", "e2e") else ""
+        assert re.fullmatch(rf"\d+s{note}", took.strip()), times
     assert list(machine.tmp.iterdir()) == []  # its state folder is removed
 
 
@@ -234,8 +242,13 @@ def test_a_failing_stage_ends_the_run_with_its_status(machine: Machine) -> None:
     assert headers(result.stdout) == STAGES[: STAGES.index("test") + 1]
     commands = machine.commands()
     assert "make --no-print-directory test" in commands
-    assert not [c for c in commands if "bench" in c or " up" in c or "down" in c]
-    assert commands[-1] == "dockerd stopped"
+    assert not [c for c in commands if "bench" in c]
+    # the stack, started beside the tests, is stopped and taken down
+    assert commands[-3:] == [
+        "make --no-print-directory logs LOGS_FLAGS=--no-color --tail=100",
+        "make --no-print-directory down",
+        "dockerd stopped",
+    ]
     times = summary(result.stdout)
     assert list(times) == [*STAGES[: STAGES.index("test") + 1], "total"]
     assert times["test"].endswith("FAILED (3)")
@@ -248,13 +261,14 @@ def test_a_failure_once_the_stack_is_up_shows_its_logs_and_takes_it_down(
     result = machine.ci_run(STUB_FAIL="smoke:2")
     assert result.returncode == 2
     commands = machine.commands()
-    after_smoke = commands[commands.index("make --no-print-directory smoke") + 1 :]
-    assert after_smoke == [
+    assert not [c for c in commands if "-m e2e" in c]  # the stack side stopped at smoke
+    assert commands[-3:] == [
         "make --no-print-directory logs LOGS_FLAGS=--no-color --tail=100",
         "make --no-print-directory down",
         "dockerd stopped",
     ]
     assert summary(result.stdout)["smoke"].endswith("FAILED (2)")
+    assert "==== e2e" not in result.stdout
 
 
 def test_a_signal_still_stops_what_the_run_started(machine: Machine) -> None:
@@ -277,6 +291,31 @@ def test_a_signal_still_stops_what_the_run_started(machine: Machine) -> None:
     assert not [c for c in machine.commands() if "bench" in c]
     assert machine.commands()[-1] == "dockerd stopped"
     assert summary(stdout)["test"].endswith("FAILED (130)")
+
+
+def test_a_signal_stops_the_stack_side_too(machine: Machine) -> None:
+    """up, smoke and e2e run in the background: a signal ends them with the run (their
+    process group), and the stack is taken down."""
+    machine.add("debootstrap", "chromium")
+    run = subprocess.Popen(
+        ["bash", str(machine.repo / ".ci" / "run")],
+        env=machine.env(STUB_SLOW="up"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    slow = Path(f"{machine.log}.slow")
+    deadline = time.monotonic() + 30
+    while not slow.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slow.exists(), "make up never began"
+    run.send_signal(signal.SIGTERM)
+    run.communicate(timeout=30)
+    assert run.returncode == 130
+    time.sleep(3)  # longer than the stub's make up: had it lived on, smoke would follow
+    commands = machine.commands()
+    assert "make --no-print-directory smoke" not in commands
+    assert commands[-2:] == ["make --no-print-directory down", "dockerd stopped"]
 
 
 def test_an_engine_that_answers_is_used_and_left_running(machine: Machine) -> None:
