@@ -16,11 +16,12 @@ from collections.abc import Iterator
 import pytest
 
 from tests.simulation import soak
+from tests.simulation.conftest import PROPERTY
 from tests.simulation.machine import History
 
 FAKE_HISTORIES = int(os.environ.get("SIM_FAKE_HISTORIES", "2000"))
 MONGO_HISTORIES = int(os.environ.get("SIM_MONGO_HISTORIES", "200"))
-SEEDS: list[str] = []  # printed by conftest.pytest_terminal_summary
+SEEDS: list[str] = []  # recorded on the test's report, printed by conftest
 
 
 def fresh_seed(store: str, histories: int) -> int:
@@ -44,15 +45,17 @@ def seed_on_failure() -> Iterator[None]:
 
 
 @pytest.mark.timeout(900)
-def test_generated_histories_on_the_fake_store():
+def test_generated_histories_on_the_fake_store(record_property):
     seed = fresh_seed("fake", FAKE_HISTORIES)
+    record_property(PROPERTY, SEEDS[-1])
     with seed_on_failure():
         soak.run(soak.fake_store, store="fake", seed=seed, histories=FAKE_HISTORIES)
 
 
 @pytest.mark.timeout(900)
-def test_generated_histories_on_mongodb(db):
+def test_generated_histories_on_mongodb(db, record_property):
     seed = fresh_seed("mongo", MONGO_HISTORIES)
+    record_property(PROPERTY, SEEDS[-1])
     before = History.twins_compared, History.twins_diverged
     with seed_on_failure():
         soak.run(soak.mongo_store_factory(db), store="mongo", seed=seed, histories=MONGO_HISTORIES)
@@ -62,5 +65,6 @@ def test_generated_histories_on_mongodb(db):
         f"mongo: {compared} histories also run on FakeStore, documents equal; "
         f"{diverged} left uncompared (the two stores' interleavings led Batch apart)"
     )
+    record_property(PROPERTY, SEEDS[-1])
     # Most histories must be compared, or the comparison proves nothing.
     assert compared >= MONGO_HISTORIES // 2, (compared, diverged)
