@@ -117,6 +117,17 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     # chosen by the first test that needs MongoDB; a run without one (unit tests) pulls nothing
     if mongo_server_choice.cache_info().currsize:
         terminalreporter.write_line(f"MongoDB used: {mongo_server_choice()[1]}")
+    # The simulator's seeds, so that any run can be replayed. From the reports: under
+    # pytest-xdist the tests run in the workers, and only their reports (with their
+    # user properties) come back; here, not in tests/simulation/conftest.py, which the
+    # xdist controller never loads (it does not collect).
+    from tests.simulation.conftest import PROPERTY
+
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", ()):
+                if name == PROPERTY and getattr(report, "when", "call") == "call":
+                    terminalreporter.write_line(f"{PROPERTY}, {value}")
 
 
 def docker_required() -> bool:
