@@ -271,11 +271,11 @@ def test_a_failure_once_the_stack_is_up_shows_its_logs_and_takes_it_down(
     assert "==== e2e" not in result.stdout
 
 
-def test_a_signal_still_stops_what_the_run_started(machine: Machine) -> None:
-    machine.add("debootstrap", "chromium")
+def terminated_in(machine: Machine, target: str) -> subprocess.Popen[str]:
+    """.ci/run, sent SIGTERM once the stub `make TARGET` has begun (STUB_SLOW)."""
     run = subprocess.Popen(
         ["bash", str(machine.repo / ".ci" / "run")],
-        env=machine.env(STUB_SLOW="test"),
+        env=machine.env(STUB_SLOW=target),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -284,8 +284,14 @@ def test_a_signal_still_stops_what_the_run_started(machine: Machine) -> None:
     deadline = time.monotonic() + 30
     while not slow.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert slow.exists(), "the test stage never began"
+    assert slow.exists(), f"make {target} never began"
     run.send_signal(signal.SIGTERM)
+    return run
+
+
+def test_a_signal_still_stops_what_the_run_started(machine: Machine) -> None:
+    machine.add("debootstrap", "chromium")
+    run = terminated_in(machine, "test")
     stdout, _ = run.communicate(timeout=30)
     assert run.returncode == 130
     assert not [c for c in machine.commands() if "bench" in c]
@@ -297,19 +303,7 @@ def test_a_signal_stops_the_stack_side_too(machine: Machine) -> None:
     """up, smoke and e2e run in the background: a signal ends them with the run (their
     process group), and the stack is taken down."""
     machine.add("debootstrap", "chromium")
-    run = subprocess.Popen(
-        ["bash", str(machine.repo / ".ci" / "run")],
-        env=machine.env(STUB_SLOW="up"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    slow = Path(f"{machine.log}.slow")
-    deadline = time.monotonic() + 30
-    while not slow.exists() and run.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert slow.exists(), "make up never began"
-    run.send_signal(signal.SIGTERM)
+    run = terminated_in(machine, "up")
     run.communicate(timeout=30)
     assert run.returncode == 130
     time.sleep(3)  # longer than the stub's make up: had it lived on, smoke would follow
