@@ -5,8 +5,9 @@ FerretDB 1.24's SQLite backend pushes a filter down to SQL only when it is exact
 a conditional update (`{_id: x, status_rank: {$lt: n}}`) or the log lines of one run
 (`{batch_job_id: x}`) cost O(collection). And even the SQL it pushes down scans the
 table, its `_id` expression being spelled otherwise than the `_id` index's.
-local/ferretdb/patches fixes these (0001, 0002: `_id`; 0004: equality on another
-top-level field, as a superset that keeps arrays). These tests run against a FerretDB
+local/ferretdb/patches fixes these (0001, 0002: `_id`; 0004, 0006: equalities on other
+top-level fields, as a superset that keeps arrays, and `$exists: false`; 0006 also
+counts equalities in SQL). These tests run against a FerretDB
 process of our build (whatever MongoDB the rest of the session uses), since `make dev`
 runs on it:
 
@@ -19,7 +20,7 @@ runs on it:
 * the server still applies the rest of the filter: an `_id` with a condition that does
   not hold matches nothing, for every command that takes a filter; and a pushed-down
   field equality matches exactly what the same equality not pushed down does
-  (`{k: {$eq: v}}`), arrays, escapes and missing fields included.
+  (`{k: {$eq: v}}`), arrays, escapes and missing fields included; so does a `count`.
 """
 
 from __future__ import annotations
@@ -226,6 +227,8 @@ def exercise_the_store(store: MongoStore, filters: Filters) -> None:
     ended = replace(observation(array.job_id, "p-1", "FAILED", 6), array_size=2)
     call("apply_observation", ended, NOW, TerminalCopy(result=None, logs_copied=True))
     call("children", "p-1")
+    call("children", "p-1", "FAILED")
+    call("count_children", "p-1")
     call("complete_array", "p-1", NOW)
     call("claim_new_run", array.job_id, "g", NOW, LEASE, [1])
     # the reads
@@ -259,7 +262,12 @@ def test_only_the_documented_reads_are_not_answered_from_an_index(watched):
     unkeyed = [(label, c, q) for label, c, q in filters.seen if not keyed_by_id(q)]
     # the reads patch 0004 is for are among them: one run's lines, one job's runs, an
     # array's children, jobs by status
-    assert {label for label, _, _ in unkeyed} >= {"list_logs", "list_runs", "children"}
+    assert {label for label, _, _ in unkeyed} >= {
+        "list_logs",
+        "list_runs",
+        "children",
+        "count_children",
+    }
     scanning = {label for label, c, q in unkeyed if not explain_pushdown(db, c, q)}
     assert scanning == SCANNING_READS
 
@@ -369,9 +377,45 @@ def test_a_pushed_down_field_equality_matches_what_the_unpushed_one_does(varied,
     assert db.things.count_documents({}) == len(VALUES) + 1 - len(expected)
 
 
-def test_the_equality_pushed_down_is_the_first_plain_string_key(varied):
+def test_every_plain_string_key_is_pushed_down_and_the_rest_applied(varied):
     db = varied
     # `$eq` on `k` is not a plain value: `n` is pushed down, `k` applied by the handler
     assert ids(db.things.find({"k": {"$eq": "x"}, "n": "x"})) == ["d0", "d2"]
     assert ids(db.things.find({"k": "y", "n": ["y"]})) == ["d3"]  # n: an array, kept whole
     assert ids(db.things.find({"k": "x", "_id": {"$in": ["d2"]}})) == ["d2"]
+    # both keys pushed down (patch 0006): the rows are those both narrow to
+    assert ids(db.things.find({"k": "x", "n": "x"})) == ["d0", "d2"]
+    assert ids(db.things.find({"k": "x", "n": "y"})) == []
+
+
+@pytest.mark.parametrize("probe", PROBES)
+def test_a_count_of_equalities_is_what_the_unpushed_one_counts(varied, probe):
+    """`count` of string equalities is answered in SQL when no candidate holds an array
+    in those fields (patch 0006), else by decoding: either way MongoDB's answer."""
+    db = varied
+    plain = db.things.find({"$nor": [{"k": {"$type": "array"}}]}, {"k": 1, "n": 1})
+    db.plain.insert_many([*plain, {"_id": "other", "k": probe, "n": "other"}])
+    db.plain.create_index([("k", 1), ("n", 1)], name="by_k_n")
+    for collection in ("things", "plain"):
+        for query in ({"k": probe}, {"k": probe, "n": probe}, {"n": probe, "k": probe}):
+            reference = {field: {"$eq": value} for field, value in query.items()}
+            expected = len(ids(db[collection].find(reference)))
+            assert db.command("count", collection, query=query)["n"] == expected, query
+
+
+def test_exists_false_is_pushed_down_and_a_null_field_still_exists(watched):
+    db, _ = watched
+    db.runs.insert_many(
+        [
+            {"_id": "run-1", "job_id": "j", "run": 1},
+            {"_id": "run-1:0", "job_id": "j", "parent": "run-1", "run": None},
+            {"_id": "run-2", "job_id": "j", "parent": None, "run": 2},
+            {"_id": "run-3", "job_id": "k", "run": 1},
+        ]
+    )
+    db.runs.create_index([("job_id", 1), ("run", 1)], name="by_job")
+    absent = {"parent": {"$exists": False}}
+    assert db.command("explain", {"find": "runs", "filter": absent})["filterPushdown"]
+    assert ids(db.runs.find({"job_id": "j", **absent})) == ["run-1"]
+    assert ids(db.runs.find({"parent": {"$exists": False}})) == ["run-1", "run-3"]
+    assert ids(db.runs.find({"parent": {"$exists": True}, "job_id": "j"})) == ["run-1:0", "run-2"]

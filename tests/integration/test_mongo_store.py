@@ -387,3 +387,37 @@ def test_an_event_still_moves_a_run_created_while_it_was_applied(db, creator, st
         assert other.get_job(job["_id"])["status"] == status
     if copy is not None:
         assert run["result"] == result and run["logs_copied"] is True
+
+
+def test_children_are_counted_by_status_as_they_read(db):
+    """count_children (one `count` per status; FerretDB answers them in SQL, patch 0006)
+    agrees with reading the children, and `children(parent, status)` reads only those."""
+    store = MongoStore(db)
+    store.ensure_indexes()
+    statuses = ["SUCCEEDED", "FAILED", "RUNNING", "SUCCEEDED", "FAILED", "PENDING", "SUCCEEDED"]
+    children = []
+    for index, status in enumerate(statuses):
+        child = schema.new_run(batch_job_id=f"p-1:{index}", job_id="j", run_number=None, at=NOW)
+        child.update(status=status, parent="p-1", index=index)  # type: ignore[typeddict-item]
+        children.append(child)
+    other = schema.new_run(batch_job_id="p-2:0", job_id="j", run_number=None, at=NOW)
+    other.update(status="FAILED", parent="p-2", index=0)  # type: ignore[typeddict-item]
+    db.runs.insert_many([*children, other])
+
+    read = store.children("p-1")
+    assert [c.index for c in read] == list(range(len(statuses)))
+    counted: dict[str, int] = {}
+    for c in read:
+        counted[c.status] = counted.get(c.status, 0) + 1
+    assert (
+        store.count_children("p-1")
+        == counted
+        == {
+            "SUCCEEDED": 3,
+            "FAILED": 2,
+            "RUNNING": 1,
+            "PENDING": 1,
+        }
+    )
+    assert [c.index for c in store.children("p-1", "FAILED")] == [1, 4]
+    assert store.count_children("p-3") == {}

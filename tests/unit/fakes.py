@@ -9,6 +9,7 @@ tested against real servers in tests/integration.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -603,12 +604,15 @@ class FakeStore:
         runs = [r for r in self.runs.values() if r["job_id"] == job_id and "parent" not in r]
         return deepcopy(sorted(runs, key=lambda r: r["run"] or 0))
 
-    def children(self, parent: str) -> list[ChildState]:
+    def children(self, parent: str, status: str | None = None) -> list[ChildState]:
         return sorted(
             ChildState(r["index"], r["status"])  # type: ignore[typeddict-item]
             for r in self.runs.values()
-            if r.get("parent") == parent
+            if r.get("parent") == parent and status in (None, r["status"])
         )
+
+    def count_children(self, parent: str) -> dict[str, int]:
+        return dict(Counter(c.status for c in self.children(parent) if c.status is not None))
 
     def append_logs(self, lines: Sequence[LogDocument]) -> int:
         if not lines:

@@ -209,8 +209,14 @@ class Store(Protocol):
         """The job's own runs (an array run's children are not among them)."""
         ...
 
-    def children(self, parent: str) -> list[ChildState]:
-        """An array run's children recorded so far, by index."""
+    def children(self, parent: str, status: str | None = None) -> list[ChildState]:
+        """An array run's children recorded so far (only those in `status`, if given), by
+        index."""
+        ...
+
+    def count_children(self, parent: str) -> dict[str, int]:
+        """How many of an array run's recorded children are in each status (a status
+        none is in is left out); without reading the children where the database can."""
         ...
 
     def complete_array(self, parent: str, now: datetime) -> bool:

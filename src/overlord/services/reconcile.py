@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -154,13 +153,17 @@ def repair_children(
     ListJobs(arrayJobId, status) names them, and those recorded short of that status are
     described (at most MAX_CHILDREN_REPAIRED per pass). Returns how many were described.
 
-    Costs nothing while the counts agree (the usual case: one read of the children)."""
-    recorded = {c.index: c.status for c in store.children(parent)}
-    have = Counter(recorded.values())
+    Costs little while the counts agree (the usual case: the children are counted per
+    status, not read)."""
+    have = store.count_children(parent)
+    short = [
+        status
+        for status, count in summary.items()
+        if status in RunStatus.__members__ and count > have.get(status, 0)
+    ]
+    recorded = {c.index: c.status for c in store.children(parent)} if short else {}
     behind: list[str] = []
-    for status, count in summary.items():
-        if status not in RunStatus.__members__ or count <= have[status]:
-            continue
+    for status in short:
         for child in batch.list_children(parent, status):
             index = child.rpartition(":")[2]
             current = recorded.get(int(index)) if index.isdigit() else None
