@@ -18,6 +18,11 @@ Starts `overlord dev` (as `make dev` does, in its own state directory), then:
    sampled every 0.2 s from /proc/net/tcp{,6}: pooled and monitoring alike), beside the
    budget the settings give (docs/operations.md, "MongoDB connections").
 
+   Then what the database holds for it (the acceptance of issue 19): one run per child,
+   each SUCCEEDED; per child no status's state line twice, one result line, and its
+   output lines once each; the parent's count of recorded endings equal to the size;
+   and the dead letters the event router wrote (none expected).
+
     .venv/bin/python bench/array_dev.py [--accept 10000] [--singles 100] [--size 1000]
         [--fresh-workers]
 """
@@ -37,6 +42,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from pymongo import MongoClient
 
 from overlord_local.client import ApiClient
 from overlord_local.devstack.running import RunningDev, start_dev
@@ -168,13 +174,13 @@ def mongodb_port(dev: RunningDev) -> int | None:
     return int(hosts[0].rpartition(":")[2] or 27017) if len(hosts) == 1 and hosts[0] else None
 
 
-def run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> None:
+def run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> bool:
+    """Run an array of `n` echo items; False when its record is not what it should be."""
     port = mongodb_port(dev) if dev is not None and sys.platform == "linux" else None
     if port is None:
-        _run(api, n, timeout, dev)
-        return
+        return _run(api, n, timeout, dev)
     with PeakConnections(port) as sampled:
-        _run(api, n, timeout, dev)
+        ok = _run(api, n, timeout, dev)
     pool = int(dev.env.get("MONGODB_MAX_POOL_SIZE") or 10) if dev is not None else 10
     # One MongoClient in the dev process (the handlers share it): its pool, plus
     # pymongo's two monitoring connections to the one server.
@@ -182,9 +188,10 @@ def run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -
         f"  MongoDB connections during the run: peak {sampled.peak} "
         f"(budget for the dev process: pool {pool} + 2 monitoring = {pool + 2})"
     )
+    return ok and sampled.peak <= pool + 2
 
 
-def _run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> None:
+def _run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) -> bool:
     cpu_before = stack_cpu(dev.proc.pid) if dev is not None and sys.platform == "linux" else {}
     tag = uuid.uuid4().hex
     items = [{"message": f"item {i} {tag}"} for i in range(n)]
@@ -204,6 +211,7 @@ def _run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) 
         f"{n:,} echo items: accepted in {accepted:.2f} s; GET shows {counts} after {took:.1f} s "
         f"({n / took:.1f} children/s; job {job.get('status')})"
     )
+    ok = verify(dev, job, n) if dev is not None else counts.get("SUCCEEDED") == n
     if dev is not None and sys.platform == "linux":
         cpu = stack_cpu(dev.proc.pid)
         spent = {k: v - cpu_before.get(k, 0.0) for k, v in cpu.items()}
@@ -219,6 +227,63 @@ def _run(api: ApiClient, n: int, timeout: float, dev: RunningDev | None = None) 
             f"  Batch: last child ended {ran.total_seconds():.1f} s after the job was created "
             "(the rest is the events reaching the recorder)"
         )
+    return ok
+
+
+def verify(dev: RunningDev, job: dict[str, Any], n: int) -> bool:
+    """Print what the database holds for the array `job` of `n` children; False when a
+    child is missing, not SUCCEEDED or recorded twice, or an event was dead-lettered."""
+    env = dev.env
+    parent = (job.get("latest_run") or {}).get("batch_job_id")
+    with MongoClient(env["MONGODB_URI"]) as client:
+        db = client[env["DB_NAME"]]
+        parent_run = db.runs.find_one({"_id": parent}, {"array": 1}) or {}
+        children = list(db.runs.find({"parent": parent}, {"status": 1, "index": 1}))
+        lines = list(
+            db.logs.find(
+                {"job_id": job["job_id"]},
+                {"batch_job_id": 1, "kind": 1, "status": 1, "attempt": 1, "seq": 1},
+            )
+        )
+    statuses: dict[str, int] = {}
+    for child in children:
+        statuses[child.get("status") or "-"] = statuses.get(child.get("status") or "-", 0) + 1
+    indices = {child.get("index") for child in children}
+    twice: list[str] = []
+    per_child: dict[str, dict[str, list[Any]]] = {}
+    for line in lines:
+        if line["batch_job_id"] == parent:
+            continue
+        kinds = per_child.setdefault(line["batch_job_id"], {})
+        key = line.get("status") if line["kind"] == "state" else (line["attempt"], line["seq"])
+        kinds.setdefault(line["kind"], []).append(key)
+    for batch_job_id, kinds in per_child.items():
+        for kind, keys in kinds.items():
+            if len(keys) != len(set(keys)) or (kind == "result" and len(keys) != 1):
+                twice.append(f"{batch_job_id} {kind} {sorted(map(str, keys))}")
+    no_result = sum(1 for kinds in per_child.values() if "result" not in kinds)
+    no_result += len(children) - len(per_child)
+    dead_file = dev.state_dir / "dead-letters.jsonl"
+    dead = len(dead_file.read_text().splitlines()) if dead_file.exists() else 0
+    ended = (parent_run.get("array") or {}).get("ended")
+    ok = (
+        len(children) == n
+        and indices == set(range(n))
+        and statuses == {"SUCCEEDED": n}
+        and not twice
+        and not no_result
+        and ended == n
+        and dead == 0
+    )
+    print(
+        f"  recorded: {len(children):,} child runs ({statuses}; indices 0..{n - 1} "
+        f"{'all' if indices == set(range(n)) else 'NOT all'} present), "
+        f"{len(lines):,} log lines; children with a line recorded twice: {len(twice)}"
+        f"{' e.g. ' + twice[0] if twice else ''}; children without one result line: "
+        f"{no_result}; parent's recorded endings {ended}; dead letters {dead} "
+        f"→ {'OK' if ok else 'NOT OK'}"
+    )
+    return ok
 
 
 def main() -> int:
@@ -250,7 +315,8 @@ def main() -> int:
         if args.size:
             dev = start_dev(Path(tmp) / "run", *stack_args)
             try:
-                run(dev.client(timeout=60), args.size, args.timeout, dev)
+                if not run(dev.client(timeout=60), args.size, args.timeout, dev):
+                    return 1
             finally:
                 dev.stop()
     return 0
