@@ -279,11 +279,11 @@ class DevStack:
         return server.start()
 
     def _start_moto(self) -> str:
-        from moto.server import ThreadedMotoServer
+        from overlord_local.devstack.motoserver import MotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         port = free_port()
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server = MotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         self._cleanups.callback(server.stop)
         return f"http://127.0.0.1:{port}"
