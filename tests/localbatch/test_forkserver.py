@@ -236,6 +236,85 @@ def test_a_warm_botocore_loader_keeps_each_jobs_region_and_endpoint(tmp_path):
         server.stop()
 
 
+SAME_HANDLERS_JOB = """
+import botocore.session
+from overlord_local import botocore_warm
+
+events = [
+    "creating-client-class.s3",
+    "before-parameter-build.s3.PutObject",
+    "choose-signer.s3.PutObject",
+    "before-call.s3.GetObject",
+    "needs-retry.s3.GetObject",
+    "after-call.s3.ListObjects",
+    "before-parameter-build.logs.PutLogEvents",
+]
+reference = botocore.session.Session(include_builtin_handlers=False)
+botocore_warm._register_builtin_handlers(reference, reference._events)
+copied = botocore.session.Session()
+assert copied._original_handler is not botocore_warm._builtin_emitter
+for event in events:
+    want = list(reference._original_handler._handlers.prefix_search(event))
+    got = list(copied._original_handler._handlers.prefix_search(event))
+    assert want and got == want, (event, want, got)
+def own(**kwargs):
+    pass
+copied.register("before-call.s3.GetObject", own)
+again = botocore.session.Session()
+theirs = list(again._original_handler._handlers.prefix_search("before-call.s3.GetObject"))
+assert own not in theirs, "a session's own handler reached another session"
+print("same handlers", flush=True)
+"""
+
+
+def test_a_forked_jobs_botocore_session_has_the_builtin_handlers_of_its_own(tmp_path):
+    """A session made from the copied emitter (overlord_local.botocore_warm) has exactly
+    the handlers botocore registers one by one, and what it adds stays its own."""
+    (tmp_path / "same_handlers_job.py").write_text(SAME_HANDLERS_JOB)
+    server = ForkServer(["overlord_local.botocore_warm"])
+    try:
+        proc = server.spawn("same_handlers_job", [], {}, str(tmp_path))
+        code, output = proc.wait(60), _output(proc)
+        assert code == 0 and "same handlers" in output, output
+    finally:
+        server.stop()
+
+
+COMPILED_JOB = """
+import importlib, pathlib, sys
+from overlord_local import code_cache
+
+compiled = []
+original = code_cache._original
+code_cache._original = lambda *a, **k: compiled.append(str(a[2])) or original(*a, **k)
+import overlord.domain.status  # warmed by the fork server: not compiled again
+assert not [p for p in compiled if "overlord" in p], compiled
+edited = pathlib.Path("edited.py")
+values = []
+for value in ("1", "2"):
+    edited.write_text(f"VALUE = {value}\\n")  # same size: only the bytes differ
+    sys.modules.pop("edited", None)
+    importlib.invalidate_caches()
+    values.append(importlib.import_module("edited").VALUE)
+assert values == [1, 2], values
+assert len([p for p in compiled if p.endswith("edited.py")]) == 2, compiled
+print("compiled once, edited anew", flush=True)
+"""
+
+
+def test_a_forked_job_reuses_warmed_code_but_compiles_an_edited_file(tmp_path):
+    """overlord_local.code_cache: the product's modules compiled in the fork server serve
+    every job; a file whose bytes changed is compiled anew, never served stale."""
+    (tmp_path / "compiled_job.py").write_text(COMPILED_JOB)
+    server = ForkServer(["overlord_local.code_cache"])
+    try:
+        proc = server.spawn("compiled_job", [], {}, str(tmp_path))
+        code, output = proc.wait(60), _output(proc)
+        assert code == 0 and "compiled once, edited anew" in output, output
+    finally:
+        server.stop()
+
+
 def _children_of(pid: int) -> list[int]:
     """PIDs whose parent is ``pid``, running or zombie (/proc)."""
     found = []

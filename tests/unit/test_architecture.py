@@ -49,6 +49,7 @@ LOCAL_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "overlord_local.lambdas",
             "overlord_local.forkserver",
             "overlord_local.botocore_warm",
+            "overlord_local.code_cache",
             "overlord_local.chaos",
             "overlord_local.metrics",
         ),

@@ -12,13 +12,22 @@ botocore's data files, which the search path (the cache key) names; sessions,
 credentials, regions and endpoints are still made per job from the job's environment.
 It is what one botocore session does for its second client. Only the fork server
 imports this; nothing on AWS does.
+
+Likewise each new session registered botocore's ~140 built-in event handlers one by one,
+each name matched against every alias (~16 ms of a child's ~100 ms). A new session
+whose event emitter is still empty now gets a copy of one emitter that has them,
+registered once here: what botocore gives every client of a session (a copy of its
+emitter). The handlers are botocore's module-level ones, shared by every session
+anyway.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from typing import Any
 
+import botocore.hooks
 import botocore.loaders
 import botocore.session
 
@@ -34,6 +43,32 @@ def shared_loader(search_path_string: str | None = None) -> Any:
         if loader is None:
             loader = _loaders[search_path_string] = _original(search_path_string)
         return loader
+
+
+# botocore's private names: typed Any (its version is pinned by uv.lock, and
+# tests/localbatch/test_forkserver.py checks the handlers a copied session has).
+_Session: Any = botocore.session.Session
+_register_builtin_handlers = _Session._register_builtin_handlers
+_builtin_emitter: Any = None
+
+
+def _nothing_registered(emitter: Any) -> bool:
+    return not emitter._handlers._root["children"]
+
+
+def copied_builtin_handlers(session: Any, events: Any) -> None:
+    """``Session._register_builtin_handlers``, as a copy of one emitter that has them."""
+    fresh: Any = session._original_handler
+    if (
+        _builtin_emitter is None
+        or type(fresh) is not botocore.hooks.HierarchicalEmitter
+        or not _nothing_registered(fresh)
+        or events is not session._events
+    ):
+        _register_builtin_handlers(session, events)
+        return
+    session._original_handler = copy.copy(_builtin_emitter)
+    session._events = botocore.hooks.EventAliaser(session._original_handler)
 
 
 def warm(services: tuple[str, ...] = ("s3",)) -> None:
@@ -52,4 +87,6 @@ def warm(services: tuple[str, ...] = ("s3",)) -> None:
 # botocore.session imported the name: both places, so that every new session uses it.
 botocore.loaders.create_loader = shared_loader
 botocore.session.create_loader = shared_loader
+_builtin_emitter = _Session()._original_handler
+_Session._register_builtin_handlers = copied_builtin_handlers
 warm()  # on import: the fork server's preload imports, it calls nothing

@@ -81,6 +81,8 @@ WORKER_PRELOAD = (
     "jsonschema",
     "jsonschema.validators",
     "jsonschema_specifications",
+    # The product's own modules compiled once (each job still imports them).
+    "overlord_local.code_cache",
     # Last: one botocore data loader, filled once, for every job's sessions.
     "overlord_local.botocore_warm",
 )
