@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PYTHON := $(abspath $(PY))
 
 .PHONY: help setup lock dev dev-rie test test-fast lint types checks infra-checks tools bench soak \
-        localbatch deploy clean e2e-chaos
+        bench-array localbatch deploy clean e2e-chaos
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -100,6 +100,13 @@ test: $(VENV)/.installed tools ## Everything CI runs: lint, types, all tests, in
 # pass's extra jobs (10,000). docs/performance.md holds the last full table.
 bench: $(VENV)/.installed tools ## Overlord's overhead as ratios on the local stack (docs/performance.md)
 	$(PY) -m bench.table $(BENCH_ARGS)
+
+# One array of ARRAY_SIZE echo items on its own `overlord dev` (issue 19: 10,000 in
+# ≤ 15 min on 2 cores): POST → job ended, each child's record checked, dead letters, CPU
+# by process and peak MongoDB connections against the budget; exits 1 if any is wrong.
+ARRAY_SIZE ?= 10000
+bench-array: $(VENV)/.installed tools ## An array of ARRAY_SIZE echo items on make dev, its record checked (docs/performance.md)
+	$(PY) bench/array_dev.py --accept 0 --size $(ARRAY_SIZE)
 
 # Simulated histories (tests/simulation; docs/reliability.md): STORE=fake|mongo (mongo: a
 # FerretDB of its own), SEED (default: a fresh one, printed), CHUNK histories per seed,
