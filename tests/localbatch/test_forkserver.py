@@ -236,6 +236,18 @@ def test_a_warm_botocore_loader_keeps_each_jobs_region_and_endpoint(tmp_path):
         server.stop()
 
 
+def _run_job(tmp_path: Path, preload: str, source: str) -> tuple[int, str]:
+    """Run `source` as a job forked by a fork server that preloaded `preload`: its exit
+    code and output."""
+    (tmp_path / "preloaded_job.py").write_text(source)
+    server = ForkServer([preload])
+    try:
+        proc = server.spawn("preloaded_job", [], {}, str(tmp_path))
+        return proc.wait(60), _output(proc)
+    finally:
+        server.stop()
+
+
 SAME_HANDLERS_JOB = """
 import botocore.session
 from overlord_local import botocore_warm
@@ -270,14 +282,8 @@ print("same handlers", flush=True)
 def test_a_forked_jobs_botocore_session_has_the_builtin_handlers_of_its_own(tmp_path):
     """A session made from the copied emitter (overlord_local.botocore_warm) has exactly
     the handlers botocore registers one by one, and what it adds stays its own."""
-    (tmp_path / "same_handlers_job.py").write_text(SAME_HANDLERS_JOB)
-    server = ForkServer(["overlord_local.botocore_warm"])
-    try:
-        proc = server.spawn("same_handlers_job", [], {}, str(tmp_path))
-        code, output = proc.wait(60), _output(proc)
-        assert code == 0 and "same handlers" in output, output
-    finally:
-        server.stop()
+    code, output = _run_job(tmp_path, "overlord_local.botocore_warm", SAME_HANDLERS_JOB)
+    assert code == 0 and "same handlers" in output, output
 
 
 COMPILED_JOB = """
@@ -305,14 +311,8 @@ print("compiled once, edited anew", flush=True)
 def test_a_forked_job_reuses_warmed_code_but_compiles_an_edited_file(tmp_path):
     """overlord_local.code_cache: the product's modules compiled in the fork server serve
     every job; a file whose bytes changed is compiled anew, never served stale."""
-    (tmp_path / "compiled_job.py").write_text(COMPILED_JOB)
-    server = ForkServer(["overlord_local.code_cache"])
-    try:
-        proc = server.spawn("compiled_job", [], {}, str(tmp_path))
-        code, output = proc.wait(60), _output(proc)
-        assert code == 0 and "compiled once, edited anew" in output, output
-    finally:
-        server.stop()
+    code, output = _run_job(tmp_path, "overlord_local.code_cache", COMPILED_JOB)
+    assert code == 0 and "compiled once, edited anew" in output, output
 
 
 def _children_of(pid: int) -> list[int]:
