@@ -21,50 +21,50 @@ from tests.simulation.machine import History
 
 FAKE_HISTORIES = int(os.environ.get("SIM_FAKE_HISTORIES", "2000"))
 MONGO_HISTORIES = int(os.environ.get("SIM_MONGO_HISTORIES", "200"))
-SEEDS: list[str] = []  # recorded on the test's report, printed by conftest
 
 
-def fresh_seed(store: str, histories: int) -> int:
+def fresh_seed(store: str, histories: int) -> tuple[int, str]:
+    """A seed (SIM_SEED, else a fresh one) and the line that names it and its replay,
+    recorded on the test's report (printed by tests/conftest.py)."""
     seed = int(os.environ.get("SIM_SEED") or random.SystemRandom().randrange(2**32))
-    SEEDS.append(
+    line = (
         f"{store}: seed {seed}, {histories} histories "
         f"(replay: make soak STORE={store} SEED={seed} HISTORIES={histories} CHUNK={histories})"
     )
-    return seed
+    return seed, line
 
 
 @contextlib.contextmanager
-def seed_on_failure() -> Iterator[None]:
-    """The seed and the replay command on the failure itself: under pytest-xdist a
-    worker's terminal summary (where SEEDS is printed) never reaches the output."""
+def seed_on_failure(line: str) -> Iterator[None]:
+    """The seed and the replay command on the failure itself, beside the report."""
     try:
         yield
     except BaseException as exc:
-        exc.add_note(SEEDS[-1])
+        exc.add_note(line)
         raise
 
 
 @pytest.mark.timeout(900)
 def test_generated_histories_on_the_fake_store(record_property):
-    seed = fresh_seed("fake", FAKE_HISTORIES)
-    record_property(PROPERTY, SEEDS[-1])
-    with seed_on_failure():
+    seed, line = fresh_seed("fake", FAKE_HISTORIES)
+    record_property(PROPERTY, line)
+    with seed_on_failure(line):
         soak.run(soak.fake_store, store="fake", seed=seed, histories=FAKE_HISTORIES)
 
 
 @pytest.mark.timeout(900)
 def test_generated_histories_on_mongodb(db, record_property):
-    seed = fresh_seed("mongo", MONGO_HISTORIES)
-    record_property(PROPERTY, SEEDS[-1])
+    seed, line = fresh_seed("mongo", MONGO_HISTORIES)
+    record_property(PROPERTY, line)
     before = History.twins_compared, History.twins_diverged
-    with seed_on_failure():
+    with seed_on_failure(line):
         soak.run(soak.mongo_store_factory(db), store="mongo", seed=seed, histories=MONGO_HISTORIES)
     compared = History.twins_compared - before[0]
     diverged = History.twins_diverged - before[1]
-    SEEDS.append(
+    record_property(
+        PROPERTY,
         f"mongo: {compared} histories also run on FakeStore, documents equal; "
-        f"{diverged} left uncompared (the two stores' interleavings led Batch apart)"
+        f"{diverged} left uncompared (the two stores' interleavings led Batch apart)",
     )
-    record_property(PROPERTY, SEEDS[-1])
     # Most histories must be compared, or the comparison proves nothing.
     assert compared >= MONGO_HISTORIES // 2, (compared, diverged)
