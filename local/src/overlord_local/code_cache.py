@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import threading
 from importlib._bootstrap_external import SourceLoader
 from pathlib import Path
 from types import CodeType
@@ -28,8 +27,9 @@ from typing import Any
 PACKAGES = ("overlord", "overlord_worker", "overlord_contracts")
 
 _original = SourceLoader.source_to_code
+# Read and filled without a lock: a dict's get and set are atomic, and two threads
+# compiling one file at once only compile it twice.
 _compiled: dict[tuple[str, bytes], CodeType] = {}
-_lock = threading.Lock()
 
 
 def _key(data: Any, path: Any) -> tuple[str, bytes]:
@@ -41,12 +41,9 @@ def source_to_code(self: Any, data: Any, path: Any, *, _optimize: int = -1) -> C
     if _optimize != -1:
         return _original(self, data, path, _optimize=_optimize)
     key = _key(data, path)
-    with _lock:
-        code = _compiled.get(key)
+    code = _compiled.get(key)
     if code is None:
-        code = _original(self, data, path)
-        with _lock:
-            _compiled[key] = code
+        code = _compiled[key] = _original(self, data, path)
     return code
 
 
