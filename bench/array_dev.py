@@ -37,6 +37,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -246,10 +247,8 @@ def verify(dev: RunningDev, job: dict[str, Any], n: int) -> bool:
                 {"batch_job_id": 1, "kind": 1, "status": 1, "attempt": 1, "seq": 1},
             )
         )
-    statuses: dict[str, int] = {}
-    for child in children:
-        statuses[child.get("status") or "-"] = statuses.get(child.get("status") or "-", 0) + 1
-    indices = {child.get("index") for child in children}
+    statuses = dict(Counter(child.get("status") or "-" for child in children))
+    every_index = {child.get("index") for child in children} == set(range(n))
     twice: list[str] = []
     per_child: dict[str, dict[str, list[Any]]] = {}
     for line in lines:
@@ -269,7 +268,7 @@ def verify(dev: RunningDev, job: dict[str, Any], n: int) -> bool:
     ended = (parent_run.get("array") or {}).get("ended")
     ok = (
         len(children) == n
-        and indices == set(range(n))
+        and every_index
         and statuses == {"SUCCEEDED": n}
         and not twice
         and not no_result
@@ -278,7 +277,7 @@ def verify(dev: RunningDev, job: dict[str, Any], n: int) -> bool:
     )
     print(
         f"  recorded: {len(children):,} child runs ({statuses}; indices 0..{n - 1} "
-        f"{'all' if indices == set(range(n)) else 'NOT all'} present), "
+        f"{'all' if every_index else 'NOT all'} present), "
         f"{len(lines):,} log lines; children with a line recorded twice: {len(twice)}"
         f"{' e.g. ' + twice[0] if twice else ''}; children without one result line: "
         f"{no_result}; parent's recorded endings {ended}; dead letters {dead} "
